@@ -1,0 +1,245 @@
+//! `cohort demo`: a coordinator and the four UCI Heart Disease hospitals in one
+//! process, each node with its own store, talking gRPC over mutual TLS on
+//! loopback; then pooled and local-only baselines, a table and a report.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use fed::client::LocalData;
+use fed::plan::TrainingPlan;
+use fed::server::{PlanEvent, PlanState, Phase};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::plan_options::PlanOptions;
+use crate::results::{self, DemoResults};
+use crate::{baselines, report};
+
+/// The UCI Heart Disease files (CC BY 4.0, Janosi, Steinbrunn, Pfisterer,
+/// Detrano) and FLamby's split, embedded so the demo needs no set-up.
+const HEART_FILES: [(&str, &str); 6] = [
+    ("processed.cleveland.data", include_str!("../../../data/heart-disease/processed.cleveland.data")),
+    ("processed.hungarian.data", include_str!("../../../data/heart-disease/processed.hungarian.data")),
+    ("processed.switzerland.data", include_str!("../../../data/heart-disease/processed.switzerland.data")),
+    ("processed.va.data", include_str!("../../../data/heart-disease/processed.va.data")),
+    ("flamby-split.csv", include_str!("../../../data/heart-disease/flamby-split.csv")),
+    ("README.md", include_str!("../../../data/heart-disease/README.md")),
+];
+
+/// Options of `cohort demo`.
+#[derive(Args, Clone, Debug)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub plan: PlanOptions,
+    /// Where to write the HTML report.
+    #[arg(long, default_value = "report.html")]
+    pub report: PathBuf,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Keep the federation's files (CA, stores, artifacts) in this directory
+    /// instead of a temporary one; rerunning with the same directory resumes.
+    #[arg(long)]
+    pub workdir: Option<PathBuf>,
+    /// Skip the pooled and local-only baselines.
+    #[arg(long)]
+    pub no_baselines: bool,
+}
+
+/// Write the embedded Heart Disease files into `dir`.
+pub fn write_heart_data(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (name, content) in HEART_FILES {
+        std::fs::write(dir.join(name), content)
+            .with_context(|| format!("writing {}", dir.join(name).display()))?;
+    }
+    Ok(())
+}
+
+/// The four hospitals' data as the baselines read it.
+pub fn heart_sites(dir: &Path) -> anyhow::Result<Vec<(String, LocalData)>> {
+    use node::source::{DatasetSource, HeartDiseaseFiles};
+    learn::heart::CENTRES
+        .iter()
+        .map(|c| {
+            let source = HeartDiseaseFiles::new(dir.to_path_buf(), c)?;
+            Ok((c.to_string(), source.load()?))
+        })
+        .collect()
+}
+
+/// A federation running in this process.
+pub struct Federation {
+    /// The coordinator.
+    pub coordinator: coordinator::RunningCoordinator,
+    nodes: Vec<tokio::task::JoinHandle<Result<String, node::NodeError>>>,
+}
+
+/// Issue credentials, start the coordinator on a free loopback port and one
+/// node task per hospital, each with its own store under `workdir`.
+pub async fn start_federation(plan: &TrainingPlan, workdir: &Path) -> anyhow::Result<Federation> {
+    let data_dir = workdir.join("data/heart-disease");
+    write_heart_data(&data_dir)?;
+    let pki_dir = workdir.join("pki");
+    let ca = match pki::CertificateAuthority::load(&pki_dir) {
+        Ok(ca) => ca,
+        Err(_) => {
+            let ca = pki::CertificateAuthority::generate("cohort-demo")?;
+            ca.save(&pki_dir)?;
+            ca
+        }
+    };
+    let credentials = |party: &str| -> anyhow::Result<pki::PartyCredentials> {
+        match pki::PartyCredentials::load(&pki_dir, party) {
+            Ok(c) => Ok(c),
+            Err(_) => {
+                let c = ca.issue(party)?;
+                c.save(&pki_dir)?;
+                Ok(c)
+            }
+        }
+    };
+    let tls = |c: &pki::PartyCredentials| protocol::tls::TlsMaterial {
+        cert_pem: c.cert_pem.clone(),
+        key_pem: c.key_pem.clone(),
+        ca_pem: c.ca_cert_pem.clone(),
+    };
+    let coordinator_creds = credentials("coordinator")?;
+    let mut registry = coordinator::registry::Registry::default();
+    let mut hospitals = Vec::new();
+    for name in &plan.hospitals {
+        let creds = credentials(name)?;
+        registry.enrol(name, &creds.cert_pem)?;
+        hospitals.push(creds);
+    }
+    let coordinator = coordinator::start(coordinator::CoordinatorSettings {
+        federation: "cohort-demo".into(),
+        listen: "127.0.0.1:0".parse()?,
+        data_dir: workdir.join("coordinator"),
+        tls: tls(&coordinator_creds),
+        registry,
+        plan: plan.clone(),
+        exit_when_done: true,
+    })
+    .await?;
+    let address = format!("https://127.0.0.1:{}", coordinator.address().port());
+    let mut nodes = Vec::new();
+    for creds in &hospitals {
+        let settings = node::NodeSettings {
+            name: creds.party.clone(),
+            coordinator: address.clone(),
+            coordinator_name: "coordinator".into(),
+            data_dir: workdir.join("nodes").join(&creds.party),
+            approved_code_hashes: vec![plan.code_hash()],
+            exit_when_done: true,
+            tls: tls(creds),
+            source: Box::new(node::source::HeartDiseaseFiles::new(
+                data_dir.clone(),
+                &creds.party,
+            )?),
+        };
+        nodes.push(tokio::spawn(node::run(settings)));
+    }
+    Ok(Federation { coordinator, nodes })
+}
+
+impl Federation {
+    /// Wait for the plan to end (showing progress) and for every node to stop.
+    pub async fn finish(self, progress: &ProgressBar) -> anyhow::Result<PlanState> {
+        let mut events = self.coordinator.subscribe();
+        let watcher = {
+            let progress = progress.clone();
+            tokio::spawn(async move {
+                while let Ok(event) = events.recv().await {
+                    if let PlanEvent::RoundAggregated(r) = event {
+                        let all: Vec<learn::Metrics> = r.input_test.values().copied().collect();
+                        let acc = learn::Metrics::pooled(&all).accuracy;
+                        progress.set_position(u64::from(r.round));
+                        progress.set_message(format!("test accuracy of round {} input {acc:.3}", r.round));
+                    }
+                }
+            })
+        };
+        let state = self.coordinator.wait_finished().await;
+        for node in self.nodes {
+            match node.await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "node stopped with an error"),
+                Err(e) => tracing::warn!(error = %e, "node task failed"),
+            }
+        }
+        watcher.abort();
+        self.coordinator.shutdown().await;
+        if let Phase::Failed { reason } = &state.phase {
+            anyhow::bail!("the plan failed: {reason}");
+        }
+        Ok(state)
+    }
+}
+
+/// A progress bar over the plan's rounds.
+pub fn round_progress(rounds: u32) -> ProgressBar {
+    let progress = ProgressBar::new(u64::from(rounds));
+    progress.set_style(
+        ProgressStyle::with_template("{spinner} round {pos}/{len} [{bar:30}] {msg} ({elapsed})")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    progress
+}
+
+/// Run the demo.
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let plan = args.plan.plan()?;
+    let temp = tempfile::tempdir()?;
+    let workdir = args.workdir.clone().unwrap_or_else(|| temp.path().to_path_buf());
+    println!(
+        "cohort demo: {} hospitals, {} rounds of {} ({}), seed {}",
+        plan.hospitals.len(),
+        plan.rounds,
+        plan.strategy.name(),
+        plan.model.describe(),
+        plan.seed
+    );
+    println!("plan {}  code {}", plan.plan_id(), plan.code_hash());
+    let started = Instant::now();
+    let federation = start_federation(&plan, &workdir).await?;
+    println!(
+        "coordinator on {} (gRPC + mutual TLS); nodes: {}",
+        federation.coordinator.address(),
+        plan.hospitals.join(", ")
+    );
+    let progress = round_progress(plan.rounds);
+    let state = federation.finish(&progress).await?;
+    progress.finish_and_clear();
+    let wall = started.elapsed().as_secs_f64();
+    println!("federated training done in {wall:.2} s; final model {}", state.global_sha256);
+
+    let mut methods = vec![results::federated_result(&state)];
+    if !args.no_baselines {
+        let sites = heart_sites(&workdir.join("data/heart-disease"))?;
+        methods.push(baselines::pooled(&plan, &sites)?);
+        methods.extend(baselines::local_only(&plan, &sites)?);
+    }
+    let results = DemoResults {
+        seed: plan.seed,
+        rounds: plan.rounds,
+        strategy: plan.strategy.name().to_string(),
+        plan_id: state.plan_id.clone(),
+        final_model_sha256: state.global_sha256.clone(),
+        methods,
+        curve: results::curve(&state),
+        federated_wall_seconds: wall,
+    };
+    println!("\nTest accuracy:\n{}", results::table(&results));
+    std::fs::write(&args.report, report::html(&results, &state))
+        .with_context(|| format!("writing {}", args.report.display()))?;
+    println!("report written to {}", args.report.display());
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&results)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("results written to {}", path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! `cohort`: federated clinical AI across hospitals. This binary only parses
+//! arguments and wires the library crates together.
+
+mod baselines;
+mod bench;
+mod ca;
+mod demo;
+mod plan_options;
+mod report;
+mod results;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+/// Federated training of clinical models across hospitals that keep their data.
+#[derive(Parser)]
+#[command(name = "cohort", version, about, long_about = None)]
+struct Cli {
+    /// Log filter (tracing syntax), e.g. `info` or `coordinator=debug`.
+    #[arg(long, global = true, env = "COHORT_LOG", default_value = "warn")]
+    log: String,
+    /// Write logs as JSON lines.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a whole federation in one process: a coordinator and the four
+    /// Heart Disease hospitals over gRPC + mutual TLS, with baselines and a report.
+    Demo(demo::DemoArgs),
+    /// Run the coordinator of a federation (see coordinator.toml).
+    Coordinator {
+        /// Path of coordinator.toml.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Run a hospital node (see node.toml).
+    Node {
+        /// Path of node.toml.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// The federation's certificate authority.
+    #[command(subcommand)]
+    Ca(ca::CaCommand),
+    /// Training plans.
+    #[command(subcommand)]
+    Plan(PlanCommand),
+    /// Benchmarks (results go to docs/BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum PlanCommand {
+    /// Print the code hash a node operator allow-lists for a coordinator's plan.
+    CodeHash {
+        /// Path of coordinator.toml.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+fn init_logging(filter: &str, json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn config_base(path: &std::path::Path) -> PathBuf {
+    path.parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(&cli.log, cli.log_json);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match cli.command {
+        Command::Demo(args) => runtime.block_on(demo::run(args)),
+        Command::Coordinator { config } => runtime.block_on(async {
+            let settings = coordinator::CoordinatorConfig::load(&config)?
+                .resolve(&config_base(&config))?;
+            let exit_when_done = settings.exit_when_done;
+            let running = coordinator::start(settings).await?;
+            println!("coordinator listening on {}", running.address());
+            if exit_when_done {
+                let state = running.wait_finished().await;
+                println!("plan {} ended: {:?}", state.plan_id, state.phase);
+                println!("final model {}", state.global_sha256);
+                running.shutdown().await;
+            } else {
+                tokio::signal::ctrl_c().await?;
+                running.shutdown().await;
+            }
+            Ok(())
+        }),
+        Command::Node { config } => runtime.block_on(async {
+            let settings = node::NodeConfig::load(&config)?.resolve(&config_base(&config))?;
+            let name = settings.name.clone();
+            let outcome = node::run(settings).await?;
+            println!("node {name}: plan {outcome}");
+            Ok(())
+        }),
+        Command::Ca(command) => ca::run(command),
+        Command::Plan(PlanCommand::CodeHash { config }) => {
+            let config = coordinator::CoordinatorConfig::load(&config)?;
+            println!("{}", config.plan.code_hash());
+            Ok(())
+        }
+        Command::Bench(command) => runtime.block_on(bench::run(command)),
+    }
+}

@@ -1,0 +1,139 @@
+//! The demo's results, as printed, written to `--json` and plotted.
+
+use std::collections::BTreeMap;
+
+use fed::server::PlanState;
+use learn::Metrics;
+use serde::Serialize;
+
+/// Test accuracy of one method.
+#[derive(Clone, Debug, Serialize)]
+pub struct MethodResult {
+    /// e.g. `federated fedavg`, `pooled`, `local cleveland`.
+    pub method: String,
+    /// Test accuracy on each hospital's test split.
+    pub per_hospital: BTreeMap<String, f64>,
+    /// Accuracy on the pooled test set (all hospitals' test splits).
+    pub pooled: f64,
+    /// Pooled test loss.
+    pub pooled_loss: f64,
+}
+
+/// The federated model at one point of training.
+#[derive(Clone, Debug, Serialize)]
+pub struct CurvePoint {
+    /// Rounds aggregated so far.
+    pub round: u32,
+    /// Pooled test accuracy.
+    pub pooled_accuracy: f64,
+    /// Pooled test loss.
+    pub pooled_loss: f64,
+    /// Test accuracy per hospital.
+    pub accuracy: BTreeMap<String, f64>,
+    /// Test loss per hospital.
+    pub loss: BTreeMap<String, f64>,
+}
+
+/// FLamby's published pooled-test accuracies (seed 42, logistic regression).
+pub const FLAMBY: [(&str, f64); 11] = [
+    ("Pooled training", 0.791),
+    ("Local 0 (Cleveland)", 0.787),
+    ("Local 1 (Hungary)", 0.728),
+    ("Local 2 (Switzerland)", 0.748),
+    ("Local 3 (Long Beach VA)", 0.736),
+    ("FedAvg", 0.776),
+    ("FedProx", 0.776),
+    ("Scaffold", 0.780),
+    ("Cyclic", 0.783),
+    ("FedAdam", 0.803),
+    ("FedYogi / FedAdagrad", 0.807),
+];
+
+/// Everything one demo run produced.
+#[derive(Clone, Debug, Serialize)]
+pub struct DemoResults {
+    /// Seed of the run.
+    pub seed: u64,
+    /// Rounds trained.
+    pub rounds: u32,
+    /// Aggregation rule.
+    pub strategy: String,
+    /// The plan's id.
+    pub plan_id: String,
+    /// Hash of the final federated model.
+    pub final_model_sha256: String,
+    /// Federated model, pooled training and local-only training.
+    pub methods: Vec<MethodResult>,
+    /// The federated model's test metrics after each round.
+    pub curve: Vec<CurvePoint>,
+    /// Wall-clock seconds of the federated run (not part of the result proper).
+    pub federated_wall_seconds: f64,
+}
+
+fn point(round: u32, metrics: &BTreeMap<String, Metrics>) -> CurvePoint {
+    let all: Vec<Metrics> = metrics.values().copied().collect();
+    let pooled = Metrics::pooled(&all);
+    CurvePoint {
+        round,
+        pooled_accuracy: pooled.accuracy,
+        pooled_loss: pooled.loss,
+        accuracy: metrics.iter().map(|(k, m)| (k.clone(), m.accuracy)).collect(),
+        loss: metrics.iter().map(|(k, m)| (k.clone(), m.loss)).collect(),
+    }
+}
+
+/// Test metrics of the global model after 0..=R rounds, as the hospitals
+/// reported them (each round's update carries the incoming model's metrics).
+pub fn curve(state: &PlanState) -> Vec<CurvePoint> {
+    let mut points: Vec<CurvePoint> = state
+        .history
+        .iter()
+        .map(|r| point(r.round - 1, &r.input_test))
+        .collect();
+    if !state.final_evaluation.is_empty() {
+        points.push(point(state.history.len() as u32, &state.final_evaluation));
+    }
+    points
+}
+
+/// The federated model's final result.
+pub fn federated_result(state: &PlanState) -> MethodResult {
+    let all: Vec<Metrics> = state.final_evaluation.values().copied().collect();
+    let pooled = Metrics::pooled(&all);
+    MethodResult {
+        method: format!("federated {}", state.plan.strategy.name()),
+        per_hospital: state
+            .final_evaluation
+            .iter()
+            .map(|(k, m)| (k.clone(), m.accuracy))
+            .collect(),
+        pooled: pooled.accuracy,
+        pooled_loss: pooled.loss,
+    }
+}
+
+/// A plain-text table of the results beside FLamby's figures.
+pub fn table(results: &DemoResults) -> String {
+    let hospitals: Vec<String> = results
+        .methods
+        .first()
+        .map(|m| m.per_hospital.keys().cloned().collect())
+        .unwrap_or_default();
+    let mut out = format!("{:<28}", "method");
+    for h in &hospitals {
+        out += &format!("{:>12}", h);
+    }
+    out += &format!("{:>10}\n", "pooled");
+    for m in &results.methods {
+        out += &format!("{:<28}", m.method);
+        for h in &hospitals {
+            out += &format!("{:>12.3}", m.per_hospital.get(h).copied().unwrap_or(f64::NAN));
+        }
+        out += &format!("{:>10.3}\n", m.pooled);
+    }
+    out += "\nFLamby published (pooled test accuracy, seed 42):\n";
+    for (name, acc) in FLAMBY {
+        out += &format!("  {name:<26}{acc:>10.3}\n");
+    }
+    out
+}

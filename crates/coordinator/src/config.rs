@@ -1,0 +1,165 @@
+//! `coordinator.toml`: where the coordinator listens, its credentials, the
+//! enrolled hospitals and the training plan it runs.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use fed::plan::TrainingPlan;
+use protocol::tls::TlsMaterial;
+use serde::Deserialize;
+
+use crate::registry::Registry;
+
+/// The file as written by an operator.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoordinatorConfig {
+    /// Federation name, reported to nodes.
+    #[serde(default = "default_federation")]
+    pub federation: String,
+    /// Address of the gRPC service.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Directory of the database and artifacts (relative to the file).
+    pub data_dir: PathBuf,
+    /// Our certificate, key and the federation CA (PEM files).
+    pub tls: TlsFiles,
+    /// Enrolled hospitals.
+    pub hospitals: Vec<HospitalEntry>,
+    /// Fingerprints (SHA-256 hex of DER) of revoked certificates.
+    #[serde(default)]
+    pub revoked_certificates: Vec<String>,
+    /// Stop serving once the plan is over.
+    #[serde(default)]
+    pub exit_when_done: bool,
+    /// The plan to run.
+    pub plan: TrainingPlan,
+}
+
+/// PEM file paths.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// Certificate.
+    pub certificate: PathBuf,
+    /// PKCS#8 private key.
+    pub key: PathBuf,
+    /// Federation CA certificate.
+    pub ca: PathBuf,
+}
+
+/// An enrolled hospital.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HospitalEntry {
+    /// Party name.
+    pub name: String,
+    /// Its certificate (PEM file).
+    pub certificate: PathBuf,
+}
+
+/// Everything the coordinator needs to start, resolved and read.
+#[derive(Clone, Debug)]
+pub struct CoordinatorSettings {
+    /// Federation name.
+    pub federation: String,
+    /// Listen address (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// Database and artifact directory.
+    pub data_dir: PathBuf,
+    /// TLS material.
+    pub tls: TlsMaterial,
+    /// Known hospitals.
+    pub registry: Registry,
+    /// The plan.
+    pub plan: TrainingPlan,
+    /// Stop once the plan is over.
+    pub exit_when_done: bool,
+}
+
+/// Problems with the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed.
+    #[error("{path}: {message}")]
+    Toml {
+        /// The file.
+        path: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// The content is invalid.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn default_federation() -> String {
+    "cohort".into()
+}
+
+fn default_listen() -> SocketAddr {
+    "127.0.0.1:7443".parse().expect("static address")
+}
+
+/// Read a text file, naming it in the error.
+pub fn read_text(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+impl CoordinatorConfig {
+    /// Parse a coordinator.toml.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(&read_text(path)?).map_err(|e| ConfigError::Toml {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Read the files it names (relative paths are taken from `base`).
+    pub fn resolve(&self, base: &Path) -> Result<CoordinatorSettings, ConfigError> {
+        let at = |p: &Path| base.join(p);
+        self.plan
+            .validate()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let mut registry = Registry::default();
+        for h in &self.hospitals {
+            registry
+                .enrol(&h.name, &read_text(&at(&h.certificate))?)
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        }
+        for f in &self.revoked_certificates {
+            registry.revoke(f);
+        }
+        for h in &self.plan.hospitals {
+            if !self.hospitals.iter().any(|e| &e.name == h) {
+                return Err(ConfigError::Invalid(format!(
+                    "the plan names hospital {h}, which is not enrolled"
+                )));
+            }
+        }
+        Ok(CoordinatorSettings {
+            federation: self.federation.clone(),
+            listen: self.listen,
+            data_dir: at(&self.data_dir),
+            tls: TlsMaterial {
+                cert_pem: read_text(&at(&self.tls.certificate))?,
+                key_pem: read_text(&at(&self.tls.key))?,
+                ca_pem: read_text(&at(&self.tls.ca))?,
+            },
+            registry,
+            plan: self.plan.clone(),
+            exit_when_done: self.exit_when_done,
+        })
+    }
+}

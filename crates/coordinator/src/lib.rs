@@ -1,0 +1,278 @@
+//! The coordinator: serves the `cohort.fed.v1.Coordinator` gRPC service over
+//! mutual TLS, runs one training plan through [`fed::server::PlanRun`], and
+//! persists every accepted message before acknowledging it, so a restarted
+//! coordinator resumes where it stopped.
+//!
+//! ```no_run
+//! # async fn f(settings: coordinator::CoordinatorSettings) -> Result<(), coordinator::CoordinatorError> {
+//! let running = coordinator::start(settings).await?;
+//! println!("listening on {}", running.address());
+//! let final_state = running.wait_finished().await;
+//! # let _ = final_state; Ok(()) }
+//! ```
+
+pub mod config;
+pub mod registry;
+mod service;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fed::server::{PlanEvent, PlanRun, PlanState};
+use protocol::v1::coordinator_server::CoordinatorServer;
+use tokio::sync::{Mutex, broadcast, watch};
+use tokio::task::JoinHandle;
+
+pub use config::{CoordinatorConfig, CoordinatorSettings};
+pub use store::CoordinatorStore;
+
+use registry::Registry;
+use service::CoordinatorService;
+
+/// Why the coordinator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum CoordinatorError {
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// The plan state could not be created or restored.
+    #[error("plan: {0}")]
+    Run(#[from] fed::server::RunError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// TLS set-up failed.
+    #[error("TLS: {0}")]
+    Tls(tonic::transport::Error),
+    /// A stored state belongs to a different plan.
+    #[error("stored artifact {sha256} could not be loaded: {message}")]
+    Artifact {
+        /// Which.
+        sha256: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Current Unix time in milliseconds.
+pub fn now_unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// State shared by the service and the deadline driver.
+pub(crate) struct Shared {
+    federation: String,
+    registry: Registry,
+    plan_id: String,
+    plan_json: String,
+    code_hash: String,
+    run: Mutex<PlanRun>,
+    store: CoordinatorStore,
+    changed: watch::Sender<u64>,
+    events: broadcast::Sender<PlanEvent>,
+}
+
+impl Shared {
+    /// Store new artifacts, then the state.
+    async fn persist(&self, run: &mut PlanRun, now: i64) -> Result<(), store::StoreError> {
+        for (sha, weights) in run.take_unsaved() {
+            self.store.put_artifact(&sha, &weights).await?;
+        }
+        self.store.save_state(run.state(), now).await
+    }
+
+    /// Wake pollers and tell subscribers what happened.
+    fn publish(&self, events: Vec<PlanEvent>) {
+        for event in events {
+            log_event(&event);
+            let _ = self.events.send(event);
+        }
+        self.changed.send_modify(|v| *v += 1);
+    }
+}
+
+fn log_event(event: &PlanEvent) {
+    match event {
+        PlanEvent::Approved(p) => tracing::info!(participants = ?p, "plan approved"),
+        PlanEvent::Standardized => tracing::info!("federated standardisation computed"),
+        PlanEvent::RoundAggregated(r) => tracing::info!(
+            round = r.round,
+            contributors = r.contributors.len(),
+            missing = ?r.missing,
+            model = %r.output_sha256,
+            "round aggregated"
+        ),
+        PlanEvent::Reopened { phase, attempt } => {
+            tracing::warn!(%phase, attempt, "quorum missed, phase reopened")
+        }
+        PlanEvent::Completed => tracing::info!("plan completed"),
+        PlanEvent::Failed(reason) => tracing::error!(%reason, "plan failed"),
+    }
+}
+
+/// A running coordinator.
+pub struct RunningCoordinator {
+    address: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: JoinHandle<Result<(), tonic::transport::Error>>,
+    driver: JoinHandle<()>,
+}
+
+impl RunningCoordinator {
+    /// The address the service listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Events as they happen (rounds aggregated, completion...).
+    pub fn subscribe(&self) -> broadcast::Receiver<PlanEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// A copy of the plan's current state.
+    pub async fn state(&self) -> PlanState {
+        self.shared.run.lock().await.state().clone()
+    }
+
+    /// Raw safetensors bytes of a stored model.
+    pub async fn model_bytes(&self, sha256: &str) -> Result<Vec<u8>, store::StoreError> {
+        self.shared.store.artifact_bytes(sha256).await
+    }
+
+    /// Wait until the plan is over, and return its final state.
+    pub async fn wait_finished(&self) -> PlanState {
+        let mut changed = self.shared.changed.subscribe();
+        loop {
+            {
+                let run = self.shared.run.lock().await;
+                if run.is_finished() {
+                    return run.state().clone();
+                }
+            }
+            if changed.changed().await.is_err() {
+                return self.state().await;
+            }
+        }
+    }
+
+    /// Stop serving (in-flight calls are cut).
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.driver.abort();
+        let _ = self.server.await;
+    }
+}
+
+/// Open the store, restore or create the plan, and start serving.
+pub async fn start(settings: CoordinatorSettings) -> Result<RunningCoordinator, CoordinatorError> {
+    let store = CoordinatorStore::open(&settings.data_dir).await?;
+    let plan = settings.plan.clone();
+    let plan_id = plan.plan_id();
+    let now = now_unix_ms();
+    let run = match store.load_state(&plan_id).await? {
+        Some(state) => {
+            let mut artifacts = std::collections::HashMap::new();
+            for sha in fed::server::referenced_artifacts(&state) {
+                let weights = store.get_artifact(&sha).await?;
+                artifacts.insert(sha, weights);
+            }
+            tracing::info!(plan = %plan_id, round = state.round, phase = ?state.phase, "resuming stored plan");
+            PlanRun::restore(state, |sha| artifacts.remove(sha))?
+        }
+        None => {
+            tracing::info!(plan = %plan_id, "starting new plan");
+            PlanRun::new(plan.clone(), now)?
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|source| CoordinatorError::Bind {
+            address: settings.listen,
+            source,
+        })?;
+    let address = listener.local_addr().map_err(|source| CoordinatorError::Bind {
+        address: settings.listen,
+        source,
+    })?;
+    let (changed, _) = watch::channel(0);
+    let (events, _) = broadcast::channel(1024);
+    let shared = Arc::new(Shared {
+        federation: settings.federation.clone(),
+        registry: settings.registry.clone(),
+        plan_id,
+        plan_json: plan.to_json(),
+        code_hash: plan.code_hash(),
+        run: Mutex::new(run),
+        store,
+        changed,
+        events,
+    });
+    {
+        let mut run = shared.run.lock().await;
+        shared.persist(&mut run, now).await?;
+    }
+    let service = CoordinatorServer::new(CoordinatorService {
+        shared: shared.clone(),
+    })
+    .max_decoding_message_size(protocol::MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(protocol::MAX_MESSAGE_BYTES);
+    let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tonic::transport::Server::builder()
+        .tls_config(protocol::tls::server_config(&settings.tls))
+        .map_err(CoordinatorError::Tls)?
+        .add_service(service)
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            async {
+                let _ = shutdown_rx.await;
+            },
+        );
+    let server = tokio::spawn(server);
+    let driver = tokio::spawn(drive_deadlines(shared.clone()));
+    tracing::info!(%address, federation = %settings.federation, "coordinator listening");
+    Ok(RunningCoordinator {
+        address,
+        shared,
+        shutdown: Some(shutdown_tx),
+        server,
+        driver,
+    })
+}
+
+/// Close phases whose deadline passed (the state machine decides what is due).
+async fn drive_deadlines(shared: Arc<Shared>) {
+    loop {
+        let wait = {
+            let run = shared.run.lock().await;
+            match run.deadline_unix_ms() {
+                None => return,
+                Some(deadline) => (deadline - now_unix_ms() + 1).clamp(10, 1000),
+            }
+        };
+        tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+        let mut run = shared.run.lock().await;
+        let now = now_unix_ms();
+        let events = run.advance(now);
+        if events.is_empty() {
+            continue;
+        }
+        if let Err(e) = shared.persist(&mut run, now).await {
+            tracing::error!(error = %e, "could not store the plan state");
+        }
+        drop(run);
+        shared.publish(events);
+    }
+}

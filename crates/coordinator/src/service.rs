@@ -1,0 +1,283 @@
+//! The gRPC `cohort.fed.v1.Coordinator` service: authenticates the caller by
+//! its certificate, decodes and checks messages, hands them to the plan's
+//! state machine and persists the result before acknowledging.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fed::server::{Rejection, Review, TaskKind, UpdateSubmission};
+use learn::FeatureStats;
+use protocol::convert::{decode_metrics, decode_model, model_message, standardization_message};
+use protocol::v1::{self, task::Kind};
+use tonic::{Request, Response, Status};
+
+use crate::registry::Refusal;
+use crate::{Shared, now_unix_ms};
+
+/// Longest a `NextTask` call is held open.
+const MAX_POLL: Duration = Duration::from_secs(20);
+
+/// The service over the coordinator's shared state.
+pub struct CoordinatorService {
+    pub(crate) shared: Arc<Shared>,
+}
+
+fn refusal_status(r: Refusal) -> Status {
+    match r {
+        Refusal::NoCertificate => Status::unauthenticated(r.to_string()),
+        Refusal::Revoked(_) | Refusal::Unknown(_) => Status::permission_denied(r.to_string()),
+    }
+}
+
+fn rejection_status(r: Rejection) -> Status {
+    match r {
+        Rejection::OutOfPhase(m) => Status::failed_precondition(m),
+        Rejection::NotParticipant(m) => Status::permission_denied(m),
+        Rejection::Invalid(m) => Status::invalid_argument(m),
+        Rejection::Duplicate(m) => Status::already_exists(m),
+    }
+}
+
+fn invalid(message: String) -> Status {
+    Status::invalid_argument(message)
+}
+
+impl CoordinatorService {
+    fn caller<T>(&self, request: &Request<T>) -> Result<crate::registry::Party, Status> {
+        let fingerprint = protocol::tls::peer_fingerprint(request);
+        self.shared
+            .registry
+            .identify(fingerprint.as_deref())
+            .cloned()
+            .map_err(refusal_status)
+    }
+
+    fn task_message(&self, task: TaskKind) -> Option<v1::Task> {
+        let plan_id = self.shared.plan_id.clone();
+        let kind = match task {
+            TaskKind::Wait => return None,
+            TaskKind::Review => Kind::ReviewPlan(v1::PlanOffer {
+                plan_id,
+                plan_json: self.shared.plan_json.clone(),
+                code_hash: self.shared.code_hash.clone(),
+            }),
+            TaskKind::Statistics => Kind::ComputeStatistics(v1::StatisticsRequest { plan_id }),
+            TaskKind::Train {
+                round,
+                global,
+                standardizer,
+                deadline_unix_ms,
+            } => Kind::Train(v1::TrainRequest {
+                plan_id,
+                round,
+                global_model: Some(model_message(&global)),
+                standardization: standardizer.map(standardization_message),
+                deadline_unix_ms,
+            }),
+            TaskKind::Evaluate {
+                round,
+                model,
+                standardizer,
+            } => Kind::Evaluate(v1::EvaluateRequest {
+                plan_id,
+                round,
+                model: Some(model_message(&model)),
+                standardization: standardizer.map(standardization_message),
+            }),
+            TaskKind::Finished { outcome } => Kind::Finished(v1::PlanFinished {
+                plan_id,
+                outcome,
+                final_model_sha256: String::new(),
+            }),
+        };
+        Some(v1::Task { kind: Some(kind) })
+    }
+}
+
+#[tonic::async_trait]
+impl v1::coordinator_server::Coordinator for CoordinatorService {
+    async fn join(
+        &self,
+        request: Request<v1::JoinRequest>,
+    ) -> Result<Response<v1::JoinResponse>, Status> {
+        let party = self.caller(&request)?;
+        let join = request.into_inner();
+        if join.protocol_version != protocol::PROTOCOL_VERSION {
+            return Err(Status::failed_precondition(format!(
+                "protocol version {} is not supported; this coordinator speaks {}",
+                join.protocol_version,
+                protocol::PROTOCOL_VERSION
+            )));
+        }
+        tracing::info!(node = %party.name, software = %join.software, "node joined");
+        Ok(Response::new(v1::JoinResponse {
+            node_id: party.name,
+            federation: self.shared.federation.clone(),
+        }))
+    }
+
+    async fn next_task(
+        &self,
+        request: Request<v1::NextTaskRequest>,
+    ) -> Result<Response<v1::Task>, Status> {
+        let party = self.caller(&request)?;
+        let wait = Duration::from_millis(u64::from(request.into_inner().wait_ms)).min(MAX_POLL);
+        let mut changed = self.shared.changed.subscribe();
+        let give_up = tokio::time::Instant::now() + wait;
+        loop {
+            changed.borrow_and_update();
+            let task = {
+                let run = self.shared.run.lock().await;
+                let mut task = self.task_message(run.task_for(&party.name));
+                if let Some(v1::Task {
+                    kind: Some(Kind::Finished(f)),
+                }) = &mut task
+                {
+                    f.final_model_sha256 = run.state().global_sha256.clone();
+                }
+                task
+            };
+            if let Some(task) = task {
+                return Ok(Response::new(task));
+            }
+            tokio::select! {
+                _ = changed.changed() => {}
+                _ = tokio::time::sleep_until(give_up) => {
+                    return Ok(Response::new(v1::Task {
+                        kind: Some(Kind::Wait(v1::Wait { retry_after_ms: 0 })),
+                    }));
+                }
+            }
+        }
+    }
+
+    async fn submit_review(
+        &self,
+        request: Request<v1::PlanReview>,
+    ) -> Result<Response<v1::Ack>, Status> {
+        let party = self.caller(&request)?;
+        let review = request.into_inner();
+        if !review.approved {
+            tracing::warn!(node = %party.name, reason = %review.reason, "plan declined");
+        }
+        self.shared
+            .apply(|run, now| {
+                run.on_review(
+                    &party.name,
+                    &review.plan_id,
+                    Review {
+                        approved: review.approved,
+                        reason: review.reason.clone(),
+                    },
+                    now,
+                )
+            })
+            .await
+            .map(|_| Response::new(v1::Ack {
+                message: "review recorded".into(),
+            }))
+    }
+
+    async fn submit_statistics(
+        &self,
+        request: Request<v1::FeatureStatistics>,
+    ) -> Result<Response<v1::Ack>, Status> {
+        let party = self.caller(&request)?;
+        let s = request.into_inner();
+        let stats = FeatureStats {
+            count: s.count,
+            sum: s.sum,
+            sum_sq: s.sum_sq,
+        };
+        self.shared
+            .apply(|run, now| run.on_statistics(&party.name, &s.plan_id, stats.clone(), now))
+            .await
+            .map(|_| Response::new(v1::Ack {
+                message: "statistics recorded".into(),
+            }))
+    }
+
+    async fn submit_update(
+        &self,
+        request: Request<v1::ModelUpdate>,
+    ) -> Result<Response<v1::Ack>, Status> {
+        let party = self.caller(&request)?;
+        let u = request.into_inner();
+        let weights = decode_model(u.weights).map_err(invalid)?;
+        let statement = protocol::signing::update_statement(
+            &u.plan_id,
+            u.round,
+            &weights.sha256_hex(),
+            u.num_samples,
+            &u.code_hash,
+        );
+        party
+            .public_key
+            .verify(&statement, &u.signature)
+            .map_err(|e| {
+                Status::unauthenticated(format!(
+                    "the update's signature does not verify with {}'s key: {e}",
+                    party.name
+                ))
+            })?;
+        let submission = UpdateSubmission {
+            round: u.round,
+            weights,
+            num_samples: u.num_samples,
+            train: decode_metrics(u.train_metrics, "training").map_err(invalid)?,
+            global_test: decode_metrics(u.global_test_metrics, "test").map_err(invalid)?,
+            code_hash: u.code_hash,
+            signature_hex: hex::encode(&u.signature),
+        };
+        let round = submission.round;
+        self.shared
+            .apply(|run, now| run.on_update(&party.name, &u.plan_id, submission.clone(), now))
+            .await
+            .map_err(|status| {
+                tracing::warn!(node = %party.name, round, error = %status.message(), "update refused");
+                status
+            })?;
+        tracing::debug!(node = %party.name, round, "update accepted");
+        Ok(Response::new(v1::Ack {
+            message: format!("update for round {round} stored"),
+        }))
+    }
+
+    async fn submit_evaluation(
+        &self,
+        request: Request<v1::Evaluation>,
+    ) -> Result<Response<v1::Ack>, Status> {
+        let party = self.caller(&request)?;
+        let e = request.into_inner();
+        let metrics = decode_metrics(e.test_metrics, "test").map_err(invalid)?;
+        self.shared
+            .apply(|run, now| {
+                run.on_evaluation(&party.name, &e.plan_id, &e.model_sha256, metrics, now)
+            })
+            .await
+            .map(|_| Response::new(v1::Ack {
+                message: "evaluation recorded".into(),
+            }))
+    }
+}
+
+impl crate::Shared {
+    /// Apply a message to the plan, persist, wake pollers; map refusals.
+    async fn apply(
+        &self,
+        f: impl FnOnce(
+            &mut fed::server::PlanRun,
+            i64,
+        ) -> Result<Vec<fed::server::PlanEvent>, Rejection>,
+    ) -> Result<(), Status> {
+        let mut run = self.run.lock().await;
+        let now = now_unix_ms();
+        let events = f(&mut run, now).map_err(rejection_status)?;
+        self.persist(&mut run, now)
+            .await
+            .map_err(|e| Status::internal(format!("could not store the message: {e}")))?;
+        drop(run);
+        self.publish(events);
+        Ok(())
+    }
+}

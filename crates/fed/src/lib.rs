@@ -1,0 +1,23 @@
+//! Federated training core, independent of any transport: training plans,
+//! aggregation strategies, the coordinator's plan state machine
+//! ([`server::PlanRun`]) and the node's local steps ([`client`]).
+//!
+//! ```
+//! use fed::plan::TrainingPlan;
+//! let plan = TrainingPlan::heart_disease_default();
+//! plan.validate().unwrap();
+//! assert_eq!(plan.plan_id().len(), 64);
+//! ```
+
+pub mod client;
+pub mod plan;
+pub mod server;
+pub mod simulation;
+pub mod strategy;
+
+use sha2::{Digest, Sha256};
+
+/// Lower-case hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}

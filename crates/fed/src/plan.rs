@@ -1,0 +1,235 @@
+//! Training plans: what a federation trains, how, and under which rules.
+
+use learn::{ModelSpec, Optimizer, TrainConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::strategy::StrategyConfig;
+
+/// A training plan as the coordinator registers it and nodes review it.
+///
+/// Its identity ([`TrainingPlan::plan_id`]) is the SHA-256 of its canonical
+/// JSON, so any change of a hyper-parameter is a different plan.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingPlan {
+    /// Human-readable name.
+    pub name: String,
+    /// The dataset every node must provide (e.g. `heart-disease`).
+    pub dataset: String,
+    /// Model architecture.
+    pub model: ModelSpec,
+    /// Local training hyper-parameters.
+    pub training: TrainConfig,
+    /// Aggregation rule.
+    pub strategy: StrategyConfig,
+    /// Number of training rounds.
+    pub rounds: u32,
+    /// Fewest hospitals whose updates make a round (and whose approval starts the plan).
+    pub min_hospitals: usize,
+    /// Seconds each phase (review, statistics, each round, evaluation) stays open.
+    pub round_deadline_secs: u64,
+    /// How many times a round that missed its quorum is reopened before the plan fails.
+    pub round_attempts: u32,
+    /// Party names of the eligible hospitals.
+    pub hospitals: Vec<String>,
+    /// Seed of initial weights and of every node's local shuffling.
+    pub seed: u64,
+    /// Standardise features with federated means and variances before training.
+    pub standardize: bool,
+}
+
+/// Why a plan was refused.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PlanError {
+    /// A field has an unusable value.
+    #[error("invalid training plan: {0}")]
+    Invalid(String),
+    /// The JSON could not be read.
+    #[error("training plan JSON is malformed: {0}")]
+    Json(String),
+}
+
+impl TrainingPlan {
+    /// The Fed-Heart-Disease plan `cohort demo` runs by default.
+    pub fn heart_disease_default() -> Self {
+        TrainingPlan {
+            name: "fed-heart-disease logistic regression".into(),
+            dataset: "heart-disease".into(),
+            model: ModelSpec::LogisticRegression { inputs: 13 },
+            training: TrainConfig {
+                epochs: 1,
+                batch_size: 8,
+                learning_rate: 0.05,
+                optimizer: Optimizer::Sgd,
+                weight_decay: 0.0,
+                proximal_mu: 0.0,
+                max_steps: None,
+            },
+            strategy: StrategyConfig::FedAvg,
+            rounds: 50,
+            min_hospitals: 3,
+            round_deadline_secs: 60,
+            round_attempts: 3,
+            hospitals: learn::heart::CENTRES.iter().map(|c| c.to_string()).collect(),
+            seed: 42,
+            standardize: true,
+        }
+    }
+
+    /// Check every field; the error says which one is wrong.
+    pub fn validate(&self) -> Result<(), PlanError> {
+        let fail = |m: String| Err(PlanError::Invalid(m));
+        if self.rounds == 0 {
+            return fail("rounds must be at least 1".into());
+        }
+        if self.hospitals.is_empty() {
+            return fail("no eligible hospitals".into());
+        }
+        let mut names = self.hospitals.clone();
+        names.sort();
+        names.dedup();
+        if names.len() != self.hospitals.len() {
+            return fail("a hospital is listed twice".into());
+        }
+        if self.min_hospitals == 0 || self.min_hospitals > self.hospitals.len() {
+            return fail(format!(
+                "min_hospitals must be between 1 and the {} eligible hospitals, got {}",
+                self.hospitals.len(),
+                self.min_hospitals
+            ));
+        }
+        if self.round_deadline_secs == 0 {
+            return fail("round_deadline_secs must be positive".into());
+        }
+        if self.round_attempts == 0 {
+            return fail("round_attempts must be at least 1".into());
+        }
+        if self.model.inputs() == 0 {
+            return fail("the model needs at least one input".into());
+        }
+        let t = &self.training;
+        if t.epochs == 0 && t.max_steps.is_none() {
+            return fail("training.epochs must be at least 1".into());
+        }
+        if !(t.learning_rate.is_finite() && t.learning_rate > 0.0) {
+            return fail("training.learning_rate must be a positive number".into());
+        }
+        if self.strategy.proximal_mu() != t.proximal_mu {
+            return fail(format!(
+                "training.proximal_mu ({}) must equal the strategy's mu ({})",
+                t.proximal_mu,
+                self.strategy.proximal_mu()
+            ));
+        }
+        self.strategy
+            .build()
+            .map_err(|e| PlanError::Invalid(format!("strategy: {e}")))?;
+        Ok(())
+    }
+
+    /// Canonical JSON (field order fixed by the struct).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a plan always serialises")
+    }
+
+    /// Parse and validate a plan received as JSON.
+    pub fn from_json(json: &str) -> Result<Self, PlanError> {
+        let plan: TrainingPlan =
+            serde_json::from_str(json).map_err(|e| PlanError::Json(e.to_string()))?;
+        plan.validate()?;
+        Ok(plan)
+    }
+
+    /// Lower-case hex SHA-256 of the canonical JSON.
+    pub fn plan_id(&self) -> String {
+        crate::sha256_hex(self.to_json().as_bytes())
+    }
+
+    /// Identifies the code a node runs for this plan: the cohort release, the
+    /// model architecture and the local optimiser. Operators allow-list it.
+    pub fn code_hash(&self) -> String {
+        code_hash(&self.model, self.training.optimizer)
+    }
+
+    /// Seed of a node's local training in a round (derived, so rounds and
+    /// nodes never share a shuffle).
+    pub fn local_seed(&self, round: u32, node: &str) -> u64 {
+        let digest = crate::sha256_hex(format!("{}/{round}/{node}", self.seed).as_bytes());
+        u64::from_str_radix(&digest[..16], 16).expect("hex digest")
+    }
+}
+
+/// The code hash of a model trained with an optimiser by this release of cohort.
+pub fn code_hash(model: &ModelSpec, optimizer: Optimizer) -> String {
+    crate::sha256_hex(
+        format!(
+            "cohort {}\nmodel {}\noptimizer {:?}\n",
+            env!("CARGO_PKG_VERSION"),
+            model.describe(),
+            optimizer
+        )
+        .as_bytes(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_plan_is_valid() {
+        TrainingPlan::heart_disease_default().validate().unwrap();
+    }
+
+    #[test]
+    fn plan_id_changes_with_any_hyper_parameter() {
+        let a = TrainingPlan::heart_disease_default();
+        let mut b = a.clone();
+        b.training.learning_rate = 0.051;
+        assert_ne!(a.plan_id(), b.plan_id());
+        assert_eq!(a.code_hash(), b.code_hash());
+    }
+
+    #[test]
+    fn json_round_trip_keeps_the_plan_id() {
+        let a = TrainingPlan::heart_disease_default();
+        let b = TrainingPlan::from_json(&a.to_json()).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.plan_id(), b.plan_id());
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let json = TrainingPlan::heart_disease_default()
+            .to_json()
+            .replacen('{', "{\"extra\":1,", 1);
+        assert!(matches!(
+            TrainingPlan::from_json(&json),
+            Err(PlanError::Json(_))
+        ));
+    }
+
+    #[test]
+    fn quorum_larger_than_federation_is_refused() {
+        let mut p = TrainingPlan::heart_disease_default();
+        p.min_hospitals = 5;
+        assert!(p.validate().unwrap_err().to_string().contains("min_hospitals"));
+    }
+
+    #[test]
+    fn fedprox_mu_must_reach_the_clients() {
+        let mut p = TrainingPlan::heart_disease_default();
+        p.strategy = StrategyConfig::FedProx { mu: 0.1 };
+        assert!(p.validate().is_err());
+        p.training.proximal_mu = 0.1;
+        p.validate().unwrap();
+    }
+
+    #[test]
+    fn local_seeds_differ_per_node_and_round() {
+        let p = TrainingPlan::heart_disease_default();
+        assert_ne!(p.local_seed(1, "a"), p.local_seed(1, "b"));
+        assert_ne!(p.local_seed(1, "a"), p.local_seed(2, "a"));
+        assert_eq!(p.local_seed(3, "a"), p.local_seed(3, "a"));
+    }
+}

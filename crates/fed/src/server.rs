@@ -1,0 +1,841 @@
+//! The coordinator's side of one training plan, as a state machine.
+//!
+//! [`PlanRun`] does no I/O and reads no clock: every call takes `now` (Unix
+//! milliseconds), so the same inputs always give the same run. The
+//! coordinator service feeds it protocol messages, persists
+//! [`PlanRun::state`] and the artifacts it names after every change, and calls
+//! [`PlanRun::advance`] when time passes.
+//!
+//! Phases: `Review` (each eligible hospital accepts or declines) →
+//! `Statistics` (federated feature sums, when the plan standardises) →
+//! `Training` (rounds 1..=R: open, collect updates until every participant
+//! has sent one or the deadline passes with a quorum, aggregate) →
+//! `Evaluation` (participants test the final model) → `Completed`.
+//! A phase that misses its quorum at the deadline is reopened up to
+//! `round_attempts` times, then the plan is `Failed`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use learn::{FeatureStats, Metrics, Standardizer, Weights};
+use serde::{Deserialize, Serialize};
+
+use crate::plan::TrainingPlan;
+use crate::strategy::{ClientUpdate, Strategy};
+
+/// Where a plan stands.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum Phase {
+    /// Waiting for hospitals to approve or decline the plan.
+    Review,
+    /// Collecting feature sums for standardisation.
+    Statistics,
+    /// Running round `PlanState::round`.
+    Training,
+    /// Collecting test metrics of the final model.
+    Evaluation,
+    /// Done; the final model is `PlanState::global_sha256`.
+    Completed,
+    /// Stopped for the reason given.
+    Failed {
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// A hospital's answer to a plan offer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Review {
+    /// Whether the hospital takes part.
+    pub approved: bool,
+    /// Why it declined.
+    pub reason: String,
+}
+
+/// An accepted update of the open round (weights are kept as an artifact).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReceivedUpdate {
+    /// SHA-256 of the update's safetensors bytes.
+    pub weights_sha256: String,
+    /// Training records behind the update.
+    pub num_samples: u64,
+    /// The node's local training metrics.
+    pub train: Metrics,
+    /// The round's incoming global model on the node's test split.
+    pub global_test: Metrics,
+    /// The node's signature over the update statement (hex), kept as evidence.
+    pub signature_hex: String,
+    /// When the coordinator accepted it.
+    pub received_unix_ms: i64,
+}
+
+/// What happened in one finished round.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoundRecord {
+    /// Round number (from 1).
+    pub round: u32,
+    /// Hospitals whose updates were aggregated, with their sample counts.
+    pub contributors: BTreeMap<String, u64>,
+    /// Participants that sent nothing before the deadline.
+    pub missing: Vec<String>,
+    /// The global model the round started from.
+    pub input_sha256: String,
+    /// The aggregate.
+    pub output_sha256: String,
+    /// Each contributor's update hash.
+    pub update_sha256: BTreeMap<String, String>,
+    /// Each contributor's local training metrics.
+    pub train: BTreeMap<String, Metrics>,
+    /// The input model's test metrics at each contributor.
+    pub input_test: BTreeMap<String, Metrics>,
+    /// When the round opened and closed.
+    pub opened_unix_ms: i64,
+    /// When it was aggregated.
+    pub closed_unix_ms: i64,
+}
+
+/// Everything the coordinator persists about a plan (model weights by hash).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanState {
+    /// The plan.
+    pub plan: TrainingPlan,
+    /// Its identity.
+    pub plan_id: String,
+    /// Current phase.
+    pub phase: Phase,
+    /// When the current phase (or round) opened.
+    pub phase_opened_unix_ms: i64,
+    /// How many times the current phase has been opened.
+    pub attempt: u32,
+    /// Answers to the plan offer.
+    pub reviews: BTreeMap<String, Review>,
+    /// Hospitals that approved, fixed when review ends.
+    pub participants: Vec<String>,
+    /// Feature sums per hospital.
+    pub statistics: BTreeMap<String, FeatureStats>,
+    /// The federation's standardisation, once computed.
+    pub standardizer: Option<Standardizer>,
+    /// The open round (1-based) while training; rounds done + 1 afterwards.
+    pub round: u32,
+    /// The current global model.
+    pub global_sha256: String,
+    /// Server optimiser state, when the strategy has one.
+    pub strategy_state_sha256: Option<String>,
+    /// Updates accepted in the open round.
+    pub updates: BTreeMap<String, ReceivedUpdate>,
+    /// Finished rounds.
+    pub history: Vec<RoundRecord>,
+    /// Test metrics of the final model per hospital.
+    pub final_evaluation: BTreeMap<String, Metrics>,
+}
+
+/// What a node should do next (the transport maps it to the wire).
+#[derive(Clone, Debug, PartialEq)]
+pub enum TaskKind {
+    /// Nothing to do now.
+    Wait,
+    /// Review the plan.
+    Review,
+    /// Send feature sums.
+    Statistics,
+    /// Train from the global model in this round.
+    Train {
+        /// The open round.
+        round: u32,
+        /// The model to start from.
+        global: Weights,
+        /// Standardisation to apply.
+        standardizer: Option<Standardizer>,
+        /// Updates after this are refused.
+        deadline_unix_ms: i64,
+    },
+    /// Evaluate the final model.
+    Evaluate {
+        /// Rounds done.
+        round: u32,
+        /// The final model.
+        model: Weights,
+        /// Standardisation to apply.
+        standardizer: Option<Standardizer>,
+    },
+    /// The plan is over.
+    Finished {
+        /// `completed` or `failed: ...`.
+        outcome: String,
+    },
+}
+
+/// An update as a node submitted it.
+#[derive(Clone, Debug)]
+pub struct UpdateSubmission {
+    /// Round the node trained for.
+    pub round: u32,
+    /// The weights.
+    pub weights: Weights,
+    /// Training records behind it.
+    pub num_samples: u64,
+    /// Local training metrics.
+    pub train: Metrics,
+    /// Incoming global model's test metrics.
+    pub global_test: Metrics,
+    /// The code hash the node ran.
+    pub code_hash: String,
+    /// The node's signature (already verified by the transport layer).
+    pub signature_hex: String,
+}
+
+/// Why a message was refused. The variants map to gRPC status codes.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum Rejection {
+    /// The message does not fit the plan's current phase or round.
+    #[error("{0}")]
+    OutOfPhase(String),
+    /// The sender does not take part in this plan.
+    #[error("{0}")]
+    NotParticipant(String),
+    /// The message content is invalid.
+    #[error("{0}")]
+    Invalid(String),
+    /// The same message was already accepted.
+    #[error("{0}")]
+    Duplicate(String),
+}
+
+/// Something that happened while advancing, for progress display and logs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PlanEvent {
+    /// Review ended with these participants.
+    Approved(Vec<String>),
+    /// Standardisation computed.
+    Standardized,
+    /// A round was aggregated.
+    RoundAggregated(Box<RoundRecord>),
+    /// A phase missed its quorum and was reopened.
+    Reopened {
+        /// Phase reopened.
+        phase: String,
+        /// Attempt number now starting.
+        attempt: u32,
+    },
+    /// The final evaluation is in.
+    Completed,
+    /// The plan failed.
+    Failed(String),
+}
+
+/// Errors restoring or creating a run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The plan is invalid.
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
+    /// A stored artifact is missing.
+    #[error("artifact {0} referenced by the plan state is missing")]
+    MissingArtifact(String),
+    /// The strategy could not be rebuilt.
+    #[error("strategy: {0}")]
+    Strategy(#[from] crate::strategy::AggregationError),
+}
+
+/// The live state machine of one plan.
+pub struct PlanRun {
+    state: PlanState,
+    strategy: Box<dyn Strategy>,
+    artifacts: HashMap<String, Weights>,
+    unsaved: Vec<String>,
+}
+
+impl PlanRun {
+    /// Start a plan at `now`: initial weights from the plan's seed.
+    pub fn new(plan: TrainingPlan, now: i64) -> Result<Self, RunError> {
+        plan.validate()?;
+        let strategy = plan.strategy.build()?;
+        let initial = plan.model.init(plan.seed);
+        let global_sha256 = initial.sha256_hex();
+        let state = PlanState {
+            plan_id: plan.plan_id(),
+            plan,
+            phase: Phase::Review,
+            phase_opened_unix_ms: now,
+            attempt: 1,
+            reviews: BTreeMap::new(),
+            participants: Vec::new(),
+            statistics: BTreeMap::new(),
+            standardizer: None,
+            round: 1,
+            global_sha256: global_sha256.clone(),
+            strategy_state_sha256: None,
+            updates: BTreeMap::new(),
+            history: Vec::new(),
+            final_evaluation: BTreeMap::new(),
+        };
+        let mut run = PlanRun {
+            state,
+            strategy,
+            artifacts: HashMap::new(),
+            unsaved: Vec::new(),
+        };
+        run.keep(initial);
+        Ok(run)
+    }
+
+    /// Rebuild a run from persisted state; `load` fetches artifacts by hash.
+    pub fn restore(
+        state: PlanState,
+        mut load: impl FnMut(&str) -> Option<Weights>,
+    ) -> Result<Self, RunError> {
+        state.plan.validate()?;
+        let mut strategy = state.plan.strategy.build()?;
+        let mut artifacts = HashMap::new();
+        for sha in referenced_artifacts(&state) {
+            let weights = load(&sha).ok_or_else(|| RunError::MissingArtifact(sha.clone()))?;
+            artifacts.insert(sha, weights);
+        }
+        if let Some(sha) = &state.strategy_state_sha256 {
+            let saved = &artifacts[sha];
+            let mut offset = 0;
+            let mut named = Vec::new();
+            for (name, shape) in saved.layout() {
+                let len: usize = shape.iter().product();
+                named.push((name, saved.values()[offset..offset + len].to_vec()));
+                offset += len;
+            }
+            strategy.restore(named)?;
+        }
+        Ok(PlanRun {
+            state,
+            strategy,
+            artifacts,
+            unsaved: Vec::new(),
+        })
+    }
+
+    /// The persisted state.
+    pub fn state(&self) -> &PlanState {
+        &self.state
+    }
+
+    /// An artifact this run references, by hash.
+    pub fn artifact(&self, sha256: &str) -> Option<&Weights> {
+        self.artifacts.get(sha256)
+    }
+
+    /// The current global model.
+    pub fn global(&self) -> &Weights {
+        &self.artifacts[&self.state.global_sha256]
+    }
+
+    /// Artifacts created since the last call, to be stored before the state.
+    pub fn take_unsaved(&mut self) -> Vec<(String, Weights)> {
+        std::mem::take(&mut self.unsaved)
+            .into_iter()
+            .map(|sha| {
+                let w = self.artifacts[&sha].clone();
+                (sha, w)
+            })
+            .collect()
+    }
+
+    /// Whether the plan is over (completed or failed).
+    pub fn is_finished(&self) -> bool {
+        matches!(self.state.phase, Phase::Completed | Phase::Failed { .. })
+    }
+
+    /// When the current phase closes, if it is open.
+    pub fn deadline_unix_ms(&self) -> Option<i64> {
+        if self.is_finished() {
+            return None;
+        }
+        Some(self.state.phase_opened_unix_ms + self.deadline_ms())
+    }
+
+    fn deadline_ms(&self) -> i64 {
+        (self.state.plan.round_deadline_secs as i64).saturating_mul(1000)
+    }
+
+    fn keep(&mut self, weights: Weights) -> String {
+        let sha = weights.sha256_hex();
+        if !self.artifacts.contains_key(&sha) {
+            self.artifacts.insert(sha.clone(), weights);
+            self.unsaved.push(sha.clone());
+        }
+        sha
+    }
+
+    fn is_participant(&self, node: &str) -> bool {
+        self.state.participants.iter().any(|p| p == node)
+    }
+
+    /// The next task for `node`.
+    pub fn task_for(&self, node: &str) -> TaskKind {
+        let s = &self.state;
+        match &s.phase {
+            Phase::Completed => {
+                return TaskKind::Finished {
+                    outcome: "completed".into(),
+                };
+            }
+            Phase::Failed { reason } => {
+                return TaskKind::Finished {
+                    outcome: format!("failed: {reason}"),
+                };
+            }
+            _ => {}
+        }
+        if !s.plan.hospitals.iter().any(|h| h == node) {
+            return TaskKind::Wait;
+        }
+        match s.phase {
+            Phase::Review if !s.reviews.contains_key(node) => TaskKind::Review,
+            Phase::Statistics if self.is_participant(node) && !s.statistics.contains_key(node) => {
+                TaskKind::Statistics
+            }
+            Phase::Training if self.is_participant(node) && !s.updates.contains_key(node) => {
+                TaskKind::Train {
+                    round: s.round,
+                    global: self.global().clone(),
+                    standardizer: s.standardizer.clone(),
+                    deadline_unix_ms: s.phase_opened_unix_ms + self.deadline_ms(),
+                }
+            }
+            Phase::Evaluation
+                if self.is_participant(node) && !s.final_evaluation.contains_key(node) =>
+            {
+                TaskKind::Evaluate {
+                    round: s.round - 1,
+                    model: self.global().clone(),
+                    standardizer: s.standardizer.clone(),
+                }
+            }
+            _ => TaskKind::Wait,
+        }
+    }
+
+    fn check_plan(&self, plan_id: &str) -> Result<(), Rejection> {
+        if plan_id != self.state.plan_id {
+            return Err(Rejection::OutOfPhase(format!(
+                "unknown plan {plan_id}; the active plan is {}",
+                self.state.plan_id
+            )));
+        }
+        Ok(())
+    }
+
+    fn require_phase(&self, phase: Phase, what: &str) -> Result<(), Rejection> {
+        if self.state.phase != phase {
+            return Err(Rejection::OutOfPhase(format!(
+                "{what} is not expected now: the plan is in phase {:?}",
+                self.state.phase
+            )));
+        }
+        Ok(())
+    }
+
+    fn require_participant(&self, node: &str) -> Result<(), Rejection> {
+        if !self.is_participant(node) {
+            return Err(Rejection::NotParticipant(format!(
+                "{node} does not take part in plan {}",
+                self.state.plan_id
+            )));
+        }
+        Ok(())
+    }
+
+    /// A hospital approves or declines the plan.
+    pub fn on_review(
+        &mut self,
+        node: &str,
+        plan_id: &str,
+        review: Review,
+        now: i64,
+    ) -> Result<Vec<PlanEvent>, Rejection> {
+        self.check_plan(plan_id)?;
+        self.require_phase(Phase::Review, "a plan review")?;
+        if !self.state.plan.hospitals.iter().any(|h| h == node) {
+            return Err(Rejection::NotParticipant(format!(
+                "{node} is not eligible for plan {plan_id}"
+            )));
+        }
+        if self.state.reviews.contains_key(node) {
+            return Err(Rejection::Duplicate(format!(
+                "{node} already reviewed plan {plan_id}"
+            )));
+        }
+        self.state.reviews.insert(node.to_string(), review);
+        Ok(self.advance(now))
+    }
+
+    /// A participant's feature sums.
+    pub fn on_statistics(
+        &mut self,
+        node: &str,
+        plan_id: &str,
+        stats: FeatureStats,
+        now: i64,
+    ) -> Result<Vec<PlanEvent>, Rejection> {
+        self.check_plan(plan_id)?;
+        self.require_phase(Phase::Statistics, "feature statistics")?;
+        self.require_participant(node)?;
+        if self.state.statistics.contains_key(node) {
+            return Err(Rejection::Duplicate(format!(
+                "{node} already sent its statistics"
+            )));
+        }
+        let inputs = self.state.plan.model.inputs();
+        if stats.sum.len() != inputs || stats.sum_sq.len() != inputs {
+            return Err(Rejection::Invalid(format!(
+                "statistics have {} sums and {} squared sums, the model has {inputs} inputs",
+                stats.sum.len(),
+                stats.sum_sq.len()
+            )));
+        }
+        if stats.count == 0 {
+            return Err(Rejection::Invalid("statistics over zero records".into()));
+        }
+        if !stats
+            .sum
+            .iter()
+            .chain(&stats.sum_sq)
+            .all(|v| v.is_finite())
+        {
+            return Err(Rejection::Invalid("statistics contain NaN or infinity".into()));
+        }
+        self.state.statistics.insert(node.to_string(), stats);
+        Ok(self.advance(now))
+    }
+
+    /// A participant's model update for the open round.
+    pub fn on_update(
+        &mut self,
+        node: &str,
+        plan_id: &str,
+        update: UpdateSubmission,
+        now: i64,
+    ) -> Result<Vec<PlanEvent>, Rejection> {
+        self.check_plan(plan_id)?;
+        self.require_phase(Phase::Training, "a model update")?;
+        self.require_participant(node)?;
+        let s = &self.state;
+        if update.round != s.round {
+            return Err(Rejection::OutOfPhase(format!(
+                "round {} is not open: the open round is {}",
+                update.round, s.round
+            )));
+        }
+        if s.updates.contains_key(node) {
+            return Err(Rejection::Duplicate(format!(
+                "{node} already sent its update for round {}",
+                s.round
+            )));
+        }
+        let deadline = s.phase_opened_unix_ms + self.deadline_ms();
+        if now > deadline {
+            return Err(Rejection::OutOfPhase(format!(
+                "round {} closed at its deadline {} ms ago",
+                s.round,
+                now - deadline
+            )));
+        }
+        let expected_code = s.plan.code_hash();
+        if update.code_hash != expected_code {
+            return Err(Rejection::Invalid(format!(
+                "update was produced by code {} but the plan runs {expected_code}",
+                update.code_hash
+            )));
+        }
+        let global = self.global();
+        if !update.weights.same_layout(global) {
+            return Err(Rejection::Invalid(format!(
+                "update has the wrong shape: expected {}, got {}",
+                describe_layout(global),
+                describe_layout(&update.weights)
+            )));
+        }
+        if !update.weights.all_finite() {
+            return Err(Rejection::Invalid(
+                "update contains NaN or infinite values".into(),
+            ));
+        }
+        if update.num_samples == 0 {
+            return Err(Rejection::Invalid("update claims zero training samples".into()));
+        }
+        let received = ReceivedUpdate {
+            weights_sha256: self.keep(update.weights),
+            num_samples: update.num_samples,
+            train: update.train,
+            global_test: update.global_test,
+            signature_hex: update.signature_hex,
+            received_unix_ms: now,
+        };
+        self.state.updates.insert(node.to_string(), received);
+        Ok(self.advance(now))
+    }
+
+    /// A participant's test metrics of the final model.
+    pub fn on_evaluation(
+        &mut self,
+        node: &str,
+        plan_id: &str,
+        model_sha256: &str,
+        metrics: Metrics,
+        now: i64,
+    ) -> Result<Vec<PlanEvent>, Rejection> {
+        self.check_plan(plan_id)?;
+        self.require_phase(Phase::Evaluation, "an evaluation")?;
+        self.require_participant(node)?;
+        if model_sha256 != self.state.global_sha256 {
+            return Err(Rejection::Invalid(format!(
+                "evaluation is of model {model_sha256}, the final model is {}",
+                self.state.global_sha256
+            )));
+        }
+        if self.state.final_evaluation.contains_key(node) {
+            return Err(Rejection::Duplicate(format!(
+                "{node} already sent its evaluation"
+            )));
+        }
+        self.state
+            .final_evaluation
+            .insert(node.to_string(), metrics);
+        Ok(self.advance(now))
+    }
+
+    /// Make every transition that is due at `now`.
+    pub fn advance(&mut self, now: i64) -> Vec<PlanEvent> {
+        let mut events = Vec::new();
+        while let Some(mut step) = self.step(now) {
+            events.append(&mut step);
+        }
+        events
+    }
+
+    fn open_phase(&mut self, phase: Phase, now: i64) {
+        self.state.phase = phase;
+        self.state.phase_opened_unix_ms = now;
+        self.state.attempt = 1;
+    }
+
+    fn fail(&mut self, reason: String) -> Option<Vec<PlanEvent>> {
+        self.state.phase = Phase::Failed {
+            reason: reason.clone(),
+        };
+        Some(vec![PlanEvent::Failed(reason)])
+    }
+
+    /// Reopen the current phase after a missed quorum, or fail the plan.
+    fn missed_quorum(&mut self, what: String, now: i64) -> Option<Vec<PlanEvent>> {
+        if self.state.attempt >= self.state.plan.round_attempts {
+            return self.fail(format!(
+                "{what} after {} attempts",
+                self.state.attempt
+            ));
+        }
+        self.state.attempt += 1;
+        self.state.phase_opened_unix_ms = now;
+        Some(vec![PlanEvent::Reopened {
+            phase: format!("{:?}", self.state.phase),
+            attempt: self.state.attempt,
+        }])
+    }
+
+    /// One transition, if one is due.
+    fn step(&mut self, now: i64) -> Option<Vec<PlanEvent>> {
+        let deadline_passed = now > self.state.phase_opened_unix_ms + self.deadline_ms();
+        let min = self.state.plan.min_hospitals;
+        match self.state.phase {
+            Phase::Review => {
+                let eligible = self.state.plan.hospitals.len();
+                let approved: Vec<String> = self
+                    .state
+                    .reviews
+                    .iter()
+                    .filter(|(_, r)| r.approved)
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                let all_answered = self.state.reviews.len() == eligible;
+                if !(all_answered || deadline_passed) {
+                    return None;
+                }
+                if approved.len() < min {
+                    if all_answered {
+                        return self.fail(format!(
+                            "only {} of {eligible} hospitals approved the plan, {min} needed",
+                            approved.len()
+                        ));
+                    }
+                    return self.missed_quorum(
+                        format!("{} approvals, {min} needed", approved.len()),
+                        now,
+                    );
+                }
+                self.state.participants = approved.clone();
+                let next = if self.state.plan.standardize {
+                    Phase::Statistics
+                } else {
+                    Phase::Training
+                };
+                self.open_phase(next, now);
+                Some(vec![PlanEvent::Approved(approved)])
+            }
+            Phase::Statistics => {
+                let got = self.state.statistics.len();
+                if got < self.state.participants.len() && !deadline_passed {
+                    return None;
+                }
+                if got < min {
+                    return self.missed_quorum(
+                        format!("statistics from {got} hospitals, {min} needed"),
+                        now,
+                    );
+                }
+                let mut total: Option<FeatureStats> = None;
+                for stats in self.state.statistics.values() {
+                    match &mut total {
+                        None => total = Some(stats.clone()),
+                        Some(t) => {
+                            if let Err(e) = t.merge(stats) {
+                                return self.fail(format!("statistics do not add up: {e}"));
+                            }
+                        }
+                    }
+                }
+                match total.expect("at least one").standardizer() {
+                    Ok(s) => self.state.standardizer = Some(s),
+                    Err(e) => return self.fail(format!("cannot standardise: {e}")),
+                }
+                self.open_phase(Phase::Training, now);
+                Some(vec![PlanEvent::Standardized])
+            }
+            Phase::Training => {
+                let got = self.state.updates.len();
+                if got < self.state.participants.len() && !deadline_passed {
+                    return None;
+                }
+                if got < min {
+                    return self.missed_quorum(
+                        format!(
+                            "round {}: updates from {got} hospitals, {min} needed",
+                            self.state.round
+                        ),
+                        now,
+                    );
+                }
+                let record = match self.aggregate(now) {
+                    Ok(record) => record,
+                    Err(reason) => return self.fail(reason),
+                };
+                if self.state.round > self.state.plan.rounds {
+                    self.open_phase(Phase::Evaluation, now);
+                } else {
+                    self.state.phase_opened_unix_ms = now;
+                    self.state.attempt = 1;
+                }
+                Some(vec![PlanEvent::RoundAggregated(Box::new(record))])
+            }
+            Phase::Evaluation => {
+                let got = self.state.final_evaluation.len();
+                if got < self.state.participants.len() && !deadline_passed {
+                    return None;
+                }
+                self.state.phase = Phase::Completed;
+                Some(vec![PlanEvent::Completed])
+            }
+            Phase::Completed | Phase::Failed { .. } => None,
+        }
+    }
+
+    fn aggregate(&mut self, now: i64) -> Result<RoundRecord, String> {
+        let round = self.state.round;
+        let updates = std::mem::take(&mut self.state.updates);
+        let global = self.global().clone();
+        let client_updates: Vec<ClientUpdate<'_>> = updates
+            .iter()
+            .map(|(node, u)| ClientUpdate {
+                node,
+                weights: self.artifacts[&u.weights_sha256].values(),
+                num_samples: u.num_samples,
+            })
+            .collect();
+        let values = self
+            .strategy
+            .aggregate(global.values(), &client_updates)
+            .map_err(|e| format!("round {round}: aggregation failed: {e}"))?;
+        let next = global
+            .with_values(values)
+            .map_err(|e| format!("round {round}: aggregate has the wrong shape: {e}"))?;
+        if !next.all_finite() {
+            return Err(format!("round {round}: the aggregate is not finite"));
+        }
+        let output = self.keep(next);
+        let state = self.strategy.state();
+        if !state.is_empty() {
+            let layout = state
+                .iter()
+                .map(|(n, v)| (n.clone(), vec![v.len()]))
+                .collect();
+            let values = state.into_iter().flat_map(|(_, v)| v).collect();
+            let saved = Weights::new(layout, values)
+                .map_err(|e| format!("round {round}: strategy state: {e}"))?;
+            self.state.strategy_state_sha256 = Some(self.keep(saved));
+        }
+        let record = RoundRecord {
+            round,
+            contributors: updates
+                .iter()
+                .map(|(n, u)| (n.clone(), u.num_samples))
+                .collect(),
+            missing: self
+                .state
+                .participants
+                .iter()
+                .filter(|p| !updates.contains_key(*p))
+                .cloned()
+                .collect(),
+            input_sha256: self.state.global_sha256.clone(),
+            output_sha256: output.clone(),
+            update_sha256: updates
+                .iter()
+                .map(|(n, u)| (n.clone(), u.weights_sha256.clone()))
+                .collect(),
+            train: updates.iter().map(|(n, u)| (n.clone(), u.train)).collect(),
+            input_test: updates
+                .iter()
+                .map(|(n, u)| (n.clone(), u.global_test))
+                .collect(),
+            opened_unix_ms: self.state.phase_opened_unix_ms,
+            closed_unix_ms: now,
+        };
+        self.state.global_sha256 = output;
+        self.state.history.push(record.clone());
+        self.state.round += 1;
+        self.prune();
+        Ok(record)
+    }
+
+    /// Drop from memory the artifacts the state no longer needs and that are
+    /// already handed out for storage.
+    fn prune(&mut self) {
+        let keep = referenced_artifacts(&self.state);
+        let unsaved = &self.unsaved;
+        self.artifacts
+            .retain(|sha, _| keep.contains(sha) || unsaved.contains(sha));
+    }
+}
+
+/// Hashes of the artifacts a state needs in memory to continue.
+pub fn referenced_artifacts(state: &PlanState) -> Vec<String> {
+    let mut shas = vec![state.global_sha256.clone()];
+    shas.extend(state.strategy_state_sha256.iter().cloned());
+    shas.extend(state.updates.values().map(|u| u.weights_sha256.clone()));
+    shas.sort();
+    shas.dedup();
+    shas
+}
+
+fn describe_layout(w: &Weights) -> String {
+    w.layout()
+        .iter()
+        .map(|(n, s)| format!("{n}{s:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,435 @@
+//! Aggregation strategies: how the coordinator turns one round's hospital
+//! updates into the next global model.
+//!
+//! # Extension point
+//!
+//! Every rule implements the [`Strategy`] trait and lives in its own small
+//! file in `strategy/` (`fedavg.rs`, `fedadam.rs`, `krum.rs`, ...).
+//! [`StrategyConfig`] is the registry: it is what configuration files and the
+//! command line name, and [`StrategyConfig::build`] turns it into a boxed
+//! [`Strategy`] after validating the hyper-parameters. Adding a rule means
+//! writing one file with a `Strategy` implementation, declaring it below, and
+//! giving it a [`StrategyConfig`] variant with its `build`/`name`/`from_name`
+//! lines.
+//!
+//! # Contract shared by all rules
+//!
+//! * Updates arrive sorted by node name. [`validate_updates`] (called by every
+//!   rule before any arithmetic) rejects an empty round, an update whose length
+//!   differs from the global vector, non-finite weights and a node that appears
+//!   twice.
+//! * Output is deterministic: the same inputs (in the same order) give a
+//!   bit-identical result. Sums are accumulated in `f64` in a fixed order and
+//!   rounded to `f32` once at the end; no hashing, threading or randomness is
+//!   involved.
+//! * A rule never returns non-finite weights: it reports
+//!   [`AggregationError::NonFiniteResult`] instead.
+//! * `aggregate` is transactional: when it returns an error, the rule's
+//!   server-side state (FedAdam/FedYogi/FedAdagrad moments) is left untouched.
+//! * Sample counts (`num_samples`) matter only to the averaging rules (FedAvg,
+//!   FedProx and the adaptive server optimisers). The robust rules (FedMedian,
+//!   TrimmedMean, Krum) are deliberately unweighted: a client could otherwise
+//!   gain influence simply by claiming a large sample count.
+
+use std::collections::BTreeSet;
+use std::str::FromStr;
+
+mod fedadagrad;
+mod fedadam;
+mod fedavg;
+mod fedmedian;
+mod fedopt;
+mod fedprox;
+mod fedyogi;
+mod krum;
+mod trimmed_mean;
+
+#[cfg(test)]
+mod test_support;
+#[cfg(test)]
+mod tests;
+
+pub use fedadagrad::FedAdagrad;
+pub use fedadam::FedAdam;
+pub use fedavg::FedAvg;
+pub use fedmedian::FedMedian;
+pub use fedprox::FedProx;
+pub use fedyogi::FedYogi;
+pub use krum::Krum;
+pub use trimmed_mean::TrimmedMean;
+
+/// One hospital's update as the aggregator sees it (already validated: same
+/// length as the global vector, finite).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClientUpdate<'a> {
+    /// Node (hospital) name; unique within a round.
+    pub node: &'a str,
+    /// The client's locally trained weights, flattened like the global vector.
+    pub weights: &'a [f32],
+    /// Number of training samples behind this update (used for weighting by
+    /// the averaging rules only).
+    pub num_samples: u64,
+}
+
+/// Why a round could not be aggregated, or a rule could not be built.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum AggregationError {
+    /// The round contained no updates at all.
+    #[error("no client updates to aggregate")]
+    NoUpdates,
+    /// An update's length differs from the global weight vector's.
+    #[error(
+        "update from node {node:?} has {got} weights, expected {expected} (the global model's length)"
+    )]
+    LengthMismatch {
+        node: String,
+        expected: usize,
+        got: usize,
+    },
+    /// An update contains NaN or an infinity.
+    #[error("update from node {node:?} has a non-finite weight at index {index}")]
+    NonFiniteUpdate { node: String, index: usize },
+    /// The same node appears twice in one round.
+    #[error("node {node:?} sent more than one update in the same round")]
+    DuplicateNode { node: String },
+    /// A sample-weighted rule received updates whose sample counts sum to zero.
+    #[error("the updates' sample counts sum to zero, so they cannot be weighted by samples")]
+    ZeroSamples,
+    /// The rule needs more updates than the round has (e.g. Krum needs n >= 2f + 3).
+    #[error("{rule} needs at least {needed} client updates this round, got {got}")]
+    NotEnoughForRule {
+        rule: &'static str,
+        needed: usize,
+        got: usize,
+    },
+    /// A hyper-parameter is out of range.
+    #[error("{rule}: invalid {parameter} = {value}: must be {requirement}")]
+    InvalidParameter {
+        rule: &'static str,
+        parameter: &'static str,
+        value: String,
+        requirement: &'static str,
+    },
+    /// A rule name that [`StrategyConfig::from_name`] does not know.
+    #[error("unknown aggregation rule {name:?}; known rules: {}", StrategyConfig::NAMES.join(", "))]
+    UnknownRule { name: String },
+    /// The computation overflowed (e.g. an extreme server learning rate).
+    #[error("{rule} produced a non-finite value at index {index}")]
+    NonFiniteResult { rule: &'static str, index: usize },
+    /// Persisted or in-memory server state does not fit (wrong names or lengths,
+    /// non-finite values, or state given to a stateless rule).
+    #[error("invalid strategy state: {0}")]
+    InvalidState(String),
+}
+
+/// An aggregation rule. Updates arrive sorted by node name; output must be
+/// deterministic (bit-identical for identical inputs).
+pub trait Strategy: Send {
+    /// Command-line name of the rule (one of [`StrategyConfig::NAMES`]).
+    fn name(&self) -> &'static str;
+
+    /// The next global weights from the current global and the round's updates.
+    fn aggregate(
+        &mut self,
+        global: &[f32],
+        updates: &[ClientUpdate<'_>],
+    ) -> Result<Vec<f32>, AggregationError>;
+
+    /// Server-side optimiser state to persist between rounds (empty for
+    /// stateless rules), as named vectors.
+    fn state(&self) -> Vec<(String, Vec<f32>)> {
+        Vec::new()
+    }
+
+    /// Restore what [`Strategy::state`] returned (e.g. after a coordinator
+    /// restart). Stateless rules accept only an empty state.
+    fn restore(&mut self, state: Vec<(String, Vec<f32>)>) -> Result<(), AggregationError> {
+        if state.is_empty() {
+            Ok(())
+        } else {
+            let names: Vec<&str> = state.iter().map(|(name, _)| name.as_str()).collect();
+            Err(AggregationError::InvalidState(format!(
+                "{} keeps no server state but was given entries {names:?}",
+                self.name()
+            )))
+        }
+    }
+}
+
+/// Checks the invariants every rule relies on: at least one update, every
+/// update as long as the global vector, all weights finite, no node twice.
+pub fn validate_updates(
+    global_len: usize,
+    updates: &[ClientUpdate<'_>],
+) -> Result<(), AggregationError> {
+    if updates.is_empty() {
+        return Err(AggregationError::NoUpdates);
+    }
+    let mut seen = BTreeSet::new();
+    for update in updates {
+        if update.weights.len() != global_len {
+            return Err(AggregationError::LengthMismatch {
+                node: update.node.to_owned(),
+                expected: global_len,
+                got: update.weights.len(),
+            });
+        }
+        if let Some(index) = update.weights.iter().position(|w| !w.is_finite()) {
+            return Err(AggregationError::NonFiniteUpdate {
+                node: update.node.to_owned(),
+                index,
+            });
+        }
+        if !seen.insert(update.node) {
+            return Err(AggregationError::DuplicateNode {
+                node: update.node.to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Sample-weighted mean of the updates, coordinate by coordinate, in `f64`.
+///
+/// Client `i` gets coefficient `num_samples_i / total` (computed in `f64`);
+/// the products are accumulated in the order the updates are given. The
+/// caller must have run [`validate_updates`].
+pub(crate) fn weighted_mean(updates: &[ClientUpdate<'_>]) -> Result<Vec<f64>, AggregationError> {
+    let total: u128 = updates.iter().map(|u| u128::from(u.num_samples)).sum();
+    if total == 0 {
+        return Err(AggregationError::ZeroSamples);
+    }
+    let total = total as f64;
+    let len = updates.first().map_or(0, |u| u.weights.len());
+    let mut acc = vec![0.0f64; len];
+    for update in updates {
+        let coefficient = update.num_samples as f64 / total;
+        for (a, &w) in acc.iter_mut().zip(update.weights) {
+            *a += coefficient * f64::from(w);
+        }
+    }
+    Ok(acc)
+}
+
+/// Rounds an `f64` result to `f32`, refusing anything that is not finite.
+pub(crate) fn finish(
+    rule: &'static str,
+    values: impl IntoIterator<Item = f64>,
+) -> Result<Vec<f32>, AggregationError> {
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(index, x)| {
+            let x = x as f32;
+            if x.is_finite() {
+                Ok(x)
+            } else {
+                Err(AggregationError::NonFiniteResult { rule, index })
+            }
+        })
+        .collect()
+}
+
+/// Builds an [`AggregationError::InvalidParameter`].
+pub(crate) fn invalid(
+    rule: &'static str,
+    parameter: &'static str,
+    value: impl ToString,
+    requirement: &'static str,
+) -> AggregationError {
+    AggregationError::InvalidParameter {
+        rule,
+        parameter,
+        value: value.to_string(),
+        requirement,
+    }
+}
+
+// Defaults used by `StrategyConfig::from_name` (documented there).
+const DEFAULT_PROX_MU: f32 = 0.01;
+const DEFAULT_SERVER_ETA: f32 = 0.1;
+const DEFAULT_BETA1: f32 = 0.9;
+const DEFAULT_BETA2: f32 = 0.99;
+const DEFAULT_TAU: f32 = 1e-3;
+const DEFAULT_TRIM_BETA: f32 = 0.2;
+const DEFAULT_KRUM_BYZANTINE: usize = 1;
+const DEFAULT_KRUM_MULTI: usize = 1;
+
+/// Which aggregation rule to run, with its hyper-parameters.
+///
+/// Serialised with a `rule` tag in snake_case, e.g. `{"rule": "fed_adam",
+/// "eta": 0.1, "beta1": 0.9, "beta2": 0.99, "tau": 0.001}`; the command-line
+/// names (`"fedadam"`, `"trimmed-mean"`, ...) are accepted as aliases when
+/// deserialising. Every hyper-parameter must be given (no silent defaults in
+/// files; unknown fields are rejected). See each rule's type for its semantics.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "rule", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StrategyConfig {
+    /// [`FedAvg`]: sample-weighted mean.
+    #[serde(alias = "fedavg")]
+    FedAvg,
+    /// [`FedProx`]: server side = FedAvg; `mu` is used by clients (proximal term).
+    #[serde(alias = "fedprox")]
+    FedProx { mu: f32 },
+    /// [`FedAdam`]: server-side Adam on the averaged client delta.
+    #[serde(alias = "fedadam")]
+    FedAdam {
+        eta: f32,
+        beta1: f32,
+        beta2: f32,
+        tau: f32,
+    },
+    /// [`FedYogi`]: server-side Yogi on the averaged client delta.
+    #[serde(alias = "fedyogi")]
+    FedYogi {
+        eta: f32,
+        beta1: f32,
+        beta2: f32,
+        tau: f32,
+    },
+    /// [`FedAdagrad`]: server-side Adagrad (no momentum) on the averaged client delta.
+    #[serde(alias = "fedadagrad")]
+    FedAdagrad { eta: f32, tau: f32 },
+    /// [`FedMedian`]: coordinate-wise median.
+    #[serde(alias = "fedmedian")]
+    FedMedian,
+    /// [`TrimmedMean`]: coordinate-wise mean after dropping `floor(beta * n)`
+    /// values at each end; `0 <= beta < 0.5`.
+    #[serde(alias = "trimmed-mean")]
+    TrimmedMean { beta: f32 },
+    /// [`Krum`]: `byzantine` = f clients assumed Byzantine; `multi` = m
+    /// selected updates averaged (1 = classic Krum).
+    Krum { byzantine: usize, multi: usize },
+}
+
+impl StrategyConfig {
+    /// Command-line names of all rules, in declaration order.
+    pub const NAMES: [&str; 8] = [
+        "fedavg",
+        "fedprox",
+        "fedadam",
+        "fedyogi",
+        "fedadagrad",
+        "fedmedian",
+        "trimmed-mean",
+        "krum",
+    ];
+
+    /// Validates the hyper-parameters and instantiates the rule (with fresh
+    /// server state).
+    pub fn build(&self) -> Result<Box<dyn Strategy>, AggregationError> {
+        Ok(match *self {
+            Self::FedAvg => Box::new(FedAvg::new()),
+            Self::FedProx { mu } => Box::new(FedProx::new(mu)?),
+            Self::FedAdam {
+                eta,
+                beta1,
+                beta2,
+                tau,
+            } => Box::new(FedAdam::new(eta, beta1, beta2, tau)?),
+            Self::FedYogi {
+                eta,
+                beta1,
+                beta2,
+                tau,
+            } => Box::new(FedYogi::new(eta, beta1, beta2, tau)?),
+            Self::FedAdagrad { eta, tau } => Box::new(FedAdagrad::new(eta, tau)?),
+            Self::FedMedian => Box::new(FedMedian::new()),
+            Self::TrimmedMean { beta } => Box::new(TrimmedMean::new(beta)?),
+            Self::Krum { byzantine, multi } => Box::new(Krum::new(byzantine, multi)?),
+        })
+    }
+
+    /// Checks the hyper-parameters without keeping the built rule.
+    pub fn validate(&self) -> Result<(), AggregationError> {
+        self.build().map(drop)
+    }
+
+    /// Proximal coefficient clients must use (FedProx `mu`, else 0).
+    pub fn proximal_mu(&self) -> f32 {
+        match *self {
+            Self::FedProx { mu } => mu,
+            _ => 0.0,
+        }
+    }
+
+    /// Command-line name of the rule (one of [`Self::NAMES`]); equal to the
+    /// built strategy's [`Strategy::name`].
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::FedAvg => fedavg::NAME,
+            Self::FedProx { .. } => fedprox::NAME,
+            Self::FedAdam { .. } => fedadam::NAME,
+            Self::FedYogi { .. } => fedyogi::NAME,
+            Self::FedAdagrad { .. } => fedadagrad::NAME,
+            Self::FedMedian => fedmedian::NAME,
+            Self::TrimmedMean { .. } => trimmed_mean::NAME,
+            Self::Krum { .. } => krum::NAME,
+        }
+    }
+
+    /// Parses the names used on the command line (exact, lower case), with
+    /// these default hyper-parameters:
+    ///
+    /// | name           | defaults |
+    /// |----------------|----------|
+    /// | `fedavg`       | — |
+    /// | `fedprox`      | `mu = 0.01` (one of the values explored by Li et al. 2020; tune per task) |
+    /// | `fedadam`      | `eta = 0.1, beta1 = 0.9, beta2 = 0.99, tau = 1e-3` |
+    /// | `fedyogi`      | `eta = 0.1, beta1 = 0.9, beta2 = 0.99, tau = 1e-3` |
+    /// | `fedadagrad`   | `eta = 0.1, tau = 1e-3` (no momentum) |
+    /// | `fedmedian`    | — |
+    /// | `trimmed-mean` | `beta = 0.2` (trims one value per end from 5 clients on; 0.1 would trim nothing below 10 clients) |
+    /// | `krum`         | `byzantine = 1, multi = 1` (classic Krum; needs at least 5 clients) |
+    ///
+    /// For the server optimisers, `beta1 = 0.9`, `beta2 = 0.99` and
+    /// `tau = 1e-3` follow Reddi et al. 2021; the paper tunes the server
+    /// learning rate per task on a grid of powers of ten, so `eta = 0.1` is
+    /// only a starting point.
+    pub fn from_name(name: &str) -> Result<Self, AggregationError> {
+        Ok(match name {
+            fedavg::NAME => Self::FedAvg,
+            fedprox::NAME => Self::FedProx {
+                mu: DEFAULT_PROX_MU,
+            },
+            fedadam::NAME => Self::FedAdam {
+                eta: DEFAULT_SERVER_ETA,
+                beta1: DEFAULT_BETA1,
+                beta2: DEFAULT_BETA2,
+                tau: DEFAULT_TAU,
+            },
+            fedyogi::NAME => Self::FedYogi {
+                eta: DEFAULT_SERVER_ETA,
+                beta1: DEFAULT_BETA1,
+                beta2: DEFAULT_BETA2,
+                tau: DEFAULT_TAU,
+            },
+            fedadagrad::NAME => Self::FedAdagrad {
+                eta: DEFAULT_SERVER_ETA,
+                tau: DEFAULT_TAU,
+            },
+            fedmedian::NAME => Self::FedMedian,
+            trimmed_mean::NAME => Self::TrimmedMean {
+                beta: DEFAULT_TRIM_BETA,
+            },
+            krum::NAME => Self::Krum {
+                byzantine: DEFAULT_KRUM_BYZANTINE,
+                multi: DEFAULT_KRUM_MULTI,
+            },
+            _ => {
+                return Err(AggregationError::UnknownRule {
+                    name: name.to_owned(),
+                });
+            }
+        })
+    }
+}
+
+impl FromStr for StrategyConfig {
+    type Err = AggregationError;
+
+    /// Same as [`StrategyConfig::from_name`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::from_name(s)
+    }
+}

@@ -1,0 +1,378 @@
+//! Tests of the registry (`StrategyConfig`) and of the contract every rule
+//! shares. Per-rule arithmetic is tested next to each rule.
+
+use super::test_support::{bits, update};
+use super::*;
+
+fn all_configs() -> Vec<StrategyConfig> {
+    StrategyConfig::NAMES
+        .iter()
+        .map(|name| StrategyConfig::from_name(name).unwrap())
+        .collect()
+}
+
+#[test]
+fn from_name_round_trips_every_name() {
+    for name in StrategyConfig::NAMES {
+        let config = StrategyConfig::from_name(name).unwrap();
+        assert_eq!(config.name(), name);
+        assert_eq!(name.parse::<StrategyConfig>().unwrap(), config);
+    }
+}
+
+#[test]
+fn built_strategy_reports_the_config_name() {
+    for config in all_configs() {
+        assert_eq!(config.build().unwrap().name(), config.name());
+    }
+}
+
+#[test]
+fn from_name_rejects_unknown_names() {
+    for name in ["", "FedAvg", "fed_avg", "trimmed_mean", "bulyan"] {
+        let err = StrategyConfig::from_name(name).unwrap_err();
+        assert_eq!(
+            err,
+            AggregationError::UnknownRule {
+                name: name.to_owned()
+            }
+        );
+        assert!(err.to_string().contains("trimmed-mean"), "{err}");
+    }
+}
+
+#[test]
+fn from_name_uses_the_documented_defaults() {
+    use StrategyConfig as C;
+    let expected = [
+        C::FedAvg,
+        C::FedProx { mu: 0.01 },
+        C::FedAdam {
+            eta: 0.1,
+            beta1: 0.9,
+            beta2: 0.99,
+            tau: 1e-3,
+        },
+        C::FedYogi {
+            eta: 0.1,
+            beta1: 0.9,
+            beta2: 0.99,
+            tau: 1e-3,
+        },
+        C::FedAdagrad {
+            eta: 0.1,
+            tau: 1e-3,
+        },
+        C::FedMedian,
+        C::TrimmedMean { beta: 0.2 },
+        C::Krum {
+            byzantine: 1,
+            multi: 1,
+        },
+    ];
+    assert_eq!(all_configs(), expected);
+}
+
+#[test]
+fn proximal_mu_is_fedprox_mu_and_zero_otherwise() {
+    assert_eq!(StrategyConfig::FedProx { mu: 0.25 }.proximal_mu(), 0.25);
+    for config in all_configs() {
+        if config.name() != "fedprox" {
+            assert_eq!(config.proximal_mu(), 0.0, "{}", config.name());
+        }
+    }
+}
+
+#[test]
+fn build_rejects_invalid_hyper_parameters() {
+    use StrategyConfig as C;
+    let adam = |eta, beta1, beta2, tau| C::FedAdam {
+        eta,
+        beta1,
+        beta2,
+        tau,
+    };
+    let yogi = |eta, beta1, beta2, tau| C::FedYogi {
+        eta,
+        beta1,
+        beta2,
+        tau,
+    };
+    let cases = [
+        (C::FedProx { mu: -1.0 }, "mu"),
+        (adam(0.0, 0.9, 0.99, 1e-3), "eta"),
+        (adam(0.1, 1.0, 0.99, 1e-3), "beta1"),
+        (adam(0.1, 0.9, 1.5, 1e-3), "beta2"),
+        (adam(0.1, 0.9, 0.99, 0.0), "tau"),
+        (yogi(f32::NAN, 0.9, 0.99, 1e-3), "eta"),
+        (yogi(0.1, 0.9, -0.5, 1e-3), "beta2"),
+        (
+            C::FedAdagrad {
+                eta: 0.1,
+                tau: -1.0,
+            },
+            "tau",
+        ),
+        (C::TrimmedMean { beta: 0.5 }, "beta"),
+        (C::TrimmedMean { beta: -0.1 }, "beta"),
+        (
+            C::Krum {
+                byzantine: 1,
+                multi: 0,
+            },
+            "multi",
+        ),
+    ];
+    for (config, parameter) in cases {
+        match config.build() {
+            Err(AggregationError::InvalidParameter { parameter: p, .. }) => {
+                assert_eq!(p, parameter, "{config:?}")
+            }
+            Err(other) => panic!("{config:?}: expected InvalidParameter, got {other}"),
+            Ok(_) => panic!("{config:?}: expected InvalidParameter, got a strategy"),
+        }
+        assert!(config.validate().is_err());
+    }
+}
+
+#[test]
+fn invalid_parameter_message_names_rule_parameter_and_range() {
+    let err = StrategyConfig::TrimmedMean { beta: 0.6 }
+        .validate()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "trimmed-mean: invalid beta = 0.6: must be in [0, 0.5)"
+    );
+}
+
+#[test]
+fn config_serialises_with_a_snake_case_rule_tag() {
+    let config = StrategyConfig::FedAdam {
+        eta: 0.5,
+        beta1: 0.9,
+        beta2: 0.99,
+        tau: 0.001,
+    };
+    let json = serde_json::to_value(&config).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"rule": "fed_adam", "eta": 0.5, "beta1": 0.9f32, "beta2": 0.99f32, "tau": 0.001f32})
+    );
+    assert_eq!(
+        serde_json::to_value(StrategyConfig::TrimmedMean { beta: 0.25 }).unwrap(),
+        serde_json::json!({"rule": "trimmed_mean", "beta": 0.25})
+    );
+    assert_eq!(
+        serde_json::to_value(StrategyConfig::FedAvg).unwrap(),
+        serde_json::json!({"rule": "fed_avg"})
+    );
+}
+
+#[test]
+fn config_survives_a_json_round_trip() {
+    for config in all_configs() {
+        let json = serde_json::to_string(&config).unwrap();
+        let back: StrategyConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, config, "{json}");
+    }
+}
+
+#[test]
+fn config_accepts_command_line_names_as_rule_tags() {
+    let parse = |s: &str| serde_json::from_str::<StrategyConfig>(s).unwrap();
+    assert_eq!(parse(r#"{"rule": "fedavg"}"#), StrategyConfig::FedAvg);
+    assert_eq!(
+        parse(r#"{"rule": "trimmed-mean", "beta": 0.1}"#),
+        StrategyConfig::TrimmedMean { beta: 0.1 }
+    );
+    assert_eq!(
+        parse(r#"{"rule": "fedadagrad", "eta": 0.1, "tau": 0.001}"#),
+        StrategyConfig::FedAdagrad {
+            eta: 0.1,
+            tau: 0.001
+        }
+    );
+}
+
+#[test]
+fn config_rejects_missing_and_unknown_fields() {
+    let parse = |s: &str| serde_json::from_str::<StrategyConfig>(s);
+    assert!(parse(r#"{"rule": "fed_prox"}"#).is_err());
+    assert!(parse(r#"{"rule": "fed_prox", "mu": 0.1, "nu": 0.2}"#).is_err());
+    assert!(parse(r#"{"rule": "krum", "byzantine": 1}"#).is_err());
+    assert!(parse(r#"{"rule": "bulyan"}"#).is_err());
+}
+
+#[test]
+fn every_rule_rejects_an_empty_round() {
+    for config in all_configs() {
+        let err = config.build().unwrap().aggregate(&[0.0], &[]).unwrap_err();
+        assert_eq!(err, AggregationError::NoUpdates, "{}", config.name());
+    }
+}
+
+/// Seven well-formed updates of length 2 (enough for Krum's defaults).
+fn seven<'a>(weights: &'a [[f32; 2]; 7], names: &'a [String; 7]) -> Vec<ClientUpdate<'a>> {
+    names
+        .iter()
+        .zip(weights)
+        .map(|(n, w)| update(n, w, 1))
+        .collect()
+}
+
+fn seven_weights() -> [[f32; 2]; 7] {
+    std::array::from_fn(|i| [i as f32 * 0.5, 1.0 - i as f32 * 0.25])
+}
+
+fn seven_names() -> [String; 7] {
+    std::array::from_fn(|i| format!("node-{i}"))
+}
+
+#[test]
+fn every_rule_rejects_an_update_of_the_wrong_length() {
+    let (w, names) = (seven_weights(), seven_names());
+    let short = [1.0f32];
+    for config in all_configs() {
+        let mut updates = seven(&w, &names);
+        updates[3].weights = &short;
+        let err = config
+            .build()
+            .unwrap()
+            .aggregate(&[0.0, 0.0], &updates)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            AggregationError::LengthMismatch {
+                node: "node-3".to_owned(),
+                expected: 2,
+                got: 1
+            },
+            "{}",
+            config.name()
+        );
+    }
+}
+
+#[test]
+fn every_rule_rejects_non_finite_weights() {
+    let (w, names) = (seven_weights(), seven_names());
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let poisoned = [0.0, bad];
+        for config in all_configs() {
+            let mut updates = seven(&w, &names);
+            updates[5].weights = &poisoned;
+            let err = config
+                .build()
+                .unwrap()
+                .aggregate(&[0.0, 0.0], &updates)
+                .unwrap_err();
+            assert_eq!(
+                err,
+                AggregationError::NonFiniteUpdate {
+                    node: "node-5".to_owned(),
+                    index: 1
+                },
+                "{}",
+                config.name()
+            );
+        }
+    }
+}
+
+#[test]
+fn every_rule_rejects_a_node_sending_twice() {
+    let (w, names) = (seven_weights(), seven_names());
+    for config in all_configs() {
+        let mut updates = seven(&w, &names);
+        updates[2].node = "node-1";
+        let err = config
+            .build()
+            .unwrap()
+            .aggregate(&[0.0, 0.0], &updates)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            AggregationError::DuplicateNode {
+                node: "node-1".to_owned()
+            },
+            "{}",
+            config.name()
+        );
+    }
+}
+
+#[test]
+fn every_rule_is_bit_identical_for_identical_inputs() {
+    let weights: [[f32; 2]; 7] =
+        std::array::from_fn(|i| [(i as f32 * 0.37).sin(), (i as f32 * 1.3).cos() * 1e-3]);
+    let names = seven_names();
+    let mut updates = seven(&weights, &names);
+    for (i, u) in updates.iter_mut().enumerate() {
+        u.num_samples = 10 + 7 * i as u64;
+    }
+    let global = [0.123f32, -0.0004];
+    for config in all_configs() {
+        let a = config
+            .build()
+            .unwrap()
+            .aggregate(&global, &updates)
+            .unwrap();
+        let b = config
+            .build()
+            .unwrap()
+            .aggregate(&global, &updates)
+            .unwrap();
+        assert_eq!(bits(&a), bits(&b), "{}", config.name());
+        assert!(a.iter().all(|x| x.is_finite()), "{}", config.name());
+    }
+}
+
+#[test]
+fn stateless_rules_have_empty_state_and_refuse_foreign_state() {
+    let (w, names) = (seven_weights(), seven_names());
+    let stateless = ["fedavg", "fedprox", "fedmedian", "trimmed-mean", "krum"];
+    for name in stateless {
+        let mut strategy = StrategyConfig::from_name(name).unwrap().build().unwrap();
+        strategy.aggregate(&[0.0, 0.0], &seven(&w, &names)).unwrap();
+        assert!(strategy.state().is_empty(), "{name}");
+        strategy.restore(Vec::new()).unwrap();
+        let err = strategy
+            .restore(vec![("m".to_owned(), vec![0.0, 0.0])])
+            .unwrap_err();
+        assert!(
+            matches!(err, AggregationError::InvalidState(_)),
+            "{name}: {err}"
+        );
+    }
+}
+
+#[test]
+fn boxed_strategies_can_move_between_threads() {
+    fn assert_send<T: Send>(_: &T) {}
+    for config in all_configs() {
+        assert_send(&config.build().unwrap());
+    }
+}
+
+#[test]
+fn error_messages_are_specific() {
+    let err = AggregationError::NotEnoughForRule {
+        rule: "krum",
+        needed: 5,
+        got: 4,
+    };
+    assert_eq!(
+        err.to_string(),
+        "krum needs at least 5 client updates this round, got 4"
+    );
+    let err = AggregationError::LengthMismatch {
+        node: "hospital-b".to_owned(),
+        expected: 10,
+        got: 9,
+    };
+    assert_eq!(
+        err.to_string(),
+        "update from node \"hospital-b\" has 9 weights, expected 10 (the global model's length)"
+    );
+}

@@ -1,0 +1,129 @@
+//! `node.toml`: who the hospital is, where its coordinator is, which code its
+//! operator approved, and where its training data comes from.
+
+use std::path::{Path, PathBuf};
+
+use protocol::tls::TlsMaterial;
+use serde::Deserialize;
+
+use crate::source::SourceConfig;
+
+/// The file as an operator writes it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// This hospital's party name (must match its certificate).
+    pub name: String,
+    /// Coordinator URL, e.g. `https://coordinator.example.org:7443`.
+    pub coordinator: String,
+    /// Name the coordinator's certificate is checked against.
+    #[serde(default = "default_coordinator_name")]
+    pub coordinator_name: String,
+    /// Directory of the node's database (relative to the file).
+    pub data_dir: PathBuf,
+    /// Code hashes the operator allows to train on this hospital's data.
+    pub approved_code_hashes: Vec<String>,
+    /// Stop when the plan is over.
+    #[serde(default)]
+    pub exit_when_done: bool,
+    /// TLS files.
+    pub tls: TlsFiles,
+    /// The training data.
+    pub dataset: SourceConfig,
+}
+
+/// PEM file paths.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// Certificate.
+    pub certificate: PathBuf,
+    /// PKCS#8 private key (also the node's signing identity).
+    pub key: PathBuf,
+    /// Federation CA certificate.
+    pub ca: PathBuf,
+}
+
+fn default_coordinator_name() -> String {
+    "coordinator".into()
+}
+
+/// Everything a node needs to run, read and resolved.
+pub struct NodeSettings {
+    /// Party name.
+    pub name: String,
+    /// Coordinator URL.
+    pub coordinator: String,
+    /// TLS name of the coordinator.
+    pub coordinator_name: String,
+    /// Database directory.
+    pub data_dir: PathBuf,
+    /// Allowed code hashes.
+    pub approved_code_hashes: Vec<String>,
+    /// Stop when the plan is over.
+    pub exit_when_done: bool,
+    /// TLS material.
+    pub tls: TlsMaterial,
+    /// The data source.
+    pub source: Box<dyn crate::source::DatasetSource>,
+}
+
+/// Problems with node.toml.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// File.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Bad TOML.
+    #[error("{path}: {message}")]
+    Toml {
+        /// File.
+        path: String,
+        /// Parser message.
+        message: String,
+    },
+    /// The data source is unusable.
+    #[error(transparent)]
+    Source(#[from] crate::source::SourceError),
+}
+
+fn read_text(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+impl NodeConfig {
+    /// Parse a node.toml.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(&read_text(path)?).map_err(|e| ConfigError::Toml {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Read the files it names (relative to `base`).
+    pub fn resolve(&self, base: &Path) -> Result<NodeSettings, ConfigError> {
+        let at = |p: &Path| base.join(p);
+        Ok(NodeSettings {
+            name: self.name.clone(),
+            coordinator: self.coordinator.clone(),
+            coordinator_name: self.coordinator_name.clone(),
+            data_dir: at(&self.data_dir),
+            approved_code_hashes: self.approved_code_hashes.clone(),
+            exit_when_done: self.exit_when_done,
+            tls: TlsMaterial {
+                cert_pem: read_text(&at(&self.tls.certificate))?,
+                key_pem: read_text(&at(&self.tls.key))?,
+                ca_pem: read_text(&at(&self.tls.ca))?,
+            },
+            source: self.dataset.build(base)?,
+        })
+    }
+}

@@ -1,0 +1,420 @@
+//! The hospital node: it dials the coordinator over mutual TLS, reviews each
+//! training plan against the operator's allow-list of code hashes, and
+//! answers tasks with computations over its own data: feature sums, locally
+//! trained weights (signed with its identity), test metrics. Every message
+//! that leaves is logged in the node's own database first.
+//!
+//! ```no_run
+//! # async fn f(settings: node::NodeSettings) -> Result<(), node::NodeError> {
+//! let outcome = node::run(settings).await?;
+//! println!("plan finished: {outcome}");
+//! # Ok(()) }
+//! ```
+
+pub mod config;
+pub mod source;
+pub mod store;
+
+use std::time::Duration;
+
+use fed::client::{LocalData, train_round};
+use fed::plan::TrainingPlan;
+use learn::Standardizer;
+use protocol::convert::{decode_model, decode_standardization, metrics_message, model_message};
+use protocol::v1::{self, coordinator_client::CoordinatorClient, task::Kind};
+use tonic::Code;
+use tonic::transport::Channel;
+
+pub use config::{NodeConfig, NodeSettings};
+use store::{Disclosure, NodeStore};
+
+/// Why a node stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The coordinator refused this node (unknown, revoked, wrong protocol).
+    #[error("the coordinator refused this node: {0}")]
+    Refused(String),
+    /// TLS or address configuration is wrong.
+    #[error(transparent)]
+    Tls(#[from] protocol::tls::TlsError),
+    /// The node's database failed.
+    #[error("node database: {0}")]
+    Store(#[from] sqlx::Error),
+    /// The identity key is unusable.
+    #[error("identity key: {0}")]
+    Identity(#[from] pki::Error),
+    /// The data source failed.
+    #[error(transparent)]
+    Source(#[from] source::SourceError),
+}
+
+fn now_unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The plan the node is working on, with its data prepared for it.
+struct ActivePlan {
+    plan_id: String,
+    plan: TrainingPlan,
+    raw: LocalData,
+    prepared: Option<(Standardizer, LocalData)>,
+}
+
+impl ActivePlan {
+    fn data(&mut self, s: Option<Standardizer>) -> Result<&LocalData, String> {
+        let Some(s) = s else {
+            return Ok(&self.raw);
+        };
+        if self.prepared.as_ref().map(|(p, _)| p) != Some(&s) {
+            let data = self.raw.standardized(&s).map_err(|e| e.to_string())?;
+            self.prepared = Some((s, data));
+        }
+        Ok(&self.prepared.as_ref().expect("just set").1)
+    }
+}
+
+struct Node {
+    settings: NodeSettings,
+    identity: pki::Identity,
+    store: NodeStore,
+    active: Option<ActivePlan>,
+}
+
+/// Errors inside one connection: transport ones lead to a reconnect.
+enum Interrupt {
+    Transport(String),
+    Fatal(NodeError),
+    Done(String),
+}
+
+fn from_status(status: tonic::Status) -> Interrupt {
+    match status.code() {
+        Code::PermissionDenied | Code::Unauthenticated => {
+            Interrupt::Fatal(NodeError::Refused(status.message().to_string()))
+        }
+        _ => Interrupt::Transport(format!("{}: {}", status.code(), status.message())),
+    }
+}
+
+/// Run the node until its plan is over (when `exit_when_done`) or forever,
+/// reconnecting whenever the coordinator is unreachable. Returns the plan's
+/// outcome.
+pub async fn run(settings: NodeSettings) -> Result<String, NodeError> {
+    let identity = pki::Identity::from_pkcs8_pem(&settings.tls.key_pem)?;
+    let store = NodeStore::open(&settings.data_dir).await?;
+    let mut node = Node {
+        settings,
+        identity,
+        store,
+        active: None,
+    };
+    let endpoint = protocol::tls::endpoint(
+        &node.settings.coordinator,
+        &node.settings.coordinator_name,
+        &node.settings.tls,
+    )?
+    .connect_timeout(Duration::from_secs(5));
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let outcome = match endpoint.connect().await {
+            Ok(channel) => {
+                backoff = Duration::from_millis(50);
+                node.session(CoordinatorClient::new(channel)
+                    .max_decoding_message_size(protocol::MAX_MESSAGE_BYTES)
+                    .max_encoding_message_size(protocol::MAX_MESSAGE_BYTES))
+                    .await
+            }
+            Err(e) => Interrupt::Transport(format!("cannot connect: {e}")),
+        };
+        match outcome {
+            Interrupt::Done(outcome) => return Ok(outcome),
+            Interrupt::Fatal(e) => return Err(e),
+            Interrupt::Transport(message) => {
+                tracing::warn!(node = %node.settings.name, %message, retry_in = ?backoff, "coordinator unreachable");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+impl Node {
+    async fn session(&mut self, mut client: CoordinatorClient<Channel>) -> Interrupt {
+        let joined = client
+            .join(v1::JoinRequest {
+                protocol_version: protocol::PROTOCOL_VERSION,
+                software: format!("cohort-node {}", env!("CARGO_PKG_VERSION")),
+            })
+            .await;
+        match joined {
+            Ok(r) => {
+                let r = r.into_inner();
+                if r.node_id != self.settings.name {
+                    tracing::warn!(configured = %self.settings.name, certified = %r.node_id, "the coordinator knows this node under another name");
+                }
+                tracing::info!(node = %r.node_id, federation = %r.federation, "joined federation");
+            }
+            Err(status) => return from_status(status),
+        }
+        loop {
+            let task = match client.next_task(v1::NextTaskRequest { wait_ms: 15_000 }).await {
+                Ok(t) => t.into_inner(),
+                Err(status) => return from_status(status),
+            };
+            let step = match task.kind {
+                None | Some(Kind::Wait(_)) => Ok(()),
+                Some(Kind::ReviewPlan(offer)) => self.review(&mut client, offer).await,
+                Some(Kind::ComputeStatistics(req)) => self.statistics(&mut client, req).await,
+                Some(Kind::Train(req)) => self.train(&mut client, req).await,
+                Some(Kind::Evaluate(req)) => self.evaluate(&mut client, req).await,
+                Some(Kind::Finished(f)) => {
+                    tracing::info!(plan = %f.plan_id, outcome = %f.outcome, model = %f.final_model_sha256, "plan finished");
+                    if self.settings.exit_when_done {
+                        return Interrupt::Done(f.outcome);
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    Ok(())
+                }
+            };
+            if let Err(interrupt) = step {
+                return interrupt;
+            }
+        }
+    }
+
+    /// Decide on a plan offer: the plan must be well-formed, hash to its id,
+    /// run approved code on a dataset this node serves, and name this node.
+    fn decide(&self, offer: &v1::PlanOffer) -> Result<TrainingPlan, String> {
+        let plan = TrainingPlan::from_json(&offer.plan_json).map_err(|e| e.to_string())?;
+        if fed::sha256_hex(offer.plan_json.as_bytes()) != offer.plan_id {
+            return Err("the plan's JSON does not hash to its id".into());
+        }
+        let code_hash = plan.code_hash();
+        if code_hash != offer.code_hash {
+            return Err(format!(
+                "the offer claims code {} but the plan runs {code_hash}",
+                offer.code_hash
+            ));
+        }
+        if !self.settings.approved_code_hashes.contains(&code_hash) {
+            return Err(format!(
+                "code {code_hash} is not on this hospital's allow-list"
+            ));
+        }
+        if plan.dataset != self.settings.source.dataset() {
+            return Err(format!(
+                "this node serves dataset {}, not {}",
+                self.settings.source.dataset(),
+                plan.dataset
+            ));
+        }
+        if !plan.hospitals.contains(&self.settings.name) {
+            return Err("this hospital is not eligible for the plan".into());
+        }
+        Ok(plan)
+    }
+
+    async fn review(
+        &mut self,
+        client: &mut CoordinatorClient<Channel>,
+        offer: v1::PlanOffer,
+    ) -> Result<(), Interrupt> {
+        let decision = self.decide(&offer).and_then(|plan| {
+            let raw = self.settings.source.load().map_err(|e| e.to_string())?;
+            raw.check(&plan).map_err(|e| e.to_string())?;
+            Ok((plan, raw))
+        });
+        let (approved, reason) = match decision {
+            Ok((plan, raw)) => {
+                self.active = Some(ActivePlan {
+                    plan_id: offer.plan_id.clone(),
+                    plan,
+                    raw,
+                    prepared: None,
+                });
+                (true, String::new())
+            }
+            Err(reason) => {
+                tracing::warn!(plan = %offer.plan_id, %reason, "declining plan");
+                (false, reason)
+            }
+        };
+        self.store
+            .record_review(&offer.plan_id, &offer.plan_json, approved, &reason, now_unix_ms())
+            .await
+            .map_err(|e| Interrupt::Fatal(e.into()))?;
+        client
+            .submit_review(v1::PlanReview {
+                plan_id: offer.plan_id,
+                approved,
+                reason,
+            })
+            .await
+            .map_err(from_status)?;
+        Ok(())
+    }
+
+    /// The active plan, reloaded from the node's database after a restart.
+    /// Only plans this node approved are ever worked on.
+    async fn active(&mut self, plan_id: &str) -> Result<&mut ActivePlan, Interrupt> {
+        if self.active.as_ref().map(|a| a.plan_id.as_str()) != Some(plan_id) {
+            let json = self
+                .store
+                .approved_plan(plan_id)
+                .await
+                .map_err(|e| Interrupt::Fatal(e.into()))?
+                .ok_or_else(|| {
+                    Interrupt::Fatal(NodeError::Refused(format!(
+                        "asked to work on plan {plan_id}, which this node never approved"
+                    )))
+                })?;
+            let plan = TrainingPlan::from_json(&json)
+                .map_err(|e| Interrupt::Fatal(NodeError::Refused(e.to_string())))?;
+            let raw = self
+                .settings
+                .source
+                .load()
+                .map_err(|e| Interrupt::Fatal(e.into()))?;
+            self.active = Some(ActivePlan {
+                plan_id: plan_id.to_string(),
+                plan,
+                raw,
+                prepared: None,
+            });
+        }
+        Ok(self.active.as_mut().expect("just set"))
+    }
+
+    async fn disclose(&self, d: Disclosure) -> Result<(), Interrupt> {
+        self.store
+            .record_disclosure(&d, now_unix_ms())
+            .await
+            .map_err(|e| Interrupt::Fatal(e.into()))
+    }
+
+    async fn statistics(
+        &mut self,
+        client: &mut CoordinatorClient<Channel>,
+        req: v1::StatisticsRequest,
+    ) -> Result<(), Interrupt> {
+        let stats = self.active(&req.plan_id).await?.raw.statistics();
+        self.disclose(Disclosure {
+            plan_id: req.plan_id.clone(),
+            round: 0,
+            kind: "statistics".into(),
+            sha256: String::new(),
+            records: stats.count,
+        })
+        .await?;
+        client
+            .submit_statistics(v1::FeatureStatistics {
+                plan_id: req.plan_id,
+                count: stats.count,
+                sum: stats.sum,
+                sum_sq: stats.sum_sq,
+            })
+            .await
+            .map_err(from_status)?;
+        Ok(())
+    }
+
+    async fn train(
+        &mut self,
+        client: &mut CoordinatorClient<Channel>,
+        req: v1::TrainRequest,
+    ) -> Result<(), Interrupt> {
+        let name = self.settings.name.clone();
+        let global = decode_model(req.global_model).map_err(Interrupt::Transport)?;
+        let standardizer = req.standardization.map(decode_standardization);
+        let active = self.active(&req.plan_id).await?;
+        let plan = active.plan.clone();
+        let data = active.data(standardizer).map_err(Interrupt::Transport)?.clone();
+        let round = req.round;
+        let update = tokio::task::spawn_blocking(move || {
+            train_round(&plan, &name, round, &global, &data).map(|u| (u, plan))
+        })
+        .await
+        .map_err(|e| Interrupt::Transport(format!("training task failed: {e}")))?;
+        let (update, plan) = match update {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::error!(round, error = %e, "local training failed; skipping the round");
+                return Ok(());
+            }
+        };
+        let model = model_message(&update.weights);
+        let code_hash = plan.code_hash();
+        let statement = protocol::signing::update_statement(
+            &req.plan_id,
+            round,
+            &model.sha256,
+            update.num_samples,
+            &code_hash,
+        );
+        let signature = self.identity.sign(&statement).to_vec();
+        self.disclose(Disclosure {
+            plan_id: req.plan_id.clone(),
+            round,
+            kind: "update".into(),
+            sha256: model.sha256.clone(),
+            records: update.num_samples,
+        })
+        .await?;
+        let sent = client
+            .submit_update(v1::ModelUpdate {
+                plan_id: req.plan_id,
+                round,
+                weights: Some(model),
+                num_samples: update.num_samples,
+                train_metrics: Some(metrics_message(update.train)),
+                global_test_metrics: Some(metrics_message(update.global_test)),
+                code_hash,
+                signature,
+            })
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            Err(status) if matches!(status.code(), Code::FailedPrecondition | Code::AlreadyExists | Code::InvalidArgument) => {
+                tracing::warn!(round, error = %status.message(), "update refused by the coordinator");
+                Ok(())
+            }
+            Err(status) => Err(from_status(status)),
+        }
+    }
+
+    async fn evaluate(
+        &mut self,
+        client: &mut CoordinatorClient<Channel>,
+        req: v1::EvaluateRequest,
+    ) -> Result<(), Interrupt> {
+        let model = decode_model(req.model).map_err(Interrupt::Transport)?;
+        let standardizer = req.standardization.map(decode_standardization);
+        let active = self.active(&req.plan_id).await?;
+        let spec = active.plan.model.clone();
+        let test = active.data(standardizer).map_err(Interrupt::Transport)?.test.clone();
+        let metrics = learn::evaluate(&spec, &model, &test)
+            .map_err(|e| Interrupt::Transport(format!("evaluation failed: {e}")))?;
+        let sha = model.sha256_hex();
+        self.disclose(Disclosure {
+            plan_id: req.plan_id.clone(),
+            round: req.round,
+            kind: "evaluation".into(),
+            sha256: sha.clone(),
+            records: metrics.samples,
+        })
+        .await?;
+        client
+            .submit_evaluation(v1::Evaluation {
+                plan_id: req.plan_id,
+                round: req.round,
+                model_sha256: sha,
+                test_metrics: Some(metrics_message(metrics)),
+            })
+            .await
+            .map_err(from_status)?;
+        Ok(())
+    }
+}

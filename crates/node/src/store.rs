@@ -1,0 +1,130 @@
+//! The node's own record of what it agreed to and what left the hospital:
+//! reviewed plans and every message carrying data derived from patients.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{Row, SqlitePool};
+
+/// The node's SQLite database.
+#[derive(Clone)]
+pub struct NodeStore {
+    db: SqlitePool,
+}
+
+/// One message that left the node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Disclosure {
+    /// The plan.
+    pub plan_id: String,
+    /// The round (0 for statistics).
+    pub round: u32,
+    /// `statistics`, `update` or `evaluation`.
+    pub kind: String,
+    /// Hash of the model sent, when one was.
+    pub sha256: String,
+    /// Records behind it.
+    pub records: u64,
+}
+
+impl NodeStore {
+    /// Open (creating) `dir/node.sqlite`.
+    pub async fn open(dir: &Path) -> Result<Self, sqlx::Error> {
+        std::fs::create_dir_all(dir).map_err(sqlx::Error::Io)?;
+        let options = SqliteConnectOptions::from_str("sqlite:")?
+            .filename(dir.join("node.sqlite"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal);
+        let db = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS reviewed_plans (
+                plan_id TEXT PRIMARY KEY, plan_json TEXT NOT NULL,
+                approved INTEGER NOT NULL, reason TEXT NOT NULL, unix_ms INTEGER NOT NULL)",
+        )
+        .execute(&db)
+        .await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS disclosures (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, plan_id TEXT NOT NULL, round INTEGER NOT NULL,
+                kind TEXT NOT NULL, sha256 TEXT NOT NULL, records INTEGER NOT NULL,
+                unix_ms INTEGER NOT NULL)",
+        )
+        .execute(&db)
+        .await?;
+        Ok(NodeStore { db })
+    }
+
+    /// Remember a review decision.
+    pub async fn record_review(
+        &self,
+        plan_id: &str,
+        plan_json: &str,
+        approved: bool,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO reviewed_plans (plan_id, plan_json, approved, reason, unix_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(plan_id)
+        .bind(plan_json)
+        .bind(approved)
+        .bind(reason)
+        .bind(now)
+        .execute(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// The JSON of a plan this node approved, if it did.
+    pub async fn approved_plan(&self, plan_id: &str) -> Result<Option<String>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT plan_json FROM reviewed_plans WHERE plan_id = ?1 AND approved = 1",
+        )
+        .bind(plan_id)
+        .fetch_optional(&self.db)
+        .await?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// Log a message that left the node.
+    pub async fn record_disclosure(&self, d: &Disclosure, now: i64) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO disclosures (plan_id, round, kind, sha256, records, unix_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(&d.plan_id)
+        .bind(d.round)
+        .bind(&d.kind)
+        .bind(&d.sha256)
+        .bind(d.records as i64)
+        .bind(now)
+        .execute(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// Everything that left the node, oldest first.
+    pub async fn disclosures(&self) -> Result<Vec<Disclosure>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT plan_id, round, kind, sha256, records FROM disclosures ORDER BY id",
+        )
+        .fetch_all(&self.db)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Disclosure {
+                plan_id: r.get(0),
+                round: r.get::<i64, _>(1) as u32,
+                kind: r.get(2),
+                sha256: r.get(3),
+                records: r.get::<i64, _>(4) as u64,
+            })
+            .collect())
+    }
+}
