@@ -69,11 +69,103 @@ pub fn heart_sites(dir: &Path) -> anyhow::Result<Vec<(String, LocalData)>> {
         .collect()
 }
 
+/// Credentials of a federation's parties, issued by one CA kept in a directory.
+pub struct Credentials {
+    /// The coordinator's.
+    pub coordinator: pki::PartyCredentials,
+    /// Each hospital's, in plan order.
+    pub hospitals: Vec<pki::PartyCredentials>,
+}
+
+/// TLS material of a party.
+pub fn tls(c: &pki::PartyCredentials) -> protocol::tls::TlsMaterial {
+    protocol::tls::TlsMaterial {
+        cert_pem: c.cert_pem.clone(),
+        key_pem: c.key_pem.clone(),
+        ca_pem: c.ca_cert_pem.clone(),
+    }
+}
+
+impl Credentials {
+    /// Load the CA and credentials from `dir`, creating whatever is missing.
+    pub fn prepare(dir: &Path, hospitals: &[String]) -> anyhow::Result<Self> {
+        let ca = match pki::CertificateAuthority::load(dir) {
+            Ok(ca) => ca,
+            Err(_) => {
+                let ca = pki::CertificateAuthority::generate("cohort-demo")?;
+                ca.save(dir)?;
+                ca
+            }
+        };
+        let party = |name: &str| -> anyhow::Result<pki::PartyCredentials> {
+            match pki::PartyCredentials::load(dir, name) {
+                Ok(c) => Ok(c),
+                Err(_) => {
+                    let c = ca.issue(name)?;
+                    c.save(dir)?;
+                    Ok(c)
+                }
+            }
+        };
+        Ok(Credentials {
+            coordinator: party("coordinator")?,
+            hospitals: hospitals.iter().map(|h| party(h)).collect::<anyhow::Result<_>>()?,
+        })
+    }
+
+    /// Coordinator settings enrolling every hospital, storing under `dir`.
+    pub fn coordinator_settings(
+        &self,
+        plan: &TrainingPlan,
+        listen: std::net::SocketAddr,
+        dir: &Path,
+    ) -> anyhow::Result<coordinator::CoordinatorSettings> {
+        let mut registry = coordinator::registry::Registry::default();
+        for h in &self.hospitals {
+            registry.enrol(&h.party, &h.cert_pem)?;
+        }
+        Ok(coordinator::CoordinatorSettings {
+            federation: "cohort-demo".into(),
+            listen,
+            data_dir: dir.to_path_buf(),
+            tls: tls(&self.coordinator),
+            registry,
+            plan: plan.clone(),
+            exit_when_done: true,
+        })
+    }
+
+    /// Settings of a hospital's node reading the Heart Disease files in `data_dir`.
+    pub fn node_settings(
+        &self,
+        hospital: &pki::PartyCredentials,
+        plan: &TrainingPlan,
+        coordinator: std::net::SocketAddr,
+        data_dir: &Path,
+        store_dir: &Path,
+    ) -> anyhow::Result<node::NodeSettings> {
+        Ok(node::NodeSettings {
+            name: hospital.party.clone(),
+            coordinator: format!("https://127.0.0.1:{}", coordinator.port()),
+            coordinator_name: "coordinator".into(),
+            data_dir: store_dir.to_path_buf(),
+            approved_code_hashes: vec![plan.code_hash()],
+            exit_when_done: true,
+            tls: tls(hospital),
+            source: Box::new(node::source::HeartDiseaseFiles::new(
+                data_dir.to_path_buf(),
+                &hospital.party,
+            )?),
+        })
+    }
+}
+
 /// A federation running in this process.
 pub struct Federation {
     /// The coordinator.
     pub coordinator: coordinator::RunningCoordinator,
-    nodes: Vec<tokio::task::JoinHandle<Result<String, node::NodeError>>>,
+    /// Each node's task, by hospital.
+    pub nodes: Vec<(String, tokio::task::JoinHandle<Result<String, node::NodeError>>)>,
 }
 
 /// Issue credentials, start the coordinator on a free loopback port and one
@@ -81,65 +173,23 @@ pub struct Federation {
 pub async fn start_federation(plan: &TrainingPlan, workdir: &Path) -> anyhow::Result<Federation> {
     let data_dir = workdir.join("data/heart-disease");
     write_heart_data(&data_dir)?;
-    let pki_dir = workdir.join("pki");
-    let ca = match pki::CertificateAuthority::load(&pki_dir) {
-        Ok(ca) => ca,
-        Err(_) => {
-            let ca = pki::CertificateAuthority::generate("cohort-demo")?;
-            ca.save(&pki_dir)?;
-            ca
-        }
-    };
-    let credentials = |party: &str| -> anyhow::Result<pki::PartyCredentials> {
-        match pki::PartyCredentials::load(&pki_dir, party) {
-            Ok(c) => Ok(c),
-            Err(_) => {
-                let c = ca.issue(party)?;
-                c.save(&pki_dir)?;
-                Ok(c)
-            }
-        }
-    };
-    let tls = |c: &pki::PartyCredentials| protocol::tls::TlsMaterial {
-        cert_pem: c.cert_pem.clone(),
-        key_pem: c.key_pem.clone(),
-        ca_pem: c.ca_cert_pem.clone(),
-    };
-    let coordinator_creds = credentials("coordinator")?;
-    let mut registry = coordinator::registry::Registry::default();
-    let mut hospitals = Vec::new();
-    for name in &plan.hospitals {
-        let creds = credentials(name)?;
-        registry.enrol(name, &creds.cert_pem)?;
-        hospitals.push(creds);
-    }
-    let coordinator = coordinator::start(coordinator::CoordinatorSettings {
-        federation: "cohort-demo".into(),
-        listen: "127.0.0.1:0".parse()?,
-        data_dir: workdir.join("coordinator"),
-        tls: tls(&coordinator_creds),
-        registry,
-        plan: plan.clone(),
-        exit_when_done: true,
-    })
+    let credentials = Credentials::prepare(&workdir.join("pki"), &plan.hospitals)?;
+    let coordinator = coordinator::start(credentials.coordinator_settings(
+        plan,
+        "127.0.0.1:0".parse()?,
+        &workdir.join("coordinator"),
+    )?)
     .await?;
-    let address = format!("https://127.0.0.1:{}", coordinator.address().port());
     let mut nodes = Vec::new();
-    for creds in &hospitals {
-        let settings = node::NodeSettings {
-            name: creds.party.clone(),
-            coordinator: address.clone(),
-            coordinator_name: "coordinator".into(),
-            data_dir: workdir.join("nodes").join(&creds.party),
-            approved_code_hashes: vec![plan.code_hash()],
-            exit_when_done: true,
-            tls: tls(creds),
-            source: Box::new(node::source::HeartDiseaseFiles::new(
-                data_dir.clone(),
-                &creds.party,
-            )?),
-        };
-        nodes.push(tokio::spawn(node::run(settings)));
+    for h in &credentials.hospitals {
+        let settings = credentials.node_settings(
+            h,
+            plan,
+            coordinator.address(),
+            &data_dir,
+            &workdir.join("nodes").join(&h.party),
+        )?;
+        nodes.push((h.party.clone(), tokio::spawn(node::run(settings))));
     }
     Ok(Federation { coordinator, nodes })
 }
@@ -162,7 +212,7 @@ impl Federation {
             })
         };
         let state = self.coordinator.wait_finished().await;
-        for node in self.nodes {
+        for (_, node) in self.nodes {
             match node.await {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::warn!(error = %e, "node stopped with an error"),

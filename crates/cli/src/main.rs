@@ -1,18 +1,11 @@
 //! `cohort`: federated clinical AI across hospitals. This binary only parses
 //! arguments and wires the library crates together.
 
-mod baselines;
-mod bench;
-mod ca;
-mod demo;
-mod plan_options;
-mod report;
-mod results;
-
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use cli::{bench, ca, demo};
 
 /// Federated training of clinical models across hospitals that keep their data.
 #[derive(Parser)]

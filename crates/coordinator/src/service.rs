@@ -123,6 +123,19 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
         let party = self.caller(&request)?;
         let wait = Duration::from_millis(u64::from(request.into_inner().wait_ms)).min(MAX_POLL);
         let mut changed = self.shared.changed.subscribe();
+        {
+            let mut run = self.shared.run.lock().await;
+            if run.on_poll(&party.name) {
+                tracing::info!(node = %party.name, "absent node is back");
+                let now = now_unix_ms();
+                self.shared
+                    .persist(&mut run, now)
+                    .await
+                    .map_err(|e| Status::internal(format!("could not store the plan state: {e}")))?;
+                drop(run);
+                self.shared.publish(Vec::new());
+            }
+        }
         let give_up = tokio::time::Instant::now() + wait;
         loop {
             changed.borrow_and_update();

@@ -123,6 +123,9 @@ pub struct PlanState {
     pub strategy_state_sha256: Option<String>,
     /// Updates accepted in the open round.
     pub updates: BTreeMap<String, ReceivedUpdate>,
+    /// Participants that missed a round's deadline and have not asked for a
+    /// task since: rounds do not wait for them (they still may contribute).
+    pub absent: Vec<String>,
     /// Finished rounds.
     pub history: Vec<RoundRecord>,
     /// Test metrics of the final model per hospital.
@@ -266,6 +269,7 @@ impl PlanRun {
             global_sha256: global_sha256.clone(),
             strategy_state_sha256: None,
             updates: BTreeMap::new(),
+            absent: Vec::new(),
             history: Vec::new(),
             final_evaluation: BTreeMap::new(),
         };
@@ -364,6 +368,19 @@ impl PlanRun {
 
     fn is_participant(&self, node: &str) -> bool {
         self.state.participants.iter().any(|p| p == node)
+    }
+
+    /// `node` asked for a task: it is present again if it had been absent.
+    /// Returns whether that changed the state.
+    pub fn on_poll(&mut self, node: &str) -> bool {
+        let before = self.state.absent.len();
+        self.state.absent.retain(|n| n != node);
+        before != self.state.absent.len()
+    }
+
+    /// Participants a phase waits for: everyone not marked absent.
+    fn expected(&self) -> usize {
+        self.state.participants.len() - self.state.absent.len()
     }
 
     /// The next task for `node`.
@@ -708,7 +725,12 @@ impl PlanRun {
             }
             Phase::Training => {
                 let got = self.state.updates.len();
-                if got < self.state.participants.len() && !deadline_passed {
+                let waiting_for_present = self
+                    .state
+                    .participants
+                    .iter()
+                    .any(|p| !self.state.updates.contains_key(p) && !self.state.absent.contains(p));
+                if (waiting_for_present || got < min) && !deadline_passed {
                     return None;
                 }
                 if got < min {
@@ -734,7 +756,7 @@ impl PlanRun {
             }
             Phase::Evaluation => {
                 let got = self.state.final_evaluation.len();
-                if got < self.state.participants.len() && !deadline_passed {
+                if got < self.expected() && !deadline_passed {
                     return None;
                 }
                 self.state.phase = Phase::Completed;
@@ -805,6 +827,7 @@ impl PlanRun {
             opened_unix_ms: self.state.phase_opened_unix_ms,
             closed_unix_ms: now,
         };
+        self.state.absent = record.missing.clone();
         self.state.global_sha256 = output;
         self.state.history.push(record.clone());
         self.state.round += 1;

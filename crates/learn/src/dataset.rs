@@ -54,7 +54,9 @@ impl Dataset {
     /// Checks the invariants that [`Dataset::new`] establishes (the fields are public).
     pub(crate) fn check(&self) -> Result<(), Error> {
         if self.features == 0 {
-            return Err(Error::Dataset("a dataset needs at least one feature".into()));
+            return Err(Error::Dataset(
+                "a dataset needs at least one feature".into(),
+            ));
         }
         if self.x.len() != self.features * self.y.len() {
             return Err(Error::Dataset(format!(

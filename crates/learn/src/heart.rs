@@ -57,7 +57,10 @@ pub struct CentreSplit {
 /// Errors name the line of a listed row that is missing or lacks a value in a kept column.
 pub fn load_centre(centre: usize, data_file: &str, split_csv: &str) -> Result<CentreSplit, Error> {
     let name = CENTRES.get(centre).ok_or_else(|| {
-        Error::Dataset(format!("centre {centre} does not exist (0..={})", CENTRES.len() - 1))
+        Error::Dataset(format!(
+            "centre {centre} does not exist (0..={})",
+            CENTRES.len() - 1
+        ))
     })?;
     let lines: Vec<&str> = data_file.lines().collect();
     let features = FEATURE_NAMES.len();
@@ -71,7 +74,11 @@ pub fn load_centre(centre: usize, data_file: &str, split_csv: &str) -> Result<Ce
             train,
         } = entry;
         if !seen.insert(source_line) {
-            return Err(parse_error(SPLIT, csv_line, format!("data line {source_line} is listed twice")));
+            return Err(parse_error(
+                SPLIT,
+                csv_line,
+                format!("data line {source_line} is listed twice"),
+            ));
         }
         let text = source_line
             .checked_sub(1)
@@ -93,7 +100,9 @@ pub fn load_centre(centre: usize, data_file: &str, split_csv: &str) -> Result<Ce
         }
     }
     if seen.is_empty() {
-        return Err(Error::Dataset(format!("the split CSV lists no rows of centre {centre} ({name})")));
+        return Err(Error::Dataset(format!(
+            "the split CSV lists no rows of centre {centre} ({name})"
+        )));
     }
     Ok(CentreSplit {
         train: Dataset::new(features, train_x, train_y)?,
@@ -130,7 +139,11 @@ fn split_rows(centre: usize, name: &str, csv: &str) -> Result<Vec<SplitRow>, Err
     for (line, text) in lines {
         let fields: Vec<&str> = text.split(',').map(str::trim).collect();
         let [center, center_name, source_line, split] = fields[..] else {
-            return Err(parse_error(SPLIT, line, format!("expected 4 columns, got {}", fields.len())));
+            return Err(parse_error(
+                SPLIT,
+                line,
+                format!("expected 4 columns, got {}", fields.len()),
+            ));
         };
         let center: usize = center
             .parse()
@@ -146,13 +159,21 @@ fn split_rows(centre: usize, name: &str, csv: &str) -> Result<Vec<SplitRow>, Err
             ));
         }
         let source_line = source_line.parse().map_err(|_| {
-            parse_error(SPLIT, line, format!("source_line {source_line:?} is not a number"))
+            parse_error(
+                SPLIT,
+                line,
+                format!("source_line {source_line:?} is not a number"),
+            )
         })?;
         let train = match split {
             "train" => true,
             "test" => false,
             other => {
-                return Err(parse_error(SPLIT, line, format!("split {other:?} is neither train nor test")));
+                return Err(parse_error(
+                    SPLIT,
+                    line,
+                    format!("split {other:?} is neither train nor test"),
+                ));
             }
         };
         rows.push(SplitRow {
@@ -187,16 +208,13 @@ fn parse_row(text: &str, line: usize) -> Result<([f32; 13], f32), Error> {
     };
     let level = |column: usize, levels: std::ops::RangeInclusive<u8>| -> Result<u8, Error> {
         let v = value(column)?;
-        levels
-            .clone()
-            .find(|&l| f32::from(l) == v)
-            .ok_or_else(|| {
-                parse_error(
-                    DATA,
-                    line,
-                    format!("{} is {v}, expected one of {levels:?}", COLUMNS[column]),
-                )
-            })
+        levels.clone().find(|&l| f32::from(l) == v).ok_or_else(|| {
+            parse_error(
+                DATA,
+                line,
+                format!("{} is {v}, expected one of {levels:?}", COLUMNS[column]),
+            )
+        })
     };
     let one_hot = |level: u8, of: u8| if level == of { 1.0 } else { 0.0 };
     let cp = level(2, 1..=4)?;
@@ -258,7 +276,9 @@ mod tests {
         let s = load_centre(0, FILES[0], SPLIT_CSV).unwrap();
         assert_eq!(
             &s.train.x[..13],
-            &[63.0, 1.0, 145.0, 233.0, 1.0, 150.0, 0.0, 2.3, 0.0, 0.0, 0.0, 0.0, 1.0]
+            &[
+                63.0, 1.0, 145.0, 233.0, 1.0, 150.0, 0.0, 2.3, 0.0, 0.0, 0.0, 0.0, 1.0
+            ]
         );
         assert_eq!(s.train.y[0], 0.0);
         // Line 2: cp=4, restecg=2, num=2.

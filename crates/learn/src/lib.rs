@@ -16,6 +16,8 @@
 //! # Ok::<(), learn::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod dataset;
 mod error;
 pub mod heart;

@@ -147,12 +147,27 @@ pub(crate) fn forward(params: &[Tensor], x: &Tensor) -> candle_core::Result<Tens
     let layers = params.len() / 2;
     let mut h = x.clone();
     for (i, layer) in params.chunks_exact(2).enumerate() {
-        h = h.matmul(&layer[0].t()?)?.broadcast_add(&layer[1])?;
+        h = dense(&h, &layer[0], &layer[1])?;
         if i + 1 < layers {
             h = h.relu()?;
         }
     }
     Ok(h)
+}
+
+/// The affine map `x W^T + b` of `x` `[rows, in]` with `w` `[out, in]` and `b` `[out]`.
+///
+/// A layer with one output (logistic regression, an MLP's last layer) multiplies and sums with
+/// broadcasting instead of calling `matmul`: candle's CPU matmul looks up the number of
+/// physical CPUs (reading `/proc/cpuinfo` unless `RAYON_NUM_THREADS` is set) on every call,
+/// which costs far more than the arithmetic of the tiny models trained per client.
+fn dense(x: &Tensor, w: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    let product = if w.dim(0)? == 1 {
+        x.broadcast_mul(w)?.sum_keepdim(1)?
+    } else {
+        x.matmul(&w.t()?)?
+    };
+    product.broadcast_add(b)
 }
 
 /// One logit per row of `data` (already checked against the model with [`ModelSpec::check`]).
@@ -243,6 +258,29 @@ mod tests {
         let data = Dataset::new(2, vec![1.0, 0.0, 0.0, 5.0], vec![1.0, 0.0]).unwrap();
         mlp.check(&w, &data).unwrap();
         assert_eq!(logits(&w, &data).unwrap(), vec![3.0 * 2.5 - 1.0, -1.0]);
+    }
+
+    #[test]
+    fn single_output_layer_matches_matmul() {
+        let device = Device::Cpu;
+        let x: Vec<f32> = (0..40 * 30).map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0).collect();
+        let x = Tensor::from_vec(x, (40, 30), &device).unwrap();
+        let w: Vec<f32> = (0..30).map(|i| (i as f32 - 15.0) / 10.0).collect();
+        let w = Tensor::from_vec(w, (1, 30), &device).unwrap();
+        let b = Tensor::new(&[0.5f32], &device).unwrap();
+        let summed: Vec<f32> = dense(&x, &w, &b).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let multiplied: Vec<f32> = x
+            .matmul(&w.t().unwrap())
+            .unwrap()
+            .broadcast_add(&b)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        for (a, b) in summed.iter().zip(&multiplied) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
     }
 
     #[test]

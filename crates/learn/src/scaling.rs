@@ -119,7 +119,9 @@ impl Standardizer {
                 data.features
             )));
         }
-        if !self.std.iter().all(|s| s.is_finite() && *s > 0.0) || !self.mean.iter().all(|m| m.is_finite()) {
+        if !self.std.iter().all(|s| s.is_finite() && *s > 0.0)
+            || !self.mean.iter().all(|m| m.is_finite())
+        {
             return Err(Error::Stats(
                 "means must be finite and deviations finite and positive".into(),
             ));
@@ -148,13 +150,19 @@ mod tests {
     #[test]
     fn standardizer_from_merged_stats_equals_pooled_stats() {
         let a = site(&[[1.0, 10.0, 5.0], [2.0, 20.0, 5.0]], &[0.0, 1.0]);
-        let b = site(&[[3.0, -4.0, 5.0], [7.0, 0.5, 5.0], [0.0, 3.0, 5.0]], &[1.0, 1.0, 0.0]);
+        let b = site(
+            &[[3.0, -4.0, 5.0], [7.0, 0.5, 5.0], [0.0, 3.0, 5.0]],
+            &[1.0, 1.0, 0.0],
+        );
         let mut merged = FeatureStats::zeros(3);
         merged.merge(&FeatureStats::of(&a)).unwrap();
         merged.merge(&FeatureStats::of(&b)).unwrap();
         let pooled = FeatureStats::of(&Dataset::concat(&[&a, &b]).unwrap());
         assert_eq!(merged.count, pooled.count);
-        let (m, p) = (merged.standardizer().unwrap(), pooled.standardizer().unwrap());
+        let (m, p) = (
+            merged.standardizer().unwrap(),
+            pooled.standardizer().unwrap(),
+        );
         for (x, y) in m.mean.iter().chain(&m.std).zip(p.mean.iter().chain(&p.std)) {
             assert!((x - y).abs() < 1e-6, "{x} vs {y}");
         }
@@ -162,7 +170,10 @@ mod tests {
 
     #[test]
     fn standardized_data_has_zero_mean_and_unit_std() {
-        let d = site(&[[1.0, 10.0, 5.0], [2.0, 20.0, 5.0], [6.0, -3.0, 5.0]], &[0.0, 1.0, 1.0]);
+        let d = site(
+            &[[1.0, 10.0, 5.0], [2.0, 20.0, 5.0], [6.0, -3.0, 5.0]],
+            &[0.0, 1.0, 1.0],
+        );
         let s = FeatureStats::of(&d).standardizer().unwrap();
         assert_eq!(s.std[2], 1.0, "constant feature keeps unit scale");
         let z = s.apply(&d).unwrap();

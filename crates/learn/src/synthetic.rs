@@ -7,7 +7,7 @@ use rand_distr::StandardNormal;
 use crate::Dataset;
 
 /// Seed of the true weight vector, fixed so every client shares the same underlying model.
-const TRUE_WEIGHTS_SEED: u64 = 0x5EED_0F_7E11;
+const TRUE_WEIGHTS_SEED: u64 = 0x7E11_5EED;
 
 /// The weight vector `w_true ~ N(0, 1)^dim` behind [`logistic`], the same for every seed.
 pub fn true_weights(dim: usize) -> Vec<f32> {
@@ -25,12 +25,21 @@ pub fn logistic(seed: u64, n: usize, dim: usize) -> Dataset {
     let mut y = Vec::with_capacity(n);
     for _ in 0..n {
         let row: Vec<f32> = (0..dim).map(|_| rng.sample(StandardNormal)).collect();
-        let score: f64 = row.iter().zip(&w).map(|(a, b)| f64::from(a * b)).sum::<f64>() / 3.0;
+        let score: f64 = row
+            .iter()
+            .zip(&w)
+            .map(|(a, b)| f64::from(a * b))
+            .sum::<f64>()
+            / 3.0;
         let p = 1.0 / (1.0 + (-score).exp());
         y.push(if rng.random::<f64>() < p { 1.0 } else { 0.0 });
         x.extend(row);
     }
-    Dataset { features: dim, x, y }
+    Dataset {
+        features: dim,
+        x,
+        y,
+    }
 }
 
 #[cfg(test)]
@@ -49,15 +58,14 @@ mod tests {
         let d = logistic(1, 4000, 10);
         assert!(d.check().is_ok());
         let w = true_weights(10);
-        let agree = d
-            .x
-            .chunks_exact(10)
-            .zip(&d.y)
-            .filter(|(row, y)| {
-                let s: f32 = row.iter().zip(&w).map(|(a, b)| a * b).sum();
-                (s > 0.0) == (**y > 0.5)
-            })
-            .count();
+        let agree =
+            d.x.chunks_exact(10)
+                .zip(&d.y)
+                .filter(|(row, y)| {
+                    let s: f32 = row.iter().zip(&w).map(|(a, b)| a * b).sum();
+                    (s > 0.0) == (**y > 0.5)
+                })
+                .count();
         // The Bayes classifier agrees with the sampled labels well above chance.
         assert!(agree as f64 / 4000.0 > 0.6, "{agree}");
     }

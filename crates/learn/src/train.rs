@@ -236,11 +236,7 @@ fn sigmoid(z: f32) -> f32 {
 /// Optimiser state over the flat parameter vector.
 enum OptimizerState {
     Sgd,
-    Adam {
-        m: Vec<f32>,
-        v: Vec<f32>,
-        t: i32,
-    },
+    Adam { m: Vec<f32>, v: Vec<f32>, t: i32 },
 }
 
 impl OptimizerState {
@@ -271,7 +267,8 @@ impl OptimizerState {
                 *t = t.saturating_add(1);
                 let c1 = 1.0 - Self::BETA1.powi(*t);
                 let c2 = 1.0 - Self::BETA2.powi(*t);
-                for (((wi, gi), mi), vi) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                for (((wi, gi), mi), vi) in w.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut())
+                {
                     *mi = Self::BETA1 * *mi + (1.0 - Self::BETA1) * gi;
                     *vi = Self::BETA2 * *vi + (1.0 - Self::BETA2) * gi * gi;
                     *wi -= lr * (*mi / c1) / ((*vi / c2).sqrt() + Self::EPS);
@@ -369,7 +366,8 @@ mod tests {
     #[test]
     fn sgd_step_matches_hand_computed_gradient() {
         // From zero weights every probability is 0.5, so the gradient is mean((0.5 - y) * [x, 1]).
-        let data = Dataset::new(2, vec![1.0, 2.0, -3.0, 0.5, 2.0, -1.0], vec![1.0, 0.0, 0.0]).unwrap();
+        let data =
+            Dataset::new(2, vec![1.0, 2.0, -3.0, 0.5, 2.0, -1.0], vec![1.0, 0.0, 0.0]).unwrap();
         let spec = ModelSpec::LogisticRegression { inputs: 2 };
         let cfg = TrainConfig {
             epochs: 1,
@@ -381,7 +379,7 @@ mod tests {
         let (w, report) = train(&spec, &spec.init(0), &data, &cfg, 0).unwrap();
         let g = [
             (-0.5 * 1.0 + 0.5 * -3.0 + 0.5 * 2.0) / 3.0,
-            (-0.5 * 2.0 + 0.5 * 0.5 + 0.5 * -1.0) / 3.0,
+            (-0.5 * 2.0 + 0.5 * 0.5 - 0.5) / 3.0,
             (-0.5 + 0.5 + 0.5) / 3.0,
         ];
         for (wi, gi) in w.values().iter().zip(g) {

@@ -29,10 +29,14 @@ impl Weights {
         let mut total = 0usize;
         for (name, shape) in &layout {
             if name.is_empty() || name == METADATA_KEY {
-                return Err(Error::Weights(format!("tensor name {name:?} is not allowed")));
+                return Err(Error::Weights(format!(
+                    "tensor name {name:?} is not allowed"
+                )));
             }
             if !seen.insert(name.as_str()) {
-                return Err(Error::Weights(format!("tensor name {name:?} appears twice")));
+                return Err(Error::Weights(format!(
+                    "tensor name {name:?} appears twice"
+                )));
             }
             let count = element_count(shape)
                 .ok_or_else(|| Error::Weights(format!("shape {shape:?} of {name:?} overflows")))?;
@@ -191,9 +195,9 @@ impl Weights {
                 )));
             }
             let (start, end) = info.data_offsets;
-            let raw = data
-                .get(start..end)
-                .ok_or_else(|| Error::Safetensors(format!("tensor {name:?} lies outside the file")))?;
+            let raw = data.get(start..end).ok_or_else(|| {
+                Error::Safetensors(format!("tensor {name:?} lies outside the file"))
+            })?;
             values.extend(
                 raw.chunks_exact(4)
                     .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
@@ -253,7 +257,10 @@ mod tests {
         assert_eq!(back, w);
         assert_eq!(back.layout(), w.layout());
         assert_eq!(
-            back.values().iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            back.values()
+                .iter()
+                .map(|v| v.to_bits())
+                .collect::<Vec<_>>(),
             w.values().iter().map(|v| v.to_bits()).collect::<Vec<_>>()
         );
     }
@@ -266,7 +273,10 @@ mod tests {
         let t = st.tensor("a.bias").unwrap();
         assert_eq!(t.dtype(), Dtype::F32);
         assert_eq!(t.shape(), &[2]);
-        assert_eq!(t.data(), &[7f32.to_le_bytes(), f32::MAX.to_le_bytes()].concat());
+        assert_eq!(
+            t.data(),
+            &[7f32.to_le_bytes(), f32::MAX.to_le_bytes()].concat()
+        );
     }
 
     #[test]

@@ -21,8 +21,14 @@ fn pooled_logistic_regression_reaches_flamby_accuracy() {
         stats.merge(&FeatureStats::of(&s.train)).unwrap();
     }
     let scale = stats.standardizer().unwrap();
-    let trains: Vec<Dataset> = splits.iter().map(|s| scale.apply(&s.train).unwrap()).collect();
-    let tests: Vec<Dataset> = splits.iter().map(|s| scale.apply(&s.test).unwrap()).collect();
+    let trains: Vec<Dataset> = splits
+        .iter()
+        .map(|s| scale.apply(&s.train).unwrap())
+        .collect();
+    let tests: Vec<Dataset> = splits
+        .iter()
+        .map(|s| scale.apply(&s.test).unwrap())
+        .collect();
     let pooled_train = Dataset::concat(&trains.iter().collect::<Vec<_>>()).unwrap();
     let pooled_test = Dataset::concat(&tests.iter().collect::<Vec<_>>()).unwrap();
 

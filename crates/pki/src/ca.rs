@@ -39,7 +39,7 @@ pub struct CertificateAuthority {
 }
 
 impl CertificateAuthority {
-    /// New CA named `federation` (CN "<federation> cohort CA"), valid from a day
+    /// New CA named `federation` (CN `"<federation> cohort CA"`), valid from a day
     /// ago for about ten years. `federation` follows the party naming rules
     /// (see [`validate_party_name`](crate::validate_party_name)).
     pub fn generate(federation: &str) -> Result<Self, Error> {

@@ -453,7 +453,11 @@ fn mutual_tls_rejects_client_from_another_ca() {
     // certificate comes from another CA.
     intruder.ca_cert_pem = coordinator.ca_cert_pem.clone();
     let err = handshake(&coordinator, &intruder, "coordinator").unwrap_err();
-    assert!(format!("{err:?}").contains("UnknownIssuer"), "{err:?}");
+    // Same CA name, different key: found by name, refused on its signature.
+    assert!(
+        matches!(err, rustls::Error::InvalidCertificate(_)),
+        "{err:?}"
+    );
 }
 
 #[test]

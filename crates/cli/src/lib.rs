@@ -1,0 +1,10 @@
+//! The commands of the `cohort` binary, as a library so that integration
+//! tests can start the same in-process federation as `cohort demo`.
+
+pub mod baselines;
+pub mod bench;
+pub mod ca;
+pub mod demo;
+pub mod plan_options;
+pub mod report;
+pub mod results;

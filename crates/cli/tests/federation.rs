@@ -1,0 +1,319 @@
+//! The federation in one process, over real gRPC with mutual TLS on loopback:
+//! determinism, a node vanishing, malformed updates, unknown certificates.
+
+use std::time::Duration;
+
+use cli::demo::{self, Credentials};
+use fed::plan::TrainingPlan;
+use fed::server::{Phase, PlanEvent};
+use learn::Weights;
+use protocol::convert::{metrics_message, model_message};
+use protocol::v1::{self, coordinator_client::CoordinatorClient, task::Kind};
+use tonic::Code;
+
+fn plan(rounds: u32) -> TrainingPlan {
+    let mut p = TrainingPlan::heart_disease_default();
+    p.rounds = rounds;
+    p
+}
+
+async fn run_federation(plan: &TrainingPlan) -> fed::server::PlanState {
+    let dir = tempfile::tempdir().unwrap();
+    let federation = demo::start_federation(plan, dir.path()).await.unwrap();
+    federation.finish(&indicatif::ProgressBar::hidden()).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_seed_gives_bit_identical_models_and_metrics() {
+    let plan = plan(4);
+    let first = run_federation(&plan).await;
+    let second = run_federation(&plan).await;
+    assert_eq!(first.phase, Phase::Completed);
+    assert_eq!(first.global_sha256, second.global_sha256);
+    assert_eq!(first.final_evaluation, second.final_evaluation);
+    let outputs = |s: &fed::server::PlanState| {
+        s.history.iter().map(|r| r.output_sha256.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(outputs(&first), outputs(&second));
+    assert_eq!(first.history.len(), 4);
+
+    let mut other = plan.clone();
+    other.seed = 7;
+    let third = run_federation(&other).await;
+    assert_ne!(first.global_sha256, third.global_sha256, "the seed matters");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_that_disappears_mid_training_does_not_stop_the_rounds() {
+    let mut plan = plan(6);
+    plan.round_deadline_secs = 2;
+    let dir = tempfile::tempdir().unwrap();
+    let federation = demo::start_federation(&plan, dir.path()).await.unwrap();
+    let mut events = federation.coordinator.subscribe();
+    loop {
+        if let Ok(PlanEvent::RoundAggregated(r)) = events.recv().await {
+            if r.round == 2 {
+                break;
+            }
+        }
+    }
+    let (name, handle) = &federation.nodes[3];
+    assert_eq!(name, "va");
+    handle.abort();
+    let state = federation.coordinator.wait_finished().await;
+    assert_eq!(state.phase, Phase::Completed);
+    assert_eq!(state.history.len(), 6);
+    let missed: Vec<_> = state.history.iter().filter(|r| !r.missing.is_empty()).collect();
+    assert!(!missed.is_empty(), "some round went on without va");
+    assert!(missed.iter().all(|r| r.missing == vec!["va".to_string()]));
+    assert!(state.history.iter().all(|r| r.contributors.len() >= 3));
+    assert!(!state.final_evaluation.contains_key("va"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_declines_a_plan_whose_code_its_operator_did_not_approve() {
+    let plan = plan(2);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    demo::write_heart_data(&data).unwrap();
+    let creds = Credentials::prepare(&dir.path().join("pki"), &plan.hospitals).unwrap();
+    let coordinator = coordinator::start(
+        creds
+            .coordinator_settings(&plan, "127.0.0.1:0".parse().unwrap(), &dir.path().join("c"))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let mut nodes = Vec::new();
+    for h in &creds.hospitals {
+        let mut settings = creds
+            .node_settings(h, &plan, coordinator.address(), &data, &dir.path().join(&h.party))
+            .unwrap();
+        if h.party == "hungarian" {
+            settings.approved_code_hashes = vec!["0".repeat(64)];
+        }
+        nodes.push(tokio::spawn(node::run(settings)));
+    }
+    let state = coordinator.wait_finished().await;
+    assert_eq!(state.phase, Phase::Completed);
+    let review = &state.reviews["hungarian"];
+    assert!(!review.approved);
+    assert!(review.reason.contains("allow-list"), "{}", review.reason);
+    assert_eq!(state.participants, vec!["cleveland", "switzerland", "va"]);
+    assert!(state.history.iter().all(|r| !r.contributors.contains_key("hungarian")));
+    for n in nodes {
+        n.await.unwrap().unwrap();
+    }
+}
+
+/// A hand-driven node client, to send what a well-behaved node never would.
+struct RawNode {
+    client: CoordinatorClient<tonic::transport::Channel>,
+    identity: pki::Identity,
+}
+
+impl RawNode {
+    async fn connect(creds: &pki::PartyCredentials, address: std::net::SocketAddr) -> Result<Self, String> {
+        let channel = protocol::tls::connect(
+            &format!("https://127.0.0.1:{}", address.port()),
+            "coordinator",
+            &demo::tls(creds),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        Ok(RawNode {
+            client: CoordinatorClient::new(channel),
+            identity: creds.identity().unwrap(),
+        })
+    }
+
+    async fn join(&mut self) -> Result<v1::JoinResponse, tonic::Status> {
+        self.client
+            .join(v1::JoinRequest {
+                protocol_version: 1,
+                software: "test".into(),
+            })
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    async fn task(&mut self) -> Kind {
+        self.client
+            .next_task(v1::NextTaskRequest { wait_ms: 5000 })
+            .await
+            .unwrap()
+            .into_inner()
+            .kind
+            .unwrap()
+    }
+
+    fn update(&self, plan: &TrainingPlan, round: u32, weights: &Weights) -> v1::ModelUpdate {
+        let model = model_message(weights);
+        let statement = protocol::signing::update_statement(
+            &plan.plan_id(),
+            round,
+            &model.sha256,
+            10,
+            &plan.code_hash(),
+        );
+        let m = learn::Metrics { loss: 0.5, accuracy: 0.5, samples: 10 };
+        v1::ModelUpdate {
+            plan_id: plan.plan_id(),
+            round,
+            weights: Some(model),
+            num_samples: 10,
+            train_metrics: Some(metrics_message(m)),
+            global_test_metrics: Some(metrics_message(m)),
+            code_hash: plan.code_hash(),
+            signature: self.identity.sign(&statement).to_vec(),
+        }
+    }
+}
+
+async fn coordinator_for(plan: &TrainingPlan, dir: &std::path::Path) -> (Credentials, coordinator::RunningCoordinator) {
+    let mut names = plan.hospitals.clone();
+    names.push("stranger".into());
+    let creds = Credentials::prepare(&dir.join("pki"), &names).unwrap();
+    let mut settings = creds
+        .coordinator_settings(plan, "127.0.0.1:0".parse().unwrap(), &dir.join("c"))
+        .unwrap();
+    let mut registry = coordinator::registry::Registry::default();
+    for h in creds.hospitals.iter().filter(|h| h.party != "stranger") {
+        registry.enrol(&h.party, &h.cert_pem).unwrap();
+    }
+    settings.registry = registry;
+    (creds, coordinator::start(settings).await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_updates_are_refused_with_a_reason_and_the_round_goes_on() {
+    let mut plan = plan(2);
+    plan.hospitals = vec!["alpha".into(), "beta".into()];
+    plan.min_hospitals = 1;
+    plan.standardize = false;
+    plan.round_deadline_secs = 3;
+    let dir = tempfile::tempdir().unwrap();
+    let (creds, coordinator) = coordinator_for(&plan, dir.path()).await;
+    let mut alpha = RawNode::connect(&creds.hospitals[0], coordinator.address()).await.unwrap();
+    assert_eq!(alpha.join().await.unwrap().node_id, "alpha");
+    let Kind::ReviewPlan(offer) = alpha.task().await else { panic!("expected a plan offer") };
+    alpha
+        .client
+        .submit_review(v1::PlanReview { plan_id: offer.plan_id, approved: true, reason: String::new() })
+        .await
+        .unwrap();
+    // beta never answers: after the review deadline alpha alone (quorum 1) trains.
+    let Kind::Train(train) = alpha.task().await else { panic!("expected a training task") };
+    assert_eq!(train.round, 1);
+    let global = Weights::from_safetensors(&train.global_model.unwrap().safetensors).unwrap();
+
+    let refuse = |code: Code, text: &'static str| move |r: Result<tonic::Response<v1::Ack>, tonic::Status>| {
+        let status = r.expect_err("must be refused");
+        assert_eq!(status.code(), code, "{}", status.message());
+        assert!(status.message().contains(text), "{:?} lacks {text:?}", status.message());
+    };
+
+    let wrong_shape = Weights::new(vec![("linear.weight".into(), vec![1, 3])], vec![0.0; 3]).unwrap();
+    let u = alpha.update(&plan, 1, &wrong_shape);
+    refuse(Code::InvalidArgument, "wrong shape")(alpha.client.submit_update(u).await);
+
+    let nan = global.with_values(vec![f32::NAN; global.len()]).unwrap();
+    let u = alpha.update(&plan, 1, &nan);
+    refuse(Code::InvalidArgument, "NaN")(alpha.client.submit_update(u).await);
+
+    let mut u = alpha.update(&plan, 1, &global);
+    u.weights.as_mut().unwrap().sha256 = "00".repeat(32);
+    refuse(Code::InvalidArgument, "hash")(alpha.client.submit_update(u).await);
+
+    let mut u = alpha.update(&plan, 1, &global);
+    let garbage = b"not safetensors at all".to_vec();
+    u.weights = Some(v1::Model { sha256: fed::sha256_hex(&garbage), safetensors: garbage });
+    refuse(Code::InvalidArgument, "safetensors")(alpha.client.submit_update(u).await);
+
+    let mut u = alpha.update(&plan, 1, &global);
+    u.num_samples = 11; // the signature covered 10
+    refuse(Code::Unauthenticated, "signature")(alpha.client.submit_update(u).await);
+
+    let u = alpha.update(&plan, 1, &global);
+    let mut missing = u.clone();
+    missing.train_metrics = None;
+    refuse(Code::InvalidArgument, "metrics")(alpha.client.submit_update(missing).await);
+
+    // After all that, a well-formed update is accepted and the round closes.
+    alpha.client.submit_update(u.clone()).await.unwrap();
+    refuse(Code::FailedPrecondition, "round 1 is not open")(alpha.client.submit_update(u).await);
+    let Kind::Train(next) = alpha.task().await else { panic!("expected round 2") };
+    assert_eq!(next.round, 2);
+    coordinator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parties_without_an_enrolled_certificate_are_refused() {
+    let plan = plan(1);
+    let dir = tempfile::tempdir().unwrap();
+    let (creds, coordinator) = coordinator_for(&plan, dir.path()).await;
+    let stranger = creds.hospitals.iter().find(|h| h.party == "stranger").unwrap();
+    let mut node = RawNode::connect(stranger, coordinator.address()).await.unwrap();
+    let status = node.join().await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert!(status.message().contains("not enrolled"), "{}", status.message());
+
+    // A certificate from another CA does not even complete the TLS handshake.
+    let other_ca = pki::CertificateAuthority::generate("other").unwrap();
+    let forged = other_ca.issue("cleveland").unwrap();
+    match RawNode::connect(&forged, coordinator.address()).await {
+        Err(_) => {}
+        Ok(mut n) => assert!(n.join().await.is_err(), "a foreign certificate must not be served"),
+    }
+    coordinator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_certificate_is_refused() {
+    let plan = plan(1);
+    let dir = tempfile::tempdir().unwrap();
+    let creds = Credentials::prepare(&dir.path().join("pki"), &plan.hospitals).unwrap();
+    let mut settings = creds
+        .coordinator_settings(&plan, "127.0.0.1:0".parse().unwrap(), &dir.path().join("c"))
+        .unwrap();
+    let cleveland = &creds.hospitals[0];
+    settings.registry.revoke(&cleveland.cert_fingerprint().unwrap());
+    let coordinator = coordinator::start(settings).await.unwrap();
+    let mut node = RawNode::connect(cleveland, coordinator.address()).await.unwrap();
+    let status = node.join().await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert!(status.message().contains("revoked"), "{}", status.message());
+    let mut other = RawNode::connect(&creds.hospitals[1], coordinator.address()).await.unwrap();
+    other.join().await.unwrap();
+    coordinator.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_update_is_refused_after_the_round_closed() {
+    let mut plan = plan(3);
+    plan.hospitals = vec!["alpha".into(), "beta".into()];
+    plan.min_hospitals = 1;
+    plan.standardize = false;
+    plan.round_deadline_secs = 1;
+    let dir = tempfile::tempdir().unwrap();
+    let (creds, coordinator) = coordinator_for(&plan, dir.path()).await;
+    let mut alpha = RawNode::connect(&creds.hospitals[0], coordinator.address()).await.unwrap();
+    let mut beta = RawNode::connect(&creds.hospitals[1], coordinator.address()).await.unwrap();
+    for n in [&mut alpha, &mut beta] {
+        let Kind::ReviewPlan(offer) = n.task().await else { panic!() };
+        n.client
+            .submit_review(v1::PlanReview { plan_id: offer.plan_id, approved: true, reason: String::new() })
+            .await
+            .unwrap();
+    }
+    let Kind::Train(a) = alpha.task().await else { panic!() };
+    let Kind::Train(b) = beta.task().await else { panic!() };
+    let global = Weights::from_safetensors(&a.global_model.unwrap().safetensors).unwrap();
+    alpha.client.submit_update(alpha.update(&plan, 1, &global)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let status = beta.client.submit_update(beta.update(&plan, b.round, &global)).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{}", status.message());
+    let state = coordinator.state().await;
+    assert_eq!(state.history[0].missing, vec!["beta".to_string()]);
+    coordinator.shutdown().await;
+}
