@@ -1,6 +1,7 @@
 //! `cohort`: federated clinical AI across hospitals. This binary only parses
 //! arguments and wires the library crates together.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -64,6 +65,7 @@ fn init_logging(filter: &str, json: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();
@@ -79,6 +81,12 @@ fn config_base(path: &std::path::Path) -> PathBuf {
 }
 
 fn main() -> anyhow::Result<()> {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        // candle's CPU matmul otherwise reads /proc/cpuinfo on every call.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // SAFETY: no other thread exists yet.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", cores.to_string()) };
+    }
     let cli = Cli::parse();
     init_logging(&cli.log, cli.log_json);
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -38,3 +38,12 @@ pub enum Error {
     #[error("tensor computation failed: {0}")]
     Tensor(#[from] candle_core::Error),
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn errors_can_cross_threads() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<super::Error>();
+    }
+}

@@ -263,12 +263,19 @@ mod tests {
     #[test]
     fn single_output_layer_matches_matmul() {
         let device = Device::Cpu;
-        let x: Vec<f32> = (0..40 * 30).map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0).collect();
+        let x: Vec<f32> = (0..40 * 30)
+            .map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0)
+            .collect();
         let x = Tensor::from_vec(x, (40, 30), &device).unwrap();
         let w: Vec<f32> = (0..30).map(|i| (i as f32 - 15.0) / 10.0).collect();
         let w = Tensor::from_vec(w, (1, 30), &device).unwrap();
         let b = Tensor::new(&[0.5f32], &device).unwrap();
-        let summed: Vec<f32> = dense(&x, &w, &b).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let summed: Vec<f32> = dense(&x, &w, &b)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         let multiplied: Vec<f32> = x
             .matmul(&w.t().unwrap())
             .unwrap()

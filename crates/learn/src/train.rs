@@ -136,7 +136,9 @@ pub fn train(
     let mut grad = vec![0f32; w.len()];
     let mut optimizer = OptimizerState::new(cfg, w.len());
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut order: Vec<u32> = (0..n as u32).collect();
+    let row_count = u32::try_from(n)
+        .map_err(|_| Error::Dataset(format!("{n} rows are more than one call can train on")))?;
+    let mut order: Vec<u32> = (0..row_count).collect();
 
     let mut steps = 0;
     let mut epoch_loss = 0f64;
