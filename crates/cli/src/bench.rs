@@ -21,6 +21,19 @@ pub enum BenchCommand {
         #[command(flatten)]
         plan: PlanOptions,
     },
+    /// Pooled-test accuracy of the federated model for several strategies and
+    /// seeds (the real federation over gRPC + mutual TLS each time), beside
+    /// pooled training with the same optimiser.
+    Accuracy {
+        #[command(flatten)]
+        plan: PlanOptions,
+        /// Strategies to run (comma-separated); `all` for every one.
+        #[arg(long, default_value = "all")]
+        strategies: String,
+        /// Seeds to run.
+        #[arg(long, default_value = "0,1,2,3,4", value_delimiter = ',')]
+        seeds: Vec<u64>,
+    },
     /// Many virtual clients per round on synthetic data, in-process (no
     /// transport: the same coordinator state machine and client steps), like
     /// Flower's simulation engine.
@@ -78,6 +91,11 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 })
             );
         }
+        BenchCommand::Accuracy {
+            plan,
+            strategies,
+            seeds,
+        } => accuracy(plan, &strategies, &seeds).await?,
         BenchCommand::Scale {
             clients,
             rounds,
@@ -146,5 +164,56 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+fn mean_and_spread(values: &[f64]) -> (f64, f64, f64, f64) {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (mean, var.sqrt(), min, max)
+}
+
+async fn accuracy(options: PlanOptions, strategies: &str, seeds: &[u64]) -> anyhow::Result<()> {
+    let names: Vec<String> = if strategies == "all" {
+        StrategyConfig::NAMES.iter().map(|s| s.to_string()).collect()
+    } else {
+        strategies.split(',').map(|s| s.trim().to_string()).collect()
+    };
+    let data = tempfile::tempdir()?;
+    demo::write_heart_data(data.path())?;
+    let sites = demo::heart_sites(data.path())?;
+    println!(
+        "{:<14}{:>8}{:>8}{:>8}{:>8}   per seed",
+        "method", "mean", "std", "min", "max"
+    );
+    for name in &names {
+        let mut accs = Vec::new();
+        for &seed in seeds {
+            let mut o = options.clone();
+            o.strategy = name.clone();
+            o.seed = seed;
+            let plan = o.plan()?;
+            let dir = tempfile::tempdir()?;
+            let federation = demo::start_federation(&plan, dir.path()).await?;
+            let state = federation.finish(&indicatif::ProgressBar::hidden()).await?;
+            accs.push(crate::results::federated_result(&state).pooled);
+        }
+        let (mean, std, min, max) = mean_and_spread(&accs);
+        let per: Vec<String> = accs.iter().map(|a| format!("{a:.3}")).collect();
+        println!("{name:<14}{mean:>8.4}{std:>8.4}{min:>8.3}{max:>8.3}   {}", per.join(" "));
+        println!("BENCH {}", json!({"bench": "accuracy", "method": name, "seeds": seeds, "pooled_test_accuracy": accs, "mean": mean}));
+    }
+    let mut pooled = Vec::new();
+    for &seed in seeds {
+        let mut o = options.clone();
+        o.seed = seed;
+        pooled.push(crate::baselines::pooled(&o.plan()?, &sites)?.pooled);
+    }
+    let (mean, std, min, max) = mean_and_spread(&pooled);
+    let per: Vec<String> = pooled.iter().map(|a| format!("{a:.3}")).collect();
+    println!("{:<14}{mean:>8.4}{std:>8.4}{min:>8.3}{max:>8.3}   {}", "pooled", per.join(" "));
     Ok(())
 }

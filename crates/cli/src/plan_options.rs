@@ -30,7 +30,7 @@ pub struct PlanOptions {
     #[arg(long, default_value = "fedavg")]
     pub strategy: String,
     /// Training rounds.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 100)]
     pub rounds: u32,
     /// Model family.
     #[arg(long, value_enum, default_value = "logreg")]
@@ -50,6 +50,12 @@ pub struct PlanOptions {
     /// Local optimiser.
     #[arg(long, value_enum, default_value = "sgd")]
     pub optimizer: OptimizerChoice,
+    /// L2 penalty on weights during local training.
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f32,
+    /// Server learning rate of fedadam, fedyogi and fedadagrad.
+    #[arg(long)]
+    pub server_lr: Option<f32>,
     /// Fewest hospitals that make a round.
     #[arg(long, default_value_t = 3)]
     pub min_hospitals: usize,
@@ -62,7 +68,30 @@ impl PlanOptions {
     /// The training plan these options describe.
     pub fn plan(&self) -> anyhow::Result<TrainingPlan> {
         let mut plan = TrainingPlan::heart_disease_default();
-        plan.strategy = StrategyConfig::from_name(&self.strategy)?;
+        plan.strategy = match StrategyConfig::from_name(&self.strategy)? {
+            // Tolerate as many Byzantine hospitals as the quorum allows (2f + 3 <= quorum).
+            StrategyConfig::Krum { multi, .. } => StrategyConfig::Krum {
+                byzantine: self.min_hospitals.saturating_sub(3) / 2,
+                multi,
+            },
+            StrategyConfig::FedAdam { eta, beta1, beta2, tau } => StrategyConfig::FedAdam {
+                eta: self.server_lr.unwrap_or(eta),
+                beta1,
+                beta2,
+                tau,
+            },
+            StrategyConfig::FedYogi { eta, beta1, beta2, tau } => StrategyConfig::FedYogi {
+                eta: self.server_lr.unwrap_or(eta),
+                beta1,
+                beta2,
+                tau,
+            },
+            StrategyConfig::FedAdagrad { eta, tau } => StrategyConfig::FedAdagrad {
+                eta: self.server_lr.unwrap_or(eta),
+                tau,
+            },
+            other => other,
+        };
         plan.rounds = self.rounds;
         plan.seed = self.seed;
         plan.min_hospitals = self.min_hospitals;
@@ -78,6 +107,7 @@ impl PlanOptions {
         let t = &mut plan.training;
         t.epochs = self.local_epochs;
         t.batch_size = self.batch_size;
+        t.weight_decay = self.weight_decay;
         t.optimizer = match self.optimizer {
             OptimizerChoice::Sgd => Optimizer::Sgd,
             OptimizerChoice::Adam => Optimizer::Adam,

@@ -163,3 +163,25 @@ impl CoordinatorConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_configuration_parses_and_its_plan_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/coordinator.toml");
+        let config = CoordinatorConfig::load(&path).unwrap();
+        config.plan.validate().unwrap();
+        assert_eq!(config.hospitals.len(), 4);
+    }
+
+    #[test]
+    fn unknown_keys_are_reported_with_the_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "data_dir = \"x\"\nlisten_port = 3\n").unwrap();
+        let err = CoordinatorConfig::load(&path).unwrap_err().to_string();
+        assert!(err.contains("c.toml") && err.contains("listen_port"), "{err}");
+    }
+}

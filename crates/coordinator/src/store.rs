@@ -57,7 +57,7 @@ impl CoordinatorStore {
             .filename(dir.join("coordinator.sqlite"))
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full);
+            .synchronous(SqliteSynchronous::Normal);
         let db = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options)

@@ -59,14 +59,14 @@ impl TrainingPlan {
             training: TrainConfig {
                 epochs: 1,
                 batch_size: 8,
-                learning_rate: 0.05,
+                learning_rate: 0.005,
                 optimizer: Optimizer::Sgd,
                 weight_decay: 0.0,
                 proximal_mu: 0.0,
                 max_steps: None,
             },
             strategy: StrategyConfig::FedAvg,
-            rounds: 50,
+            rounds: 100,
             min_hospitals: 3,
             round_deadline_secs: 60,
             round_attempts: 3,
@@ -124,6 +124,14 @@ impl TrainingPlan {
         self.strategy
             .build()
             .map_err(|e| PlanError::Invalid(format!("strategy: {e}")))?;
+        if self.min_hospitals < self.strategy.min_updates() {
+            return fail(format!(
+                "{} needs at least {} updates per round but min_hospitals is {}",
+                self.strategy.name(),
+                self.strategy.min_updates(),
+                self.min_hospitals
+            ));
+        }
         Ok(())
     }
 
@@ -222,6 +230,21 @@ mod tests {
         p.strategy = StrategyConfig::FedProx { mu: 0.1 };
         assert!(p.validate().is_err());
         p.training.proximal_mu = 0.1;
+        p.validate().unwrap();
+    }
+
+    #[test]
+    fn krum_needs_enough_hospitals_per_round() {
+        let mut p = TrainingPlan::heart_disease_default();
+        p.strategy = StrategyConfig::Krum {
+            byzantine: 1,
+            multi: 1,
+        };
+        assert!(p.validate().unwrap_err().to_string().contains("at least 5"));
+        p.strategy = StrategyConfig::Krum {
+            byzantine: 0,
+            multi: 1,
+        };
         p.validate().unwrap();
     }
 

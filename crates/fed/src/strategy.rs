@@ -345,6 +345,18 @@ impl StrategyConfig {
         self.build().map(drop)
     }
 
+    /// Fewest client updates a round needs for this rule to be defined
+    /// (Krum: `max(2f + 3, m + f)`; every other rule: one).
+    pub fn min_updates(&self) -> usize {
+        match *self {
+            Self::Krum { byzantine, multi } => byzantine
+                .saturating_mul(2)
+                .saturating_add(3)
+                .max(multi.saturating_add(byzantine)),
+            _ => 1,
+        }
+    }
+
     /// Proximal coefficient clients must use (FedProx `mu`, else 0).
     pub fn proximal_mu(&self) -> f32 {
         match *self {

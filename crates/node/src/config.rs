@@ -127,3 +127,16 @@ impl NodeConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_configuration_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/node.toml");
+        let config = NodeConfig::load(&path).unwrap();
+        assert_eq!(config.name, "cleveland");
+        assert!(matches!(config.dataset, SourceConfig::HeartDisease { .. }));
+    }
+}

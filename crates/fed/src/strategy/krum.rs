@@ -50,10 +50,11 @@ impl Krum {
 
     /// Minimum number of updates per round: `max(2f + 3, m + f)`.
     pub fn min_updates(&self) -> usize {
-        let f = self.byzantine;
-        f.saturating_mul(2)
-            .saturating_add(3)
-            .max(self.multi.saturating_add(f))
+        super::StrategyConfig::Krum {
+            byzantine: self.byzantine,
+            multi: self.multi,
+        }
+        .min_updates()
     }
 
     /// Krum score of every update (see the module documentation).
