@@ -151,6 +151,7 @@ impl Credentials {
             data_dir: store_dir.to_path_buf(),
             approved_code_hashes: vec![plan.code_hash()],
             exit_when_done: true,
+            listen: Some("127.0.0.1:0".parse()?),
             tls: tls(hospital),
             source: Box::new(node::source::HeartDiseaseFiles::new(
                 data_dir.to_path_buf(),
@@ -165,7 +166,7 @@ pub struct Federation {
     /// The coordinator.
     pub coordinator: coordinator::RunningCoordinator,
     /// Each node's task, by hospital.
-    pub nodes: Vec<(String, tokio::task::JoinHandle<Result<String, node::NodeError>>)>,
+    pub nodes: Vec<(String, node::RunningNode)>,
 }
 
 /// Issue credentials, start the coordinator on a free loopback port and one
@@ -189,7 +190,7 @@ pub async fn start_federation(plan: &TrainingPlan, workdir: &Path) -> anyhow::Re
             &data_dir,
             &workdir.join("nodes").join(&h.party),
         )?;
-        nodes.push((h.party.clone(), tokio::spawn(node::run(settings))));
+        nodes.push((h.party.clone(), node::start(settings).await?));
     }
     Ok(Federation { coordinator, nodes })
 }
@@ -212,11 +213,9 @@ impl Federation {
             })
         };
         let state = self.coordinator.wait_finished().await;
-        for (_, node) in self.nodes {
-            match node.await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "node stopped with an error"),
-                Err(e) => tracing::warn!(error = %e, "node task failed"),
+        for (name, node) in self.nodes {
+            if let Err(e) = node.wait().await {
+                tracing::warn!(node = %name, error = %e, "node stopped with an error");
             }
         }
         watcher.abort();
@@ -256,10 +255,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let federation = start_federation(&plan, &workdir).await?;
     println!(
-        "coordinator on {} (gRPC + mutual TLS); nodes: {}",
-        federation.coordinator.address(),
-        plan.hospitals.join(", ")
+        "coordinator on {} (gRPC + mutual TLS); hospital nodes (own store, API port):",
+        federation.coordinator.address()
     );
+    for (name, node) in &federation.nodes {
+        if let Some(address) = node.api_address {
+            println!("  {name:<12} http://{address}/disclosures");
+        }
+    }
     let progress = round_progress(plan.rounds);
     let state = federation.finish(&progress).await?;
     progress.finish_and_clear();

@@ -57,9 +57,9 @@ async fn node_that_disappears_mid_training_does_not_stop_the_rounds() {
             }
         }
     }
-    let (name, handle) = &federation.nodes[3];
+    let (name, node) = &federation.nodes[3];
     assert_eq!(name, "va");
-    handle.abort();
+    node.abort();
     let state = federation.coordinator.wait_finished().await;
     assert_eq!(state.phase, Phase::Completed);
     assert_eq!(state.history.len(), 6);
@@ -316,4 +316,47 @@ async fn late_update_is_refused_after_the_round_closed() {
     let state = coordinator.state().await;
     assert_eq!(state.history[0].missing, vec!["beta".to_string()]);
     coordinator.shutdown().await;
+}
+
+fn http_get(address: std::net::SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_api_lists_every_message_that_left_the_hospital() {
+    let plan = plan(3);
+    let dir = tempfile::tempdir().unwrap();
+    let federation = demo::start_federation(&plan, dir.path()).await.unwrap();
+    let state = federation.coordinator.wait_finished().await;
+    let (_, cleveland) = &federation.nodes[0];
+    let address = cleveland.api_address.expect("the demo gives every node an API port");
+    let response = tokio::task::spawn_blocking(move || http_get(address, "/disclosures"))
+        .await
+        .unwrap();
+    let body = response.split("\r\n\r\n").nth(1).unwrap();
+    let log: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(log["hospital"], "cleveland");
+    let kinds: Vec<&str> = log["disclosures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["statistics", "update", "update", "update", "evaluation"]);
+    let sent: Vec<&str> = log["disclosures"].as_array().unwrap()[1..4]
+        .iter()
+        .map(|d| d["sha256"].as_str().unwrap())
+        .collect();
+    let accepted: Vec<&str> = state
+        .history
+        .iter()
+        .map(|r| r.update_sha256["cleveland"].as_str())
+        .collect();
+    assert_eq!(sent, accepted, "the log names exactly the updates the coordinator aggregated");
+    federation.finish(&indicatif::ProgressBar::hidden()).await.unwrap();
 }

@@ -26,6 +26,8 @@ pub struct NodeConfig {
     /// Stop when the plan is over.
     #[serde(default)]
     pub exit_when_done: bool,
+    /// Address of the node's own HTTP API (health, disclosure log); none when absent.
+    pub listen: Option<std::net::SocketAddr>,
     /// TLS files.
     pub tls: TlsFiles,
     /// The training data.
@@ -62,6 +64,8 @@ pub struct NodeSettings {
     pub approved_code_hashes: Vec<String>,
     /// Stop when the plan is over.
     pub exit_when_done: bool,
+    /// Address of the node's HTTP API.
+    pub listen: Option<std::net::SocketAddr>,
     /// TLS material.
     pub tls: TlsMaterial,
     /// The data source.
@@ -118,6 +122,7 @@ impl NodeConfig {
             data_dir: at(&self.data_dir),
             approved_code_hashes: self.approved_code_hashes.clone(),
             exit_when_done: self.exit_when_done,
+            listen: self.listen,
             tls: TlsMaterial {
                 cert_pem: read_text(&at(&self.tls.certificate))?,
                 key_pem: read_text(&at(&self.tls.key))?,

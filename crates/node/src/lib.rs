@@ -11,6 +11,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod api;
 pub mod config;
 pub mod source;
 pub mod store;
@@ -46,6 +47,9 @@ pub enum NodeError {
     /// The data source failed.
     #[error(transparent)]
     Source(#[from] source::SourceError),
+    /// The node's HTTP API could not start.
+    #[error("node API: {0}")]
+    Api(String),
 }
 
 fn now_unix_ms() -> i64 {
@@ -99,12 +103,76 @@ fn from_status(status: tonic::Status) -> Interrupt {
     }
 }
 
+/// A node that has started: its API address and its federation client.
+pub struct RunningNode {
+    /// Where the node's HTTP API listens, when configured.
+    pub api_address: Option<std::net::SocketAddr>,
+    client: tokio::task::JoinHandle<Result<String, NodeError>>,
+    api: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningNode {
+    /// Wait for the federation client to stop; returns the plan's outcome.
+    pub async fn wait(self) -> Result<String, NodeError> {
+        let outcome = match self.client.await {
+            Ok(outcome) => outcome,
+            Err(e) => Err(NodeError::Refused(format!("node task failed: {e}"))),
+        };
+        if let Some(api) = self.api {
+            api.abort();
+        }
+        outcome
+    }
+
+    /// Stop the node at once (as if its machine went away).
+    pub fn abort(&self) {
+        self.client.abort();
+        if let Some(api) = &self.api {
+            api.abort();
+        }
+    }
+}
+
+/// Open the node's store, bind its API (when `settings.listen` is set) and
+/// start the federation client.
+pub async fn start(settings: NodeSettings) -> Result<RunningNode, NodeError> {
+    let store = NodeStore::open(&settings.data_dir).await?;
+    let (api_address, api) = match settings.listen {
+        None => (None, None),
+        Some(address) => {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|e| NodeError::Api(format!("cannot listen on {address}: {e}")))?;
+            let bound = listener
+                .local_addr()
+                .map_err(|e| NodeError::Api(e.to_string()))?;
+            let app = api::router(settings.name.clone(), store.clone());
+            let task = tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!(error = %e, "node API stopped");
+                }
+            });
+            tracing::info!(node = %settings.name, address = %bound, "node API listening");
+            (Some(bound), Some(task))
+        }
+    };
+    let client = tokio::spawn(run_client(settings, store));
+    Ok(RunningNode {
+        api_address,
+        client,
+        api,
+    })
+}
+
 /// Run the node until its plan is over (when `exit_when_done`) or forever,
 /// reconnecting whenever the coordinator is unreachable. Returns the plan's
 /// outcome.
 pub async fn run(settings: NodeSettings) -> Result<String, NodeError> {
+    start(settings).await?.wait().await
+}
+
+async fn run_client(settings: NodeSettings, store: NodeStore) -> Result<String, NodeError> {
     let identity = pki::Identity::from_pkcs8_pem(&settings.tls.key_pem)?;
-    let store = NodeStore::open(&settings.data_dir).await?;
     let mut node = Node {
         settings,
         identity,

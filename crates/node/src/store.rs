@@ -14,7 +14,7 @@ pub struct NodeStore {
 }
 
 /// One message that left the node.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Disclosure {
     /// The plan.
     pub plan_id: String,
