@@ -178,9 +178,15 @@ fn mean_and_spread(values: &[f64]) -> (f64, f64, f64, f64) {
 
 async fn accuracy(options: PlanOptions, strategies: &str, seeds: &[u64]) -> anyhow::Result<()> {
     let names: Vec<String> = if strategies == "all" {
-        StrategyConfig::NAMES.iter().map(|s| s.to_string()).collect()
+        StrategyConfig::NAMES
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     } else {
-        strategies.split(',').map(|s| s.trim().to_string()).collect()
+        strategies
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .collect()
     };
     let data = tempfile::tempdir()?;
     demo::write_heart_data(data.path())?;
@@ -203,8 +209,14 @@ async fn accuracy(options: PlanOptions, strategies: &str, seeds: &[u64]) -> anyh
         }
         let (mean, std, min, max) = mean_and_spread(&accs);
         let per: Vec<String> = accs.iter().map(|a| format!("{a:.3}")).collect();
-        println!("{name:<14}{mean:>8.4}{std:>8.4}{min:>8.3}{max:>8.3}   {}", per.join(" "));
-        println!("BENCH {}", json!({"bench": "accuracy", "method": name, "seeds": seeds, "pooled_test_accuracy": accs, "mean": mean}));
+        println!(
+            "{name:<14}{mean:>8.4}{std:>8.4}{min:>8.3}{max:>8.3}   {}",
+            per.join(" ")
+        );
+        println!(
+            "BENCH {}",
+            json!({"bench": "accuracy", "method": name, "seeds": seeds, "pooled_test_accuracy": accs, "mean": mean})
+        );
     }
     let mut pooled = Vec::new();
     for &seed in seeds {
@@ -214,6 +226,10 @@ async fn accuracy(options: PlanOptions, strategies: &str, seeds: &[u64]) -> anyh
     }
     let (mean, std, min, max) = mean_and_spread(&pooled);
     let per: Vec<String> = pooled.iter().map(|a| format!("{a:.3}")).collect();
-    println!("{:<14}{mean:>8.4}{std:>8.4}{min:>8.3}{max:>8.3}   {}", "pooled", per.join(" "));
+    println!(
+        "{:<14}{mean:>8.4}{std:>8.4}{min:>8.3}{max:>8.3}   {}",
+        "pooled",
+        per.join(" ")
+    );
     Ok(())
 }

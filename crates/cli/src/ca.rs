@@ -36,11 +36,18 @@ pub fn run(command: CaCommand) -> anyhow::Result<()> {
             let ca = pki::CertificateAuthority::generate(&federation)?;
             ca.save(&dir)
                 .with_context(|| format!("writing the CA into {}", dir.display()))?;
-            println!("created CA for federation {federation} in {}", dir.display());
+            println!(
+                "created CA for federation {federation} in {}",
+                dir.display()
+            );
         }
         CaCommand::Issue { dir, parties } => {
-            let ca = pki::CertificateAuthority::load(&dir)
-                .with_context(|| format!("loading the CA from {} (run `cohort ca init` first)", dir.display()))?;
+            let ca = pki::CertificateAuthority::load(&dir).with_context(|| {
+                format!(
+                    "loading the CA from {} (run `cohort ca init` first)",
+                    dir.display()
+                )
+            })?;
             for party in parties {
                 let creds = ca.issue(&party)?;
                 creds.save(&dir)?;

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Args;
 use fed::client::LocalData;
 use fed::plan::TrainingPlan;
-use fed::server::{PlanEvent, PlanState, Phase};
+use fed::server::{Phase, PlanEvent, PlanState};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::plan_options::PlanOptions;
@@ -19,12 +19,30 @@ use crate::{baselines, report};
 /// The UCI Heart Disease files (CC BY 4.0, Janosi, Steinbrunn, Pfisterer,
 /// Detrano) and FLamby's split, embedded so the demo needs no set-up.
 const HEART_FILES: [(&str, &str); 6] = [
-    ("processed.cleveland.data", include_str!("../../../data/heart-disease/processed.cleveland.data")),
-    ("processed.hungarian.data", include_str!("../../../data/heart-disease/processed.hungarian.data")),
-    ("processed.switzerland.data", include_str!("../../../data/heart-disease/processed.switzerland.data")),
-    ("processed.va.data", include_str!("../../../data/heart-disease/processed.va.data")),
-    ("flamby-split.csv", include_str!("../../../data/heart-disease/flamby-split.csv")),
-    ("README.md", include_str!("../../../data/heart-disease/README.md")),
+    (
+        "processed.cleveland.data",
+        include_str!("../../../data/heart-disease/processed.cleveland.data"),
+    ),
+    (
+        "processed.hungarian.data",
+        include_str!("../../../data/heart-disease/processed.hungarian.data"),
+    ),
+    (
+        "processed.switzerland.data",
+        include_str!("../../../data/heart-disease/processed.switzerland.data"),
+    ),
+    (
+        "processed.va.data",
+        include_str!("../../../data/heart-disease/processed.va.data"),
+    ),
+    (
+        "flamby-split.csv",
+        include_str!("../../../data/heart-disease/flamby-split.csv"),
+    ),
+    (
+        "README.md",
+        include_str!("../../../data/heart-disease/README.md"),
+    ),
 ];
 
 /// Options of `cohort demo`.
@@ -109,7 +127,10 @@ impl Credentials {
         };
         Ok(Credentials {
             coordinator: party("coordinator")?,
-            hospitals: hospitals.iter().map(|h| party(h)).collect::<anyhow::Result<_>>()?,
+            hospitals: hospitals
+                .iter()
+                .map(|h| party(h))
+                .collect::<anyhow::Result<_>>()?,
         })
     }
 
@@ -207,7 +228,10 @@ impl Federation {
                         let all: Vec<learn::Metrics> = r.input_test.values().copied().collect();
                         let acc = learn::Metrics::pooled(&all).accuracy;
                         progress.set_position(u64::from(r.round));
-                        progress.set_message(format!("test accuracy of round {} input {acc:.3}", r.round));
+                        progress.set_message(format!(
+                            "test accuracy of round {} input {acc:.3}",
+                            r.round
+                        ));
                     }
                 }
             })
@@ -242,7 +266,10 @@ pub fn round_progress(rounds: u32) -> ProgressBar {
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let plan = args.plan.plan()?;
     let temp = tempfile::tempdir()?;
-    let workdir = args.workdir.clone().unwrap_or_else(|| temp.path().to_path_buf());
+    let workdir = args
+        .workdir
+        .clone()
+        .unwrap_or_else(|| temp.path().to_path_buf());
     println!(
         "cohort demo: {} hospitals, {} rounds of {} ({}), seed {}",
         plan.hospitals.len(),
@@ -267,7 +294,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let state = federation.finish(&progress).await?;
     progress.finish_and_clear();
     let wall = started.elapsed().as_secs_f64();
-    println!("federated training done in {wall:.2} s; final model {}", state.global_sha256);
+    println!(
+        "federated training done in {wall:.2} s; final model {}",
+        state.global_sha256
+    );
 
     let mut methods = vec![results::federated_result(&state)];
     if !args.no_baselines {

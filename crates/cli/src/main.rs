@@ -96,8 +96,8 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Demo(args) => runtime.block_on(demo::run(args)),
         Command::Coordinator { config } => runtime.block_on(async {
-            let settings = coordinator::CoordinatorConfig::load(&config)?
-                .resolve(&config_base(&config))?;
+            let settings =
+                coordinator::CoordinatorConfig::load(&config)?.resolve(&config_base(&config))?;
             let exit_when_done = settings.exit_when_done;
             let running = coordinator::start(settings).await?;
             println!("coordinator listening on {}", running.address());

@@ -74,13 +74,23 @@ impl PlanOptions {
                 byzantine: self.min_hospitals.saturating_sub(3) / 2,
                 multi,
             },
-            StrategyConfig::FedAdam { eta, beta1, beta2, tau } => StrategyConfig::FedAdam {
+            StrategyConfig::FedAdam {
+                eta,
+                beta1,
+                beta2,
+                tau,
+            } => StrategyConfig::FedAdam {
                 eta: self.server_lr.unwrap_or(eta),
                 beta1,
                 beta2,
                 tau,
             },
-            StrategyConfig::FedYogi { eta, beta1, beta2, tau } => StrategyConfig::FedYogi {
+            StrategyConfig::FedYogi {
+                eta,
+                beta1,
+                beta2,
+                tau,
+            } => StrategyConfig::FedYogi {
                 eta: self.server_lr.unwrap_or(eta),
                 beta1,
                 beta2,

@@ -23,7 +23,9 @@ struct Series {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// An SVG line chart; returns the SVG text (or an error note if drawing failed).
@@ -84,7 +86,10 @@ fn line_chart(title: &str, y_label: &str, series: &[Series]) -> String {
     }
 }
 
-fn curve_series(curve: &[CurvePoint], pick: impl Fn(&CurvePoint) -> Vec<(String, f64)>) -> Vec<Series> {
+fn curve_series(
+    curve: &[CurvePoint],
+    pick: impl Fn(&CurvePoint) -> Vec<(String, f64)>,
+) -> Vec<Series> {
     let mut series: Vec<Series> = Vec::new();
     for p in curve {
         for (label, y) in pick(p) {
@@ -115,21 +120,34 @@ pub fn html(results: &DemoResults, state: &PlanState) -> String {
     let mut pooled = curve_series(&results.curve, |p| {
         vec![("federated (pooled test)".into(), p.pooled_accuracy)]
     });
-    if let Some(m) = results.methods.iter().find(|m| m.method == "pooled training") {
+    if let Some(m) = results
+        .methods
+        .iter()
+        .find(|m| m.method == "pooled training")
+    {
         pooled.push(flat("pooled training (this run)", m.pooled, rounds));
     }
     let best_flamby = FLAMBY.iter().map(|(_, a)| *a).fold(0.0, f64::max);
     pooled.push(flat("FLamby best federated (0.807)", best_flamby, rounds));
-    let accuracy_plot = line_chart("Pooled test accuracy of the federated model", "accuracy", &pooled);
+    let accuracy_plot = line_chart(
+        "Pooled test accuracy of the federated model",
+        "accuracy",
+        &pooled,
+    );
     let per_site = line_chart(
         "Test accuracy per hospital",
         "accuracy",
         &curve_series(&results.curve, |p| p.accuracy.clone().into_iter().collect()),
     );
     let mut losses = curve_series(&results.curve, |p| {
-        p.loss.iter().map(|(k, v)| (format!("{k} test"), *v)).collect()
+        p.loss
+            .iter()
+            .map(|(k, v)| (format!("{k} test"), *v))
+            .collect()
     });
-    losses.extend(curve_series(&results.curve, |p| vec![("pooled test".into(), p.pooled_loss)]));
+    losses.extend(curve_series(&results.curve, |p| {
+        vec![("pooled test".into(), p.pooled_loss)]
+    }));
     let loss_plot = line_chart("Test loss (binary cross-entropy)", "loss", &losses);
 
     let hospitals: Vec<String> = results
@@ -145,12 +163,16 @@ pub fn html(results: &DemoResults, state: &PlanState) -> String {
     for m in &results.methods {
         table += &format!("<tr><td>{}</td>", escape(&m.method));
         for h in &hospitals {
-            table += &format!("<td>{:.3}</td>", m.per_hospital.get(h).copied().unwrap_or(f64::NAN));
+            table += &format!(
+                "<td>{:.3}</td>",
+                m.per_hospital.get(h).copied().unwrap_or(f64::NAN)
+            );
         }
         table += &format!("<td><b>{:.3}</b></td></tr>", m.pooled);
     }
     table += "</table>";
-    let mut flamby = String::from("<table><tr><th>FLamby method</th><th>pooled test accuracy</th></tr>");
+    let mut flamby =
+        String::from("<table><tr><th>FLamby method</th><th>pooled test accuracy</th></tr>");
     for (name, acc) in FLAMBY {
         flamby += &format!("<tr><td>{name}</td><td>{acc:.3}</td></tr>");
     }
@@ -162,7 +184,13 @@ pub fn html(results: &DemoResults, state: &PlanState) -> String {
         log += &format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td><td><code>{}</code></td></tr>",
             r.round,
-            escape(&r.contributors.keys().cloned().collect::<Vec<_>>().join(", ")),
+            escape(
+                &r.contributors
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             escape(&r.missing.join(", ")),
             (r.closed_unix_ms - r.opened_unix_ms) as f64 / 1000.0,
             &r.output_sha256[..16]

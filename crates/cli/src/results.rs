@@ -77,7 +77,10 @@ fn point(round: u32, metrics: &BTreeMap<String, Metrics>) -> CurvePoint {
         round,
         pooled_accuracy: pooled.accuracy,
         pooled_loss: pooled.loss,
-        accuracy: metrics.iter().map(|(k, m)| (k.clone(), m.accuracy)).collect(),
+        accuracy: metrics
+            .iter()
+            .map(|(k, m)| (k.clone(), m.accuracy))
+            .collect(),
         loss: metrics.iter().map(|(k, m)| (k.clone(), m.loss)).collect(),
     }
 }
@@ -127,7 +130,10 @@ pub fn table(results: &DemoResults) -> String {
     for m in &results.methods {
         out += &format!("{:<28}", m.method);
         for h in &hospitals {
-            out += &format!("{:>12.3}", m.per_hospital.get(h).copied().unwrap_or(f64::NAN));
+            out += &format!(
+                "{:>12.3}",
+                m.per_hospital.get(h).copied().unwrap_or(f64::NAN)
+            );
         }
         out += &format!("{:>10.3}\n", m.pooled);
     }

@@ -6,14 +6,35 @@ const BIN: &str = env!("CARGO_BIN_EXE_cohort");
 
 fn demo(dir: &std::path::Path, seed: &str) -> serde_json::Value {
     let out = Command::new(BIN)
-        .args(["demo", "--rounds", "5", "--seed", seed, "--json", "results.json"])
+        .args([
+            "demo",
+            "--rounds",
+            "5",
+            "--seed",
+            seed,
+            "--json",
+            "results.json",
+        ])
         .current_dir(dir)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    for expected in ["federated fedavg", "pooled training", "local cleveland", "FLamby published", "report written to report.html"] {
-        assert!(stdout.contains(expected), "output lacks {expected:?}:\n{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "federated fedavg",
+        "pooled training",
+        "local cleveland",
+        "FLamby published",
+        "report written to report.html",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "output lacks {expected:?}:\n{stdout}"
+        );
     }
     serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap()
 }
@@ -23,10 +44,20 @@ fn demo_trains_compares_with_baselines_and_writes_report_and_json() {
     let dir = tempfile::tempdir().unwrap();
     let results = demo(dir.path(), "3");
     let methods = results["methods"].as_array().unwrap();
-    let names: Vec<&str> = methods.iter().map(|m| m["method"].as_str().unwrap()).collect();
+    let names: Vec<&str> = methods
+        .iter()
+        .map(|m| m["method"].as_str().unwrap())
+        .collect();
     assert_eq!(
         names,
-        ["federated fedavg", "pooled training", "local cleveland", "local hungarian", "local switzerland", "local va"]
+        [
+            "federated fedavg",
+            "pooled training",
+            "local cleveland",
+            "local hungarian",
+            "local switzerland",
+            "local va"
+        ]
     );
     for m in methods {
         let pooled = m["pooled"].as_f64().unwrap();
@@ -35,9 +66,17 @@ fn demo_trains_compares_with_baselines_and_writes_report_and_json() {
     }
     assert_eq!(results["rounds"], 5);
     assert_eq!(results["seed"], 3);
-    assert_eq!(results["curve"].as_array().unwrap().len(), 6, "rounds 0..=5");
+    assert_eq!(
+        results["curve"].as_array().unwrap().len(),
+        6,
+        "rounds 0..=5"
+    );
     let report = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
-    assert_eq!(report.matches("<svg").count(), 3, "accuracy, per-hospital and loss plots");
+    assert_eq!(
+        report.matches("<svg").count(),
+        3,
+        "accuracy, per-hospital and loss plots"
+    );
     assert!(report.contains("cleveland") && report.contains("FLamby"));
 }
 
@@ -68,13 +107,19 @@ fn every_command_has_help() {
     ] {
         let out = Command::new(BIN).args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{args:?}"
+        );
     }
 }
 
 #[test]
 fn unknown_strategy_is_refused_with_the_list_of_known_ones() {
-    let out = Command::new(BIN).args(["demo", "--strategy", "fedmagic"]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["demo", "--strategy", "fedmagic"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("fedmagic") && err.contains("fedyogi"), "{err}");

@@ -20,7 +20,10 @@ fn plan(rounds: u32) -> TrainingPlan {
 async fn run_federation(plan: &TrainingPlan) -> fed::server::PlanState {
     let dir = tempfile::tempdir().unwrap();
     let federation = demo::start_federation(plan, dir.path()).await.unwrap();
-    federation.finish(&indicatif::ProgressBar::hidden()).await.unwrap()
+    federation
+        .finish(&indicatif::ProgressBar::hidden())
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,7 +35,10 @@ async fn same_seed_gives_bit_identical_models_and_metrics() {
     assert_eq!(first.global_sha256, second.global_sha256);
     assert_eq!(first.final_evaluation, second.final_evaluation);
     let outputs = |s: &fed::server::PlanState| {
-        s.history.iter().map(|r| r.output_sha256.clone()).collect::<Vec<_>>()
+        s.history
+            .iter()
+            .map(|r| r.output_sha256.clone())
+            .collect::<Vec<_>>()
     };
     assert_eq!(outputs(&first), outputs(&second));
     assert_eq!(first.history.len(), 4);
@@ -51,10 +57,10 @@ async fn node_that_disappears_mid_training_does_not_stop_the_rounds() {
     let federation = demo::start_federation(&plan, dir.path()).await.unwrap();
     let mut events = federation.coordinator.subscribe();
     loop {
-        if let Ok(PlanEvent::RoundAggregated(r)) = events.recv().await {
-            if r.round == 2 {
-                break;
-            }
+        if let Ok(PlanEvent::RoundAggregated(r)) = events.recv().await
+            && r.round == 2
+        {
+            break;
         }
     }
     let (name, node) = &federation.nodes[3];
@@ -63,7 +69,11 @@ async fn node_that_disappears_mid_training_does_not_stop_the_rounds() {
     let state = federation.coordinator.wait_finished().await;
     assert_eq!(state.phase, Phase::Completed);
     assert_eq!(state.history.len(), 6);
-    let missed: Vec<_> = state.history.iter().filter(|r| !r.missing.is_empty()).collect();
+    let missed: Vec<_> = state
+        .history
+        .iter()
+        .filter(|r| !r.missing.is_empty())
+        .collect();
     assert!(!missed.is_empty(), "some round went on without va");
     assert!(missed.iter().all(|r| r.missing == vec!["va".to_string()]));
     assert!(state.history.iter().all(|r| r.contributors.len() >= 3));
@@ -87,7 +97,13 @@ async fn node_declines_a_plan_whose_code_its_operator_did_not_approve() {
     let mut nodes = Vec::new();
     for h in &creds.hospitals {
         let mut settings = creds
-            .node_settings(h, &plan, coordinator.address(), &data, &dir.path().join(&h.party))
+            .node_settings(
+                h,
+                &plan,
+                coordinator.address(),
+                &data,
+                &dir.path().join(&h.party),
+            )
             .unwrap();
         if h.party == "hungarian" {
             settings.approved_code_hashes = vec!["0".repeat(64)];
@@ -100,7 +116,12 @@ async fn node_declines_a_plan_whose_code_its_operator_did_not_approve() {
     assert!(!review.approved);
     assert!(review.reason.contains("allow-list"), "{}", review.reason);
     assert_eq!(state.participants, vec!["cleveland", "switzerland", "va"]);
-    assert!(state.history.iter().all(|r| !r.contributors.contains_key("hungarian")));
+    assert!(
+        state
+            .history
+            .iter()
+            .all(|r| !r.contributors.contains_key("hungarian"))
+    );
     for n in nodes {
         n.await.unwrap().unwrap();
     }
@@ -113,7 +134,10 @@ struct RawNode {
 }
 
 impl RawNode {
-    async fn connect(creds: &pki::PartyCredentials, address: std::net::SocketAddr) -> Result<Self, String> {
+    async fn connect(
+        creds: &pki::PartyCredentials,
+        address: std::net::SocketAddr,
+    ) -> Result<Self, String> {
         let channel = protocol::tls::connect(
             &format!("https://127.0.0.1:{}", address.port()),
             "coordinator",
@@ -156,7 +180,11 @@ impl RawNode {
             10,
             &plan.code_hash(),
         );
-        let m = learn::Metrics { loss: 0.5, accuracy: 0.5, samples: 10 };
+        let m = learn::Metrics {
+            loss: 0.5,
+            accuracy: 0.5,
+            samples: 10,
+        };
         v1::ModelUpdate {
             plan_id: plan.plan_id(),
             round,
@@ -170,7 +198,10 @@ impl RawNode {
     }
 }
 
-async fn coordinator_for(plan: &TrainingPlan, dir: &std::path::Path) -> (Credentials, coordinator::RunningCoordinator) {
+async fn coordinator_for(
+    plan: &TrainingPlan,
+    dir: &std::path::Path,
+) -> (Credentials, coordinator::RunningCoordinator) {
     let mut names = plan.hospitals.clone();
     names.push("stranger".into());
     let creds = Credentials::prepare(&dir.join("pki"), &names).unwrap();
@@ -194,26 +225,43 @@ async fn malformed_updates_are_refused_with_a_reason_and_the_round_goes_on() {
     plan.round_deadline_secs = 3;
     let dir = tempfile::tempdir().unwrap();
     let (creds, coordinator) = coordinator_for(&plan, dir.path()).await;
-    let mut alpha = RawNode::connect(&creds.hospitals[0], coordinator.address()).await.unwrap();
+    let mut alpha = RawNode::connect(&creds.hospitals[0], coordinator.address())
+        .await
+        .unwrap();
     assert_eq!(alpha.join().await.unwrap().node_id, "alpha");
-    let Kind::ReviewPlan(offer) = alpha.task().await else { panic!("expected a plan offer") };
+    let Kind::ReviewPlan(offer) = alpha.task().await else {
+        panic!("expected a plan offer")
+    };
     alpha
         .client
-        .submit_review(v1::PlanReview { plan_id: offer.plan_id, approved: true, reason: String::new() })
+        .submit_review(v1::PlanReview {
+            plan_id: offer.plan_id,
+            approved: true,
+            reason: String::new(),
+        })
         .await
         .unwrap();
     // beta never answers: after the review deadline alpha alone (quorum 1) trains.
-    let Kind::Train(train) = alpha.task().await else { panic!("expected a training task") };
+    let Kind::Train(train) = alpha.task().await else {
+        panic!("expected a training task")
+    };
     assert_eq!(train.round, 1);
     let global = Weights::from_safetensors(&train.global_model.unwrap().safetensors).unwrap();
 
-    let refuse = |code: Code, text: &'static str| move |r: Result<tonic::Response<v1::Ack>, tonic::Status>| {
-        let status = r.expect_err("must be refused");
-        assert_eq!(status.code(), code, "{}", status.message());
-        assert!(status.message().contains(text), "{:?} lacks {text:?}", status.message());
+    let refuse = |code: Code, text: &'static str| {
+        move |r: Result<tonic::Response<v1::Ack>, tonic::Status>| {
+            let status = r.expect_err("must be refused");
+            assert_eq!(status.code(), code, "{}", status.message());
+            assert!(
+                status.message().contains(text),
+                "{:?} lacks {text:?}",
+                status.message()
+            );
+        }
     };
 
-    let wrong_shape = Weights::new(vec![("linear.weight".into(), vec![1, 3])], vec![0.0; 3]).unwrap();
+    let wrong_shape =
+        Weights::new(vec![("linear.weight".into(), vec![1, 3])], vec![0.0; 3]).unwrap();
     let u = alpha.update(&plan, 1, &wrong_shape);
     refuse(Code::InvalidArgument, "wrong shape")(alpha.client.submit_update(u).await);
 
@@ -227,7 +275,10 @@ async fn malformed_updates_are_refused_with_a_reason_and_the_round_goes_on() {
 
     let mut u = alpha.update(&plan, 1, &global);
     let garbage = b"not safetensors at all".to_vec();
-    u.weights = Some(v1::Model { sha256: fed::sha256_hex(&garbage), safetensors: garbage });
+    u.weights = Some(v1::Model {
+        sha256: fed::sha256_hex(&garbage),
+        safetensors: garbage,
+    });
     refuse(Code::InvalidArgument, "safetensors")(alpha.client.submit_update(u).await);
 
     let mut u = alpha.update(&plan, 1, &global);
@@ -242,7 +293,9 @@ async fn malformed_updates_are_refused_with_a_reason_and_the_round_goes_on() {
     // After all that, a well-formed update is accepted and the round closes.
     alpha.client.submit_update(u.clone()).await.unwrap();
     refuse(Code::FailedPrecondition, "round 1 is not open")(alpha.client.submit_update(u).await);
-    let Kind::Train(next) = alpha.task().await else { panic!("expected round 2") };
+    let Kind::Train(next) = alpha.task().await else {
+        panic!("expected round 2")
+    };
     assert_eq!(next.round, 2);
     coordinator.shutdown().await;
 }
@@ -252,18 +305,31 @@ async fn parties_without_an_enrolled_certificate_are_refused() {
     let plan = plan(1);
     let dir = tempfile::tempdir().unwrap();
     let (creds, coordinator) = coordinator_for(&plan, dir.path()).await;
-    let stranger = creds.hospitals.iter().find(|h| h.party == "stranger").unwrap();
-    let mut node = RawNode::connect(stranger, coordinator.address()).await.unwrap();
+    let stranger = creds
+        .hospitals
+        .iter()
+        .find(|h| h.party == "stranger")
+        .unwrap();
+    let mut node = RawNode::connect(stranger, coordinator.address())
+        .await
+        .unwrap();
     let status = node.join().await.unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
-    assert!(status.message().contains("not enrolled"), "{}", status.message());
+    assert!(
+        status.message().contains("not enrolled"),
+        "{}",
+        status.message()
+    );
 
     // A certificate from another CA does not even complete the TLS handshake.
     let other_ca = pki::CertificateAuthority::generate("other").unwrap();
     let forged = other_ca.issue("cleveland").unwrap();
     match RawNode::connect(&forged, coordinator.address()).await {
         Err(_) => {}
-        Ok(mut n) => assert!(n.join().await.is_err(), "a foreign certificate must not be served"),
+        Ok(mut n) => assert!(
+            n.join().await.is_err(),
+            "a foreign certificate must not be served"
+        ),
     }
     coordinator.shutdown().await;
 }
@@ -277,13 +343,19 @@ async fn revoked_certificate_is_refused() {
         .coordinator_settings(&plan, "127.0.0.1:0".parse().unwrap(), &dir.path().join("c"))
         .unwrap();
     let cleveland = &creds.hospitals[0];
-    settings.registry.revoke(&cleveland.cert_fingerprint().unwrap());
+    settings
+        .registry
+        .revoke(&cleveland.cert_fingerprint().unwrap());
     let coordinator = coordinator::start(settings).await.unwrap();
-    let mut node = RawNode::connect(cleveland, coordinator.address()).await.unwrap();
+    let mut node = RawNode::connect(cleveland, coordinator.address())
+        .await
+        .unwrap();
     let status = node.join().await.unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
     assert!(status.message().contains("revoked"), "{}", status.message());
-    let mut other = RawNode::connect(&creds.hospitals[1], coordinator.address()).await.unwrap();
+    let mut other = RawNode::connect(&creds.hospitals[1], coordinator.address())
+        .await
+        .unwrap();
     other.join().await.unwrap();
     coordinator.shutdown().await;
 }
@@ -297,22 +369,49 @@ async fn late_update_is_refused_after_the_round_closed() {
     plan.round_deadline_secs = 1;
     let dir = tempfile::tempdir().unwrap();
     let (creds, coordinator) = coordinator_for(&plan, dir.path()).await;
-    let mut alpha = RawNode::connect(&creds.hospitals[0], coordinator.address()).await.unwrap();
-    let mut beta = RawNode::connect(&creds.hospitals[1], coordinator.address()).await.unwrap();
+    let mut alpha = RawNode::connect(&creds.hospitals[0], coordinator.address())
+        .await
+        .unwrap();
+    let mut beta = RawNode::connect(&creds.hospitals[1], coordinator.address())
+        .await
+        .unwrap();
     for n in [&mut alpha, &mut beta] {
-        let Kind::ReviewPlan(offer) = n.task().await else { panic!() };
+        let Kind::ReviewPlan(offer) = n.task().await else {
+            panic!()
+        };
         n.client
-            .submit_review(v1::PlanReview { plan_id: offer.plan_id, approved: true, reason: String::new() })
+            .submit_review(v1::PlanReview {
+                plan_id: offer.plan_id,
+                approved: true,
+                reason: String::new(),
+            })
             .await
             .unwrap();
     }
-    let Kind::Train(a) = alpha.task().await else { panic!() };
-    let Kind::Train(b) = beta.task().await else { panic!() };
+    let Kind::Train(a) = alpha.task().await else {
+        panic!()
+    };
+    let Kind::Train(b) = beta.task().await else {
+        panic!()
+    };
     let global = Weights::from_safetensors(&a.global_model.unwrap().safetensors).unwrap();
-    alpha.client.submit_update(alpha.update(&plan, 1, &global)).await.unwrap();
+    alpha
+        .client
+        .submit_update(alpha.update(&plan, 1, &global))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(1600)).await;
-    let status = beta.client.submit_update(beta.update(&plan, b.round, &global)).await.unwrap_err();
-    assert_eq!(status.code(), Code::FailedPrecondition, "{}", status.message());
+    let status = beta
+        .client
+        .submit_update(beta.update(&plan, b.round, &global))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        status.code(),
+        Code::FailedPrecondition,
+        "{}",
+        status.message()
+    );
     let state = coordinator.state().await;
     assert_eq!(state.history[0].missing, vec!["beta".to_string()]);
     coordinator.shutdown().await;
@@ -334,7 +433,9 @@ async fn node_api_lists_every_message_that_left_the_hospital() {
     let federation = demo::start_federation(&plan, dir.path()).await.unwrap();
     let state = federation.coordinator.wait_finished().await;
     let (_, cleveland) = &federation.nodes[0];
-    let address = cleveland.api_address.expect("the demo gives every node an API port");
+    let address = cleveland
+        .api_address
+        .expect("the demo gives every node an API port");
     let response = tokio::task::spawn_blocking(move || http_get(address, "/disclosures"))
         .await
         .unwrap();
@@ -347,7 +448,10 @@ async fn node_api_lists_every_message_that_left_the_hospital() {
         .iter()
         .map(|d| d["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["statistics", "update", "update", "update", "evaluation"]);
+    assert_eq!(
+        kinds,
+        ["statistics", "update", "update", "update", "evaluation"]
+    );
     let sent: Vec<&str> = log["disclosures"].as_array().unwrap()[1..4]
         .iter()
         .map(|d| d["sha256"].as_str().unwrap())
@@ -357,6 +461,12 @@ async fn node_api_lists_every_message_that_left_the_hospital() {
         .iter()
         .map(|r| r.update_sha256["cleveland"].as_str())
         .collect();
-    assert_eq!(sent, accepted, "the log names exactly the updates the coordinator aggregated");
-    federation.finish(&indicatif::ProgressBar::hidden()).await.unwrap();
+    assert_eq!(
+        sent, accepted,
+        "the log names exactly the updates the coordinator aggregated"
+    );
+    federation
+        .finish(&indicatif::ProgressBar::hidden())
+        .await
+        .unwrap();
 }

@@ -15,13 +15,25 @@ const BIN: &str = env!("CARGO_BIN_EXE_cohort");
 const HOSPITALS: [&str; 4] = ["cleveland", "hungarian", "switzerland", "va"];
 
 fn cohort(args: &[&str], dir: &Path) -> String {
-    let out = Command::new(BIN).args(args).current_dir(dir).output().unwrap();
-    assert!(out.status.success(), "cohort {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cohort {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// CA, credentials, data and configuration files for a whole federation.
@@ -50,7 +62,11 @@ fn set_up(dir: &Path, plan: &TrainingPlan, port: u16) {
         .collect();
     config.insert("hospitals".into(), hospitals.into());
     config.insert("plan".into(), toml::Value::try_from(plan).unwrap());
-    std::fs::write(dir.join("coordinator.toml"), toml::to_string(&config).unwrap()).unwrap();
+    std::fs::write(
+        dir.join("coordinator.toml"),
+        toml::to_string(&config).unwrap(),
+    )
+    .unwrap();
 
     let code_hash = cohort(&["plan", "code-hash", "--config", "coordinator.toml"], dir);
     assert_eq!(code_hash.trim(), plan.code_hash());
@@ -83,7 +99,13 @@ struct Coordinator {
 impl Coordinator {
     fn start(dir: &Path) -> Self {
         let mut child = Command::new(BIN)
-            .args(["--log", "info", "coordinator", "--config", "coordinator.toml"])
+            .args([
+                "--log",
+                "info",
+                "coordinator",
+                "--config",
+                "coordinator.toml",
+            ])
             .current_dir(dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -109,7 +131,10 @@ impl Coordinator {
         let mut seen = Vec::new();
         loop {
             let Ok(line) = self.lines.recv_timeout(Duration::from_secs(120)) else {
-                panic!("coordinator went quiet before {needles:?}; it said:\n{}", seen.join("\n"));
+                panic!(
+                    "coordinator went quiet before {needles:?}; it said:\n{}",
+                    seen.join("\n")
+                );
             };
             seen.push(line.clone());
             if needles.iter().all(|n| line.contains(n)) {
@@ -148,7 +173,10 @@ fn reference_model(plan: &TrainingPlan) -> String {
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let f = cli::demo::start_federation(plan, dir.path()).await.unwrap();
-        f.finish(&indicatif::ProgressBar::hidden()).await.unwrap().global_sha256
+        f.finish(&indicatif::ProgressBar::hidden())
+            .await
+            .unwrap()
+            .global_sha256
     })
 }
 
@@ -220,7 +248,11 @@ fn node_process_killed_mid_round_does_not_stop_training() {
 fn ca_refuses_to_overwrite_its_key() {
     let (_guard, dir) = workdir();
     cohort(&["ca", "init", "--dir", "pki"], &dir);
-    let out = Command::new(BIN).args(["ca", "init", "--dir", "pki"]).current_dir(&dir).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["ca", "init", "--dir", "pki"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("ca.key"));
 }

@@ -182,6 +182,9 @@ mod tests {
         let path = dir.path().join("c.toml");
         std::fs::write(&path, "data_dir = \"x\"\nlisten_port = 3\n").unwrap();
         let err = CoordinatorConfig::load(&path).unwrap_err().to_string();
-        assert!(err.contains("c.toml") && err.contains("listen_port"), "{err}");
+        assert!(
+            err.contains("c.toml") && err.contains("listen_port"),
+            "{err}"
+        );
     }
 }

@@ -203,10 +203,12 @@ pub async fn start(settings: CoordinatorSettings) -> Result<RunningCoordinator, 
             address: settings.listen,
             source,
         })?;
-    let address = listener.local_addr().map_err(|source| CoordinatorError::Bind {
-        address: settings.listen,
-        source,
-    })?;
+    let address = listener
+        .local_addr()
+        .map_err(|source| CoordinatorError::Bind {
+            address: settings.listen,
+            source,
+        })?;
     let (changed, _) = watch::channel(0);
     let (events, _) = broadcast::channel(1024);
     let shared = Arc::new(Shared {

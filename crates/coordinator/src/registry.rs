@@ -91,7 +91,11 @@ impl Registry {
 
     /// Names of the enrolled hospitals, sorted.
     pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.by_fingerprint.values().map(|p| p.name.clone()).collect();
+        let mut names: Vec<String> = self
+            .by_fingerprint
+            .values()
+            .map(|p| p.name.clone())
+            .collect();
         names.sort();
         names
     }

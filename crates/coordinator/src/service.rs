@@ -128,10 +128,9 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
             if run.on_poll(&party.name) {
                 tracing::info!(node = %party.name, "absent node is back");
                 let now = now_unix_ms();
-                self.shared
-                    .persist(&mut run, now)
-                    .await
-                    .map_err(|e| Status::internal(format!("could not store the plan state: {e}")))?;
+                self.shared.persist(&mut run, now).await.map_err(|e| {
+                    Status::internal(format!("could not store the plan state: {e}"))
+                })?;
                 drop(run);
                 self.shared.publish(Vec::new());
             }
@@ -186,9 +185,11 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
                 )
             })
             .await
-            .map(|_| Response::new(v1::Ack {
-                message: "review recorded".into(),
-            }))
+            .map(|_| {
+                Response::new(v1::Ack {
+                    message: "review recorded".into(),
+                })
+            })
     }
 
     async fn submit_statistics(
@@ -205,9 +206,11 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
         self.shared
             .apply(|run, now| run.on_statistics(&party.name, &s.plan_id, stats.clone(), now))
             .await
-            .map(|_| Response::new(v1::Ack {
-                message: "statistics recorded".into(),
-            }))
+            .map(|_| {
+                Response::new(v1::Ack {
+                    message: "statistics recorded".into(),
+                })
+            })
     }
 
     async fn submit_update(
@@ -246,9 +249,8 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
         self.shared
             .apply(|run, now| run.on_update(&party.name, &u.plan_id, submission.clone(), now))
             .await
-            .map_err(|status| {
+            .inspect_err(|status| {
                 tracing::warn!(node = %party.name, round, error = %status.message(), "update refused");
-                status
             })?;
         tracing::debug!(node = %party.name, round, "update accepted");
         Ok(Response::new(v1::Ack {
@@ -268,9 +270,11 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
                 run.on_evaluation(&party.name, &e.plan_id, &e.model_sha256, metrics, now)
             })
             .await
-            .map(|_| Response::new(v1::Ack {
-                message: "evaluation recorded".into(),
-            }))
+            .map(|_| {
+                Response::new(v1::Ack {
+                    message: "evaluation recorded".into(),
+                })
+            })
     }
 }
 
@@ -278,10 +282,7 @@ impl crate::Shared {
     /// Apply a message to the plan, persist, wake pollers; map refusals.
     async fn apply(
         &self,
-        f: impl FnOnce(
-            &mut fed::server::PlanRun,
-            i64,
-        ) -> Result<Vec<fed::server::PlanEvent>, Rejection>,
+        f: impl FnOnce(&mut fed::server::PlanRun, i64) -> Result<Vec<fed::server::PlanEvent>, Rejection>,
     ) -> Result<(), Status> {
         let mut run = self.run.lock().await;
         let now = now_unix_ms();

@@ -70,7 +70,10 @@ impl TrainingPlan {
             min_hospitals: 3,
             round_deadline_secs: 60,
             round_attempts: 3,
-            hospitals: learn::heart::CENTRES.iter().map(|c| c.to_string()).collect(),
+            hospitals: learn::heart::CENTRES
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
             seed: 42,
             standardize: true,
         }
@@ -208,9 +211,10 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_refused() {
-        let json = TrainingPlan::heart_disease_default()
-            .to_json()
-            .replacen('{', "{\"extra\":1,", 1);
+        let json =
+            TrainingPlan::heart_disease_default()
+                .to_json()
+                .replacen('{', "{\"extra\":1,", 1);
         assert!(matches!(
             TrainingPlan::from_json(&json),
             Err(PlanError::Json(_))
@@ -221,7 +225,12 @@ mod tests {
     fn quorum_larger_than_federation_is_refused() {
         let mut p = TrainingPlan::heart_disease_default();
         p.min_hospitals = 5;
-        assert!(p.validate().unwrap_err().to_string().contains("min_hospitals"));
+        assert!(
+            p.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("min_hospitals")
+        );
     }
 
     #[test]

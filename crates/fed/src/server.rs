@@ -509,13 +509,10 @@ impl PlanRun {
         if stats.count == 0 {
             return Err(Rejection::Invalid("statistics over zero records".into()));
         }
-        if !stats
-            .sum
-            .iter()
-            .chain(&stats.sum_sq)
-            .all(|v| v.is_finite())
-        {
-            return Err(Rejection::Invalid("statistics contain NaN or infinity".into()));
+        if !stats.sum.iter().chain(&stats.sum_sq).all(|v| v.is_finite()) {
+            return Err(Rejection::Invalid(
+                "statistics contain NaN or infinity".into(),
+            ));
         }
         self.state.statistics.insert(node.to_string(), stats);
         Ok(self.advance(now))
@@ -574,7 +571,9 @@ impl PlanRun {
             ));
         }
         if update.num_samples == 0 {
-            return Err(Rejection::Invalid("update claims zero training samples".into()));
+            return Err(Rejection::Invalid(
+                "update claims zero training samples".into(),
+            ));
         }
         let received = ReceivedUpdate {
             weights_sha256: self.keep(update.weights),
@@ -642,10 +641,7 @@ impl PlanRun {
     /// Reopen the current phase after a missed quorum, or fail the plan.
     fn missed_quorum(&mut self, what: String, now: i64) -> Option<Vec<PlanEvent>> {
         if self.state.attempt >= self.state.plan.round_attempts {
-            return self.fail(format!(
-                "{what} after {} attempts",
-                self.state.attempt
-            ));
+            return self.fail(format!("{what} after {} attempts", self.state.attempt));
         }
         self.state.attempt += 1;
         self.state.phase_opened_unix_ms = now;
@@ -680,10 +676,8 @@ impl PlanRun {
                             approved.len()
                         ));
                     }
-                    return self.missed_quorum(
-                        format!("{} approvals, {min} needed", approved.len()),
-                        now,
-                    );
+                    return self
+                        .missed_quorum(format!("{} approvals, {min} needed", approved.len()), now);
                 }
                 self.state.participants = approved.clone();
                 let next = if self.state.plan.standardize {
@@ -725,11 +719,10 @@ impl PlanRun {
             }
             Phase::Training => {
                 let got = self.state.updates.len();
-                let waiting_for_present = self
-                    .state
-                    .participants
-                    .iter()
-                    .any(|p| !self.state.updates.contains_key(p) && !self.state.absent.contains(p));
+                let waiting_for_present =
+                    self.state.participants.iter().any(|p| {
+                        !self.state.updates.contains_key(p) && !self.state.absent.contains(p)
+                    });
                 if (waiting_for_present || got < min) && !deadline_passed {
                     return None;
                 }

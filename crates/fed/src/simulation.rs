@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use crate::client::{self, ClientError, LocalData};
 use crate::plan::TrainingPlan;
-use crate::server::{PlanEvent, PlanRun, Rejection, Review, RoundRecord, RunError, TaskKind, UpdateSubmission};
+use crate::server::{
+    PlanEvent, PlanRun, Rejection, Review, RoundRecord, RunError, TaskKind, UpdateSubmission,
+};
 
 /// Why a simulation stopped.
 #[derive(Debug, thiserror::Error)]
@@ -109,8 +111,8 @@ pub fn run(
                 }
                 TaskKind::Evaluate { model, .. } => {
                     let data = prepared.as_ref().map_or(raw, |p| &p[index]);
-                    let metrics =
-                        learn::evaluate(&plan.model, &model, &data.test).map_err(|e| failed(e.into()))?;
+                    let metrics = learn::evaluate(&plan.model, &model, &data.test)
+                        .map_err(|e| failed(e.into()))?;
                     let sha = model.sha256_hex();
                     run.on_evaluation(name, &plan_id, &sha, metrics, clock)
                         .map_err(refused)?

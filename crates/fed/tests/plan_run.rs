@@ -30,8 +30,16 @@ fn metrics() -> Metrics {
 fn approve_all(run: &mut PlanRun, now: i64) {
     let id = run.state().plan_id.clone();
     for n in ["a", "b", "c"] {
-        run.on_review(n, &id, Review { approved: true, reason: String::new() }, now)
-            .unwrap();
+        run.on_review(
+            n,
+            &id,
+            Review {
+                approved: true,
+                reason: String::new(),
+            },
+            now,
+        )
+        .unwrap();
     }
 }
 
@@ -48,7 +56,12 @@ fn update(run: &PlanRun, round: u32, value: f32, samples: u64) -> UpdateSubmissi
     }
 }
 
-fn submit(run: &mut PlanRun, node: &str, value: f32, now: i64) -> Result<Vec<PlanEvent>, Rejection> {
+fn submit(
+    run: &mut PlanRun,
+    node: &str,
+    value: f32,
+    now: i64,
+) -> Result<Vec<PlanEvent>, Rejection> {
     let id = run.state().plan_id.clone();
     let round = run.state().round;
     let u = update(run, round, value, 1);
@@ -62,7 +75,10 @@ fn review_hands_out_plan_then_training_tasks() {
     assert_eq!(run.task_for("stranger"), TaskKind::Wait);
     approve_all(&mut run, 1);
     assert_eq!(run.state().phase, Phase::Training);
-    assert!(matches!(run.task_for("a"), TaskKind::Train { round: 1, .. }));
+    assert!(matches!(
+        run.task_for("a"),
+        TaskKind::Train { round: 1, .. }
+    ));
 }
 
 #[test]
@@ -85,7 +101,10 @@ fn round_with_quorum_aggregates_at_the_deadline_without_the_missing_node() {
     approve_all(&mut run, 0);
     submit(&mut run, "a", 1.0, 1).unwrap();
     submit(&mut run, "b", 3.0, 2).unwrap();
-    assert!(run.advance(DEADLINE_MS).is_empty(), "deadline not passed yet");
+    assert!(
+        run.advance(DEADLINE_MS).is_empty(),
+        "deadline not passed yet"
+    );
     let events = run.advance(DEADLINE_MS + 1);
     let PlanEvent::RoundAggregated(record) = &events[0] else {
         panic!("expected an aggregation, got {events:?}");
@@ -121,7 +140,9 @@ fn missed_quorum_reopens_the_round_then_fails_the_plan() {
     let events = run.advance(DEADLINE_MS + 1);
     assert!(matches!(&events[0], PlanEvent::Reopened { attempt: 2, .. }));
     let events = run.advance(2 * DEADLINE_MS + 10);
-    assert!(matches!(&events[0], PlanEvent::Failed(reason) if reason.contains("updates from 1 hospitals, 2 needed")));
+    assert!(
+        matches!(&events[0], PlanEvent::Failed(reason) if reason.contains("updates from 1 hospitals, 2 needed"))
+    );
     assert!(matches!(run.task_for("a"), TaskKind::Finished { .. }));
 }
 
@@ -133,7 +154,10 @@ fn update_of_the_wrong_shape_is_rejected_with_the_expected_layout() {
     u.weights = Weights::new(vec![("linear.weight".into(), vec![1, 5])], vec![0.0; 5]).unwrap();
     let id = run.state().plan_id.clone();
     let err = run.on_update("a", &id, u, 1).unwrap_err();
-    assert!(matches!(&err, Rejection::Invalid(m) if m.contains("wrong shape")), "{err}");
+    assert!(
+        matches!(&err, Rejection::Invalid(m) if m.contains("wrong shape")),
+        "{err}"
+    );
     assert!(run.state().updates.is_empty());
 }
 
@@ -144,7 +168,10 @@ fn update_with_nan_is_rejected() {
     let id = run.state().plan_id.clone();
     let u = update(&run, 1, f32::NAN, 1);
     let err = run.on_update("a", &id, u, 1).unwrap_err();
-    assert!(matches!(&err, Rejection::Invalid(m) if m.contains("NaN")), "{err}");
+    assert!(
+        matches!(&err, Rejection::Invalid(m) if m.contains("NaN")),
+        "{err}"
+    );
     let u = update(&run, 1, f32::INFINITY, 1);
     assert!(run.on_update("a", &id, u, 1).is_err());
 }
@@ -154,7 +181,10 @@ fn update_after_the_deadline_is_rejected() {
     let mut run = PlanRun::new(plan(), 0).unwrap();
     approve_all(&mut run, 0);
     let err = submit(&mut run, "a", 1.0, DEADLINE_MS + 5).unwrap_err();
-    assert!(matches!(&err, Rejection::OutOfPhase(m) if m.contains("deadline")), "{err}");
+    assert!(
+        matches!(&err, Rejection::OutOfPhase(m) if m.contains("deadline")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -164,7 +194,10 @@ fn update_for_another_round_is_rejected() {
     let id = run.state().plan_id.clone();
     let u = update(&run, 2, 1.0, 1);
     let err = run.on_update("a", &id, u, 1).unwrap_err();
-    assert!(matches!(&err, Rejection::OutOfPhase(m) if m.contains("open round is 1")), "{err}");
+    assert!(
+        matches!(&err, Rejection::OutOfPhase(m) if m.contains("open round is 1")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -172,14 +205,20 @@ fn second_update_in_a_round_is_rejected() {
     let mut run = PlanRun::new(plan(), 0).unwrap();
     approve_all(&mut run, 0);
     submit(&mut run, "a", 1.0, 1).unwrap();
-    assert!(matches!(submit(&mut run, "a", 1.0, 2), Err(Rejection::Duplicate(_))));
+    assert!(matches!(
+        submit(&mut run, "a", 1.0, 2),
+        Err(Rejection::Duplicate(_))
+    ));
 }
 
 #[test]
 fn update_from_a_hospital_outside_the_plan_is_rejected() {
     let mut run = PlanRun::new(plan(), 0).unwrap();
     approve_all(&mut run, 0);
-    assert!(matches!(submit(&mut run, "z", 1.0, 1), Err(Rejection::NotParticipant(_))));
+    assert!(matches!(
+        submit(&mut run, "z", 1.0, 1),
+        Err(Rejection::NotParticipant(_))
+    ));
 }
 
 #[test]
@@ -189,15 +228,29 @@ fn update_from_other_code_is_rejected() {
     let id = run.state().plan_id.clone();
     let mut u = update(&run, 1, 1.0, 1);
     u.code_hash = "0".repeat(64);
-    assert!(matches!(run.on_update("a", &id, u, 1), Err(Rejection::Invalid(m)) if m.contains("code")));
+    assert!(
+        matches!(run.on_update("a", &id, u, 1), Err(Rejection::Invalid(m)) if m.contains("code"))
+    );
 }
 
 #[test]
 fn declines_below_the_quorum_fail_the_plan() {
     let mut run = PlanRun::new(plan(), 0).unwrap();
     let id = run.state().plan_id.clone();
-    let no = || Review { approved: false, reason: "code not allowed".into() };
-    run.on_review("a", &id, Review { approved: true, reason: String::new() }, 0).unwrap();
+    let no = || Review {
+        approved: false,
+        reason: "code not allowed".into(),
+    };
+    run.on_review(
+        "a",
+        &id,
+        Review {
+            approved: true,
+            reason: String::new(),
+        },
+        0,
+    )
+    .unwrap();
     run.on_review("b", &id, no(), 0).unwrap();
     let events = run.on_review("c", &id, no(), 0).unwrap();
     assert!(matches!(&events[0], PlanEvent::Failed(m) if m.contains("only 1 of 3")));
@@ -243,8 +296,10 @@ fn restored_state_continues_exactly_like_the_original() {
         store.insert(sha, w);
     }
     let json = serde_json::to_string(original.state()).unwrap();
-    let mut restored =
-        PlanRun::restore(serde_json::from_str(&json).unwrap(), |sha| store.get(sha).cloned()).unwrap();
+    let mut restored = PlanRun::restore(serde_json::from_str(&json).unwrap(), |sha| {
+        store.get(sha).cloned()
+    })
+    .unwrap();
 
     for run in [&mut original, &mut restored] {
         submit(run, "b", 0.75, 3).unwrap();

@@ -190,10 +190,12 @@ async fn run_client(settings: NodeSettings, store: NodeStore) -> Result<String, 
         let outcome = match endpoint.connect().await {
             Ok(channel) => {
                 backoff = Duration::from_millis(50);
-                node.session(CoordinatorClient::new(channel)
-                    .max_decoding_message_size(protocol::MAX_MESSAGE_BYTES)
-                    .max_encoding_message_size(protocol::MAX_MESSAGE_BYTES))
-                    .await
+                node.session(
+                    CoordinatorClient::new(channel)
+                        .max_decoding_message_size(protocol::MAX_MESSAGE_BYTES)
+                        .max_encoding_message_size(protocol::MAX_MESSAGE_BYTES),
+                )
+                .await
             }
             Err(e) => Interrupt::Transport(format!("cannot connect: {e}")),
         };
@@ -228,7 +230,10 @@ impl Node {
             Err(status) => return from_status(status),
         }
         loop {
-            let task = match client.next_task(v1::NextTaskRequest { wait_ms: 15_000 }).await {
+            let task = match client
+                .next_task(v1::NextTaskRequest { wait_ms: 15_000 })
+                .await
+            {
                 Ok(t) => t.into_inner(),
                 Err(status) => return from_status(status),
             };
@@ -311,7 +316,13 @@ impl Node {
             }
         };
         self.store
-            .record_review(&offer.plan_id, &offer.plan_json, approved, &reason, now_unix_ms())
+            .record_review(
+                &offer.plan_id,
+                &offer.plan_json,
+                approved,
+                &reason,
+                now_unix_ms(),
+            )
             .await
             .map_err(|e| Interrupt::Fatal(e.into()))?;
         client
@@ -399,7 +410,10 @@ impl Node {
         let standardizer = req.standardization.map(decode_standardization);
         let active = self.active(&req.plan_id).await?;
         let plan = active.plan.clone();
-        let data = active.data(standardizer).map_err(Interrupt::Transport)?.clone();
+        let data = active
+            .data(standardizer)
+            .map_err(Interrupt::Transport)?
+            .clone();
         let round = req.round;
         let update = tokio::task::spawn_blocking(move || {
             train_round(&plan, &name, round, &global, &data).map(|u| (u, plan))
@@ -445,7 +459,12 @@ impl Node {
             .await;
         match sent {
             Ok(_) => Ok(()),
-            Err(status) if matches!(status.code(), Code::FailedPrecondition | Code::AlreadyExists | Code::InvalidArgument) => {
+            Err(status)
+                if matches!(
+                    status.code(),
+                    Code::FailedPrecondition | Code::AlreadyExists | Code::InvalidArgument
+                ) =>
+            {
                 tracing::warn!(round, error = %status.message(), "update refused by the coordinator");
                 Ok(())
             }
@@ -462,7 +481,11 @@ impl Node {
         let standardizer = req.standardization.map(decode_standardization);
         let active = self.active(&req.plan_id).await?;
         let spec = active.plan.model.clone();
-        let test = active.data(standardizer).map_err(Interrupt::Transport)?.test.clone();
+        let test = active
+            .data(standardizer)
+            .map_err(Interrupt::Transport)?
+            .test
+            .clone();
         let metrics = learn::evaluate(&spec, &model, &test)
             .map_err(|e| Interrupt::Transport(format!("evaluation failed: {e}")))?;
         let sha = model.sha256_hex();

@@ -47,10 +47,9 @@ impl SourceConfig {
     /// Build the source (relative paths from `base`).
     pub fn build(&self, base: &std::path::Path) -> Result<Box<dyn DatasetSource>, SourceError> {
         match self {
-            SourceConfig::HeartDisease { dir, centre } => Ok(Box::new(HeartDiseaseFiles::new(
-                base.join(dir),
-                centre,
-            )?)),
+            SourceConfig::HeartDisease { dir, centre } => {
+                Ok(Box::new(HeartDiseaseFiles::new(base.join(dir), centre)?))
+            }
         }
     }
 }

@@ -83,12 +83,11 @@ impl NodeStore {
 
     /// The JSON of a plan this node approved, if it did.
     pub async fn approved_plan(&self, plan_id: &str) -> Result<Option<String>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT plan_json FROM reviewed_plans WHERE plan_id = ?1 AND approved = 1",
-        )
-        .bind(plan_id)
-        .fetch_optional(&self.db)
-        .await?;
+        let row =
+            sqlx::query("SELECT plan_json FROM reviewed_plans WHERE plan_id = ?1 AND approved = 1")
+                .bind(plan_id)
+                .fetch_optional(&self.db)
+                .await?;
         Ok(row.map(|r| r.get(0)))
     }
 
