@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use fed::plan::TrainingPlan;
-use protocol::tls::TlsMaterial;
+use protocol::tls::{TlsFiles, TlsMaterial, read_text};
 use serde::Deserialize;
 
 use crate::registry::Registry;
@@ -34,18 +34,6 @@ pub struct CoordinatorConfig {
     pub exit_when_done: bool,
     /// The plan to run.
     pub plan: TrainingPlan,
-}
-
-/// PEM file paths.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsFiles {
-    /// Certificate.
-    pub certificate: PathBuf,
-    /// PKCS#8 private key.
-    pub key: PathBuf,
-    /// Federation CA certificate.
-    pub ca: PathBuf,
 }
 
 /// An enrolled hospital.
@@ -81,13 +69,8 @@ pub struct CoordinatorSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(#[from] protocol::tls::ReadError),
     /// The TOML is malformed.
     #[error("{path}: {message}")]
     Toml {
@@ -107,14 +90,6 @@ fn default_federation() -> String {
 
 fn default_listen() -> SocketAddr {
     "127.0.0.1:7443".parse().expect("static address")
-}
-
-/// Read a text file, naming it in the error.
-pub fn read_text(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.display().to_string(),
-        source,
-    })
 }
 
 impl CoordinatorConfig {
@@ -152,11 +127,7 @@ impl CoordinatorConfig {
             federation: self.federation.clone(),
             listen: self.listen,
             data_dir: at(&self.data_dir),
-            tls: TlsMaterial {
-                cert_pem: read_text(&at(&self.tls.certificate))?,
-                key_pem: read_text(&at(&self.tls.key))?,
-                ca_pem: read_text(&at(&self.tls.ca))?,
-            },
+            tls: self.tls.read(base)?,
             registry,
             plan: self.plan.clone(),
             exit_when_done: self.exit_when_done,

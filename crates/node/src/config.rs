@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use protocol::tls::TlsMaterial;
+use protocol::tls::{TlsFiles, TlsMaterial, read_text};
 use serde::Deserialize;
 
 use crate::source::SourceConfig;
@@ -32,18 +32,6 @@ pub struct NodeConfig {
     pub tls: TlsFiles,
     /// The training data.
     pub dataset: SourceConfig,
-}
-
-/// PEM file paths.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsFiles {
-    /// Certificate.
-    pub certificate: PathBuf,
-    /// PKCS#8 private key (also the node's signing identity).
-    pub key: PathBuf,
-    /// Federation CA certificate.
-    pub ca: PathBuf,
 }
 
 fn default_coordinator_name() -> String {
@@ -76,13 +64,8 @@ pub struct NodeSettings {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// File.
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Read(#[from] protocol::tls::ReadError),
     /// Bad TOML.
     #[error("{path}: {message}")]
     Toml {
@@ -94,13 +77,6 @@ pub enum ConfigError {
     /// The data source is unusable.
     #[error(transparent)]
     Source(#[from] crate::source::SourceError),
-}
-
-fn read_text(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.display().to_string(),
-        source,
-    })
 }
 
 impl NodeConfig {
@@ -123,11 +99,7 @@ impl NodeConfig {
             approved_code_hashes: self.approved_code_hashes.clone(),
             exit_when_done: self.exit_when_done,
             listen: self.listen,
-            tls: TlsMaterial {
-                cert_pem: read_text(&at(&self.tls.certificate))?,
-                key_pem: read_text(&at(&self.tls.key))?,
-                ca_pem: read_text(&at(&self.tls.ca))?,
-            },
+            tls: self.tls.read(base)?,
             source: self.dataset.build(base)?,
         })
     }

@@ -17,6 +17,47 @@ pub struct TlsMaterial {
     pub ca_pem: String,
 }
 
+/// Where a party's PEM files are (the `[tls]` table of coordinator.toml and node.toml).
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The party's certificate.
+    pub certificate: std::path::PathBuf,
+    /// Its PKCS#8 private key (also its Ed25519 signing identity).
+    pub key: std::path::PathBuf,
+    /// The federation CA certificate.
+    pub ca: std::path::PathBuf,
+}
+
+/// A PEM file that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {path}: {source}")]
+pub struct ReadError {
+    /// The file.
+    pub path: String,
+    /// Why.
+    pub source: std::io::Error,
+}
+
+/// Read a text file, naming it in the error.
+pub fn read_text(path: &std::path::Path) -> Result<String, ReadError> {
+    std::fs::read_to_string(path).map_err(|source| ReadError {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+impl TlsFiles {
+    /// Read the three files (relative paths are taken from `base`).
+    pub fn read(&self, base: &std::path::Path) -> Result<TlsMaterial, ReadError> {
+        Ok(TlsMaterial {
+            cert_pem: read_text(&base.join(&self.certificate))?,
+            key_pem: read_text(&base.join(&self.key))?,
+            ca_pem: read_text(&base.join(&self.ca))?,
+        })
+    }
+}
+
 /// Errors setting up a TLS channel.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
