@@ -5,6 +5,7 @@ pub mod baselines;
 pub mod bench;
 pub mod ca;
 pub mod demo;
+pub mod dp_cmd;
 pub mod plan_options;
 pub mod report;
 pub mod results;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use cli::{bench, ca, demo};
+use cli::{bench, ca, demo, dp_cmd};
 
 /// Federated training of clinical models across hospitals that keep their data.
 #[derive(Parser)]
@@ -45,6 +45,9 @@ enum Command {
     /// Training plans.
     #[command(subcommand)]
     Plan(PlanCommand),
+    /// Differential privacy: epsilon from the RDP accountant.
+    #[command(subcommand)]
+    Dp(dp_cmd::DpCommand),
     /// Benchmarks (results go to docs/BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -125,6 +128,7 @@ fn main() -> anyhow::Result<()> {
             println!("{}", config.plan.code_hash());
             Ok(())
         }
+        Command::Dp(command) => dp_cmd::run(command),
         Command::Bench(command) => runtime.block_on(bench::run(command)),
     }
 }

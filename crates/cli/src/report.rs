@@ -56,6 +56,7 @@ fn line_chart(title: &str, y_label: &str, series: &[Series]) -> String {
         chart
             .configure_mesh()
             .x_desc("round")
+            .x_label_formatter(&|x| format!("{x:.0}"))
             .y_desc(y_label)
             .light_line_style(RGBColor(235, 235, 235))
             .draw()?;

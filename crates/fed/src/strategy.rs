@@ -8,13 +8,16 @@
 //! [`StrategyConfig`] is the registry: it is what configuration files and the
 //! command line name, and [`StrategyConfig::build`] turns it into a boxed
 //! [`Strategy`] after validating the hyper-parameters. Adding a rule means
-//! writing one file with a `Strategy` implementation, declaring it below, and
-//! giving it a [`StrategyConfig`] variant with its `build`/`name`/`from_name`
-//! lines.
+//! writing one file whose type implements the crate-internal `Rule` trait (its
+//! name and its arithmetic; [`Strategy`] then comes with it), declaring the
+//! file below, and giving it a [`StrategyConfig`] variant with its
+//! `build`/`name`/`from_name` lines. The adaptive server optimisers share one
+//! core (`fedopt.rs`): their files supply only the second-moment update and
+//! get their `Rule` from a one-line `server_optimizer_rule!`.
 //!
 //! # Contract shared by all rules
 //!
-//! * Updates arrive sorted by node name. [`validate_updates`] (called by every
+//! * Updates arrive sorted by node name. [`validate_updates`] (run for every
 //!   rule before any arithmetic) rejects an empty round, an update whose length
 //!   differs from the global vector, non-finite weights and a node that appears
 //!   twice.
@@ -144,15 +147,73 @@ pub trait Strategy: Send {
     /// Restore what [`Strategy::state`] returned (e.g. after a coordinator
     /// restart). Stateless rules accept only an empty state.
     fn restore(&mut self, state: Vec<(String, Vec<f32>)>) -> Result<(), AggregationError> {
-        if state.is_empty() {
-            Ok(())
-        } else {
-            let names: Vec<&str> = state.iter().map(|(name, _)| name.as_str()).collect();
-            Err(AggregationError::InvalidState(format!(
-                "{} keeps no server state but was given entries {names:?}",
-                self.name()
-            )))
-        }
+        refuse_state(self.name(), state)
+    }
+}
+
+/// A rule's outcome: the next global weights.
+type Aggregated = Result<Vec<f32>, AggregationError>;
+
+/// Named server-state vectors, as [`Strategy::state`] returns them.
+type ServerState = Vec<(String, Vec<f32>)>;
+
+/// What each rule's file implements. The blanket [`Strategy`] implementation
+/// below adds what all rules share: the round is checked by
+/// [`validate_updates`] before [`Rule::combine`] sees it, and a rule keeps no
+/// server state unless it overrides the state methods.
+trait Rule: Send {
+    /// Command-line name (one of [`StrategyConfig::NAMES`]).
+    const NAME: &'static str;
+
+    /// The next global weights. `updates` have passed [`validate_updates`]:
+    /// there is at least one, each is as long as `global`, all are finite and
+    /// no node appears twice.
+    fn combine(&mut self, global: &[f32], updates: &[ClientUpdate<'_>]) -> Aggregated;
+
+    /// See [`Strategy::state`].
+    fn saved_state(&self) -> ServerState {
+        Vec::new()
+    }
+
+    /// See [`Strategy::restore`].
+    fn restore_state(&mut self, state: ServerState) -> Result<(), AggregationError> {
+        refuse_state(Self::NAME, state)
+    }
+}
+
+impl<R: Rule> Strategy for R {
+    fn name(&self) -> &'static str {
+        R::NAME
+    }
+
+    fn aggregate(
+        &mut self,
+        global: &[f32],
+        updates: &[ClientUpdate<'_>],
+    ) -> Result<Vec<f32>, AggregationError> {
+        validate_updates(global.len(), updates)?;
+        self.combine(global, updates)
+    }
+
+    fn state(&self) -> Vec<(String, Vec<f32>)> {
+        self.saved_state()
+    }
+
+    fn restore(&mut self, state: Vec<(String, Vec<f32>)>) -> Result<(), AggregationError> {
+        self.restore_state(state)
+    }
+}
+
+/// How a rule without server state answers a restore: an empty state is fine,
+/// anything else is an error.
+fn refuse_state(rule: &str, state: ServerState) -> Result<(), AggregationError> {
+    if state.is_empty() {
+        Ok(())
+    } else {
+        let names: Vec<&str> = state.iter().map(|(name, _)| name.as_str()).collect();
+        Err(AggregationError::InvalidState(format!(
+            "{rule} keeps no server state but was given entries {names:?}"
+        )))
     }
 }
 
@@ -399,27 +460,31 @@ impl StrategyConfig {
     /// learning rate per task on a grid of powers of ten, so `eta = 0.1` is
     /// only a starting point.
     pub fn from_name(name: &str) -> Result<Self, AggregationError> {
+        // The server optimisers share their defaults.
+        let (eta, beta1, beta2, tau) = (
+            DEFAULT_SERVER_ETA,
+            DEFAULT_BETA1,
+            DEFAULT_BETA2,
+            DEFAULT_TAU,
+        );
         Ok(match name {
             fedavg::NAME => Self::FedAvg,
             fedprox::NAME => Self::FedProx {
                 mu: DEFAULT_PROX_MU,
             },
             fedadam::NAME => Self::FedAdam {
-                eta: DEFAULT_SERVER_ETA,
-                beta1: DEFAULT_BETA1,
-                beta2: DEFAULT_BETA2,
-                tau: DEFAULT_TAU,
+                eta,
+                beta1,
+                beta2,
+                tau,
             },
             fedyogi::NAME => Self::FedYogi {
-                eta: DEFAULT_SERVER_ETA,
-                beta1: DEFAULT_BETA1,
-                beta2: DEFAULT_BETA2,
-                tau: DEFAULT_TAU,
+                eta,
+                beta1,
+                beta2,
+                tau,
             },
-            fedadagrad::NAME => Self::FedAdagrad {
-                eta: DEFAULT_SERVER_ETA,
-                tau: DEFAULT_TAU,
-            },
+            fedadagrad::NAME => Self::FedAdagrad { eta, tau },
             fedmedian::NAME => Self::FedMedian,
             trimmed_mean::NAME => Self::TrimmedMean {
                 beta: DEFAULT_TRIM_BETA,

@@ -9,58 +9,41 @@
 //! [`StrategyConfig::FedAdagrad`](super::StrategyConfig::FedAdagrad) has no
 //! `beta1`: this rule fixes `β1 = 0`, so `m = Δ` each round, which is
 //! classical Adagrad. `m` is still kept in the persisted state (as the last
-//! `Δ`) so that all three optimisers share one state layout. The rest of the
-//! step (`Δ`, `next = global + η · m / (√v + τ)`, initial `v = τ²`, no bias
-//! correction) is shared and documented in `fedopt.rs`.
+//! `Δ`) so that all three optimisers share one state layout. There is no `β2`
+//! either (the shared core is given 0, which `v = v + Δ²` ignores). The rest
+//! of the step (`Δ`, `next = global + η · m / (√v + τ)`, initial `v = τ²`, no
+//! bias correction) is shared and documented in `fedopt.rs`.
 
-use super::fedopt::ServerOptimizer;
-use super::{AggregationError, ClientUpdate, Strategy};
+use super::AggregationError;
+use super::fedopt::{ServerOptimizer, server_optimizer_rule};
 
 /// Command-line name.
 pub(super) const NAME: &str = "fedadagrad";
 
 /// Server-side Adagrad without momentum. State: `m` (= last Δ), `v`.
 #[derive(Clone, Debug)]
-pub struct FedAdagrad {
-    optimizer: ServerOptimizer,
-}
+pub struct FedAdagrad(ServerOptimizer);
 
 impl FedAdagrad {
     /// `eta > 0`, `tau > 0` (both finite).
     pub fn new(eta: f32, tau: f32) -> Result<Self, AggregationError> {
-        Ok(Self {
-            optimizer: ServerOptimizer::new(NAME, eta, 0.0, tau)?,
-        })
+        // β1 = 0: no momentum; β2: none (ignored by the update below).
+        ServerOptimizer::new(NAME, eta, 0.0, 0.0, tau).map(Self)
     }
 }
 
-impl Strategy for FedAdagrad {
-    fn name(&self) -> &'static str {
-        NAME
-    }
+server_optimizer_rule!(FedAdagrad, NAME, second_moment);
 
-    fn aggregate(
-        &mut self,
-        global: &[f32],
-        updates: &[ClientUpdate<'_>],
-    ) -> Result<Vec<f32>, AggregationError> {
-        self.optimizer
-            .step(global, updates, |v, delta_sq| v + delta_sq)
-    }
-
-    fn state(&self) -> Vec<(String, Vec<f32>)> {
-        self.optimizer.state()
-    }
-
-    fn restore(&mut self, state: Vec<(String, Vec<f32>)>) -> Result<(), AggregationError> {
-        self.optimizer.restore(state)
-    }
+/// Adagrad: `v = v + Δ²` (there is no `β2`).
+fn second_moment(_beta2: f64, v: f64, delta_sq: f64) -> f64 {
+    v + delta_sq
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::strategy::test_support::update;
+    use crate::strategy::Strategy;
+    use crate::strategy::test_support::{moments, update};
 
     // Hyper-parameters chosen so every intermediate value is exact in binary:
     // η = 2, τ = 0.75 (so v starts at τ² = 0.5625; 0.75² + 1² = 1.25²).
@@ -88,13 +71,7 @@ mod tests {
         // x1 = x0 + 2·m1/(√v1 + 0.75) = [1 + 2·1/2, -1 + 0] = [2, -1]
         let mut adagrad = adagrad();
         assert_eq!(round1(&mut adagrad), vec![2.0, -1.0]);
-        assert_eq!(
-            adagrad.state(),
-            vec![
-                ("m".to_owned(), vec![1.0, 0.0]),
-                ("v".to_owned(), vec![1.5625, 0.5625])
-            ]
-        );
+        assert_eq!(adagrad.state(), moments(&[1.0, 0.0], &[1.5625, 0.5625]));
     }
 
     #[test]
@@ -107,13 +84,7 @@ mod tests {
         let x1 = round1(&mut adagrad);
         let updates = [update("a", &R2[0], 1), update("b", &R2[1], 3)];
         assert_eq!(adagrad.aggregate(&x1, &updates).unwrap(), vec![3.5, 0.0]);
-        assert_eq!(
-            adagrad.state(),
-            vec![
-                ("m".to_owned(), vec![3.0, 1.0]),
-                ("v".to_owned(), vec![10.5625, 1.5625])
-            ]
-        );
+        assert_eq!(adagrad.state(), moments(&[3.0, 1.0], &[10.5625, 1.5625]));
     }
 
     #[test]

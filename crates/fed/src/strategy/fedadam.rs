@@ -6,57 +6,35 @@
 //! no bias correction, state `m`/`v`) is shared with FedYogi and FedAdagrad
 //! and documented in `fedopt.rs`.
 
-use super::fedopt::{ServerOptimizer, check_decay};
-use super::{AggregationError, ClientUpdate, Strategy};
+use super::AggregationError;
+use super::fedopt::{ServerOptimizer, server_optimizer_rule};
 
 /// Command-line name.
 pub(super) const NAME: &str = "fedadam";
 
 /// Server-side Adam. State: `m`, `v`.
 #[derive(Clone, Debug)]
-pub struct FedAdam {
-    optimizer: ServerOptimizer,
-    beta2: f32,
-}
+pub struct FedAdam(ServerOptimizer);
 
 impl FedAdam {
     /// `eta > 0`, `0 <= beta1 < 1`, `0 <= beta2 < 1`, `tau > 0` (all finite).
     pub fn new(eta: f32, beta1: f32, beta2: f32, tau: f32) -> Result<Self, AggregationError> {
-        let optimizer = ServerOptimizer::new(NAME, eta, beta1, tau)?;
-        check_decay(NAME, "beta2", beta2)?;
-        Ok(Self { optimizer, beta2 })
+        ServerOptimizer::new(NAME, eta, beta1, beta2, tau).map(Self)
     }
 }
 
-impl Strategy for FedAdam {
-    fn name(&self) -> &'static str {
-        NAME
-    }
+server_optimizer_rule!(FedAdam, NAME, second_moment);
 
-    fn aggregate(
-        &mut self,
-        global: &[f32],
-        updates: &[ClientUpdate<'_>],
-    ) -> Result<Vec<f32>, AggregationError> {
-        let beta2 = f64::from(self.beta2);
-        self.optimizer.step(global, updates, |v, delta_sq| {
-            beta2 * v + (1.0 - beta2) * delta_sq
-        })
-    }
-
-    fn state(&self) -> Vec<(String, Vec<f32>)> {
-        self.optimizer.state()
-    }
-
-    fn restore(&mut self, state: Vec<(String, Vec<f32>)>) -> Result<(), AggregationError> {
-        self.optimizer.restore(state)
-    }
+/// Adam: `v = β2 · v + (1 - β2) · Δ²`.
+fn second_moment(beta2: f64, v: f64, delta_sq: f64) -> f64 {
+    beta2 * v + (1.0 - beta2) * delta_sq
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::strategy::test_support::update;
+    use crate::strategy::Strategy;
+    use crate::strategy::test_support::{moments, update};
 
     // Hyper-parameters chosen so every intermediate value is exact in binary:
     // η = 6, β1 = 0.5, β2 = 0.5, τ = 1 (so v starts at τ² = 1).
@@ -88,13 +66,7 @@ mod tests {
         // x1 = x0 + 6·m1/(√v1 + 1)       = [1 + 6·3.5/6, 2 + 6·(-0.5)/2] = [4.5, 0.5]
         let mut adam = adam();
         assert_eq!(round1(&mut adam), vec![4.5, 0.5]);
-        assert_eq!(
-            adam.state(),
-            vec![
-                ("m".to_owned(), vec![3.5, -0.5]),
-                ("v".to_owned(), vec![25.0, 1.0])
-            ]
-        );
+        assert_eq!(adam.state(), moments(&[3.5, -0.5], &[25.0, 1.0]));
     }
 
     #[test]
@@ -107,13 +79,7 @@ mod tests {
         let x1 = round1(&mut adam);
         let updates = [update("a", &R2[0], 1), update("b", &R2[1], 3)];
         assert_eq!(adam.aggregate(&x1, &updates).unwrap(), vec![8.75, -3.25]);
-        assert_eq!(
-            adam.state(),
-            vec![
-                ("m".to_owned(), vec![4.25, -3.75]),
-                ("v".to_owned(), vec![25.0, 25.0])
-            ]
-        );
+        assert_eq!(adam.state(), moments(&[4.25, -3.75], &[25.0, 25.0]));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! is an error ([`AggregationError::ZeroSamples`]); an individual client with
 //! zero samples simply gets weight zero.
 
-use super::{AggregationError, ClientUpdate, Strategy, finish, validate_updates, weighted_mean};
+use super::{Aggregated, ClientUpdate, Rule, finish, weighted_mean};
 
 /// Command-line name.
 pub(super) const NAME: &str = "fedavg";
@@ -24,33 +24,25 @@ impl FedAvg {
     }
 }
 
-/// The FedAvg computation, shared with FedProx (whose server side is FedAvg).
-pub(super) fn sample_weighted_mean(
-    rule: &'static str,
-    global: &[f32],
-    updates: &[ClientUpdate<'_>],
-) -> Result<Vec<f32>, AggregationError> {
-    validate_updates(global.len(), updates)?;
-    finish(rule, weighted_mean(updates)?)
+impl Rule for FedAvg {
+    const NAME: &'static str = NAME;
+
+    fn combine(&mut self, _global: &[f32], updates: &[ClientUpdate<'_>]) -> Aggregated {
+        sample_weighted_mean(NAME, updates)
+    }
 }
 
-impl Strategy for FedAvg {
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn aggregate(
-        &mut self,
-        global: &[f32],
-        updates: &[ClientUpdate<'_>],
-    ) -> Result<Vec<f32>, AggregationError> {
-        sample_weighted_mean(NAME, global, updates)
-    }
+/// The FedAvg computation on a validated round, shared with FedProx (whose
+/// server side is FedAvg); `rule` names the rule in errors.
+pub(super) fn sample_weighted_mean(rule: &'static str, updates: &[ClientUpdate<'_>]) -> Aggregated {
+    finish(rule, weighted_mean(updates)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::strategy::AggregationError;
+    use crate::strategy::Strategy;
     use crate::strategy::test_support::{bits, update};
 
     #[test]

@@ -11,7 +11,7 @@
 //! used (beyond its length). Values are sorted with a total order, so the
 //! result does not depend on the order of the updates.
 
-use super::{AggregationError, ClientUpdate, Strategy, finish, validate_updates};
+use super::{Aggregated, ClientUpdate, Rule, finish};
 
 /// Command-line name.
 pub(super) const NAME: &str = "fedmedian";
@@ -36,17 +36,10 @@ fn median_of_sorted(sorted: &[f32]) -> f64 {
     }
 }
 
-impl Strategy for FedMedian {
-    fn name(&self) -> &'static str {
-        NAME
-    }
+impl Rule for FedMedian {
+    const NAME: &'static str = NAME;
 
-    fn aggregate(
-        &mut self,
-        global: &[f32],
-        updates: &[ClientUpdate<'_>],
-    ) -> Result<Vec<f32>, AggregationError> {
-        validate_updates(global.len(), updates)?;
+    fn combine(&mut self, global: &[f32], updates: &[ClientUpdate<'_>]) -> Aggregated {
         let mut column = Vec::with_capacity(updates.len());
         let medians = (0..global.len()).map(|j| {
             column.clear();
@@ -61,6 +54,7 @@ impl Strategy for FedMedian {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::strategy::Strategy;
     use crate::strategy::test_support::update;
 
     #[test]

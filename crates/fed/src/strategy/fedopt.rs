@@ -26,8 +26,45 @@
 //! * A round that fails (bad updates, overflow) leaves `m` and `v` unchanged.
 //! * The state is `[("m", m), ("v", v)]`; it is empty until the first
 //!   successful round, and restoring an empty state resets to that fresh start.
+//!
+//! Structure: each optimiser is a newtype around [`ServerOptimizer`] (the
+//! hyper-parameters, their validation, the moments and the step above); its
+//! own file supplies only the second-moment update, a plain
+//! `fn(β2, v, Δ²) -> v`, and makes the newtype a rule with one
+//! [`server_optimizer_rule!`] line.
 
-use super::{AggregationError, ClientUpdate, invalid, validate_updates, weighted_mean};
+use super::{Aggregated, AggregationError, ClientUpdate, ServerState, invalid, weighted_mean};
+
+/// Makes `$rule`, a newtype around [`ServerOptimizer`], the rule named `$name`
+/// whose second-moment update is `$second_moment(β2, v, Δ²)`: each round is one
+/// [`ServerOptimizer::step`], and the rule's state is the optimiser's `m`/`v`.
+macro_rules! server_optimizer_rule {
+    ($rule:ident, $name:expr, $second_moment:expr) => {
+        impl $crate::strategy::Rule for $rule {
+            const NAME: &'static str = $name;
+
+            fn combine(
+                &mut self,
+                global: &[f32],
+                updates: &[$crate::strategy::ClientUpdate<'_>],
+            ) -> $crate::strategy::Aggregated {
+                self.0.step(global, updates, $second_moment)
+            }
+
+            fn saved_state(&self) -> $crate::strategy::ServerState {
+                self.0.state()
+            }
+
+            fn restore_state(
+                &mut self,
+                state: $crate::strategy::ServerState,
+            ) -> Result<(), $crate::strategy::AggregationError> {
+                self.0.restore(state)
+            }
+        }
+    };
+}
+pub(super) use server_optimizer_rule;
 
 /// First and second moment estimates, one entry per model coordinate.
 #[derive(Clone, Debug, PartialEq)]
@@ -42,12 +79,13 @@ pub(super) struct ServerOptimizer {
     rule: &'static str,
     eta: f32,
     beta1: f32,
+    beta2: f32,
     tau: f32,
     moments: Option<Moments>,
 }
 
 /// Checks that a decay rate lies in `[0, 1)`.
-pub(super) fn check_decay(
+fn check_decay(
     rule: &'static str,
     parameter: &'static str,
     value: f32,
@@ -60,11 +98,13 @@ pub(super) fn check_decay(
 }
 
 impl ServerOptimizer {
-    /// `eta` and `tau` must be finite and `> 0`; `beta1` in `[0, 1)`.
+    /// `eta` and `tau` must be finite and `> 0`; `beta1` and `beta2` in
+    /// `[0, 1)` (checked in that order: eta, beta1, tau, beta2).
     pub(super) fn new(
         rule: &'static str,
         eta: f32,
         beta1: f32,
+        beta2: f32,
         tau: f32,
     ) -> Result<Self, AggregationError> {
         if !(eta.is_finite() && eta > 0.0) {
@@ -74,28 +114,31 @@ impl ServerOptimizer {
         if !(tau.is_finite() && tau > 0.0) {
             return Err(invalid(rule, "tau", tau, "finite and > 0"));
         }
+        check_decay(rule, "beta2", beta2)?;
         Ok(Self {
             rule,
             eta,
             beta1,
+            beta2,
             tau,
             moments: None,
         })
     }
 
-    /// One server step. `second_moment(v, Δ²)` returns the new `v` (in `f64`).
+    /// One server step on a validated round. `second_moment(β2, v, Δ²)`
+    /// returns the new `v` (in `f64`).
     pub(super) fn step(
         &mut self,
         global: &[f32],
         updates: &[ClientUpdate<'_>],
-        second_moment: impl Fn(f64, f64) -> f64,
-    ) -> Result<Vec<f32>, AggregationError> {
+        second_moment: fn(f64, f64, f64) -> f64,
+    ) -> Aggregated {
         let rule = self.rule;
-        validate_updates(global.len(), updates)?;
         let mean = weighted_mean(updates)?;
 
         let eta = f64::from(self.eta);
         let beta1 = f64::from(self.beta1);
+        let beta2 = f64::from(self.beta2);
         let tau = f64::from(self.tau);
 
         let fresh;
@@ -133,7 +176,7 @@ impl ServerOptimizer {
             let x = f64::from(x);
             let delta = avg - x;
             let m = (beta1 * f64::from(m_prev) + (1.0 - beta1) * delta) as f32;
-            let v = second_moment(f64::from(v_prev), delta * delta) as f32;
+            let v = second_moment(beta2, f64::from(v_prev), delta * delta) as f32;
             let updated = (x + eta * f64::from(m) / (f64::from(v).sqrt() + tau)) as f32;
             if !(m.is_finite() && v.is_finite() && updated.is_finite()) {
                 return Err(AggregationError::NonFiniteResult { rule, index });
@@ -148,7 +191,7 @@ impl ServerOptimizer {
     }
 
     /// `[("m", m), ("v", v)]`, or empty before the first round.
-    pub(super) fn state(&self) -> Vec<(String, Vec<f32>)> {
+    pub(super) fn state(&self) -> ServerState {
         match &self.moments {
             Some(Moments { m, v }) => {
                 vec![("m".to_owned(), m.clone()), ("v".to_owned(), v.clone())]
@@ -158,10 +201,7 @@ impl ServerOptimizer {
     }
 
     /// Accepts what [`Self::state`] produced (entries in any order).
-    pub(super) fn restore(
-        &mut self,
-        state: Vec<(String, Vec<f32>)>,
-    ) -> Result<(), AggregationError> {
+    pub(super) fn restore(&mut self, state: ServerState) -> Result<(), AggregationError> {
         let rule = self.rule;
         if state.is_empty() {
             self.moments = None;
@@ -211,7 +251,7 @@ mod tests {
     //! Behaviour common to the three optimisers, exercised through FedAdam;
     //! the per-rule arithmetic is tested in each rule's file.
 
-    use crate::strategy::test_support::{bits, update};
+    use crate::strategy::test_support::{bits, moments, update};
     use crate::strategy::{AggregationError, FedAdagrad, FedAdam, FedYogi, Strategy};
 
     fn optimisers() -> Vec<Box<dyn Strategy>> {
@@ -317,11 +357,7 @@ mod tests {
     #[test]
     fn restored_state_of_another_model_size_is_rejected_at_aggregation() {
         let mut opt = FedAdam::new(0.1, 0.9, 0.99, 1e-3).unwrap();
-        opt.restore(vec![
-            ("m".to_owned(), vec![0.0]),
-            ("v".to_owned(), vec![1.0]),
-        ])
-        .unwrap();
+        opt.restore(moments(&[0.0], &[1.0])).unwrap();
         let err = opt.aggregate(&GLOBAL, &round(&ROUND1)).unwrap_err();
         assert!(matches!(err, AggregationError::InvalidState(_)), "{err}");
     }
@@ -329,15 +365,10 @@ mod tests {
     #[test]
     fn restore_accepts_entries_in_any_order() {
         let mut opt = FedAdam::new(0.1, 0.9, 0.99, 1e-3).unwrap();
-        opt.restore(vec![
-            ("v".to_owned(), vec![4.0]),
-            ("m".to_owned(), vec![2.0]),
-        ])
-        .unwrap();
-        assert_eq!(
-            opt.state(),
-            vec![("m".to_owned(), vec![2.0]), ("v".to_owned(), vec![4.0])]
-        );
+        let mut reversed = moments(&[2.0], &[4.0]);
+        reversed.reverse();
+        opt.restore(reversed).unwrap();
+        assert_eq!(opt.state(), moments(&[2.0], &[4.0]));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! `mu = 0` it is FedAvg.
 
 use super::fedavg::sample_weighted_mean;
-use super::{AggregationError, ClientUpdate, Strategy, invalid};
+use super::{Aggregated, AggregationError, ClientUpdate, Rule, invalid};
 
 /// Command-line name.
 pub(super) const NAME: &str = "fedprox";
@@ -36,23 +36,19 @@ impl FedProx {
     }
 }
 
-impl Strategy for FedProx {
-    fn name(&self) -> &'static str {
-        NAME
-    }
+impl Rule for FedProx {
+    const NAME: &'static str = NAME;
 
-    fn aggregate(
-        &mut self,
-        global: &[f32],
-        updates: &[ClientUpdate<'_>],
-    ) -> Result<Vec<f32>, AggregationError> {
-        sample_weighted_mean(NAME, global, updates)
+    /// FedAvg's computation, under FedProx's name.
+    fn combine(&mut self, _global: &[f32], updates: &[ClientUpdate<'_>]) -> Aggregated {
+        sample_weighted_mean(NAME, updates)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::strategy::Strategy;
     use crate::strategy::test_support::update;
 
     #[test]

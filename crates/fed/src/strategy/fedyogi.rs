@@ -9,25 +9,20 @@
 //! `next = global + η · m / (√v + τ)`, initial `m = 0`, `v = τ²`, no bias
 //! correction, state `m`/`v`) is shared and documented in `fedopt.rs`.
 
-use super::fedopt::{ServerOptimizer, check_decay};
-use super::{AggregationError, ClientUpdate, Strategy};
+use super::AggregationError;
+use super::fedopt::{ServerOptimizer, server_optimizer_rule};
 
 /// Command-line name.
 pub(super) const NAME: &str = "fedyogi";
 
 /// Server-side Yogi. State: `m`, `v`.
 #[derive(Clone, Debug)]
-pub struct FedYogi {
-    optimizer: ServerOptimizer,
-    beta2: f32,
-}
+pub struct FedYogi(ServerOptimizer);
 
 impl FedYogi {
     /// `eta > 0`, `0 <= beta1 < 1`, `0 <= beta2 < 1`, `tau > 0` (all finite).
     pub fn new(eta: f32, beta1: f32, beta2: f32, tau: f32) -> Result<Self, AggregationError> {
-        let optimizer = ServerOptimizer::new(NAME, eta, beta1, tau)?;
-        check_decay(NAME, "beta2", beta2)?;
-        Ok(Self { optimizer, beta2 })
+        ServerOptimizer::new(NAME, eta, beta1, beta2, tau).map(Self)
     }
 }
 
@@ -42,35 +37,18 @@ fn sign(x: f64) -> f64 {
     }
 }
 
-impl Strategy for FedYogi {
-    fn name(&self) -> &'static str {
-        NAME
-    }
+server_optimizer_rule!(FedYogi, NAME, second_moment);
 
-    fn aggregate(
-        &mut self,
-        global: &[f32],
-        updates: &[ClientUpdate<'_>],
-    ) -> Result<Vec<f32>, AggregationError> {
-        let beta2 = f64::from(self.beta2);
-        self.optimizer.step(global, updates, |v, delta_sq| {
-            v - (1.0 - beta2) * delta_sq * sign(v - delta_sq)
-        })
-    }
-
-    fn state(&self) -> Vec<(String, Vec<f32>)> {
-        self.optimizer.state()
-    }
-
-    fn restore(&mut self, state: Vec<(String, Vec<f32>)>) -> Result<(), AggregationError> {
-        self.optimizer.restore(state)
-    }
+/// Yogi: `v = v - (1 - β2) · Δ² · sign(v - Δ²)`.
+fn second_moment(beta2: f64, v: f64, delta_sq: f64) -> f64 {
+    v - (1.0 - beta2) * delta_sq * sign(v - delta_sq)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::strategy::test_support::update;
+    use crate::strategy::Strategy;
+    use crate::strategy::test_support::{moments, update};
 
     // Hyper-parameters chosen so every intermediate value is exact in binary:
     // η = 5, β1 = 0.5, β2 = 0.5, τ = 0.75 (so v starts at τ² = 0.5625).
@@ -98,13 +76,7 @@ mod tests {
         // x1 = x0 + 5·m1/(√v1 + 0.75) = [-1 + 5·1.5/3, 1 + 5·(-0.375)/1.5] = [1.5, -0.25]
         let mut yogi = yogi();
         assert_eq!(round1(&mut yogi), vec![1.5, -0.25]);
-        assert_eq!(
-            yogi.state(),
-            vec![
-                ("m".to_owned(), vec![1.5, -0.375]),
-                ("v".to_owned(), vec![5.0625, 0.5625])
-            ]
-        );
+        assert_eq!(yogi.state(), moments(&[1.5, -0.375], &[5.0625, 0.5625]));
     }
 
     #[test]
@@ -122,13 +94,7 @@ mod tests {
             update("c", &R2[2], 2),
         ];
         assert_eq!(yogi.aggregate(&x1, &updates).unwrap(), vec![5.0, -3.0625]);
-        assert_eq!(
-            yogi.state(),
-            vec![
-                ("m".to_owned(), vec![1.75, -1.6875]),
-                ("v".to_owned(), vec![3.0625, 5.0625])
-            ]
-        );
+        assert_eq!(yogi.state(), moments(&[1.75, -1.6875], &[3.0625, 5.0625]));
     }
 
     #[test]

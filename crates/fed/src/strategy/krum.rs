@@ -26,7 +26,7 @@
 //! * Unweighted: `num_samples` is ignored. The current global values are not
 //!   used. Cost: O(n² · d) time, O(n²) extra memory.
 
-use super::{AggregationError, ClientUpdate, Strategy, finish, invalid, validate_updates};
+use super::{Aggregated, AggregationError, ClientUpdate, Rule, finish, invalid};
 
 /// Command-line name.
 pub(super) const NAME: &str = "krum";
@@ -89,17 +89,10 @@ impl Krum {
     }
 }
 
-impl Strategy for Krum {
-    fn name(&self) -> &'static str {
-        NAME
-    }
+impl Rule for Krum {
+    const NAME: &'static str = NAME;
 
-    fn aggregate(
-        &mut self,
-        global: &[f32],
-        updates: &[ClientUpdate<'_>],
-    ) -> Result<Vec<f32>, AggregationError> {
-        validate_updates(global.len(), updates)?;
+    fn combine(&mut self, global: &[f32], updates: &[ClientUpdate<'_>]) -> Aggregated {
         let needed = self.min_updates();
         if updates.len() < needed {
             return Err(AggregationError::NotEnoughForRule {
@@ -129,6 +122,7 @@ impl Strategy for Krum {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::strategy::Strategy;
     use crate::strategy::test_support::update;
 
     // n = 5, f = 1 → each score sums the n - f - 2 = 2 smallest distances.

@@ -229,77 +229,60 @@ fn seven_names() -> [String; 7] {
     std::array::from_fn(|i| format!("node-{i}"))
 }
 
-#[test]
-fn every_rule_rejects_an_update_of_the_wrong_length() {
+/// Runs every rule (with its defaults) on seven well-formed updates spoiled by
+/// `spoil`, and checks that each one reports `expected`.
+fn assert_every_rule_rejects(spoil: impl Fn(&mut [ClientUpdate<'_>]), expected: AggregationError) {
     let (w, names) = (seven_weights(), seven_names());
-    let short = [1.0f32];
     for config in all_configs() {
         let mut updates = seven(&w, &names);
-        updates[3].weights = &short;
+        spoil(&mut updates);
         let err = config
             .build()
             .unwrap()
             .aggregate(&[0.0, 0.0], &updates)
             .unwrap_err();
-        assert_eq!(
-            err,
-            AggregationError::LengthMismatch {
-                node: "node-3".to_owned(),
-                expected: 2,
-                got: 1
-            },
-            "{}",
-            config.name()
-        );
+        assert_eq!(err, expected, "{}", config.name());
     }
 }
 
 #[test]
+fn every_rule_rejects_an_update_of_the_wrong_length() {
+    assert_every_rule_rejects(
+        |updates| updates[3].weights = &[1.0],
+        AggregationError::LengthMismatch {
+            node: "node-3".to_owned(),
+            expected: 2,
+            got: 1,
+        },
+    );
+}
+
+#[test]
 fn every_rule_rejects_non_finite_weights() {
-    let (w, names) = (seven_weights(), seven_names());
-    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
-        let poisoned = [0.0, bad];
-        for config in all_configs() {
-            let mut updates = seven(&w, &names);
-            updates[5].weights = &poisoned;
-            let err = config
-                .build()
-                .unwrap()
-                .aggregate(&[0.0, 0.0], &updates)
-                .unwrap_err();
-            assert_eq!(
-                err,
-                AggregationError::NonFiniteUpdate {
-                    node: "node-5".to_owned(),
-                    index: 1
-                },
-                "{}",
-                config.name()
-            );
-        }
+    const POISONED: [[f32; 2]; 3] = [
+        [0.0, f32::NAN],
+        [0.0, f32::INFINITY],
+        [0.0, f32::NEG_INFINITY],
+    ];
+    for poisoned in &POISONED {
+        assert_every_rule_rejects(
+            |updates| updates[5].weights = poisoned,
+            AggregationError::NonFiniteUpdate {
+                node: "node-5".to_owned(),
+                index: 1,
+            },
+        );
     }
 }
 
 #[test]
 fn every_rule_rejects_a_node_sending_twice() {
-    let (w, names) = (seven_weights(), seven_names());
-    for config in all_configs() {
-        let mut updates = seven(&w, &names);
-        updates[2].node = "node-1";
-        let err = config
-            .build()
-            .unwrap()
-            .aggregate(&[0.0, 0.0], &updates)
-            .unwrap_err();
-        assert_eq!(
-            err,
-            AggregationError::DuplicateNode {
-                node: "node-1".to_owned()
-            },
-            "{}",
-            config.name()
-        );
-    }
+    assert_every_rule_rejects(
+        |updates| updates[2].node = "node-1",
+        AggregationError::DuplicateNode {
+            node: "node-1".to_owned(),
+        },
+    );
 }
 
 #[test]

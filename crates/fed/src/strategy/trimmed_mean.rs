@@ -21,7 +21,7 @@
 //!   rounding of 0.5), the round fails with
 //!   [`AggregationError::NotEnoughForRule`].
 
-use super::{AggregationError, ClientUpdate, Strategy, finish, invalid, validate_updates};
+use super::{Aggregated, AggregationError, ClientUpdate, Rule, finish, invalid};
 
 /// Command-line name.
 pub(super) const NAME: &str = "trimmed-mean";
@@ -49,17 +49,10 @@ impl TrimmedMean {
     }
 }
 
-impl Strategy for TrimmedMean {
-    fn name(&self) -> &'static str {
-        NAME
-    }
+impl Rule for TrimmedMean {
+    const NAME: &'static str = NAME;
 
-    fn aggregate(
-        &mut self,
-        global: &[f32],
-        updates: &[ClientUpdate<'_>],
-    ) -> Result<Vec<f32>, AggregationError> {
-        validate_updates(global.len(), updates)?;
+    fn combine(&mut self, global: &[f32], updates: &[ClientUpdate<'_>]) -> Aggregated {
         let n = updates.len();
         let k = self.trimmed_per_end(n);
         if 2 * k >= n {
@@ -84,6 +77,7 @@ impl Strategy for TrimmedMean {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::strategy::Strategy;
     use crate::strategy::test_support::update;
 
     fn five_clients() -> [[f32; 2]; 5] {
