@@ -114,6 +114,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                     weight_decay: 0.0,
                     proximal_mu: 0.0,
                     max_steps: None,
+                    dp: None,
                 },
                 strategy: StrategyConfig::FedAvg,
                 rounds,

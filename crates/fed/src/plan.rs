@@ -64,6 +64,7 @@ impl TrainingPlan {
                 weight_decay: 0.0,
                 proximal_mu: 0.0,
                 max_steps: None,
+                dp: None,
             },
             strategy: StrategyConfig::FedAvg,
             rounds: 100,

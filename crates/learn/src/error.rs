@@ -34,6 +34,10 @@ pub enum Error {
         /// What is wrong with the line.
         message: String,
     },
+    /// A differential-privacy step refused its input (in DP-SGD, a gradient that is no longer
+    /// finite).
+    #[error("differential privacy: {0}")]
+    Privacy(#[from] privacy::dp::DpError),
     /// A candle tensor operation failed.
     #[error("tensor computation failed: {0}")]
     Tensor(#[from] candle_core::Error),

@@ -161,7 +161,7 @@ pub(crate) fn forward(params: &[Tensor], x: &Tensor) -> candle_core::Result<Tens
 /// broadcasting instead of calling `matmul`: candle's CPU matmul looks up the number of
 /// physical CPUs (reading `/proc/cpuinfo` unless `RAYON_NUM_THREADS` is set) on every call,
 /// which costs far more than the arithmetic of the tiny models trained per client.
-fn dense(x: &Tensor, w: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+pub(crate) fn dense(x: &Tensor, w: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
     let product = if w.dim(0)? == 1 {
         x.broadcast_mul(w)?.sum_keepdim(1)?
     } else {
