@@ -124,6 +124,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 hospitals: names.clone(),
                 seed: 0,
                 standardize: false,
+                privacy_budget: None,
             };
             let data: Vec<(String, LocalData)> = names
                 .iter()

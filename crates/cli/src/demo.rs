@@ -63,6 +63,47 @@ pub struct DemoArgs {
     /// Skip the pooled and local-only baselines.
     #[arg(long)]
     pub no_baselines: bool,
+    /// Also show the privacy/utility trade-off: the same federation with
+    /// DP-SGD at several noise multipliers (accuracy against epsilon).
+    #[arg(long)]
+    pub dp: bool,
+}
+
+/// Noise multipliers of the `--dp` trade-off.
+const DP_NOISE_LEVELS: [f32; 6] = [0.7, 1.0, 1.5, 2.5, 4.0, 6.0];
+
+/// Run the federation with DP-SGD at each noise level (budgets not binding:
+/// the point is to measure what each level spends).
+async fn privacy_tradeoff(options: &PlanOptions) -> anyhow::Result<Vec<results::PrivacyPoint>> {
+    let progress = ProgressBar::new(DP_NOISE_LEVELS.len() as u64);
+    progress.set_style(
+        ProgressStyle::with_template("{spinner} DP-SGD runs {pos}/{len} [{bar:30}] {msg}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    let mut points = Vec::new();
+    for noise in DP_NOISE_LEVELS {
+        progress.set_message(format!("noise multiplier {noise}"));
+        let mut o = options.clone();
+        o.dp_noise = Some(noise);
+        o.epsilon_budget = 1e6;
+        let plan = o.plan()?;
+        let dir = tempfile::tempdir()?;
+        let state = start_federation(&plan, dir.path())
+            .await?
+            .finish(&ProgressBar::hidden())
+            .await?;
+        let epsilon = results::epsilon_spent(&state);
+        points.push(results::PrivacyPoint {
+            noise_multiplier: noise,
+            max_epsilon: epsilon.values().copied().fold(0.0, f64::max),
+            epsilon,
+            pooled_accuracy: results::federated_result(&state).pooled,
+        });
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    Ok(points)
 }
 
 /// Write the embedded Heart Disease files into `dir`.
@@ -313,9 +354,29 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         final_model_sha256: state.global_sha256.clone(),
         methods,
         curve: results::curve(&state),
+        epsilon: results::epsilon_spent(&state),
+        privacy_tradeoff: if args.dp {
+            privacy_tradeoff(&args.plan).await?
+        } else {
+            Vec::new()
+        },
         federated_wall_seconds: wall,
     };
     println!("\nTest accuracy:\n{}", results::table(&results));
+    if !results.epsilon.is_empty() {
+        println!(
+            "Epsilon spent per hospital (delta {}): {:?}",
+            args.plan.delta, results.epsilon
+        );
+    }
+    if !results.privacy_tradeoff.is_empty() {
+        println!(
+            "\nPrivacy/utility (DP-SGD, clip {}, delta {}):\n{}",
+            args.plan.dp_clip,
+            args.plan.delta,
+            results::privacy_table(&results.privacy_tradeoff, results.methods[0].pooled)
+        );
+    }
     std::fs::write(&args.report, report::html(&results, &state))
         .with_context(|| format!("writing {}", args.report.display()))?;
     println!("report written to {}", args.report.display());

@@ -56,6 +56,20 @@ pub struct PlanOptions {
     /// Server learning rate of fedadam, fedyogi and fedadagrad.
     #[arg(long)]
     pub server_lr: Option<f32>,
+    /// Train with record-level DP-SGD at this noise multiplier (each hospital
+    /// protects its own patients; needs a budget, see --epsilon-budget).
+    #[arg(long)]
+    pub dp_noise: Option<f32>,
+    /// DP-SGD per-example clip norm.
+    #[arg(long, default_value_t = 1.0)]
+    pub dp_clip: f32,
+    /// Each hospital's epsilon budget for the plan (with --dp-noise); a node
+    /// withdraws rather than exceed it.
+    #[arg(long, default_value_t = 10.0)]
+    pub epsilon_budget: f64,
+    /// Delta at which epsilon is measured.
+    #[arg(long, default_value_t = 1e-5)]
+    pub delta: f64,
     /// Fewest hospitals that make a round.
     #[arg(long, default_value_t = 3)]
     pub min_hospitals: usize,
@@ -126,6 +140,16 @@ impl PlanOptions {
             t.learning_rate = lr;
         }
         t.proximal_mu = plan.strategy.proximal_mu();
+        if let Some(noise_multiplier) = self.dp_noise {
+            t.dp = Some(learn::DpSgd {
+                clip_norm: self.dp_clip,
+                noise_multiplier,
+            });
+            plan.privacy_budget = Some(fed::plan::PrivacyBudget {
+                epsilon: self.epsilon_budget,
+                delta: self.delta,
+            });
+        }
         plan.validate()?;
         Ok(plan)
     }

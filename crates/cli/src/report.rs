@@ -29,7 +29,7 @@ fn escape(s: &str) -> String {
 }
 
 /// An SVG line chart; returns the SVG text (or an error note if drawing failed).
-fn line_chart(title: &str, y_label: &str, series: &[Series]) -> String {
+fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> String {
     let mut svg = String::new();
     let drawn = (|| -> Result<(), Box<dyn std::error::Error>> {
         let root = SVGBackend::with_string(&mut svg, (720, 360)).into_drawing_area();
@@ -55,8 +55,8 @@ fn line_chart(title: &str, y_label: &str, series: &[Series]) -> String {
             .build_cartesian_2d(0f64..x_max, (y_min - pad)..(y_max + pad))?;
         chart
             .configure_mesh()
-            .x_desc("round")
-            .x_label_formatter(&|x| format!("{x:.0}"))
+            .x_desc(x_label)
+            .x_label_formatter(&|x| format!("{x}"))
             .y_desc(y_label)
             .light_line_style(RGBColor(235, 235, 235))
             .draw()?;
@@ -115,6 +115,61 @@ fn flat(label: &str, value: f64, rounds: u32) -> Series {
     }
 }
 
+/// Accuracy against epsilon, when the run measured it.
+fn privacy_section(results: &DemoResults) -> String {
+    if results.privacy_tradeoff.is_empty() {
+        return String::new();
+    }
+    let baseline = results.methods.first().map_or(f64::NAN, |m| m.pooled);
+    let points: Vec<(f64, f64)> = results
+        .privacy_tradeoff
+        .iter()
+        .map(|p| (p.max_epsilon, p.pooled_accuracy))
+        .collect();
+    let x_max = points.iter().map(|p| p.0).fold(1.0, f64::max);
+    let chart = line_chart(
+        "Pooled test accuracy against epsilon (DP-SGD, largest epsilon over hospitals)",
+        "epsilon",
+        "accuracy",
+        &[
+            Series {
+                label: "DP-SGD".into(),
+                points,
+                dashed: false,
+            },
+            Series {
+                label: "no DP".into(),
+                points: vec![(0.0, baseline), (x_max, baseline)],
+                dashed: true,
+            },
+        ],
+    );
+    let mut table = String::from(
+        "<table><tr><th>noise multiplier</th><th>largest epsilon</th><th>pooled accuracy</th><th>epsilon per hospital</th></tr>",
+    );
+    table += &format!("<tr><td>none</td><td>&infin;</td><td>{baseline:.3}</td><td></td></tr>");
+    for p in &results.privacy_tradeoff {
+        let per: Vec<String> = p
+            .epsilon
+            .iter()
+            .map(|(k, e)| format!("{} {e:.2}", escape(k)))
+            .collect();
+        table += &format!(
+            "<tr><td>{}</td><td>{:.2}</td><td>{:.3}</td><td>{}</td></tr>",
+            p.noise_multiplier,
+            p.max_epsilon,
+            p.pooled_accuracy,
+            per.join(", ")
+        );
+    }
+    table += "</table>";
+    format!(
+        "<h2>Privacy and utility</h2><p>Record-level DP-SGD on every hospital; each hospital's epsilon \
+         comes from its own RDP accountant (the smallest hospitals sample the largest fraction of their \
+         records per step and spend the most).</p>{table}<div class=\"plots\">{chart}</div>"
+    )
+}
+
 /// The whole report as one self-contained HTML page.
 pub fn html(results: &DemoResults, state: &PlanState) -> String {
     let rounds = results.rounds;
@@ -132,11 +187,13 @@ pub fn html(results: &DemoResults, state: &PlanState) -> String {
     pooled.push(flat("FLamby best federated (0.807)", best_flamby, rounds));
     let accuracy_plot = line_chart(
         "Pooled test accuracy of the federated model",
+        "round",
         "accuracy",
         &pooled,
     );
     let per_site = line_chart(
         "Test accuracy per hospital",
+        "round",
         "accuracy",
         &curve_series(&results.curve, |p| p.accuracy.clone().into_iter().collect()),
     );
@@ -149,7 +206,8 @@ pub fn html(results: &DemoResults, state: &PlanState) -> String {
     losses.extend(curve_series(&results.curve, |p| {
         vec![("pooled test".into(), p.pooled_loss)]
     }));
-    let loss_plot = line_chart("Test loss (binary cross-entropy)", "loss", &losses);
+    let loss_plot = line_chart("Test loss (binary cross-entropy)", "round", "loss", &losses);
+    let privacy = privacy_section(results);
 
     let hospitals: Vec<String> = results
         .methods
@@ -218,6 +276,7 @@ Final model <code>{model}</code>. Federated training took {wall:.2} s.</p>
 records together. Pooled training and local-only training were computed in the same run with the same
 optimiser and number of passes over the data.</p>
 <div class="plots">{accuracy_plot}{per_site}{loss_plot}</div>
+{privacy}
 <h2>Published figures</h2>
 {flamby}
 <h2>Rounds</h2>

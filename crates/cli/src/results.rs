@@ -66,8 +66,58 @@ pub struct DemoResults {
     pub methods: Vec<MethodResult>,
     /// The federated model's test metrics after each round.
     pub curve: Vec<CurvePoint>,
+    /// Epsilon each hospital spent (DP-SGD runs only).
+    pub epsilon: BTreeMap<String, f64>,
+    /// Accuracy against epsilon for several noise levels (`--dp`).
+    pub privacy_tradeoff: Vec<PrivacyPoint>,
     /// Wall-clock seconds of the federated run (not part of the result proper).
     pub federated_wall_seconds: f64,
+}
+
+/// One DP-SGD run of the privacy/utility trade-off.
+#[derive(Clone, Debug, Serialize)]
+pub struct PrivacyPoint {
+    /// DP-SGD noise multiplier.
+    pub noise_multiplier: f32,
+    /// Epsilon each hospital spent on the plan.
+    pub epsilon: BTreeMap<String, f64>,
+    /// The largest of them.
+    pub max_epsilon: f64,
+    /// Pooled test accuracy of the final model.
+    pub pooled_accuracy: f64,
+}
+
+/// Epsilon each hospital reported spending (empty without DP).
+pub fn epsilon_spent(state: &PlanState) -> BTreeMap<String, f64> {
+    state
+        .epsilon_spent_micro
+        .iter()
+        .map(|(k, v)| (k.clone(), *v as f64 / 1e6))
+        .collect()
+}
+
+/// The privacy/utility table.
+pub fn privacy_table(points: &[PrivacyPoint], baseline: f64) -> String {
+    let mut out = format!(
+        "{:<8}{:>12}{:>12}   epsilon per hospital\n",
+        "noise", "max eps", "accuracy"
+    );
+    out += &format!("{:<8}{:>12}{:>12.3}\n", "none", "inf", baseline);
+    for p in points {
+        let per: Vec<String> = p
+            .epsilon
+            .iter()
+            .map(|(k, e)| format!("{k} {e:.2}"))
+            .collect();
+        out += &format!(
+            "{:<8}{:>12.2}{:>12.3}   {}\n",
+            p.noise_multiplier,
+            p.max_epsilon,
+            p.pooled_accuracy,
+            per.join(", ")
+        );
+    }
+    out
 }
 
 fn point(round: u32, metrics: &BTreeMap<String, Metrics>) -> CurvePoint {

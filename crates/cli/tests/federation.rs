@@ -173,13 +173,17 @@ impl RawNode {
 
     fn update(&self, plan: &TrainingPlan, round: u32, weights: &Weights) -> v1::ModelUpdate {
         let model = model_message(weights);
-        let statement = protocol::signing::update_statement(
-            &plan.plan_id(),
+        let plan_id = plan.plan_id();
+        let code_hash = plan.code_hash();
+        let statement = protocol::signing::update_statement(&protocol::signing::UpdateClaim {
+            plan_id: &plan_id,
             round,
-            &model.sha256,
-            10,
-            &plan.code_hash(),
-        );
+            weights_sha256: &model.sha256,
+            num_samples: 10,
+            code_hash: &code_hash,
+            epsilon_round_micro: 0,
+            epsilon_total_micro: 0,
+        });
         let m = learn::Metrics {
             loss: 0.5,
             accuracy: 0.5,
@@ -194,6 +198,8 @@ impl RawNode {
             global_test_metrics: Some(metrics_message(m)),
             code_hash: plan.code_hash(),
             signature: self.identity.sign(&statement).to_vec(),
+            epsilon_round_micro: 0,
+            epsilon_total_micro: 0,
         }
     }
 }
@@ -469,4 +475,38 @@ async fn node_api_lists_every_message_that_left_the_hospital() {
         .finish(&indicatif::ProgressBar::hidden())
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_withdraw_rather_than_exceed_their_privacy_budget() {
+    // After 30 rounds at noise 1.0, epsilon is about 8 (cleveland), 9 (hungarian),
+    // 13.5 (va) and 24 (switzerland): two hospitals must stop early.
+    let mut plan = plan(30);
+    plan.min_hospitals = 2;
+    plan.round_deadline_secs = 5;
+    plan.training.dp = Some(learn::DpSgd {
+        clip_norm: 1.0,
+        noise_multiplier: 1.0,
+    });
+    plan.privacy_budget = Some(fed::plan::PrivacyBudget {
+        epsilon: 12.0,
+        delta: 1e-5,
+    });
+    let state = run_federation(&plan).await;
+    assert_eq!(state.phase, Phase::Completed);
+    // Switzerland (30 records) samples the largest fraction per step and runs out first.
+    assert_eq!(
+        state.withdrawn.get("switzerland").map(String::as_str),
+        Some("privacy-budget-exhausted")
+    );
+    assert!(!state.participants.contains(&"switzerland".to_string()));
+    for (hospital, spent) in &state.epsilon_spent_micro {
+        assert!(*spent > 0, "{hospital} spent nothing");
+        assert!(
+            *spent <= 12_000_000,
+            "{hospital} spent {spent} micro-epsilon"
+        );
+    }
+    let last = state.history.last().unwrap();
+    assert!(!last.contributors.contains_key("switzerland"));
 }

@@ -220,13 +220,16 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
         let party = self.caller(&request)?;
         let u = request.into_inner();
         let weights = decode_model(u.weights).map_err(invalid)?;
-        let statement = protocol::signing::update_statement(
-            &u.plan_id,
-            u.round,
-            &weights.sha256_hex(),
-            u.num_samples,
-            &u.code_hash,
-        );
+        let weights_sha256 = weights.sha256_hex();
+        let statement = protocol::signing::update_statement(&protocol::signing::UpdateClaim {
+            plan_id: &u.plan_id,
+            round: u.round,
+            weights_sha256: &weights_sha256,
+            num_samples: u.num_samples,
+            code_hash: &u.code_hash,
+            epsilon_round_micro: u.epsilon_round_micro,
+            epsilon_total_micro: u.epsilon_total_micro,
+        });
         party
             .public_key
             .verify(&statement, &u.signature)
@@ -244,6 +247,8 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
             global_test: decode_metrics(u.global_test_metrics, "test").map_err(invalid)?,
             code_hash: u.code_hash,
             signature_hex: hex::encode(&u.signature),
+            epsilon_round_micro: u.epsilon_round_micro,
+            epsilon_total_micro: u.epsilon_total_micro,
         };
         let round = submission.round;
         self.shared
@@ -255,6 +260,20 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
         tracing::debug!(node = %party.name, round, "update accepted");
         Ok(Response::new(v1::Ack {
             message: format!("update for round {round} stored"),
+        }))
+    }
+
+    async fn withdraw(
+        &self,
+        request: Request<v1::PlanWithdrawal>,
+    ) -> Result<Response<v1::Ack>, Status> {
+        let party = self.caller(&request)?;
+        let w = request.into_inner();
+        self.shared
+            .withdraw(&party.name, &w.plan_id, &w.reason)
+            .await?;
+        Ok(Response::new(v1::Ack {
+            message: "withdrawal recorded".into(),
         }))
     }
 
@@ -279,6 +298,13 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
 }
 
 impl crate::Shared {
+    /// Record that a hospital left the plan.
+    async fn withdraw(&self, node: &str, plan_id: &str, reason: &str) -> Result<(), Status> {
+        tracing::warn!(%node, %reason, "hospital withdrew from the plan");
+        self.apply(|run, now| run.on_withdraw(node, plan_id, reason, now))
+            .await
+    }
+
     /// Apply a message to the plan, persist, wake pollers; map refusals.
     async fn apply(
         &self,

@@ -25,6 +25,8 @@ pub struct LocalUpdate {
     pub train: Metrics,
     /// The incoming global model on the node's test rows.
     pub global_test: Metrics,
+    /// The DP-SGD mechanism that ran, for the node's accountant (None without DP).
+    pub privacy: Option<privacy::accountant::SampledGaussian>,
 }
 
 /// Why a local step failed.
@@ -81,22 +83,37 @@ impl LocalData {
 /// Evaluate `global` on the test rows, then train from it on the training rows
 /// with the plan's hyper-parameters and this node's seed for the round.
 /// `data` must already be standardised when the plan asks for it.
+///
+/// `secret` is mixed into the seed when given: DP-SGD's sampling and noise must
+/// come from a seed the coordinator cannot derive from the public plan, or it
+/// could subtract the noise. Nodes pass their own secret key for DP plans.
 pub fn train_round(
     plan: &TrainingPlan,
     node: &str,
     round: u32,
     global: &Weights,
     data: &LocalData,
+    secret: Option<&[u8; 32]>,
 ) -> Result<LocalUpdate, ClientError> {
     data.check(plan)?;
     let global_test = learn::evaluate(&plan.model, global, &data.test)?;
-    let seed = plan.local_seed(round, node);
-    let (weights, _) = learn::train(&plan.model, global, &data.train, &plan.training, seed)?;
+    let public_seed = plan.local_seed(round, node);
+    let seed = match secret {
+        None => public_seed,
+        Some(key) => {
+            let mut bytes = key.to_vec();
+            bytes.extend_from_slice(&public_seed.to_be_bytes());
+            let digest = crate::sha256_hex(&bytes);
+            u64::from_str_radix(&digest[..16], 16).expect("hex digest")
+        }
+    };
+    let (weights, report) = learn::train(&plan.model, global, &data.train, &plan.training, seed)?;
     let train = learn::evaluate(&plan.model, &weights, &data.train)?;
     Ok(LocalUpdate {
         weights,
         num_samples: data.train.len() as u64,
         train,
         global_test,
+        privacy: report.privacy,
     })
 }

@@ -36,6 +36,30 @@ pub struct TrainingPlan {
     pub seed: u64,
     /// Standardise features with federated means and variances before training.
     pub standardize: bool,
+    /// Each hospital's (epsilon, delta) budget for this plan when training uses DP-SGD
+    /// (`training.dp`); enforced by the nodes themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy_budget: Option<PrivacyBudget>,
+}
+
+/// A per-hospital differential-privacy budget.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyBudget {
+    /// The most epsilon a hospital may spend on the plan.
+    pub epsilon: f64,
+    /// The delta at which epsilon is measured.
+    pub delta: f64,
+}
+
+impl PrivacyBudget {
+    /// The accountant's form of this budget.
+    pub fn accountant_budget(&self) -> privacy::accountant::PrivacyBudget {
+        privacy::accountant::PrivacyBudget {
+            epsilon_limit: self.epsilon,
+            delta: self.delta,
+        }
+    }
 }
 
 /// Why a plan was refused.
@@ -77,6 +101,7 @@ impl TrainingPlan {
                 .collect(),
             seed: 42,
             standardize: true,
+            privacy_budget: None,
         }
     }
 
@@ -128,6 +153,20 @@ impl TrainingPlan {
         self.strategy
             .build()
             .map_err(|e| PlanError::Invalid(format!("strategy: {e}")))?;
+        match (&t.dp, &self.privacy_budget) {
+            (Some(_), None) => {
+                return fail("training.dp needs a privacy_budget".into());
+            }
+            (None, Some(_)) => {
+                return fail("privacy_budget is set but training.dp is not".into());
+            }
+            (Some(_), Some(b)) => {
+                b.accountant_budget()
+                    .validate()
+                    .map_err(|e| PlanError::Invalid(format!("privacy_budget: {e}")))?;
+            }
+            (None, None) => {}
+        }
         if self.min_hospitals < self.strategy.min_updates() {
             return fail(format!(
                 "{} needs at least {} updates per round but min_hospitals is {}",

@@ -65,6 +65,10 @@ pub struct ReceivedUpdate {
     pub global_test: Metrics,
     /// The node's signature over the update statement (hex), kept as evidence.
     pub signature_hex: String,
+    /// Epsilon (millionths) the node spent on this update (0 without DP).
+    pub epsilon_round_micro: u64,
+    /// Epsilon (millionths) the node has spent on the plan so far.
+    pub epsilon_total_micro: u64,
     /// When the coordinator accepted it.
     pub received_unix_ms: i64,
 }
@@ -88,6 +92,8 @@ pub struct RoundRecord {
     pub train: BTreeMap<String, Metrics>,
     /// The input model's test metrics at each contributor.
     pub input_test: BTreeMap<String, Metrics>,
+    /// Each contributor's cumulative epsilon (millionths) after this round.
+    pub epsilon_total_micro: BTreeMap<String, u64>,
     /// When the round opened and closed.
     pub opened_unix_ms: i64,
     /// When it was aggregated.
@@ -109,8 +115,12 @@ pub struct PlanState {
     pub attempt: u32,
     /// Answers to the plan offer.
     pub reviews: BTreeMap<String, Review>,
-    /// Hospitals that approved, fixed when review ends.
+    /// Hospitals that approved, fixed when review ends (less those that withdrew).
     pub participants: Vec<String>,
+    /// Hospitals that withdrew from the plan, with their reason.
+    pub withdrawn: BTreeMap<String, String>,
+    /// Each participant's cumulative epsilon (millionths) as last reported.
+    pub epsilon_spent_micro: BTreeMap<String, u64>,
     /// Feature sums per hospital.
     pub statistics: BTreeMap<String, FeatureStats>,
     /// The federation's standardisation, once computed.
@@ -185,6 +195,10 @@ pub struct UpdateSubmission {
     pub code_hash: String,
     /// The node's signature (already verified by the transport layer).
     pub signature_hex: String,
+    /// Epsilon (millionths) spent on this update.
+    pub epsilon_round_micro: u64,
+    /// Cumulative epsilon (millionths) on the plan.
+    pub epsilon_total_micro: u64,
 }
 
 /// Why a message was refused. The variants map to gRPC status codes.
@@ -263,6 +277,8 @@ impl PlanRun {
             attempt: 1,
             reviews: BTreeMap::new(),
             participants: Vec::new(),
+            withdrawn: BTreeMap::new(),
+            epsilon_spent_micro: BTreeMap::new(),
             statistics: BTreeMap::new(),
             standardizer: None,
             round: 1,
@@ -575,15 +591,77 @@ impl PlanRun {
                 "update claims zero training samples".into(),
             ));
         }
+        self.check_epsilon(node, &update)?;
         let received = ReceivedUpdate {
             weights_sha256: self.keep(update.weights),
             num_samples: update.num_samples,
             train: update.train,
             global_test: update.global_test,
             signature_hex: update.signature_hex,
+            epsilon_round_micro: update.epsilon_round_micro,
+            epsilon_total_micro: update.epsilon_total_micro,
             received_unix_ms: now,
         };
+        self.state
+            .epsilon_spent_micro
+            .insert(node.to_string(), received.epsilon_total_micro);
         self.state.updates.insert(node.to_string(), received);
+        Ok(self.advance(now))
+    }
+
+    /// The privacy claims of an update: none without DP; with DP, within the
+    /// plan's budget and never less than what the node reported before.
+    fn check_epsilon(&self, node: &str, update: &UpdateSubmission) -> Result<(), Rejection> {
+        let total = update.epsilon_total_micro;
+        match &self.state.plan.privacy_budget {
+            None if total != 0 || update.epsilon_round_micro != 0 => Err(Rejection::Invalid(
+                "update reports privacy spending but the plan has no privacy budget".into(),
+            )),
+            None => Ok(()),
+            Some(budget) => {
+                let limit = (budget.epsilon * 1e6).round() as u64;
+                if total > limit {
+                    return Err(Rejection::Invalid(format!(
+                        "update brings {node}'s epsilon to {} over the plan's budget {}",
+                        total as f64 / 1e6,
+                        budget.epsilon
+                    )));
+                }
+                let before = self
+                    .state
+                    .epsilon_spent_micro
+                    .get(node)
+                    .copied()
+                    .unwrap_or(0);
+                if total < before || update.epsilon_round_micro == 0 {
+                    return Err(Rejection::Invalid(format!(
+                        "update's privacy accounting is inconsistent: total epsilon {} after {}, {} this round",
+                        total as f64 / 1e6,
+                        before as f64 / 1e6,
+                        update.epsilon_round_micro as f64 / 1e6
+                    )));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// A participant withdraws from the plan (e.g. its privacy budget is spent):
+    /// later rounds go on without it while the quorum holds.
+    pub fn on_withdraw(
+        &mut self,
+        node: &str,
+        plan_id: &str,
+        reason: &str,
+        now: i64,
+    ) -> Result<Vec<PlanEvent>, Rejection> {
+        self.check_plan(plan_id)?;
+        self.require_participant(node)?;
+        self.state.participants.retain(|p| p != node);
+        self.state.absent.retain(|p| p != node);
+        self.state
+            .withdrawn
+            .insert(node.to_string(), reason.to_string());
         Ok(self.advance(now))
     }
 
@@ -816,6 +894,10 @@ impl PlanRun {
             input_test: updates
                 .iter()
                 .map(|(n, u)| (n.clone(), u.global_test))
+                .collect(),
+            epsilon_total_micro: updates
+                .iter()
+                .map(|(n, u)| (n.clone(), u.epsilon_total_micro))
                 .collect(),
             opened_unix_ms: self.state.phase_opened_unix_ms,
             closed_unix_ms: now,

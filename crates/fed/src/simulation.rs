@@ -95,8 +95,8 @@ pub fn run(
                             &slot.as_ref().expect("prepared")[index]
                         }
                     };
-                    let update =
-                        client::train_round(&plan, name, round, &global, data).map_err(failed)?;
+                    let update = client::train_round(&plan, name, round, &global, data, None)
+                        .map_err(failed)?;
                     let submission = UpdateSubmission {
                         round,
                         weights: update.weights,
@@ -105,6 +105,8 @@ pub fn run(
                         global_test: update.global_test,
                         code_hash: code_hash.clone(),
                         signature_hex: String::new(),
+                        epsilon_round_micro: 0,
+                        epsilon_total_micro: 0,
                     };
                     run.on_update(name, &plan_id, submission, clock)
                         .map_err(refused)?

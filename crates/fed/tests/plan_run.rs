@@ -53,6 +53,8 @@ fn update(run: &PlanRun, round: u32, value: f32, samples: u64) -> UpdateSubmissi
         global_test: metrics(),
         code_hash: run.state().plan.code_hash(),
         signature_hex: String::new(),
+        epsilon_round_micro: 0,
+        epsilon_total_micro: 0,
     }
 }
 
@@ -307,6 +309,61 @@ fn restored_state_continues_exactly_like_the_original() {
     }
     assert_eq!(original.state(), restored.state());
     assert_eq!(original.global(), restored.global());
+}
+
+fn dp_plan() -> TrainingPlan {
+    let mut p = plan();
+    p.training.dp = Some(learn::DpSgd {
+        clip_norm: 1.0,
+        noise_multiplier: 1.0,
+    });
+    p.privacy_budget = Some(fed::plan::PrivacyBudget {
+        epsilon: 2.0,
+        delta: 1e-5,
+    });
+    p
+}
+
+#[test]
+fn update_claiming_more_epsilon_than_the_budget_is_rejected() {
+    let mut run = PlanRun::new(dp_plan(), 0).unwrap();
+    approve_all(&mut run, 0);
+    let id = run.state().plan_id.clone();
+    let mut u = update(&run, 1, 1.0, 1);
+    u.epsilon_round_micro = 500_000;
+    u.epsilon_total_micro = 2_000_001;
+    let err = run.on_update("a", &id, u.clone(), 1).unwrap_err();
+    assert!(
+        matches!(&err, Rejection::Invalid(m) if m.contains("over the plan's budget")),
+        "{err}"
+    );
+    u.epsilon_total_micro = 1_500_000;
+    run.on_update("a", &id, u, 1).unwrap();
+    assert_eq!(run.state().epsilon_spent_micro["a"], 1_500_000);
+}
+
+#[test]
+fn update_without_privacy_accounting_is_rejected_under_a_dp_plan() {
+    let mut run = PlanRun::new(dp_plan(), 0).unwrap();
+    approve_all(&mut run, 0);
+    assert!(
+        matches!(submit(&mut run, "a", 1.0, 1), Err(Rejection::Invalid(m)) if m.contains("inconsistent"))
+    );
+}
+
+#[test]
+fn withdrawn_hospital_is_no_longer_waited_for() {
+    let mut run = PlanRun::new(plan(), 0).unwrap();
+    approve_all(&mut run, 0);
+    let id = run.state().plan_id.clone();
+    submit(&mut run, "a", 1.0, 1).unwrap();
+    submit(&mut run, "b", 1.0, 1).unwrap();
+    let events = run
+        .on_withdraw("c", &id, "privacy-budget-exhausted", 2)
+        .unwrap();
+    assert!(matches!(&events[0], PlanEvent::RoundAggregated(r) if r.round == 1));
+    assert_eq!(run.state().withdrawn["c"], "privacy-budget-exhausted");
+    assert_eq!(run.task_for("c"), TaskKind::Wait);
 }
 
 #[test]

@@ -47,6 +47,9 @@ pub enum NodeError {
     /// The data source failed.
     #[error(transparent)]
     Source(#[from] source::SourceError),
+    /// Privacy accounting failed.
+    #[error("privacy accounting: {0}")]
+    Privacy(String),
     /// The node's HTTP API could not start.
     #[error("node API: {0}")]
     Api(String),
@@ -415,8 +418,17 @@ impl Node {
             .map_err(Interrupt::Transport)?
             .clone();
         let round = req.round;
+        let secret = match plan.privacy_budget {
+            Some(_) => Some(
+                self.store
+                    .secret()
+                    .await
+                    .map_err(|e| Interrupt::Fatal(e.into()))?,
+            ),
+            None => None,
+        };
         let update = tokio::task::spawn_blocking(move || {
-            train_round(&plan, &name, round, &global, &data).map(|u| (u, plan))
+            train_round(&plan, &name, round, &global, &data, secret.as_ref()).map(|u| (u, plan))
         })
         .await
         .map_err(|e| Interrupt::Transport(format!("training task failed: {e}")))?;
@@ -427,15 +439,23 @@ impl Node {
                 return Ok(());
             }
         };
+        let Some((epsilon_round_micro, epsilon_total_micro)) = self
+            .charge_privacy(client, &req.plan_id, &plan, &update)
+            .await?
+        else {
+            return Ok(());
+        };
         let model = model_message(&update.weights);
         let code_hash = plan.code_hash();
-        let statement = protocol::signing::update_statement(
-            &req.plan_id,
+        let statement = protocol::signing::update_statement(&protocol::signing::UpdateClaim {
+            plan_id: &req.plan_id,
             round,
-            &model.sha256,
-            update.num_samples,
-            &code_hash,
-        );
+            weights_sha256: &model.sha256,
+            num_samples: update.num_samples,
+            code_hash: &code_hash,
+            epsilon_round_micro,
+            epsilon_total_micro,
+        });
         let signature = self.identity.sign(&statement).to_vec();
         self.disclose(Disclosure {
             plan_id: req.plan_id.clone(),
@@ -455,6 +475,8 @@ impl Node {
                 global_test_metrics: Some(metrics_message(update.global_test)),
                 code_hash,
                 signature,
+                epsilon_round_micro,
+                epsilon_total_micro,
             })
             .await;
         match sent {
@@ -470,6 +492,62 @@ impl Node {
             }
             Err(status) => Err(from_status(status)),
         }
+    }
+
+    /// Charge the update's DP-SGD mechanism to the plan's budget, persisting
+    /// the accountant first. Returns the epsilon (millionths) of the round and
+    /// in total, or `None` after withdrawing from the plan because the budget
+    /// would be exceeded (the update is then discarded, never sent).
+    async fn charge_privacy(
+        &mut self,
+        client: &mut CoordinatorClient<Channel>,
+        plan_id: &str,
+        plan: &TrainingPlan,
+        update: &fed::client::LocalUpdate,
+    ) -> Result<Option<(u64, u64)>, Interrupt> {
+        let (Some(budget), Some(event)) = (plan.privacy_budget, update.privacy) else {
+            return Ok(Some((0, 0)));
+        };
+        let budget = budget.accountant_budget();
+        let fatal = |e: String| Interrupt::Fatal(NodeError::Privacy(e));
+        let mut accountant = self
+            .store
+            .accountant(plan_id)
+            .await
+            .map_err(|e| Interrupt::Fatal(e.into()))?;
+        let total = match budget.charge(&mut accountant, &event) {
+            Ok(total) => total,
+            Err(privacy::accountant::AccountantError::BudgetExceeded {
+                epsilon, limit, ..
+            }) => {
+                tracing::warn!(plan = %plan_id, epsilon, limit, "privacy budget would be exceeded; withdrawing from the plan");
+                let reason = "privacy-budget-exhausted";
+                self.store
+                    .record_review(plan_id, &plan.to_json(), false, reason, now_unix_ms())
+                    .await
+                    .map_err(|e| Interrupt::Fatal(e.into()))?;
+                client
+                    .withdraw(v1::PlanWithdrawal {
+                        plan_id: plan_id.to_string(),
+                        reason: reason.into(),
+                    })
+                    .await
+                    .map_err(from_status)?;
+                return Ok(None);
+            }
+            Err(e) => return Err(fatal(e.to_string())),
+        };
+        let mut alone = privacy::accountant::RdpAccountant::new();
+        alone.compose(&event).map_err(|e| fatal(e.to_string()))?;
+        let round = alone
+            .epsilon(budget.delta)
+            .map_err(|e| fatal(e.to_string()))?;
+        self.store
+            .save_accountant(plan_id, &accountant)
+            .await
+            .map_err(|e| Interrupt::Fatal(e.into()))?;
+        let micro = |eps: f64| (eps * 1e6).ceil() as u64;
+        Ok(Some((micro(round.epsilon), micro(total.epsilon))))
     }
 
     async fn evaluate(

@@ -48,6 +48,17 @@ impl NodeStore {
         .execute(&db)
         .await?;
         sqlx::query(
+            "CREATE TABLE IF NOT EXISTS node_secret (id INTEGER PRIMARY KEY CHECK (id = 1), key BLOB NOT NULL)",
+        )
+        .execute(&db)
+        .await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS privacy_accountants (
+                plan_id TEXT PRIMARY KEY, accountant_json TEXT NOT NULL)",
+        )
+        .execute(&db)
+        .await?;
+        sqlx::query(
             "CREATE TABLE IF NOT EXISTS disclosures (
                 id INTEGER PRIMARY KEY AUTOINCREMENT, plan_id TEXT NOT NULL, round INTEGER NOT NULL,
                 kind TEXT NOT NULL, sha256 TEXT NOT NULL, records INTEGER NOT NULL,
@@ -89,6 +100,62 @@ impl NodeStore {
                 .fetch_optional(&self.db)
                 .await?;
         Ok(row.map(|r| r.get(0)))
+    }
+
+    /// The node's own secret (created on first use): it seeds DP-SGD noise
+    /// so that nobody outside the hospital can recompute and subtract it.
+    pub async fn secret(&self) -> Result<[u8; 32], sqlx::Error> {
+        if let Some(row) = sqlx::query("SELECT key FROM node_secret WHERE id = 1")
+            .fetch_optional(&self.db)
+            .await?
+        {
+            let key: Vec<u8> = row.get(0);
+            if let Ok(key) = <[u8; 32]>::try_from(key.as_slice()) {
+                return Ok(key);
+            }
+        }
+        let key: [u8; 32] = rand::random();
+        sqlx::query("INSERT OR REPLACE INTO node_secret (id, key) VALUES (1, ?1)")
+            .bind(key.to_vec())
+            .execute(&self.db)
+            .await?;
+        Ok(key)
+    }
+
+    /// The privacy accountant of a plan (empty when nothing was spent yet).
+    pub async fn accountant(
+        &self,
+        plan_id: &str,
+    ) -> Result<privacy::accountant::RdpAccountant, sqlx::Error> {
+        let row = sqlx::query("SELECT accountant_json FROM privacy_accountants WHERE plan_id = ?1")
+            .bind(plan_id)
+            .fetch_optional(&self.db)
+            .await?;
+        match row {
+            None => Ok(privacy::accountant::RdpAccountant::new()),
+            Some(row) => {
+                let json: String = row.get(0);
+                serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+            }
+        }
+    }
+
+    /// Store a plan's accountant (before anything it accounts for leaves).
+    pub async fn save_accountant(
+        &self,
+        plan_id: &str,
+        accountant: &privacy::accountant::RdpAccountant,
+    ) -> Result<(), sqlx::Error> {
+        let json =
+            serde_json::to_string(accountant).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        sqlx::query(
+            "INSERT OR REPLACE INTO privacy_accountants (plan_id, accountant_json) VALUES (?1, ?2)",
+        )
+        .bind(plan_id)
+        .bind(json)
+        .execute(&self.db)
+        .await?;
+        Ok(())
     }
 
     /// Log a message that left the node.
