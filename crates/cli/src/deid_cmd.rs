@@ -107,7 +107,7 @@ pub struct BenchArgs {
 pub struct FileOutcome {
     /// Input path, relative to the input folder.
     pub file: String,
-    /// `ok` or `error`.
+    /// `ok`, `skipped` (not DICOM) or `error`.
     pub status: &'static str,
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -155,11 +155,28 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     })
 }
 
-/// De-identify one file of the batch (nothing is written on error).
+/// Whether `bytes` start like a DICOM Part 10 file (`DICM` after the preamble).
+fn looks_like_dicom(bytes: &[u8]) -> bool {
+    bytes.get(128..132) == Some(b"DICM") || bytes.get(..4) == Some(b"DICM")
+}
+
+/// De-identify one file of the batch (nothing is written on error). Files
+/// without the DICOM marker are skipped, not failed.
 pub fn deidentify_file(deid: &Deidentifier, input: &Path, relative: &Path, output_dir: &Path) -> FileOutcome {
     let file = relative.display().to_string();
-    let result = std::fs::read(input)
-        .map_err(|e| format!("cannot read: {e}"))
+    let bytes = match std::fs::read(input) {
+        Ok(bytes) if looks_like_dicom(&bytes) => Ok(bytes),
+        Ok(_) => {
+            return FileOutcome {
+                file,
+                status: "skipped",
+                error: Some("not a DICOM Part 10 file (no DICM marker)".into()),
+                report: None,
+            };
+        }
+        Err(e) => Err(format!("cannot read: {e}")),
+    };
+    let result = bytes
         .and_then(|bytes| deid.deidentify(&bytes).map_err(|e| e.to_string()))
         .and_then(|out| {
             write_atomically(&output_dir.join(relative), &out.bytes)
@@ -212,7 +229,7 @@ fn dicom(args: DicomArgs) -> anyhow::Result<()> {
     );
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let outcomes = deidentify_dir(&deid, &args.input, &args.output, jobs, &|outcome| {
-        if let Some(error) = &outcome.error {
+        if let (Some(error), "error") = (&outcome.error, outcome.status) {
             bar.println(format!("{}: {error}", outcome.file));
         }
         bar.set_message(outcome.file.clone());
@@ -228,26 +245,30 @@ fn dicom(args: DicomArgs) -> anyhow::Result<()> {
         report.write_all(b"\n")?;
     }
     report.flush()?;
-    let failed = outcomes.iter().filter(|o| o.error.is_some()).count();
+    let count = |status: &str| outcomes.iter().filter(|o| o.status == status).count();
+    let (done, skipped, failed) = (count("ok"), count("skipped"), count("error"));
     println!(
-        "{} de-identified, {failed} failed; report in {}",
-        outcomes.len() - failed,
+        "{done} de-identified, {failed} failed, {skipped} skipped (not DICOM); report in {}",
         report_path.display()
     );
     if failed > 0 {
-        bail!("{failed} of {} files could not be de-identified (see the report)", outcomes.len());
+        bail!("{failed} of {} DICOM files could not be de-identified (see the report)", done + failed);
     }
     Ok(())
 }
 
-/// CPU time of the calling thread, in seconds (Linux `schedstat`; wall
-/// time elsewhere).
-fn thread_cpu_seconds(started: Instant) -> f64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .map_or_else(|| started.elapsed().as_secs_f64(), |ns| ns as f64 / 1e9)
+/// CPU time (user + system) of this process so far, in seconds, from
+/// `/proc/self/stat` (Linux; `None` elsewhere).
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // fields after the command name, which is in parentheses
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / CLOCK_TICKS_PER_SECOND)
 }
+
+/// `sysconf(_SC_CLK_TCK)` on Linux.
+const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
 
 fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let key = args.key.load()?;
@@ -275,11 +296,14 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         let deid = Deidentifier::new(key.clone(), profile.options())?;
         let output = args.work.join(format!("out-{profile:?}").to_lowercase());
         let started = Instant::now();
-        let cpu_before = thread_cpu_seconds(started);
+        let cpu_before = process_cpu_seconds();
         let outcomes = deidentify_dir(&deid, &replicated, &output, 1, &|_| {})?;
-        let cpu = thread_cpu_seconds(started) - cpu_before;
         let wall = started.elapsed().as_secs_f64();
-        let failed = outcomes.iter().filter(|o| o.error.is_some()).count();
+        let cpu = match (cpu_before, process_cpu_seconds()) {
+            (Some(before), Some(after)) => after - before,
+            _ => wall,
+        };
+        let failed = outcomes.iter().filter(|o| o.status == "error").count();
         println!(
             "{label:>20}: {count} files, {failed} failed, {:.3} s CPU ({:.3} ms per file, {:.0} files per CPU second), {:.3} s wall",
             cpu,
@@ -305,15 +329,20 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let (input, output) = (dir.path().join("in"), dir.path().join("out"));
         std::fs::create_dir_all(input.join("sub")).expect("mkdir");
-        std::fs::write(input.join("broken.dcm"), b"not dicom").expect("write");
-        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/dicom-us/color-px.dcm");
+        std::fs::write(input.join("notes.txt"), b"not dicom").expect("write");
+        let mut truncated = vec![0u8; 128];
+        truncated.extend_from_slice(b"DICM\x02\x00");
+        std::fs::write(input.join("broken.dcm"), truncated).expect("write");
+        let shared = std::env::var_os("COHORT_SHARED_DATA")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+        let fixture = shared.join("dicom-us/color-px.dcm");
         std::fs::copy(&fixture, input.join("sub/good.dcm")).expect("fixture present");
         let key = DeidKey::new(b"a test secret of enough bytes").expect("key");
         let deid = Deidentifier::new(key, Options::training()).expect("options");
         let outcomes = deidentify_dir(&deid, &input, &output, 2, &|_| {}).expect("batch");
-        assert_eq!(outcomes.len(), 2);
-        assert_eq!(outcomes[0].status, "error");
-        assert_eq!(outcomes[1].status, "ok");
+        let statuses: Vec<&str> = outcomes.iter().map(|o| o.status).collect();
+        assert_eq!(statuses, ["error", "skipped", "ok"]);
         assert!(output.join("sub/good.dcm").exists());
         assert!(!output.join("broken.dcm").exists());
         let leftovers = files_under(&output).expect("list");

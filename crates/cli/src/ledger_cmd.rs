@@ -198,9 +198,8 @@ fn check_proof(file: &Path, policy: Option<&Path>) -> i32 {
 
 fn proof_index(proof: &ProofFile) -> u64 {
     match proof {
-        ProofFile::Inclusion { leaf_index, .. } | ProofFile::SubtreeInclusion { leaf_index, .. } => {
-            *leaf_index
-        }
+        ProofFile::Inclusion { leaf_index, .. }
+        | ProofFile::SubtreeInclusion { leaf_index, .. } => *leaf_index,
         _ => 0,
     }
 }

@@ -48,6 +48,9 @@ enum Command {
     /// Differential privacy: epsilon from the RDP accountant.
     #[command(subcommand)]
     Dp(dp_cmd::DpCommand),
+    /// The federation's transparency log: verify, prove, check-proof, bench.
+    #[command(subcommand)]
+    Ledger(cli::ledger_cmd::LedgerCommand),
     /// Benchmarks (results go to docs/BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -129,6 +132,13 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Dp(command) => dp_cmd::run(command),
+        Command::Ledger(command) => {
+            let code = cli::ledger_cmd::run(command)?;
+            if code != 0 {
+                std::process::exit(code);
+            }
+            Ok(())
+        }
         Command::Bench(command) => runtime.block_on(bench::run(command)),
     }
 }
