@@ -71,7 +71,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             let started = Instant::now();
             let federation = demo::start_federation(&plan, dir.path()).await?;
             let progress = demo::round_progress(plan.rounds);
-            let state = federation.finish(&progress).await?;
+            let state = federation.finish(&progress).await?.state;
             progress.finish_and_clear();
             let wall = started.elapsed().as_secs_f64();
             let pooled = learn::Metrics::pooled(
@@ -206,7 +206,10 @@ async fn accuracy(options: PlanOptions, strategies: &str, seeds: &[u64]) -> anyh
             let plan = o.plan()?;
             let dir = tempfile::tempdir()?;
             let federation = demo::start_federation(&plan, dir.path()).await?;
-            let state = federation.finish(&indicatif::ProgressBar::hidden()).await?;
+            let state = federation
+                .finish(&indicatif::ProgressBar::hidden())
+                .await?
+                .state;
             accs.push(crate::results::federated_result(&state).pooled);
         }
         let (mean, std, min, max) = mean_and_spread(&accs);

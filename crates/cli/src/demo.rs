@@ -92,7 +92,8 @@ async fn privacy_tradeoff(options: &PlanOptions) -> anyhow::Result<Vec<results::
         let state = start_federation(&plan, dir.path())
             .await?
             .finish(&ProgressBar::hidden())
-            .await?;
+            .await?
+            .state;
         let epsilon = results::epsilon_spent(&state);
         points.push(results::PrivacyPoint {
             noise_multiplier: noise,
@@ -259,7 +260,7 @@ pub async fn start_federation(plan: &TrainingPlan, workdir: &Path) -> anyhow::Re
 
 impl Federation {
     /// Wait for the plan to end (showing progress) and for every node to stop.
-    pub async fn finish(self, progress: &ProgressBar) -> anyhow::Result<PlanState> {
+    pub async fn finish(self, progress: &ProgressBar) -> anyhow::Result<Finished> {
         let mut events = self.coordinator.subscribe();
         let watcher = {
             let progress = progress.clone();
@@ -284,12 +285,54 @@ impl Federation {
             }
         }
         watcher.abort();
+        let ledger = self
+            .coordinator
+            .wait_ledger_published(std::time::Duration::from_secs(10))
+            .await;
         self.coordinator.shutdown().await;
         if let Phase::Failed { reason } = &state.phase {
             anyhow::bail!("the plan failed: {reason}");
         }
-        Ok(state)
+        Ok(Finished { state, ledger })
     }
+}
+
+/// What a federation run leaves: the plan's final state and its ledger.
+pub struct Finished {
+    /// The plan's state.
+    pub state: PlanState,
+    /// The ledger recording it.
+    pub ledger: coordinator::LedgerSummary,
+}
+
+/// Audit the run's ledger offline, as an outsider would, and show its
+/// cosigned checkpoint.
+fn verify_ledger(ledger: &coordinator::LedgerSummary, kept: bool) -> anyhow::Result<()> {
+    let report = ::ledger::audit::verify_log(&ledger.policy, &ledger.log_dir);
+    if !report.is_clean() {
+        anyhow::bail!("the ledger does not verify:\n{report}");
+    }
+    println!(
+        "ledger verified: {} entries, all signatures, tiles, contributions, aggregates and budgets check out",
+        ledger.size
+    );
+    match &ledger.published_checkpoint {
+        Some(note) if ledger.published_size == ledger.size => {
+            println!("final checkpoint, cosigned by the hospitals' witnesses:\n{note}");
+        }
+        _ => println!(
+            "warning: the final checkpoint lacks a quorum of witness cosignatures ({} of {} entries published)",
+            ledger.published_size, ledger.size
+        ),
+    }
+    if kept {
+        println!(
+            "audit it yourself: cohort ledger verify --policy {} {}",
+            ledger.log_dir.with_file_name("policy.toml").display(),
+            ledger.log_dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// A progress bar over the plan's rounds.
@@ -332,13 +375,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
     }
     let progress = round_progress(plan.rounds);
-    let state = federation.finish(&progress).await?;
+    let Finished { state, ledger } = federation.finish(&progress).await?;
     progress.finish_and_clear();
     let wall = started.elapsed().as_secs_f64();
     println!(
         "federated training done in {wall:.2} s; final model {}",
         state.global_sha256
     );
+    verify_ledger(&ledger, args.workdir.is_some())?;
 
     let mut methods = vec![results::federated_result(&state)];
     if !args.no_baselines {

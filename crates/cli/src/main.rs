@@ -109,6 +109,11 @@ fn main() -> anyhow::Result<()> {
             println!("coordinator listening on {}", running.address());
             if exit_when_done {
                 let state = running.wait_finished().await;
+                // Let every hospital cosign the final checkpoint and learn the
+                // plan is over before the service goes away.
+                running
+                    .wait_released(std::time::Duration::from_secs(30))
+                    .await;
                 println!("plan {} ended: {:?}", state.plan_id, state.phase);
                 println!("final model {}", state.global_sha256);
                 running.shutdown().await;

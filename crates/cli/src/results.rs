@@ -89,6 +89,9 @@ pub struct PrivacyPoint {
 
 /// Epsilon each hospital reported spending (empty without DP).
 pub fn epsilon_spent(state: &PlanState) -> BTreeMap<String, f64> {
+    if state.plan.privacy_budget.is_none() {
+        return BTreeMap::new();
+    }
     state
         .epsilon_spent_micro
         .iter()

@@ -24,6 +24,7 @@ async fn run_federation(plan: &TrainingPlan) -> fed::server::PlanState {
         .finish(&indicatif::ProgressBar::hidden())
         .await
         .unwrap()
+        .state
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,7 +131,9 @@ async fn node_declines_a_plan_whose_code_its_operator_did_not_approve() {
 /// A hand-driven node client, to send what a well-behaved node never would.
 struct RawNode {
     client: CoordinatorClient<tonic::transport::Channel>,
-    identity: pki::Identity,
+    party: String,
+    key: ed25519_dalek::SigningKey,
+    ledger: Option<node::witness::NodeLedger>,
 }
 
 impl RawNode {
@@ -145,50 +148,105 @@ impl RawNode {
         )
         .await
         .map_err(|e| e.to_string())?;
+        use ed25519_dalek::pkcs8::DecodePrivateKey;
         Ok(RawNode {
             client: CoordinatorClient::new(channel),
-            identity: creds.identity().unwrap(),
+            party: creds.party.clone(),
+            key: ed25519_dalek::SigningKey::from_pkcs8_pem(&creds.key_pem).unwrap(),
+            ledger: None,
         })
     }
 
     async fn join(&mut self) -> Result<v1::JoinResponse, tonic::Status> {
-        self.client
+        let r = self
+            .client
             .join(v1::JoinRequest {
                 protocol_version: 1,
                 software: "test".into(),
             })
             .await
-            .map(|r| r.into_inner())
+            .map(|r| r.into_inner())?;
+        self.ledger = Some(
+            node::witness::NodeLedger::new(
+                &r.ledger_origin,
+                &r.ledger_key,
+                &self.party,
+                self.key.clone(),
+                std::env::temp_dir().join(format!("raw-witness-{}", self.party)),
+            )
+            .unwrap(),
+        );
+        Ok(r)
     }
 
-    async fn task(&mut self) -> Kind {
+    async fn approve(&mut self, plan: &TrainingPlan) {
+        let Kind::ReviewPlan(offer) = self.task().await else {
+            panic!("expected a plan offer")
+        };
+        let entry = self
+            .ledger
+            .as_ref()
+            .unwrap()
+            .approve(plan, &offer.registration_entry)
+            .unwrap();
         self.client
-            .next_task(v1::NextTaskRequest { wait_ms: 5000 })
+            .submit_review(v1::PlanReview {
+                plan_id: offer.plan_id,
+                approved: true,
+                reason: String::new(),
+                approval_entry: entry,
+            })
             .await
-            .unwrap()
-            .into_inner()
-            .kind
-            .unwrap()
+            .unwrap();
+    }
+
+    /// The next task that is not a request to witness the ledger (this test
+    /// node declines to witness).
+    async fn task(&mut self) -> Kind {
+        loop {
+            let kind = self
+                .client
+                .next_task(v1::NextTaskRequest { wait_ms: 5000 })
+                .await
+                .unwrap()
+                .into_inner()
+                .kind
+                .unwrap();
+            if !matches!(kind, Kind::Cosign(_)) {
+                return kind;
+            }
+            self.client
+                .submit_cosignature(v1::Cosignature {
+                    line: String::new(),
+                    witness_size: 0,
+                    error: "this test node does not witness".into(),
+                })
+                .await
+                .unwrap();
+        }
     }
 
     fn update(&self, plan: &TrainingPlan, round: u32, weights: &Weights) -> v1::ModelUpdate {
         let model = model_message(weights);
-        let plan_id = plan.plan_id();
-        let code_hash = plan.code_hash();
-        let statement = protocol::signing::update_statement(&protocol::signing::UpdateClaim {
-            plan_id: &plan_id,
-            round,
-            weights_sha256: &model.sha256,
-            num_samples: 10,
-            code_hash: &code_hash,
-            epsilon_round_micro: 0,
-            epsilon_total_micro: 0,
-        });
         let m = learn::Metrics {
             loss: 0.5,
             accuracy: 0.5,
             samples: 10,
         };
+        let contribution_entry = self
+            .ledger
+            .as_ref()
+            .unwrap()
+            .contribution(&fed::record::UpdateFacts {
+                plan,
+                round,
+                update_sha256: &model.sha256,
+                num_samples: 10,
+                train: m,
+                epsilon_round_micro: 0,
+                epsilon_total_micro: 0,
+            })
+            .unwrap();
         v1::ModelUpdate {
             plan_id: plan.plan_id(),
             round,
@@ -197,7 +255,7 @@ impl RawNode {
             train_metrics: Some(metrics_message(m)),
             global_test_metrics: Some(metrics_message(m)),
             code_hash: plan.code_hash(),
-            signature: self.identity.sign(&statement).to_vec(),
+            contribution_entry,
             epsilon_round_micro: 0,
             epsilon_total_micro: 0,
         }
@@ -235,18 +293,7 @@ async fn malformed_updates_are_refused_with_a_reason_and_the_round_goes_on() {
         .await
         .unwrap();
     assert_eq!(alpha.join().await.unwrap().node_id, "alpha");
-    let Kind::ReviewPlan(offer) = alpha.task().await else {
-        panic!("expected a plan offer")
-    };
-    alpha
-        .client
-        .submit_review(v1::PlanReview {
-            plan_id: offer.plan_id,
-            approved: true,
-            reason: String::new(),
-        })
-        .await
-        .unwrap();
+    alpha.approve(&plan).await;
     // beta never answers: after the review deadline alpha alone (quorum 1) trains.
     let Kind::Train(train) = alpha.task().await else {
         panic!("expected a training task")
@@ -288,7 +335,24 @@ async fn malformed_updates_are_refused_with_a_reason_and_the_round_goes_on() {
     refuse(Code::InvalidArgument, "safetensors")(alpha.client.submit_update(u).await);
 
     let mut u = alpha.update(&plan, 1, &global);
-    u.num_samples = 11; // the signature covered 10
+    u.num_samples = 11; // the signed contribution entry says 10
+    refuse(Code::InvalidArgument, "does not state this update")(
+        alpha.client.submit_update(u).await,
+    );
+
+    let mut u = alpha.update(&plan, 1, &global);
+    let stranger = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let origin = ledger::entry::LogOrigin::new("cohort.federation/cohort-demo").unwrap();
+    let forged = ledger::entry::SignedEntry::from_bytes(&u.contribution_entry).unwrap();
+    u.contribution_entry = ledger::entry::SignedEntry::sign(
+        &origin,
+        forged.author().clone(),
+        forged.statement().clone(),
+        &stranger,
+    )
+    .unwrap()
+    .bytes()
+    .to_vec();
     refuse(Code::Unauthenticated, "signature")(alpha.client.submit_update(u).await);
 
     let u = alpha.update(&plan, 1, &global);
@@ -382,17 +446,8 @@ async fn late_update_is_refused_after_the_round_closed() {
         .await
         .unwrap();
     for n in [&mut alpha, &mut beta] {
-        let Kind::ReviewPlan(offer) = n.task().await else {
-            panic!()
-        };
-        n.client
-            .submit_review(v1::PlanReview {
-                plan_id: offer.plan_id,
-                approved: true,
-                reason: String::new(),
-            })
-            .await
-            .unwrap();
+        n.join().await.unwrap();
+        n.approve(&plan).await;
     }
     let Kind::Train(a) = alpha.task().await else {
         panic!()
@@ -509,4 +564,39 @@ async fn nodes_withdraw_rather_than_exceed_their_privacy_budget() {
     }
     let last = state.history.last().unwrap();
     assert!(!last.contributors.contains_key("switzerland"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledger_records_every_round_and_is_cosigned_by_a_witness_quorum() {
+    let plan = plan(3);
+    let dir = tempfile::tempdir().unwrap();
+    let federation = demo::start_federation(&plan, dir.path()).await.unwrap();
+    let finished = federation
+        .finish(&indicatif::ProgressBar::hidden())
+        .await
+        .unwrap();
+    let ledger = &finished.ledger;
+    // genesis, registration, 4 approvals, 3 x (opened + 4 contributions + aggregate), release
+    assert_eq!(ledger.size, 1 + 1 + 4 + 3 * 6 + 1);
+    assert_eq!(
+        ledger.published_size, ledger.size,
+        "the final checkpoint is published"
+    );
+    let note = ledger.published_checkpoint.as_deref().unwrap();
+    assert!(
+        note.matches("/witness/").count() >= 3,
+        "a quorum of 3 of 4 witnesses:\n{note}"
+    );
+    let report = ::ledger::audit::verify_log(&ledger.policy, &ledger.log_dir);
+    assert!(report.is_clean(), "{report}");
+
+    // The auditor notices a byte changed in the stored log.
+    let bundle = ledger
+        .log_dir
+        .join(format!("tile/entries/000.p/{}", ledger.size));
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&bundle, bytes).unwrap();
+    assert!(!::ledger::audit::verify_log(&ledger.policy, &ledger.log_dir).is_clean());
 }

@@ -176,6 +176,7 @@ fn reference_model(plan: &TrainingPlan) -> String {
         f.finish(&indicatif::ProgressBar::hidden())
             .await
             .unwrap()
+            .state
             .global_sha256
     })
 }
@@ -221,6 +222,18 @@ fn coordinator_killed_mid_training_resumes_and_gives_the_uninterrupted_model() {
         assert!(n.wait().unwrap().success());
     }
     assert_eq!(final_model(&output), reference_model(&plan));
+    // The ledger the restarted coordinator completed verifies offline.
+    let audit = cohort(
+        &[
+            "ledger",
+            "verify",
+            "--policy",
+            "coordinator-store/ledger/policy.toml",
+            "coordinator-store/ledger/log",
+        ],
+        &dir,
+    );
+    assert!(audit.contains("no violation"), "{audit}");
 }
 
 #[test]

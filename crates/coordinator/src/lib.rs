@@ -12,6 +12,7 @@
 //! ```
 
 pub mod config;
+pub mod ledger;
 pub mod registry;
 mod service;
 pub mod store;
@@ -51,6 +52,12 @@ pub enum CoordinatorError {
     /// TLS set-up failed.
     #[error("TLS: {0}")]
     Tls(tonic::transport::Error),
+    /// The ledger could not be opened or kept in step.
+    #[error(transparent)]
+    Ledger(#[from] ledger::LedgerError),
+    /// The coordinator's key is unusable.
+    #[error("coordinator identity key: {0}")]
+    Identity(String),
     /// A stored state belongs to a different plan.
     #[error("stored artifact {sha256} could not be loaded: {message}")]
     Artifact {
@@ -74,21 +81,31 @@ pub(crate) struct Shared {
     federation: String,
     registry: Registry,
     plan_id: String,
+    plan: fed::plan::TrainingPlan,
     plan_json: String,
+    registration_entry: Vec<u8>,
     code_hash: String,
     run: Mutex<PlanRun>,
+    ledger: Mutex<ledger::FederationLedger>,
+    /// Hospitals that have been told the plan is over.
+    released: Mutex<std::collections::BTreeSet<String>>,
     store: CoordinatorStore,
     changed: watch::Sender<u64>,
     events: broadcast::Sender<PlanEvent>,
 }
 
 impl Shared {
-    /// Store new artifacts, then the state.
-    async fn persist(&self, run: &mut PlanRun, now: i64) -> Result<(), store::StoreError> {
+    /// Store new artifacts, then the state, then bring the ledger in step.
+    async fn persist(&self, run: &mut PlanRun, now: i64) -> Result<(), CoordinatorError> {
         for (sha, weights) in run.take_unsaved() {
             self.store.put_artifact(&sha, &weights).await?;
         }
-        self.store.save_state(run.state(), now).await
+        self.store.save_state(run.state(), now).await?;
+        self.ledger
+            .lock()
+            .await
+            .sync(run.state(), run.is_finished())?;
+        Ok(())
     }
 
     /// Wake pollers and tell subscribers what happened.
@@ -120,6 +137,20 @@ fn log_event(event: &PlanEvent) {
     }
 }
 
+/// Where the ledger stands.
+pub struct LedgerSummary {
+    /// Entries in the log (genesis included).
+    pub size: u64,
+    /// Entries covered by the published checkpoint.
+    pub published_size: u64,
+    /// The published checkpoint as a signed note with its cosignatures.
+    pub published_checkpoint: Option<String>,
+    /// The log directory (C2SP tiles).
+    pub log_dir: std::path::PathBuf,
+    /// The policy an auditor verifies it with.
+    pub policy: ::ledger::policy::Policy,
+}
+
 /// A running coordinator.
 pub struct RunningCoordinator {
     address: SocketAddr,
@@ -143,6 +174,63 @@ impl RunningCoordinator {
     /// A copy of the plan's current state.
     pub async fn state(&self) -> PlanState {
         self.shared.run.lock().await.state().clone()
+    }
+
+    /// The ledger: entries so far, the published (cosigned) checkpoint and
+    /// where the log and its policy are.
+    pub async fn ledger_summary(&self) -> LedgerSummary {
+        let ledger = self.shared.ledger.lock().await;
+        LedgerSummary {
+            size: ledger.size(),
+            published_size: ledger.published_size(),
+            published_checkpoint: ledger.published_note(),
+            log_dir: ledger.log_dir().to_path_buf(),
+            policy: ledger.policy().clone(),
+        }
+    }
+
+    /// Wait until the ledger's whole content is in a published checkpoint
+    /// (the witnesses have cosigned it), or `timeout` passes.
+    pub async fn wait_ledger_published(&self, timeout: Duration) -> LedgerSummary {
+        let mut changed = self.shared.changed.subscribe();
+        let give_up = tokio::time::Instant::now() + timeout;
+        loop {
+            let summary = self.ledger_summary().await;
+            if summary.published_size == summary.size {
+                return summary;
+            }
+            tokio::select! {
+                r = changed.changed() => if r.is_err() { return summary; },
+                _ = tokio::time::sleep_until(give_up) => return summary,
+            }
+        }
+    }
+
+    /// Wait until every participant of the finished plan has been told so (and
+    /// so has cosigned the final checkpoint first), or `timeout` passes.
+    pub async fn wait_released(&self, timeout: Duration) {
+        let mut changed = self.shared.changed.subscribe();
+        let give_up = tokio::time::Instant::now() + timeout;
+        loop {
+            let present: Vec<String> = {
+                let run = self.shared.run.lock().await;
+                let s = run.state();
+                s.participants
+                    .iter()
+                    .filter(|p| !s.absent.contains(p))
+                    .cloned()
+                    .collect()
+            };
+            let released = self.shared.released.lock().await;
+            if present.iter().all(|p| released.contains(p)) {
+                return;
+            }
+            drop(released);
+            tokio::select! {
+                r = changed.changed() => if r.is_err() { return; },
+                _ = tokio::time::sleep_until(give_up) => return,
+            }
+        }
     }
 
     /// Raw safetensors bytes of a stored model.
@@ -209,15 +297,41 @@ pub async fn start(settings: CoordinatorSettings) -> Result<RunningCoordinator, 
             address: settings.listen,
             source,
         })?;
+    let key = {
+        use ed25519_dalek::pkcs8::DecodePrivateKey;
+        ed25519_dalek::SigningKey::from_pkcs8_pem(&settings.tls.key_pem)
+            .map_err(|e| CoordinatorError::Identity(e.to_string()))?
+    };
+    let hospitals: Vec<ledger::LedgerParty> = settings
+        .registry
+        .parties()
+        .into_iter()
+        .map(|p| ledger::LedgerParty {
+            name: p.name.clone(),
+            key: p.public_key,
+        })
+        .collect();
+    let quorum = (hospitals.len() / 2 + 1) as u16;
+    let federation_ledger = ledger::FederationLedger::open(
+        &settings.data_dir.join("ledger"),
+        &settings.federation,
+        key,
+        &hospitals,
+        quorum,
+    )?;
     let (changed, _) = watch::channel(0);
     let (events, _) = broadcast::channel(1024);
     let shared = Arc::new(Shared {
         federation: settings.federation.clone(),
         registry: settings.registry.clone(),
         plan_id,
+        registration_entry: federation_ledger.registration(run.state())?,
         plan_json: plan.to_json(),
+        plan: plan.clone(),
         code_hash: plan.code_hash(),
         run: Mutex::new(run),
+        ledger: Mutex::new(federation_ledger),
+        released: Mutex::new(std::collections::BTreeSet::new()),
         store,
         changed,
         events,

@@ -89,14 +89,10 @@ impl Registry {
             .ok_or_else(|| Refusal::Unknown(fingerprint.to_string()))
     }
 
-    /// Names of the enrolled hospitals, sorted.
-    pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .by_fingerprint
-            .values()
-            .map(|p| p.name.clone())
-            .collect();
-        names.sort();
-        names
+    /// The enrolled hospitals, sorted by name.
+    pub fn parties(&self) -> Vec<&Party> {
+        let mut parties: Vec<&Party> = self.by_fingerprint.values().collect();
+        parties.sort_by(|a, b| a.name.cmp(&b.name));
+        parties
     }
 }

@@ -43,6 +43,50 @@ fn invalid(message: String) -> Status {
 }
 
 impl CoordinatorService {
+    /// Decode a ledger entry the caller signed, and check the signature.
+    async fn signed_entry(
+        &self,
+        party: &crate::registry::Party,
+        bytes: &[u8],
+    ) -> Result<ledger::entry::SignedEntry, Status> {
+        let entry = ledger::entry::SignedEntry::from_bytes(bytes)
+            .map_err(|e| invalid(format!("the ledger entry does not decode: {e}")))?;
+        let key = ledger::entry::PublicKey::from_bytes(&party.public_key.0)
+            .map_err(|e| Status::internal(format!("enrolled key of {}: {e}", party.name)))?;
+        let origin = self.shared.ledger.lock().await.origin().clone();
+        if !entry.verify(&origin, &key) {
+            return Err(Status::unauthenticated(format!(
+                "the ledger entry's signature does not verify with {}'s key",
+                party.name
+            )));
+        }
+        Ok(entry)
+    }
+
+    /// Check a hospital's PlanApproved entry for the active plan.
+    async fn check_approval(
+        &self,
+        party: &crate::registry::Party,
+        bytes: &[u8],
+    ) -> Result<(), Status> {
+        let entry = self.signed_entry(party, bytes).await?;
+        let registration = ledger::entry::SignedEntry::from_bytes(&self.shared.registration_entry)
+            .map_err(|e| Status::internal(format!("registration entry: {e}")))?;
+        let expected = fed::record::approval(&self.shared.plan_id, &registration)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        match entry.statement() {
+            ledger::entry::Statement::PlanApproved(a)
+                if *a == expected && entry.author().as_str() == party.name =>
+            {
+                Ok(())
+            }
+            _ => Err(invalid(format!(
+                "the approval entry is not {}'s PlanApproved of plan {}",
+                party.name, self.shared.plan_id
+            ))),
+        }
+    }
+
     fn caller<T>(&self, request: &Request<T>) -> Result<crate::registry::Party, Status> {
         let fingerprint = protocol::tls::peer_fingerprint(request);
         self.shared
@@ -60,6 +104,7 @@ impl CoordinatorService {
                 plan_id,
                 plan_json: self.shared.plan_json.clone(),
                 code_hash: self.shared.code_hash.clone(),
+                registration_entry: self.shared.registration_entry.clone(),
             }),
             TaskKind::Statistics => Kind::ComputeStatistics(v1::StatisticsRequest { plan_id }),
             TaskKind::Train {
@@ -110,9 +155,12 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
             )));
         }
         tracing::info!(node = %party.name, software = %join.software, "node joined");
+        let ledger = self.shared.ledger.lock().await;
         Ok(Response::new(v1::JoinResponse {
             node_id: party.name,
             federation: self.shared.federation.clone(),
+            ledger_origin: ledger.origin().to_string(),
+            ledger_key: ledger.log_key_hex(),
         }))
     }
 
@@ -138,6 +186,12 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
         let give_up = tokio::time::Instant::now() + wait;
         loop {
             changed.borrow_and_update();
+            let cosign = self.shared.ledger.lock().await.cosign_request(&party.name);
+            if let Some(add_checkpoint) = cosign {
+                return Ok(Response::new(v1::Task {
+                    kind: Some(Kind::Cosign(v1::CosignRequest { add_checkpoint })),
+                }));
+            }
             let task = {
                 let run = self.shared.run.lock().await;
                 let mut task = self.task_message(run.task_for(&party.name));
@@ -146,6 +200,9 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
                 }) = &mut task
                 {
                     f.final_model_sha256 = run.state().global_sha256.clone();
+                    if self.shared.released.lock().await.insert(party.name.clone()) {
+                        self.shared.changed.send_modify(|v| *v += 1);
+                    }
                 }
                 task
             };
@@ -172,6 +229,12 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
         if !review.approved {
             tracing::warn!(node = %party.name, reason = %review.reason, "plan declined");
         }
+        let approval_entry_hex = if review.approved {
+            self.check_approval(&party, &review.approval_entry).await?;
+            hex::encode(&review.approval_entry)
+        } else {
+            String::new()
+        };
         self.shared
             .apply(|run, now| {
                 run.on_review(
@@ -180,6 +243,7 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
                     Review {
                         approved: review.approved,
                         reason: review.reason.clone(),
+                        approval_entry_hex,
                     },
                     now,
                 )
@@ -221,32 +285,29 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
         let u = request.into_inner();
         let weights = decode_model(u.weights).map_err(invalid)?;
         let weights_sha256 = weights.sha256_hex();
-        let statement = protocol::signing::update_statement(&protocol::signing::UpdateClaim {
-            plan_id: &u.plan_id,
+        let train = decode_metrics(u.train_metrics, "training").map_err(invalid)?;
+        let entry = self.signed_entry(&party, &u.contribution_entry).await?;
+        let facts = fed::record::UpdateFacts {
+            plan: &self.shared.plan,
             round: u.round,
-            weights_sha256: &weights_sha256,
+            update_sha256: &weights_sha256,
             num_samples: u.num_samples,
-            code_hash: &u.code_hash,
+            train,
             epsilon_round_micro: u.epsilon_round_micro,
             epsilon_total_micro: u.epsilon_total_micro,
-        });
-        party
-            .public_key
-            .verify(&statement, &u.signature)
-            .map_err(|e| {
-                Status::unauthenticated(format!(
-                    "the update's signature does not verify with {}'s key: {e}",
-                    party.name
-                ))
-            })?;
+        };
+        if u.plan_id == self.shared.plan_id {
+            fed::record::check_contribution(&entry, &party.name, &facts)
+                .map_err(|e| invalid(e.to_string()))?;
+        }
         let submission = UpdateSubmission {
             round: u.round,
             weights,
             num_samples: u.num_samples,
-            train: decode_metrics(u.train_metrics, "training").map_err(invalid)?,
+            train,
             global_test: decode_metrics(u.global_test_metrics, "test").map_err(invalid)?,
             code_hash: u.code_hash,
-            signature_hex: hex::encode(&u.signature),
+            contribution_entry_hex: hex::encode(&u.contribution_entry),
             epsilon_round_micro: u.epsilon_round_micro,
             epsilon_total_micro: u.epsilon_total_micro,
         };
@@ -261,6 +322,39 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
         Ok(Response::new(v1::Ack {
             message: format!("update for round {round} stored"),
         }))
+    }
+
+    async fn submit_cosignature(
+        &self,
+        request: Request<v1::Cosignature>,
+    ) -> Result<Response<v1::Ack>, Status> {
+        let party = self.caller(&request)?;
+        let c = request.into_inner();
+        let mut ledger = self.shared.ledger.lock().await;
+        ledger
+            .on_cosignature(&party.name, &c.line, c.witness_size, &c.error)
+            .map_err(|e| invalid(format!("cosignature refused: {e}")))?;
+        drop(ledger);
+        self.shared.publish(Vec::new());
+        Ok(Response::new(v1::Ack {
+            message: "cosignature recorded".into(),
+        }))
+    }
+
+    async fn read_log(
+        &self,
+        request: Request<v1::LogRead>,
+    ) -> Result<Response<v1::LogData>, Status> {
+        self.caller(&request)?;
+        let path = request.into_inner().path;
+        let data = self
+            .shared
+            .ledger
+            .lock()
+            .await
+            .read(&path)
+            .map_err(Status::not_found)?;
+        Ok(Response::new(v1::LogData { data }))
     }
 
     async fn withdraw(

@@ -11,6 +11,8 @@
 
 pub mod client;
 pub mod plan;
+pub mod record;
+pub mod secure_round;
 pub mod server;
 pub mod simulation;
 pub mod strategy;

@@ -50,6 +50,9 @@ pub struct Review {
     pub approved: bool,
     /// Why it declined.
     pub reason: String,
+    /// The node-signed PlanApproved ledger entry (hex) when approved.
+    #[serde(default)]
+    pub approval_entry_hex: String,
 }
 
 /// An accepted update of the open round (weights are kept as an artifact).
@@ -63,8 +66,8 @@ pub struct ReceivedUpdate {
     pub train: Metrics,
     /// The round's incoming global model on the node's test split.
     pub global_test: Metrics,
-    /// The node's signature over the update statement (hex), kept as evidence.
-    pub signature_hex: String,
+    /// The node-signed Contribution ledger entry (hex), kept as evidence.
+    pub contribution_entry_hex: String,
     /// Epsilon (millionths) the node spent on this update (0 without DP).
     pub epsilon_round_micro: u64,
     /// Epsilon (millionths) the node has spent on the plan so far.
@@ -94,6 +97,8 @@ pub struct RoundRecord {
     pub input_test: BTreeMap<String, Metrics>,
     /// Each contributor's cumulative epsilon (millionths) after this round.
     pub epsilon_total_micro: BTreeMap<String, u64>,
+    /// Each contributor's signed Contribution ledger entry (hex).
+    pub contribution_entries: BTreeMap<String, String>,
     /// When the round opened and closed.
     pub opened_unix_ms: i64,
     /// When it was aggregated.
@@ -193,8 +198,8 @@ pub struct UpdateSubmission {
     pub global_test: Metrics,
     /// The code hash the node ran.
     pub code_hash: String,
-    /// The node's signature (already verified by the transport layer).
-    pub signature_hex: String,
+    /// The node-signed Contribution ledger entry (hex; verified by the transport layer).
+    pub contribution_entry_hex: String,
     /// Epsilon (millionths) spent on this update.
     pub epsilon_round_micro: u64,
     /// Cumulative epsilon (millionths) on the plan.
@@ -597,7 +602,7 @@ impl PlanRun {
             num_samples: update.num_samples,
             train: update.train,
             global_test: update.global_test,
-            signature_hex: update.signature_hex,
+            contribution_entry_hex: update.contribution_entry_hex,
             epsilon_round_micro: update.epsilon_round_micro,
             epsilon_total_micro: update.epsilon_total_micro,
             received_unix_ms: now,
@@ -898,6 +903,10 @@ impl PlanRun {
             epsilon_total_micro: updates
                 .iter()
                 .map(|(n, u)| (n.clone(), u.epsilon_total_micro))
+                .collect(),
+            contribution_entries: updates
+                .iter()
+                .map(|(n, u)| (n.clone(), u.contribution_entry_hex.clone()))
                 .collect(),
             opened_unix_ms: self.state.phase_opened_unix_ms,
             closed_unix_ms: now,

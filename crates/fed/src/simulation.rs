@@ -71,6 +71,7 @@ pub fn run(
                         Review {
                             approved: true,
                             reason: String::new(),
+                            approval_entry_hex: String::new(),
                         },
                         clock,
                     )
@@ -104,7 +105,7 @@ pub fn run(
                         train: update.train,
                         global_test: update.global_test,
                         code_hash: code_hash.clone(),
-                        signature_hex: String::new(),
+                        contribution_entry_hex: String::new(),
                         epsilon_round_micro: 0,
                         epsilon_total_micro: 0,
                     };

@@ -36,6 +36,7 @@ fn approve_all(run: &mut PlanRun, now: i64) {
             Review {
                 approved: true,
                 reason: String::new(),
+                approval_entry_hex: String::new(),
             },
             now,
         )
@@ -52,7 +53,7 @@ fn update(run: &PlanRun, round: u32, value: f32, samples: u64) -> UpdateSubmissi
         train: metrics(),
         global_test: metrics(),
         code_hash: run.state().plan.code_hash(),
-        signature_hex: String::new(),
+        contribution_entry_hex: String::new(),
         epsilon_round_micro: 0,
         epsilon_total_micro: 0,
     }
@@ -242,6 +243,7 @@ fn declines_below_the_quorum_fail_the_plan() {
     let no = || Review {
         approved: false,
         reason: "code not allowed".into(),
+        approval_entry_hex: String::new(),
     };
     run.on_review(
         "a",
@@ -249,6 +251,7 @@ fn declines_below_the_quorum_fail_the_plan() {
         Review {
             approved: true,
             reason: String::new(),
+            approval_entry_hex: String::new(),
         },
         0,
     )

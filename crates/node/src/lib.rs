@@ -15,6 +15,7 @@ pub mod api;
 pub mod config;
 pub mod source;
 pub mod store;
+pub mod witness;
 
 use std::time::Duration;
 
@@ -85,9 +86,10 @@ impl ActivePlan {
 
 struct Node {
     settings: NodeSettings,
-    identity: pki::Identity,
+    signing_key: ed25519_dalek::SigningKey,
     store: NodeStore,
     active: Option<ActivePlan>,
+    ledger: Option<witness::NodeLedger>,
 }
 
 /// Errors inside one connection: transport ones lead to a reconnect.
@@ -175,12 +177,17 @@ pub async fn run(settings: NodeSettings) -> Result<String, NodeError> {
 }
 
 async fn run_client(settings: NodeSettings, store: NodeStore) -> Result<String, NodeError> {
-    let identity = pki::Identity::from_pkcs8_pem(&settings.tls.key_pem)?;
+    let signing_key = {
+        use ed25519_dalek::pkcs8::DecodePrivateKey;
+        ed25519_dalek::SigningKey::from_pkcs8_pem(&settings.tls.key_pem)
+            .map_err(|e| NodeError::Refused(format!("identity key: {e}")))?
+    };
     let mut node = Node {
         settings,
-        identity,
+        signing_key,
         store,
         active: None,
+        ledger: None,
     };
     let endpoint = protocol::tls::endpoint(
         &node.settings.coordinator,
@@ -229,6 +236,24 @@ impl Node {
                     tracing::warn!(configured = %self.settings.name, certified = %r.node_id, "the coordinator knows this node under another name");
                 }
                 tracing::info!(node = %r.node_id, federation = %r.federation, "joined federation");
+                if !self
+                    .ledger
+                    .as_ref()
+                    .is_some_and(|l| l.is(&r.ledger_origin, &r.ledger_key))
+                {
+                    match witness::NodeLedger::new(
+                        &r.ledger_origin,
+                        &r.ledger_key,
+                        &self.settings.name,
+                        self.signing_key.clone(),
+                        self.settings.data_dir.join("witness"),
+                    ) {
+                        Ok(l) => self.ledger = Some(l),
+                        Err(e) => {
+                            return Interrupt::Fatal(NodeError::Refused(format!("ledger: {e}")));
+                        }
+                    }
+                }
             }
             Err(status) => return from_status(status),
         }
@@ -246,6 +271,7 @@ impl Node {
                 Some(Kind::ComputeStatistics(req)) => self.statistics(&mut client, req).await,
                 Some(Kind::Train(req)) => self.train(&mut client, req).await,
                 Some(Kind::Evaluate(req)) => self.evaluate(&mut client, req).await,
+                Some(Kind::Cosign(req)) => self.cosign(&mut client, req).await,
                 Some(Kind::Finished(f)) => {
                     tracing::info!(plan = %f.plan_id, outcome = %f.outcome, model = %f.final_model_sha256, "plan finished");
                     if self.settings.exit_when_done {
@@ -303,19 +329,27 @@ impl Node {
             raw.check(&plan).map_err(|e| e.to_string())?;
             Ok((plan, raw))
         });
-        let (approved, reason) = match decision {
-            Ok((plan, raw)) => {
+        let decision = decision.and_then(|(plan, raw)| {
+            let ledger = self
+                .ledger
+                .as_ref()
+                .ok_or("no ledger to record the approval in")?;
+            let entry = ledger.approve(&plan, &offer.registration_entry)?;
+            Ok((plan, raw, entry))
+        });
+        let (approved, reason, approval_entry) = match decision {
+            Ok((plan, raw, entry)) => {
                 self.active = Some(ActivePlan {
                     plan_id: offer.plan_id.clone(),
                     plan,
                     raw,
                     prepared: None,
                 });
-                (true, String::new())
+                (true, String::new(), entry)
             }
             Err(reason) => {
                 tracing::warn!(plan = %offer.plan_id, %reason, "declining plan");
-                (false, reason)
+                (false, reason, Vec::new())
             }
         };
         self.store
@@ -333,6 +367,7 @@ impl Node {
                 plan_id: offer.plan_id,
                 approved,
                 reason,
+                approval_entry,
             })
             .await
             .map_err(from_status)?;
@@ -447,16 +482,23 @@ impl Node {
         };
         let model = model_message(&update.weights);
         let code_hash = plan.code_hash();
-        let statement = protocol::signing::update_statement(&protocol::signing::UpdateClaim {
-            plan_id: &req.plan_id,
+        let facts = fed::record::UpdateFacts {
+            plan: &plan,
             round,
-            weights_sha256: &model.sha256,
+            update_sha256: &model.sha256,
             num_samples: update.num_samples,
-            code_hash: &code_hash,
+            train: update.train,
             epsilon_round_micro,
             epsilon_total_micro,
-        });
-        let signature = self.identity.sign(&statement).to_vec();
+        };
+        let contribution_entry = self
+            .ledger
+            .as_ref()
+            .ok_or_else(|| Interrupt::Transport("joined without a ledger".into()))?
+            .contribution(&facts)
+            .map_err(|e| {
+                Interrupt::Fatal(NodeError::Refused(format!("contribution entry: {e}")))
+            })?;
         self.disclose(Disclosure {
             plan_id: req.plan_id.clone(),
             round,
@@ -474,7 +516,7 @@ impl Node {
                 train_metrics: Some(metrics_message(update.train)),
                 global_test_metrics: Some(metrics_message(update.global_test)),
                 code_hash,
-                signature,
+                contribution_entry,
                 epsilon_round_micro,
                 epsilon_total_micro,
             })
@@ -492,6 +534,48 @@ impl Node {
             }
             Err(status) => Err(from_status(status)),
         }
+    }
+
+    /// Cosign the coordinator's checkpoint with this hospital's witness (in a
+    /// blocking task: the witness reads the log tile by tile).
+    async fn cosign(
+        &mut self,
+        client: &mut CoordinatorClient<Channel>,
+        req: v1::CosignRequest,
+    ) -> Result<(), Interrupt> {
+        let mut ledger = self
+            .ledger
+            .take()
+            .ok_or_else(|| Interrupt::Transport("joined without a ledger".into()))?;
+        let log = witness::RemoteLog::new(client.clone(), tokio::runtime::Handle::current());
+        let now = (now_unix_ms() / 1000) as u64;
+        let (ledger, outcome) = tokio::task::spawn_blocking(move || {
+            let outcome = ledger.cosign(&req.add_checkpoint, &log, now);
+            (ledger, outcome)
+        })
+        .await
+        .map_err(|e| Interrupt::Transport(format!("witness task failed: {e}")))?;
+        self.ledger = Some(ledger);
+        let message = match outcome {
+            witness::CosignOutcome::Cosigned(line) => v1::Cosignature {
+                line,
+                witness_size: 0,
+                error: String::new(),
+            },
+            witness::CosignOutcome::Refused {
+                error,
+                witness_size,
+            } => v1::Cosignature {
+                line: String::new(),
+                witness_size,
+                error,
+            },
+        };
+        client
+            .submit_cosignature(message)
+            .await
+            .map_err(from_status)?;
+        Ok(())
     }
 
     /// Charge the update's DP-SGD mechanism to the plan's budget, persisting

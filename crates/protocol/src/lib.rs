@@ -1,6 +1,7 @@
 //! The cohort wire protocol: gRPC messages and services generated from
-//! `proto/cohort/fed/v1/federation.proto`, mutual-TLS configuration, and the
-//! byte strings that parties sign.
+//! `proto/cohort/fed/v1/federation.proto`, mutual-TLS configuration, and
+//! wire ⇄ domain conversions. Parties sign ledger entries (crate `ledger`),
+//! carried as bytes in the messages.
 //!
 //! ```no_run
 //! # async fn connect() -> Result<(), Box<dyn std::error::Error>> {
@@ -12,7 +13,6 @@
 //! ```
 
 pub mod convert;
-pub mod signing;
 pub mod tls;
 
 /// Generated code for package `cohort.fed.v1`.

@@ -1,0 +1,229 @@
+//! The ledger statements of a plan's operations, built from fed's own types.
+//!
+//! Nodes build and sign the statements they author (PlanApproved,
+//! Contribution); the coordinator builds its own (PlanRegistered, RoundOpened,
+//! RoundAggregated, ModelReleased). [`expected_entries`] derives the whole
+//! ordered list from a [`PlanState`]: Ed25519 signatures are deterministic and
+//! hospitals' entries are kept in the state, so the coordinator can rebuild
+//! exactly what the log must hold after a restart.
+
+use ed25519_dalek::SigningKey;
+use ledger::entry::{
+    Consumed, Contribution, Delta, DpBudget, Epsilon, LogOrigin, Metric, MetricKind, Metrics,
+    ModelReleased, Number, PartyId, PartySet, PlanApproved, PlanRegistered, RoundAggregated,
+    RoundOpened, SampleBucket, SignedEntry, Statement, Strategy, ValueError, Weight,
+};
+use ledger::hash::Hash;
+
+use crate::plan::TrainingPlan;
+use crate::server::{Phase, PlanState};
+
+/// Why a statement could not be built or checked.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// A value does not fit the ledger's schema.
+    #[error("ledger value: {0}")]
+    Value(#[from] ValueError),
+    /// A hash is not 64 hex digits.
+    #[error("not a SHA-256 hex digest: {0:?}")]
+    Hash(String),
+    /// A stored entry does not decode.
+    #[error("stored ledger entry does not decode: {0}")]
+    Entry(String),
+    /// An entry does not say what it should.
+    #[error("{0}")]
+    Mismatch(String),
+}
+
+/// A SHA-256 given in hex as a ledger hash.
+pub fn hash_from_hex(hex_digest: &str) -> Result<Hash, RecordError> {
+    let bytes = hex::decode(hex_digest).map_err(|_| RecordError::Hash(hex_digest.into()))?;
+    let array: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| RecordError::Hash(hex_digest.into()))?;
+    Ok(Hash(array))
+}
+
+/// The ledger's name for a plan's strategy.
+fn strategy(plan: &TrainingPlan) -> Result<Strategy, RecordError> {
+    Strategy::from_name(plan.strategy.name()).ok_or_else(|| {
+        RecordError::Mismatch(format!("no ledger code for {}", plan.strategy.name()))
+    })
+}
+
+/// The PlanRegistered statement of a plan.
+pub fn registration(plan: &TrainingPlan) -> Result<PlanRegistered, RecordError> {
+    let hyperparameters = serde_json::to_vec(&(&plan.training, &plan.strategy, plan.rounds))
+        .expect("plan parts serialise");
+    let (epsilon, delta) = match plan.privacy_budget {
+        Some(b) => (Epsilon::from_f64_ceil(b.epsilon)?, Delta::new(b.delta)?),
+        None => (Epsilon::from_micro(0), Delta::new(1e-5)?),
+    };
+    let eligible = plan
+        .hospitals
+        .iter()
+        .map(|h| PartyId::new(h))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(PlanRegistered {
+        plan: hash_from_hex(&plan.plan_id())?,
+        code_hash: hash_from_hex(&plan.code_hash())?,
+        hyperparameters_hash: Hash::of_bytes(&hyperparameters),
+        strategy: strategy(plan)?,
+        rounds: plan.rounds,
+        dp_budget: DpBudget { epsilon, delta },
+        eligible: PartySet::new(eligible)?,
+    })
+}
+
+/// A hospital's approval of a registered plan.
+pub fn approval(plan_id: &str, registration: &SignedEntry) -> Result<PlanApproved, RecordError> {
+    Ok(PlanApproved {
+        plan: hash_from_hex(plan_id)?,
+        registration: registration.entry_hash(),
+    })
+}
+
+/// What a hospital states about one update it sends.
+#[derive(Clone, Debug)]
+pub struct UpdateFacts<'a> {
+    /// The plan.
+    pub plan: &'a TrainingPlan,
+    /// The round.
+    pub round: u32,
+    /// SHA-256 (hex) of the update's safetensors bytes.
+    pub update_sha256: &'a str,
+    /// Training records behind it.
+    pub num_samples: u64,
+    /// Training loss and accuracy.
+    pub train: learn::Metrics,
+    /// Epsilon spent on this update (millionths).
+    pub epsilon_round_micro: u64,
+    /// Epsilon spent on the plan so far (millionths).
+    pub epsilon_total_micro: u64,
+}
+
+/// The Contribution statement of an update.
+pub fn contribution(facts: &UpdateFacts<'_>) -> Result<Contribution, RecordError> {
+    Ok(Contribution {
+        plan: hash_from_hex(&facts.plan.plan_id())?,
+        round: facts.round,
+        update_hash: hash_from_hex(facts.update_sha256)?,
+        samples: SampleBucket::of(facts.num_samples)?,
+        metrics: Metrics::new(vec![
+            Metric {
+                kind: MetricKind::Loss,
+                value: Number::new(facts.train.loss)?,
+            },
+            Metric {
+                kind: MetricKind::Accuracy,
+                value: Number::new(facts.train.accuracy)?,
+            },
+        ])?,
+        epsilon_round: Epsilon::from_micro(facts.epsilon_round_micro),
+        epsilon_total: Epsilon::from_micro(facts.epsilon_total_micro),
+        code_hash: hash_from_hex(&facts.plan.code_hash())?,
+    })
+}
+
+/// Check that a signed entry is `author`'s Contribution stating exactly `facts`.
+pub fn check_contribution(
+    entry: &SignedEntry,
+    author: &str,
+    facts: &UpdateFacts<'_>,
+) -> Result<(), RecordError> {
+    if entry.author().as_str() != author {
+        return Err(RecordError::Mismatch(format!(
+            "the contribution entry is authored by {}, not {author}",
+            entry.author()
+        )));
+    }
+    let expected = contribution(facts)?;
+    match entry.statement() {
+        Statement::Contribution(c) if *c == expected => Ok(()),
+        Statement::Contribution(_) => Err(RecordError::Mismatch(
+            "the contribution entry does not state this update (hash, round, samples, metrics, epsilon or code differ)"
+                .into(),
+        )),
+        other => Err(RecordError::Mismatch(format!(
+            "expected a Contribution entry, got {}",
+            other.kind_name()
+        ))),
+    }
+}
+
+fn decode(hex_entry: &str) -> Result<SignedEntry, RecordError> {
+    let bytes = hex::decode(hex_entry).map_err(|e| RecordError::Entry(e.to_string()))?;
+    SignedEntry::from_bytes(&bytes).map_err(|e| RecordError::Entry(e.to_string()))
+}
+
+/// Everything the log must hold for `state`, after its genesis, in order:
+/// the registration, the approvals (once review is over, by hospital name),
+/// then per finished round its opening, its contributions (by hospital name)
+/// and its aggregate, and the release once the plan completed.
+pub fn expected_entries(
+    state: &PlanState,
+    origin: &LogOrigin,
+    coordinator: &PartyId,
+    key: &SigningKey,
+) -> Result<Vec<SignedEntry>, RecordError> {
+    let sign = |statement: Statement| -> Result<SignedEntry, RecordError> {
+        Ok(SignedEntry::sign(
+            origin,
+            coordinator.clone(),
+            statement,
+            key,
+        )?)
+    };
+    let plan = &state.plan;
+    let plan_hash = hash_from_hex(&state.plan_id)?;
+    let mut out = vec![sign(Statement::PlanRegistered(registration(plan)?))?];
+    if state.phase == Phase::Review {
+        return Ok(out);
+    }
+    for review in state.reviews.values().filter(|r| r.approved) {
+        if !review.approval_entry_hex.is_empty() {
+            out.push(decode(&review.approval_entry_hex)?);
+        }
+    }
+    let rule = strategy(plan)?;
+    for record in &state.history {
+        out.push(sign(Statement::RoundOpened(RoundOpened {
+            plan: plan_hash,
+            round: record.round,
+            input_model: hash_from_hex(&record.input_sha256)?,
+        }))?);
+        let contributions = record
+            .contribution_entries
+            .values()
+            .map(|hex_entry| decode(hex_entry))
+            .collect::<Result<Vec<_>, _>>()?;
+        let buckets = record
+            .contributors
+            .values()
+            .map(|n| SampleBucket::of(*n))
+            .collect::<Result<Vec<_>, _>>()?;
+        let weights = Weight::for_buckets(rule, &buckets);
+        let consumed = contributions
+            .iter()
+            .zip(weights)
+            .map(|(c, weight)| Consumed {
+                contribution: c.entry_hash(),
+                weight,
+            })
+            .collect();
+        out.extend(contributions);
+        out.push(sign(Statement::RoundAggregated(RoundAggregated {
+            plan: plan_hash,
+            round: record.round,
+            consumed,
+            output_model: hash_from_hex(&record.output_sha256)?,
+        }))?);
+    }
+    if state.phase == Phase::Completed {
+        out.push(sign(Statement::ModelReleased(ModelReleased {
+            plan: plan_hash,
+            model: hash_from_hex(&state.global_sha256)?,
+        }))?);
+    }
+    Ok(out)
+}
