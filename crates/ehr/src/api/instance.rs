@@ -1,0 +1,241 @@
+//! Interactions on one resource: read, vread, update, delete, instance history.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+
+use super::EhrState;
+use super::bundles::history_bundle;
+use super::caller::{Caller, patients_of};
+use super::response::{ApiResult, Fhir, parse_body, parse_stored, written_response};
+use crate::audit::Action;
+use crate::auth::Interaction;
+use crate::bundle::parse_etag;
+use crate::error::Error;
+use crate::store::Version;
+use crate::types;
+
+async fn answer_read(
+    state: &EhrState,
+    caller: &Caller,
+    version: Version,
+    headers: &HeaderMap,
+    interaction: &str,
+) -> ApiResult {
+    let resource = parse_stored(&version)?;
+    caller.authorize(
+        &version.resource_type,
+        &version.id,
+        Interaction::Read,
+        &resource,
+    )?;
+    let mut access = caller.access(Action::Read, interaction);
+    access.resources = vec![format!(
+        "{}/{}/_history/{}",
+        version.resource_type, version.id, version.version
+    )];
+    access.patients = patients_of(&version.resource_type, &version.id, &resource);
+    caller.audit(state, &access).await?;
+    let etag = format!("W/\"{}\"", version.version);
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        == Some(etag.as_str())
+    {
+        return Ok(Fhir::empty(StatusCode::NOT_MODIFIED).header(header::ETAG, etag));
+    }
+    Ok(Fhir::json(StatusCode::OK, &resource).versioned(
+        &caller.base,
+        &version.resource_type,
+        &version.id,
+        version.version,
+        version.last_updated,
+        false,
+    ))
+}
+
+/// `GET [type]/[id]`
+pub async fn read(
+    State(state): State<EhrState>,
+    caller: Caller,
+    Path((t, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let t = types::resource_type(&t)?;
+    let version = state.store().read(t, &id).await?;
+    answer_read(&state, &caller, version, &headers, "read").await
+}
+
+/// `GET [type]/[id]/_history/[vid]`
+pub async fn vread(
+    State(state): State<EhrState>,
+    caller: Caller,
+    Path((t, id, v)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let t = types::resource_type(&t)?;
+    let v: i64 = v
+        .parse()
+        .map_err(|_| Error::NotFound(format!("{t}/{id}/_history/{v}")))?;
+    let version = state.store().vread(t, &id, v).await?;
+    answer_read(&state, &caller, version, &headers, "vread").await
+}
+
+/// `PUT [type]/[id]`, with `If-Match` for version-aware updates.
+pub async fn update(
+    State(state): State<EhrState>,
+    caller: Caller,
+    Path((t, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    let t = types::resource_type(&t)?;
+    refuse_audit_changes(t)?;
+    let resource = parse_body(&headers, &body)?;
+    let if_match = headers
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(parse_etag)
+        .transpose()?;
+    update_resource(&state, &caller, t, &id, resource, if_match, &headers).await
+}
+
+/// Updates (or creates) `t/id` on behalf of `caller`, audited in the same transaction.
+pub async fn update_resource(
+    state: &EhrState,
+    caller: &Caller,
+    t: &'static str,
+    id: &str,
+    resource: serde_json::Value,
+    if_match: Option<i64>,
+    headers: &HeaderMap,
+) -> ApiResult {
+    let mut tx = state.store().begin().await?;
+    let mut patients = Vec::new();
+    if let Ok(existing) = state.store().read(t, id).await {
+        let existing = parse_stored(&existing)?;
+        caller.authorize(t, id, Interaction::Update, &existing)?;
+        patients = patients_of(t, id, &existing);
+    }
+    caller.authorize(t, id, Interaction::Update, &resource)?;
+    let written = tx.update(t, id, resource, if_match).await?;
+    let stored = written
+        .resource
+        .as_ref()
+        .ok_or_else(|| Error::Corrupt("update stored nothing".into()))?;
+    if written.created {
+        caller.authorize(t, id, Interaction::Create, stored)?;
+    }
+    patients.extend(patients_of(t, id, stored));
+    let action = if written.created {
+        Action::Create
+    } else {
+        Action::Update
+    };
+    let mut access = caller.access(action, if written.created { "create" } else { "update" });
+    access.resources = vec![format!("{t}/{id}/_history/{}", written.version)];
+    access.patients = patients;
+    caller.audit_in(state, &mut tx, &access).await?;
+    tx.commit().await?;
+    Ok(written_response(&caller.base, &written, headers))
+}
+
+/// AuditEvents are an append-only log.
+pub fn refuse_audit_changes(t: &str) -> Result<(), Error> {
+    if t == "AuditEvent" {
+        return Err(Error::NotAllowed(
+            "AuditEvents are an append-only log: they cannot be updated or deleted".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `DELETE [type]/[id]`
+pub async fn delete(
+    State(state): State<EhrState>,
+    caller: Caller,
+    Path((t, id)): Path<(String, String)>,
+) -> ApiResult {
+    let t = types::resource_type(&t)?;
+    refuse_audit_changes(t)?;
+    delete_resource(&state, &caller, t, &id).await
+}
+
+/// Deletes `t/id` on behalf of `caller`, audited in the same transaction.
+pub async fn delete_resource(
+    state: &EhrState,
+    caller: &Caller,
+    t: &'static str,
+    id: &str,
+) -> ApiResult {
+    let existing = match state.store().read(t, id).await {
+        Ok(v) => v,
+        Err(Error::NotFound(_) | Error::Gone(_)) => {
+            caller.principal.access(t, Interaction::Delete)?;
+            return Ok(Fhir::empty(StatusCode::NO_CONTENT));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let resource = parse_stored(&existing)?;
+    caller.authorize(t, id, Interaction::Delete, &resource)?;
+    let mut tx = state.store().begin().await?;
+    let deleted = tx.delete(t, id).await?;
+    let mut access = caller.access(Action::Delete, "delete");
+    access.resources = vec![format!(
+        "{t}/{id}/_history/{}",
+        deleted.map_or(existing.version, |d| d.version)
+    )];
+    access.patients = patients_of(t, id, &resource);
+    caller.audit_in(state, &mut tx, &access).await?;
+    tx.commit().await?;
+    Ok(Fhir::empty(StatusCode::NO_CONTENT))
+}
+
+/// Paging of history: `_count`, `_offset`, `_since`.
+#[derive(serde::Deserialize, Default)]
+pub struct HistoryParams {
+    /// Page size.
+    #[serde(rename = "_count")]
+    pub count: Option<usize>,
+    /// Versions to skip.
+    #[serde(rename = "_offset")]
+    pub offset: Option<usize>,
+    /// Only versions written at or after this instant.
+    #[serde(rename = "_since")]
+    pub since: Option<String>,
+}
+
+/// `GET [type]/[id]/_history`
+pub async fn history(
+    State(state): State<EhrState>,
+    caller: Caller,
+    Path((t, id)): Path<(String, String)>,
+    Query(params): Query<HistoryParams>,
+) -> ApiResult {
+    let t = types::resource_type(&t)?;
+    // Authorize against the current version (or, once deleted, by type).
+    let mut patients = Vec::new();
+    let latest = state.store().read(t, &id).await;
+    match latest {
+        Ok(v) => {
+            let resource = parse_stored(&v)?;
+            caller.authorize(t, &id, Interaction::Read, &resource)?;
+            patients = patients_of(t, &id, &resource);
+        }
+        Err(_) => caller.principal.require_all(t, Interaction::Read, false)?,
+    }
+    let bundle = history_bundle(
+        &state,
+        &caller,
+        Some(t),
+        Some(&id),
+        &params,
+        &format!("{t}/{id}/_history"),
+    )
+    .await?;
+    let mut access = caller.access(Action::Read, "history-instance");
+    access.resources = vec![format!("{t}/{id}")];
+    access.patients = patients;
+    caller.audit(&state, &access).await?;
+    Ok(Fhir::json(StatusCode::OK, &bundle))
+}

@@ -1,0 +1,279 @@
+//! `cohort ehr import`: loads FHIR files into the store. Files are transaction or batch Bundles
+//! (run as such), other Bundles or single resources (stored under their ids when they have one),
+//! or NDJSON (one resource per line, as bulk export writes). Directories are read recursively,
+//! in name order.
+//!
+//! Reference data repeated in every Synthea patient Bundle is not duplicated: a `POST` of an
+//! Organization or Practitioner with an identifier becomes a conditional create on it. With
+//! `keep_ids`, every `POST` of a resource that has an id becomes a `PUT` to that id, which makes
+//! the import repeatable (unchanged resources are not written again).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::bundle::{self, BundleKind, EntryOutcome};
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+/// Resources per transaction when importing NDJSON or collections.
+const CHUNK: usize = 500;
+
+/// Types de-duplicated on their first identifier.
+const SHARED: &[&str] = &["Organization", "Practitioner"];
+
+/// What an import did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Files read.
+    pub files: usize,
+    /// Resources written, by type.
+    pub written: BTreeMap<String, usize>,
+    /// Entries that found their resource already stored (conditional creates, unchanged PUTs).
+    pub existing: BTreeMap<String, usize>,
+}
+
+impl ImportReport {
+    /// All resources written.
+    pub fn total(&self) -> usize {
+        self.written.values().sum()
+    }
+}
+
+/// Import options.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ImportOptions {
+    /// Store resources under the ids they carry (`PUT`) instead of server-assigned ids.
+    pub keep_ids: bool,
+}
+
+/// Imports every file under `paths`.
+pub async fn import_paths(
+    store: &Store,
+    paths: &[PathBuf],
+    options: ImportOptions,
+) -> Result<ImportReport> {
+    let mut files = Vec::new();
+    for path in paths {
+        collect_files(path, &mut files)?;
+    }
+    let mut report = ImportReport::default();
+    for file in files {
+        let text = std::fs::read_to_string(&file).map_err(|source| Error::Io {
+            path: file.display().to_string(),
+            source,
+        })?;
+        let named = |e: Error| Error::Invalid {
+            message: format!("{}: {e}", file.display()),
+            expression: None,
+        };
+        if file.extension().is_some_and(|e| e == "ndjson") {
+            let mut resources = Vec::new();
+            for (i, line) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
+                resources.push(
+                    serde_json::from_str(line)
+                        .map_err(|e| named(Error::invalid(format!("line {}: {e}", i + 1))))?,
+                );
+            }
+            import_resources(store, resources, &mut report)
+                .await
+                .map_err(named)?;
+        } else {
+            let value: Value = serde_json::from_str(&text)
+                .map_err(|e| named(Error::invalid(format!("not JSON: {e}"))))?;
+            import_value(store, value, options, &mut report)
+                .await
+                .map_err(named)?;
+        }
+        report.files += 1;
+    }
+    Ok(report)
+}
+
+fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let io = |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    if path.is_dir() {
+        let mut children: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(io)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        children.sort();
+        for child in children {
+            if child.is_dir()
+                || child
+                    .extension()
+                    .is_some_and(|e| e == "json" || e == "ndjson")
+            {
+                collect_files(&child, out)?;
+            }
+        }
+        Ok(())
+    } else if path.exists() {
+        out.push(path.to_path_buf());
+        Ok(())
+    } else {
+        Err(io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no such file or directory",
+        )))
+    }
+}
+
+/// Imports one parsed file: a Bundle or a resource.
+pub async fn import_value(
+    store: &Store,
+    value: Value,
+    options: ImportOptions,
+    report: &mut ImportReport,
+) -> Result<()> {
+    let is_bundle = value.get("resourceType").and_then(Value::as_str) == Some("Bundle");
+    match (is_bundle, BundleKind::of(&value)) {
+        (true, Ok(kind)) => {
+            let bundle = prepare(value, options);
+            let outcomes = match kind {
+                BundleKind::Transaction => {
+                    let mut tx = store.begin().await?;
+                    let outcomes = bundle::transaction(&mut tx, &bundle).await?;
+                    tx.commit().await?;
+                    outcomes
+                }
+                BundleKind::Batch => bundle::batch(store, &bundle).await?,
+            };
+            tally(&bundle, &outcomes, report)
+        }
+        (true, Err(_)) => {
+            let resources = value
+                .get("entry")
+                .and_then(Value::as_array)
+                .map(|entries| {
+                    entries
+                        .iter()
+                        .filter_map(|e| e.get("resource").cloned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            import_resources(store, resources, report).await
+        }
+        (false, _) => import_resources(store, vec![value], report).await,
+    }
+}
+
+/// Stores loose resources in transactions of [`CHUNK`], under their ids when they have one.
+async fn import_resources(
+    store: &Store,
+    resources: Vec<Value>,
+    report: &mut ImportReport,
+) -> Result<()> {
+    for chunk in resources.chunks(CHUNK) {
+        let entries: Vec<Value> = chunk
+            .iter()
+            .map(|r| {
+                let t = r
+                    .get("resourceType")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let request = match r.get("id").and_then(Value::as_str) {
+                    Some(id) => json!({"method": "PUT", "url": format!("{t}/{id}")}),
+                    None => json!({"method": "POST", "url": t}),
+                };
+                json!({"resource": r, "request": request})
+            })
+            .collect();
+        let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
+        let mut tx = store.begin().await?;
+        let outcomes = bundle::transaction(&mut tx, &bundle).await?;
+        tx.commit().await?;
+        tally(&bundle, &outcomes, report)?;
+    }
+    Ok(())
+}
+
+/// Applies the import rules to a transaction or batch Bundle's entries.
+fn prepare(mut bundle: Value, options: ImportOptions) -> Value {
+    let Some(entries) = bundle.get_mut("entry").and_then(Value::as_array_mut) else {
+        return bundle;
+    };
+    for entry in entries {
+        let Some(resource) = entry.get("resource") else {
+            continue;
+        };
+        let t = resource
+            .get("resourceType")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let id = resource
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let is_post = entry.pointer("/request/method").and_then(Value::as_str) == Some("POST");
+        let conditional = entry.pointer("/request/ifNoneExist").is_some();
+        if !is_post || conditional {
+            continue;
+        }
+        if options.keep_ids
+            && let Some(id) = id
+        {
+            entry["request"] = json!({"method": "PUT", "url": format!("{t}/{id}")});
+        } else if SHARED.contains(&t.as_str())
+            && let Some((system, value)) = first_identifier(resource)
+        {
+            let query = serde_urlencoded::to_string([("identifier", format!("{system}|{value}"))])
+                .unwrap_or_default();
+            entry["request"]["ifNoneExist"] = json!(query);
+        }
+    }
+    bundle
+}
+
+fn first_identifier(resource: &Value) -> Option<(String, String)> {
+    resource
+        .get("identifier")?
+        .as_array()?
+        .iter()
+        .find_map(|i| {
+            let system = i.get("system")?.as_str()?;
+            let value = i.get("value")?.as_str()?;
+            Some((system.replace('|', "\\|"), value.replace('|', "\\|")))
+        })
+}
+
+fn tally(bundle: &Value, outcomes: &[EntryOutcome], report: &mut ImportReport) -> Result<()> {
+    for (i, outcome) in outcomes.iter().enumerate() {
+        match outcome {
+            EntryOutcome::Written(w) => {
+                let book = if w.changed {
+                    &mut report.written
+                } else {
+                    &mut report.existing
+                };
+                *book.entry(w.resource_type.to_string()).or_default() += 1;
+            }
+            EntryOutcome::Existing { resource_type, .. } => {
+                *report
+                    .existing
+                    .entry(resource_type.to_string())
+                    .or_default() += 1;
+            }
+            EntryOutcome::Failed(error) => {
+                let request = bundle
+                    .pointer(&format!("/entry/{i}/request/url"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("?");
+                return Err(Error::invalid(format!(
+                    "batch entry {i} ({request}) failed: {error}"
+                )));
+            }
+            EntryOutcome::Deleted | EntryOutcome::Get(_) => {}
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,155 @@
+//! The FHIR store: every version of every resource as JSON, plus search indexes written in the
+//! same transaction. One code path serves SQLite and PostgreSQL (through sqlx's `Any` driver);
+//! the few differences live in [`Dialect`].
+
+mod read;
+mod scan;
+mod schema;
+pub(crate) mod sql;
+mod write;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
+
+use crate::error::{Error, Result};
+
+pub use read::{HistoryPage, Version};
+pub(crate) use read::{version_columns_for, version_from_row};
+pub use write::{Tx, Written, new_id};
+
+/// The database behind a [`Store`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// An SQLite file (the default: one file per node).
+    Sqlite,
+    /// A PostgreSQL database (resources as JSONB).
+    Postgres,
+}
+
+impl Dialect {
+    /// Placeholder for the JSON content parameter `$n`.
+    pub(crate) fn json_param(self, n: usize) -> String {
+        match self {
+            Dialect::Sqlite => format!("${n}"),
+            Dialect::Postgres => format!("${n}::jsonb"),
+        }
+    }
+
+    /// Expression reading the JSON content of resources alias `r` as text.
+    pub(crate) fn json_text(self, alias: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("{alias}.content"),
+            Dialect::Postgres => format!("{alias}.content::text"),
+        }
+    }
+}
+
+/// A FHIR store on SQLite or PostgreSQL. Cheap to clone (a connection pool).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `url`: `sqlite:PATH`, `sqlite::memory:` or
+    /// `postgres://user@host:port/db`, and brings its schema up to date.
+    pub async fn open(url: &str) -> Result<Store> {
+        install_default_drivers();
+        let (dialect, url) = if let Some(rest) = url.strip_prefix("sqlite:") {
+            let url = if rest.contains('?') || rest == ":memory:" {
+                url.to_string()
+            } else {
+                format!("sqlite:{rest}?mode=rwc")
+            };
+            (Dialect::Sqlite, url)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Dialect::Postgres, url.to_string())
+        } else {
+            return Err(Error::invalid(format!(
+                "database URL {url:?} must start with sqlite: or postgres://"
+            )));
+        };
+        let mut options = AnyPoolOptions::new();
+        if dialect == Dialect::Sqlite {
+            // An in-memory database lives in one connection; a file serialises writers anyway.
+            let connections = if url.contains(":memory:") { 1 } else { 4 };
+            options = options
+                .max_connections(connections)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = NORMAL",
+                            "PRAGMA busy_timeout = 10000",
+                            // Index-heavy writes touch many pages: keep them in memory.
+                            "PRAGMA cache_size = -65536",
+                            "PRAGMA temp_store = MEMORY",
+                            "PRAGMA mmap_size = 1073741824",
+                            // Checkpoint less often: a page changed by many commits is
+                            // copied to the database once.
+                            "PRAGMA wal_autocheckpoint = 16384",
+                        ] {
+                            conn.execute(pragma).await?;
+                        }
+                        Ok(())
+                    })
+                });
+        } else {
+            options = options.max_connections(8);
+        }
+        let pool = options.connect(&url).await.map_err(|e| {
+            Error::Database(sqlx::Error::Configuration(
+                format!("cannot open database {}: {e}", redact(&url)).into(),
+            ))
+        })?;
+        let store = Store { pool, dialect };
+        schema::migrate(&store).await?;
+        Ok(store)
+    }
+
+    /// Which database this is.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Starts a write transaction; nothing is visible to others until [`Tx::commit`].
+    pub async fn begin(&self) -> Result<Tx> {
+        Tx::begin(self).await
+    }
+
+    /// Closes the connections.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted_from_messages() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("sqlite:x.db"), "sqlite:x.db");
+    }
+}
