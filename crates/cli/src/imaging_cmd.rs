@@ -51,16 +51,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = ImageStore::local(&args.dir)?;
     let directory = Arc::new(MemoryDirectory::default());
     if let Some(path) = &args.patients {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let patients: HashMap<String, String> =
-            serde_json::from_str(&text).with_context(|| format!("{} is not a JSON object of strings", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let patients: HashMap<String, String> = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a JSON object of strings", path.display()))?;
         for (identifier, id) in patients {
             directory.add(&identifier, PatientRef { id, display: None });
         }
     }
-    let service = Arc::new(Imaging::open(store.clone(), directory, Arc::new(StoreSink::new(store))).await?);
+    let service =
+        Arc::new(Imaging::open(store.clone(), directory, Arc::new(StoreSink::new(store))).await?);
     let receiver = DicomReceiver::bind(args.dicom_listen, &args.ae_title, service.clone()).await?;
-    println!("DICOM receiver {} on {}", args.ae_title, receiver.local_addr()?);
+    println!(
+        "DICOM receiver {} on {}",
+        args.ae_title,
+        receiver.local_addr()?
+    );
     let listener = tokio::net::TcpListener::bind(args.http_listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.http_listen))?;

@@ -4,9 +4,11 @@
 pub mod baselines;
 pub mod bench;
 pub mod ca;
+pub mod deid_cmd;
 pub mod demo;
 pub mod dp_cmd;
 pub mod ehr_cmd;
+pub mod imaging_cmd;
 pub mod ledger_cmd;
 pub mod plan_options;
 pub mod report;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use cli::{bench, ca, demo, dp_cmd, ehr_cmd};
+use cli::{bench, ca, deid_cmd, demo, dp_cmd, ehr_cmd, imaging_cmd};
 
 /// Federated training of clinical models across hospitals that keep their data.
 #[derive(Parser)]
@@ -51,6 +51,12 @@ enum Command {
     /// The hospital's FHIR store: import, serve, tokens, gated dataset, benchmarks.
     #[command(subcommand)]
     Ehr(ehr_cmd::EhrCommand),
+    /// De-identification of DICOM files (and its benchmark).
+    #[command(subcommand)]
+    Deid(deid_cmd::DeidCommand),
+    /// Ultrasound receiver: DICOM C-STORE/C-ECHO and DICOMweb.
+    #[command(subcommand)]
+    Imaging(imaging_cmd::ImagingCommand),
     /// The federation's transparency log: verify, prove, check-proof, bench.
     #[command(subcommand)]
     Ledger(cli::ledger_cmd::LedgerCommand),
@@ -141,6 +147,8 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Dp(command) => dp_cmd::run(command),
         Command::Ehr(command) => runtime.block_on(ehr_cmd::run(command)),
+        Command::Deid(command) => deid_cmd::run(command),
+        Command::Imaging(command) => runtime.block_on(imaging_cmd::run(command)),
         Command::Ledger(command) => {
             let code = cli::ledger_cmd::run(command)?;
             if code != 0 {

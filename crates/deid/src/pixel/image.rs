@@ -1,0 +1,255 @@
+//! Decoded pixel data as samples in memory: per-frame luminance for the
+//! text detector, and blanking in the image's own layout.
+
+use dicom_object::DefaultDicomObject;
+use dicom_pixeldata::{PhotometricInterpretation, PixelDecoder, PlanarConfiguration};
+
+use crate::error::{DeidError, Result};
+use crate::pixel::geometry::Mask;
+use crate::pixel::palette::Palette;
+
+/// How samples make a colour.
+#[derive(Debug, Clone)]
+enum Layout {
+    /// One sample; `inverted` for MONOCHROME1.
+    Mono { inverted: bool },
+    /// One sample indexing a palette.
+    Palette(Palette),
+    /// Red, green, blue.
+    Rgb,
+    /// Y, Cb, Cr at full resolution.
+    Ybr,
+    /// YBR_FULL_422 (native): per pair of pixels Y0 Y1 Cb Cr.
+    Ybr422,
+}
+
+/// All frames of an image, decoded.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// Samples of all frames, little endian when 16-bit.
+    pub data: Vec<u8>,
+    /// Rows per frame.
+    pub rows: u32,
+    /// Columns per frame.
+    pub cols: u32,
+    /// Number of frames.
+    pub frames: u32,
+    /// Samples per pixel.
+    pub samples: u16,
+    /// Bits allocated per sample (8 or 16).
+    pub bits_allocated: u16,
+    /// Bits stored per sample.
+    pub bits_stored: u16,
+    /// Planes one after the other (Planar Configuration 1).
+    pub planar: bool,
+    /// Photometric interpretation of `data`.
+    pub photometric: String,
+    layout: Layout,
+}
+
+fn decode_error(file: &DefaultDicomObject, reason: impl ToString) -> DeidError {
+    DeidError::PixelDecode {
+        transfer_syntax: file.meta().transfer_syntax().to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Spread between the strongest and weakest channel above which a colour
+/// counts as saturated.
+const SATURATED: u8 = 100;
+
+/// ITU-R BT.601 luma of an 8-bit RGB colour, divided by 3 when saturated.
+fn luma(rgb: [u8; 3]) -> u8 {
+    let [r, g, b] = rgb.map(u32::from);
+    let y = ((299 * r + 587 * g + 114 * b) / 1000) as u8;
+    let spread = rgb.iter().max().unwrap_or(&0) - rgb.iter().min().unwrap_or(&0);
+    if spread > SATURATED { y / 3 } else { y }
+}
+
+impl Image {
+    /// Decode every frame of a file's pixel data.
+    pub fn decode(file: &DefaultDicomObject) -> Result<Self> {
+        let decoded = file
+            .decode_pixel_data()
+            .map_err(|e| decode_error(file, crate::deidentifier::error_chain(&e)))?;
+        let bits_allocated = decoded.bits_allocated();
+        if bits_allocated != 8 && bits_allocated != 16 {
+            return Err(decode_error(
+                file,
+                format!("{bits_allocated} bits allocated"),
+            ));
+        }
+        let photometric = decoded.photometric_interpretation().clone();
+        let layout = match photometric {
+            PhotometricInterpretation::Monochrome1 => Layout::Mono { inverted: true },
+            PhotometricInterpretation::Monochrome2 => Layout::Mono { inverted: false },
+            PhotometricInterpretation::PaletteColor => Layout::Palette(Palette::of(file)?),
+            PhotometricInterpretation::Rgb => Layout::Rgb,
+            PhotometricInterpretation::YbrFull => Layout::Ybr,
+            PhotometricInterpretation::YbrFull422 => Layout::Ybr422,
+            ref other => {
+                return Err(decode_error(
+                    file,
+                    format!("photometric {other} not supported"),
+                ));
+            }
+        };
+        let image = Self {
+            rows: decoded.rows(),
+            cols: decoded.columns(),
+            frames: decoded.number_of_frames(),
+            samples: decoded.samples_per_pixel(),
+            bits_allocated,
+            bits_stored: decoded.bits_stored().clamp(1, bits_allocated),
+            planar: decoded.planar_configuration() == PlanarConfiguration::PixelFirst,
+            photometric: photometric.to_string(),
+            layout,
+            data: decoded.into_data(),
+        };
+        let expected = image.frame_len() * image.frames as usize;
+        if image.data.len() < expected {
+            return Err(decode_error(
+                file,
+                format!(
+                    "{} bytes of pixel data, {expected} needed",
+                    image.data.len()
+                ),
+            ));
+        }
+        Ok(image)
+    }
+
+    fn bytes(&self) -> usize {
+        usize::from(self.bits_allocated / 8)
+    }
+
+    fn pixels(&self) -> usize {
+        self.rows as usize * self.cols as usize
+    }
+
+    /// Bytes per frame.
+    pub fn frame_len(&self) -> usize {
+        match self.layout {
+            Layout::Ybr422 => self.pixels() * 2 * self.bytes(),
+            _ => self.pixels() * usize::from(self.samples) * self.bytes(),
+        }
+    }
+
+    /// Byte offset of sample `s` of pixel `p` (row-major index) within a frame.
+    fn offset(&self, p: usize, s: usize) -> usize {
+        let index = match self.layout {
+            Layout::Ybr422 => {
+                let pair = p / 2;
+                if s == 0 {
+                    pair * 4 + p % 2
+                } else {
+                    pair * 4 + 1 + s
+                }
+            }
+            _ if self.planar => s * self.pixels() + p,
+            _ => p * usize::from(self.samples) + s,
+        };
+        index * self.bytes()
+    }
+
+    fn sample(&self, frame: &[u8], p: usize, s: usize) -> u16 {
+        let at = self.offset(p, s);
+        match self.bytes() {
+            1 => u16::from(frame[at]),
+            _ => u16::from_le_bytes([frame[at], frame[at + 1]]),
+        }
+    }
+
+    fn to_8bit(&self, value: u16) -> u8 {
+        let bits = self.bits_stored;
+        if bits >= 8 {
+            (value >> (bits - 8)).min(255) as u8
+        } else {
+            (u32::from(value) * 255 / ((1u32 << bits) - 1)).min(255) as u8
+        }
+    }
+
+    /// 8-bit brightness (luma) of each pixel of `frame`, damped for strongly
+    /// coloured pixels: burned-in identifiers are white or grey, while colour
+    /// flow is saturated and must not look like text.
+    pub fn luminance(&self, frame: u32) -> Vec<u8> {
+        let start = frame as usize * self.frame_len();
+        let data = &self.data[start..start + self.frame_len()];
+        (0..self.pixels())
+            .map(|p| match &self.layout {
+                Layout::Mono { inverted } => {
+                    let v = self.to_8bit(self.sample(data, p, 0));
+                    if *inverted { 255 - v } else { v }
+                }
+                Layout::Palette(palette) => luma(palette.color(self.sample(data, p, 0))),
+                Layout::Rgb => luma([0, 1, 2].map(|s| self.to_8bit(self.sample(data, p, s)))),
+                Layout::Ybr | Layout::Ybr422 => self.to_8bit(self.sample(data, p, 0)),
+            })
+            .collect()
+    }
+
+    /// 8-bit RGB of each pixel of `frame`, as displayed (for rendering).
+    pub fn rgb(&self, frame: u32) -> Vec<u8> {
+        let start = frame as usize * self.frame_len();
+        let data = &self.data[start..start + self.frame_len()];
+        (0..self.pixels())
+            .flat_map(|p| match &self.layout {
+                Layout::Mono { inverted } => {
+                    let v = self.to_8bit(self.sample(data, p, 0));
+                    [if *inverted { 255 - v } else { v }; 3]
+                }
+                Layout::Palette(palette) => palette.color(self.sample(data, p, 0)),
+                Layout::Rgb => [0, 1, 2].map(|s| self.to_8bit(self.sample(data, p, s))),
+                Layout::Ybr | Layout::Ybr422 => {
+                    let [y, cb, cr] =
+                        [0, 1, 2].map(|s| f64::from(self.to_8bit(self.sample(data, p, s))));
+                    let (cb, cr) = (cb - 128.0, cr - 128.0);
+                    [
+                        y + 1.402 * cr,
+                        y - 0.344_136 * cb - 0.714_136 * cr,
+                        y + 1.772 * cb,
+                    ]
+                    .map(|v| v.round().clamp(0.0, 255.0) as u8)
+                }
+            })
+            .collect()
+    }
+
+    /// The sample values that display as black.
+    fn black(&self) -> [u16; 3] {
+        let max = ((1u32 << self.bits_stored) - 1) as u16;
+        let mid = 1u16 << (self.bits_stored - 1);
+        match &self.layout {
+            Layout::Mono { inverted: true } => [max, 0, 0],
+            Layout::Mono { inverted: false } | Layout::Rgb => [0, 0, 0],
+            Layout::Palette(palette) => [palette.darkest(), 0, 0],
+            Layout::Ybr | Layout::Ybr422 => [0, mid, mid],
+        }
+    }
+
+    /// Blank the masked pixels of every frame.
+    pub fn blank(&mut self, mask: &Mask) {
+        let black = self.black();
+        let frame_len = self.frame_len();
+        let samples = usize::from(self.samples);
+        let offsets: Vec<(usize, usize)> = mask
+            .bits()
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b)
+            .flat_map(|(p, _)| (0..samples).map(move |s| (p, s)))
+            .map(|(p, s)| (self.offset(p, s), s))
+            .collect();
+        let bytes = self.bytes();
+        for frame in self.data.chunks_exact_mut(frame_len) {
+            for &(at, s) in &offsets {
+                let value = black[s];
+                if bytes == 1 {
+                    frame[at] = value as u8;
+                } else {
+                    frame[at..at + 2].copy_from_slice(&value.to_le_bytes());
+                }
+            }
+        }
+    }
+}

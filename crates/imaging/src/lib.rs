@@ -1,0 +1,47 @@
+//! Ultrasound imaging into the EHR: a DICOM receiver (C-STORE and C-ECHO
+//! SCP), DICOMweb STOW-RS and WADO-RS routes for the node's HTTP API,
+//! storage in an object store (a local directory by default) with a study
+//! index, and a FHIR R4 ImagingStudy per study linked to its Patient by the
+//! hospital's identifier. Studies of patients the EHR does not know wait in
+//! a reconciliation queue; nothing received is dropped.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use imaging::{DicomReceiver, ImageStore, Imaging, MemoryDirectory, MemorySink};
+//!
+//! # async fn demo() -> imaging::Result<()> {
+//! let store = ImageStore::local(std::path::Path::new("/var/lib/cohort/images"))?;
+//! let service = Arc::new(
+//!     Imaging::open(store, Arc::new(MemoryDirectory::default()), Arc::new(MemorySink::default())).await?,
+//! );
+//! let receiver = DicomReceiver::bind("0.0.0.0:11112".parse().unwrap(), "COHORT", service.clone()).await?;
+//! tokio::spawn(receiver.run());
+//! let app = axum::Router::new().nest("/dicomweb", imaging::router(service));
+//! # let _ = app; Ok(()) }
+//! ```
+
+pub mod dicomweb;
+pub mod dimse;
+pub mod ehr;
+pub mod error;
+pub mod fhir;
+pub mod index;
+pub mod instance;
+pub mod multipart;
+pub mod reconcile;
+pub mod render;
+pub mod scp;
+pub mod service;
+pub mod store;
+pub mod uid;
+
+pub use dicomweb::router;
+pub use ehr::{
+    ImagingStudySink, MemoryDirectory, MemorySink, PatientDirectory, PatientIdentifier, PatientRef,
+    StoreSink,
+};
+pub use error::{ImagingError, Result};
+pub use reconcile::{QueueReason, QueuedStudy};
+pub use scp::DicomReceiver;
+pub use service::{Imaging, Link, Stored};
+pub use store::ImageStore;
