@@ -192,7 +192,7 @@ async fn accuracy(options: PlanOptions, strategies: &str, seeds: &[u64]) -> anyh
     };
     let data = tempfile::tempdir()?;
     demo::write_heart_data(data.path())?;
-    let sites = demo::heart_sites(data.path())?;
+    let sites = demo::heart_sites(data.path()).await?;
     println!(
         "{:<14}{:>8}{:>8}{:>8}{:>8}   per seed",
         "method", "mean", "std", "min", "max"

@@ -118,15 +118,24 @@ pub fn write_heart_data(dir: &Path) -> anyhow::Result<()> {
 }
 
 /// The four hospitals' data as the baselines read it.
-pub fn heart_sites(dir: &Path) -> anyhow::Result<Vec<(String, LocalData)>> {
+pub async fn heart_sites(dir: &Path) -> anyhow::Result<Vec<(String, LocalData)>> {
     use node::source::{DatasetSource, HeartDiseaseFiles};
-    learn::heart::CENTRES
-        .iter()
-        .map(|c| {
-            let source = HeartDiseaseFiles::new(dir.to_path_buf(), c)?;
-            Ok((c.to_string(), source.load()?))
-        })
-        .collect()
+    let mut sites = Vec::new();
+    for c in learn::heart::CENTRES {
+        let source = HeartDiseaseFiles::new(dir.to_path_buf(), c)?;
+        sites.push((c.to_string(), source.load().await?));
+    }
+    Ok(sites)
+}
+
+/// Where the demo's hospitals take their training data from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DemoSource {
+    /// Each node's own EHR (FHIR store loaded with its centre's records),
+    /// through the training gate; the FHIR API is served on the node's port.
+    Ehr,
+    /// The UCI files directly (faster to start; used by tests and benchmarks).
+    Files,
 }
 
 /// Credentials of a federation's parties, issued by one CA kept in a directory.
@@ -208,6 +217,7 @@ impl Credentials {
         store_dir: &Path,
     ) -> anyhow::Result<node::NodeSettings> {
         Ok(node::NodeSettings {
+            ehr: None,
             name: hospital.party.clone(),
             coordinator: format!("https://127.0.0.1:{}", coordinator.port()),
             coordinator_name: "coordinator".into(),
@@ -232,9 +242,43 @@ pub struct Federation {
     pub nodes: Vec<(String, node::RunningNode)>,
 }
 
+/// Give a node its own EHR under `store_dir` (loaded with its centre's records
+/// as FHIR when it holds no patient yet), and make the gate over it the
+/// node's dataset.
+async fn with_ehr(
+    mut settings: node::NodeSettings,
+    data_dir: &Path,
+    store_dir: &Path,
+) -> anyhow::Result<node::NodeSettings> {
+    std::fs::create_dir_all(store_dir)?;
+    let url = format!("sqlite:{}", store_dir.join("ehr.sqlite").display());
+    let store = ehr::Store::open(&url).await?;
+    let has_patients = store
+        .counts()
+        .await?
+        .iter()
+        .any(|(kind, n)| kind == "Patient" && *n > 0);
+    if !has_patients {
+        ehr::heart::load_centre_files(&store, &settings.name, data_dir).await?;
+    }
+    settings.source = Box::new(node::source::EhrHeartDisease::new(store.clone()));
+    settings.ehr = Some(store);
+    Ok(settings)
+}
+
 /// Issue credentials, start the coordinator on a free loopback port and one
-/// node task per hospital, each with its own store under `workdir`.
+/// node task per hospital, each with its own store under `workdir`, training
+/// from the UCI files.
 pub async fn start_federation(plan: &TrainingPlan, workdir: &Path) -> anyhow::Result<Federation> {
+    start_federation_from(plan, workdir, DemoSource::Files).await
+}
+
+/// [`start_federation`] with the data source of the nodes chosen.
+pub async fn start_federation_from(
+    plan: &TrainingPlan,
+    workdir: &Path,
+    source: DemoSource,
+) -> anyhow::Result<Federation> {
     let data_dir = workdir.join("data/heart-disease");
     write_heart_data(&data_dir)?;
     let credentials = Credentials::prepare(&workdir.join("pki"), &plan.hospitals)?;
@@ -246,13 +290,12 @@ pub async fn start_federation(plan: &TrainingPlan, workdir: &Path) -> anyhow::Re
     .await?;
     let mut nodes = Vec::new();
     for h in &credentials.hospitals {
-        let settings = credentials.node_settings(
-            h,
-            plan,
-            coordinator.address(),
-            &data_dir,
-            &workdir.join("nodes").join(&h.party),
-        )?;
+        let store_dir = workdir.join("nodes").join(&h.party);
+        let mut settings =
+            credentials.node_settings(h, plan, coordinator.address(), &data_dir, &store_dir)?;
+        if source == DemoSource::Ehr {
+            settings = with_ehr(settings, &data_dir, &store_dir).await?;
+        }
         nodes.push((h.party.clone(), node::start(settings).await?));
     }
     Ok(Federation { coordinator, nodes })
@@ -364,14 +407,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     );
     println!("plan {}  code {}", plan.plan_id(), plan.code_hash());
     let started = Instant::now();
-    let federation = start_federation(&plan, &workdir).await?;
+    let federation = start_federation_from(&plan, &workdir, DemoSource::Ehr).await?;
     println!(
-        "coordinator on {} (gRPC + mutual TLS); hospital nodes (own store, API port):",
+        "coordinator on {} (gRPC + mutual TLS); hospital nodes, each with its own EHR and API port:",
         federation.coordinator.address()
     );
     for (name, node) in &federation.nodes {
         if let Some(address) = node.api_address {
-            println!("  {name:<12} http://{address}/disclosures");
+            println!("  {name:<12} http://{address}/fhir (FHIR R4)  http://{address}/disclosures");
         }
     }
     let progress = round_progress(plan.rounds);
@@ -386,7 +429,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let mut methods = vec![results::federated_result(&state)];
     if !args.no_baselines {
-        let sites = heart_sites(&workdir.join("data/heart-disease"))?;
+        let sites = heart_sites(&workdir.join("data/heart-disease")).await?;
         methods.push(baselines::pooled(&plan, &sites)?);
         methods.extend(baselines::local_only(&plan, &sites)?);
     }

@@ -133,7 +133,9 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }),
         Command::Node { config } => runtime.block_on(async {
-            let settings = node::NodeConfig::load(&config)?.resolve(&config_base(&config))?;
+            let settings = node::NodeConfig::load(&config)?
+                .resolve(&config_base(&config))
+                .await?;
             let name = settings.name.clone();
             let outcome = node::run(settings).await?;
             println!("node {name}: plan {outcome}");

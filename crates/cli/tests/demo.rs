@@ -124,3 +124,68 @@ fn unknown_strategy_is_refused_with_the_list_of_known_ones() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("fedmagic") && err.contains("fedyogi"), "{err}");
 }
+
+#[test]
+fn a_canary_patient_in_an_ehr_never_reaches_the_logs_or_the_coordinator() {
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    let data = work.join("data/heart-disease");
+    cli::demo::write_heart_data(&data).unwrap();
+    let store_dir = work.join("nodes/hungarian");
+    std::fs::create_dir_all(&store_dir).unwrap();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let url = format!("sqlite:{}", store_dir.join("ehr.sqlite").display());
+        let store = ehr::Store::open(&url).await.unwrap();
+        ehr::heart::load_centre_files(&store, "hungarian", &data)
+            .await
+            .unwrap();
+        let id = "uci-hungarian-3";
+        let mut patient: serde_json::Value =
+            serde_json::from_str(&store.read("Patient", id).await.unwrap().content.unwrap())
+                .unwrap();
+        patient["name"] = json!([{"family": "CANARYFAMILY", "given": ["Zebulon"]}]);
+        patient["identifier"] = json!([{"system": "urn:oid:1.2.3", "value": "CANARY-ID-4242"}]);
+        let mut tx = store.begin().await.unwrap();
+        tx.update("Patient", id, patient, None).await.unwrap();
+        tx.commit().await.unwrap();
+    });
+    let out = Command::new(BIN)
+        .args([
+            "--log",
+            "trace",
+            "demo",
+            "--rounds",
+            "3",
+            "--no-baselines",
+            "--workdir",
+        ])
+        .arg(&work)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        logs.contains("training table built through the gate"),
+        "the node logged its gate"
+    );
+    let report = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    for secret in [
+        "CANARYFAMILY",
+        "Zebulon",
+        "CANARY-ID-4242",
+        "uci-hungarian-3",
+    ] {
+        assert!(!logs.contains(secret), "{secret} reached the logs");
+        assert!(!report.contains(secret), "{secret} reached the report");
+    }
+}

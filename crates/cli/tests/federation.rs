@@ -600,3 +600,82 @@ async fn ledger_records_every_round_and_is_cosigned_by_a_witness_quorum() {
     std::fs::write(&bundle, bytes).unwrap();
     assert!(!::ledger::audit::verify_log(&ledger.policy, &ledger.log_dir).is_clean());
 }
+
+/// Every file under `dir`, as bytes.
+fn all_bytes(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(all_bytes(&path));
+        } else {
+            out.push((path.clone(), std::fs::read(&path).unwrap()));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn training_from_the_ehr_gives_the_csv_model_and_no_identifier_leaves_the_hospital() {
+    use serde_json::json;
+    let plan = plan(3);
+    let csv = run_federation(&plan).await;
+
+    // Cleveland's EHR, with a canary name, identifier and birth date planted
+    // on one of its patients.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data/heart-disease");
+    demo::write_heart_data(&data).unwrap();
+    let store_dir = dir.path().join("nodes/cleveland");
+    std::fs::create_dir_all(&store_dir).unwrap();
+    let store = ehr::Store::open(&format!(
+        "sqlite:{}",
+        store_dir.join("ehr.sqlite").display()
+    ))
+    .await
+    .unwrap();
+    ehr::heart::load_centre_files(&store, "cleveland", &data)
+        .await
+        .unwrap();
+    let id = "uci-cleveland-5";
+    let mut patient: serde_json::Value =
+        serde_json::from_str(&store.read("Patient", id).await.unwrap().content.unwrap()).unwrap();
+    patient["name"] = json!([{"family": "CANARYFAMILY", "given": ["Zebulon"]}]);
+    patient["identifier"] = json!([{"system": "urn:oid:1.2.3", "value": "CANARY-ID-4242"}]);
+    let mut tx = store.begin().await.unwrap();
+    tx.update("Patient", id, patient, None).await.unwrap();
+    tx.commit().await.unwrap();
+    drop(store);
+
+    let federation = demo::start_federation_from(&plan, dir.path(), demo::DemoSource::Ehr)
+        .await
+        .unwrap();
+    let api = federation.nodes[0].1.api_address.unwrap();
+    let metadata = tokio::task::spawn_blocking(move || http_get(api, "/fhir/metadata"))
+        .await
+        .unwrap();
+    assert!(metadata.contains("CapabilityStatement"), "{metadata}");
+    let ehr = federation
+        .finish(&indicatif::ProgressBar::hidden())
+        .await
+        .unwrap()
+        .state;
+    assert_eq!(
+        ehr.global_sha256, csv.global_sha256,
+        "the gate gives the CSV table"
+    );
+
+    // Nothing the coordinator stored (state, models, ledger) holds the canary.
+    let coordinator_files = all_bytes(&dir.path().join("coordinator"));
+    assert!(coordinator_files.len() > 5);
+    for (path, bytes) in coordinator_files {
+        let text = String::from_utf8_lossy(&bytes);
+        for secret in ["CANARYFAMILY", "Zebulon", "CANARY-ID-4242", id] {
+            assert!(
+                !text.contains(secret),
+                "{secret} reached {}",
+                path.display()
+            );
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! The node's own HTTP API on its loopback port, for the hospital's staff:
-//! health, and the log of everything that left the hospital.
+//! health, the log of everything that left the hospital, and the hospital's
+//! FHIR R4 API when the node holds its EHR.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -8,12 +9,25 @@ use axum::{Json, Router};
 
 use crate::store::{Disclosure, NodeStore};
 
-/// Routes of the node API.
-pub fn router(name: String, store: NodeStore) -> Router {
-    Router::new()
+/// Routes of the node API; with an EHR, its FHIR R4 API under `/fhir`.
+pub fn router(name: String, store: NodeStore, ehr: Option<ehr::Store>) -> Router {
+    let api = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/disclosures", get(disclosures))
-        .with_state((name, store))
+        .with_state((name.clone(), store));
+    match ehr {
+        None => api,
+        Some(ehr_store) => {
+            let config = ehr::api::ApiConfig {
+                base_url: None,
+                observer: name,
+            };
+            api.nest(
+                "/fhir",
+                ehr::api::router(ehr::api::EhrState::new(ehr_store, config)),
+            )
+        }
+    }
 }
 
 #[derive(serde::Serialize)]

@@ -26,8 +26,11 @@ pub struct NodeConfig {
     /// Stop when the plan is over.
     #[serde(default)]
     pub exit_when_done: bool,
-    /// Address of the node's own HTTP API (health, disclosure log); none when absent.
+    /// Address of the node's own HTTP API (health, disclosure log, FHIR); none when absent.
     pub listen: Option<std::net::SocketAddr>,
+    /// The hospital's EHR database (`sqlite:PATH` or `postgres://...`), served
+    /// as FHIR R4 under `/fhir` on the API port and usable as a dataset source.
+    pub ehr_db: Option<String>,
     /// TLS files.
     pub tls: TlsFiles,
     /// The training data.
@@ -58,6 +61,8 @@ pub struct NodeSettings {
     pub tls: TlsMaterial,
     /// The data source.
     pub source: Box<dyn crate::source::DatasetSource>,
+    /// The hospital's FHIR store, served under `/fhir` on the node's API port.
+    pub ehr: Option<ehr::Store>,
 }
 
 /// Problems with node.toml.
@@ -77,6 +82,9 @@ pub enum ConfigError {
     /// The data source is unusable.
     #[error(transparent)]
     Source(#[from] crate::source::SourceError),
+    /// The EHR database could not be opened.
+    #[error("EHR database {0}")]
+    Ehr(String),
 }
 
 impl NodeConfig {
@@ -89,8 +97,16 @@ impl NodeConfig {
     }
 
     /// Read the files it names (relative to `base`).
-    pub fn resolve(&self, base: &Path) -> Result<NodeSettings, ConfigError> {
+    pub async fn resolve(&self, base: &Path) -> Result<NodeSettings, ConfigError> {
         let at = |p: &Path| base.join(p);
+        let ehr = match &self.ehr_db {
+            None => None,
+            Some(url) => Some(
+                ehr::Store::open(url)
+                    .await
+                    .map_err(|e| ConfigError::Ehr(format!("{url}: {e}")))?,
+            ),
+        };
         Ok(NodeSettings {
             name: self.name.clone(),
             coordinator: self.coordinator.clone(),
@@ -100,7 +116,8 @@ impl NodeConfig {
             exit_when_done: self.exit_when_done,
             listen: self.listen,
             tls: self.tls.read(base)?,
-            source: self.dataset.build(base)?,
+            source: self.dataset.build(base, ehr.as_ref())?,
+            ehr,
         })
     }
 }

@@ -151,7 +151,8 @@ pub async fn start(settings: NodeSettings) -> Result<RunningNode, NodeError> {
             let bound = listener
                 .local_addr()
                 .map_err(|e| NodeError::Api(e.to_string()))?;
-            let app = api::router(settings.name.clone(), store.clone());
+            let app = api::router(settings.name.clone(), store.clone(), settings.ehr.clone())
+                .into_make_service_with_connect_info::<std::net::SocketAddr>();
             let task = tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, app).await {
                     tracing::error!(error = %e, "node API stopped");
@@ -324,11 +325,16 @@ impl Node {
         client: &mut CoordinatorClient<Channel>,
         offer: v1::PlanOffer,
     ) -> Result<(), Interrupt> {
-        let decision = self.decide(&offer).and_then(|plan| {
-            let raw = self.settings.source.load().map_err(|e| e.to_string())?;
-            raw.check(&plan).map_err(|e| e.to_string())?;
-            Ok((plan, raw))
-        });
+        let decision = match self.decide(&offer) {
+            Ok(plan) => match self.settings.source.load().await {
+                Ok(raw) => raw
+                    .check(&plan)
+                    .map(|_| (plan, raw))
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(e),
+        };
         let decision = decision.and_then(|(plan, raw)| {
             let ledger = self
                 .ledger
@@ -394,6 +400,7 @@ impl Node {
                 .settings
                 .source
                 .load()
+                .await
                 .map_err(|e| Interrupt::Fatal(e.into()))?;
             self.active = Some(ActivePlan {
                 plan_id: plan_id.to_string(),

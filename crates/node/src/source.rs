@@ -1,10 +1,15 @@
 //! Where a node's training data comes from. Each source turns the hospital's
 //! own records into a [`LocalData`] table; nothing else of them leaves it.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 
 use fed::client::LocalData;
 use serde::Deserialize;
+
+/// The future a [`DatasetSource`] returns.
+pub type LoadFuture<'a> = Pin<Box<dyn Future<Output = Result<LocalData, SourceError>> + Send + 'a>>;
 
 /// Failures reading a source.
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +32,7 @@ pub trait DatasetSource: Send + Sync {
     /// The dataset name plans refer to.
     fn dataset(&self) -> &str;
     /// Build the node's training and test tables.
-    fn load(&self) -> Result<LocalData, SourceError>;
+    fn load(&self) -> LoadFuture<'_>;
 }
 
 /// The `[dataset]` table of node.toml.
@@ -41,16 +46,71 @@ pub enum SourceConfig {
         /// Centre name: cleveland, hungarian, switzerland or va.
         centre: String,
     },
+    /// The Fed-Heart-Disease table built from the node's own EHR through the
+    /// training gate (consent, pseudonyms, date shifts).
+    EhrHeartDisease,
 }
 
 impl SourceConfig {
-    /// Build the source (relative paths from `base`).
-    pub fn build(&self, base: &std::path::Path) -> Result<Box<dyn DatasetSource>, SourceError> {
+    /// Build the source (relative paths from `base`; `ehr` is the node's FHIR store).
+    pub fn build(
+        &self,
+        base: &std::path::Path,
+        ehr: Option<&ehr::Store>,
+    ) -> Result<Box<dyn DatasetSource>, SourceError> {
         match self {
             SourceConfig::HeartDisease { dir, centre } => {
                 Ok(Box::new(HeartDiseaseFiles::new(base.join(dir), centre)?))
             }
+            SourceConfig::EhrHeartDisease => {
+                let store = ehr.ok_or_else(|| {
+                    SourceError::Invalid(
+                        "dataset kind ehr-heart-disease needs the node's EHR (ehr_db in node.toml)"
+                            .into(),
+                    )
+                })?;
+                Ok(Box::new(EhrHeartDisease::new(store.clone())))
+            }
         }
+    }
+}
+
+/// The Fed-Heart-Disease table read from the node's EHR through the gate:
+/// patients whose consent denies research use are left out (only their number
+/// is logged), identifiers never enter the table.
+pub struct EhrHeartDisease {
+    store: ehr::Store,
+}
+
+impl EhrHeartDisease {
+    /// Read from `store`.
+    pub fn new(store: ehr::Store) -> Self {
+        EhrHeartDisease { store }
+    }
+}
+
+impl DatasetSource for EhrHeartDisease {
+    fn dataset(&self) -> &str {
+        "heart-disease"
+    }
+
+    fn load(&self) -> LoadFuture<'_> {
+        Box::pin(async move {
+            let gated = ehr::heart::heart_dataset(&self.store)
+                .await
+                .map_err(|e| SourceError::Invalid(format!("EHR training gate: {e}")))?;
+            tracing::info!(
+                train = gated.train.len(),
+                test = gated.test.len(),
+                excluded_by_consent = gated.excluded,
+                incomplete = gated.incomplete,
+                "training table built through the gate"
+            );
+            Ok(LocalData {
+                train: gated.train,
+                test: gated.test,
+            })
+        })
     }
 }
 
@@ -89,15 +149,17 @@ impl DatasetSource for HeartDiseaseFiles {
         "heart-disease"
     }
 
-    fn load(&self) -> Result<LocalData, SourceError> {
-        let name = learn::heart::CENTRES[self.centre];
-        let data = self.read(&format!("processed.{name}.data"))?;
-        let split = self.read("flamby-split.csv")?;
-        let centre = learn::heart::load_centre(self.centre, &data, &split)
-            .map_err(|e| SourceError::Invalid(format!("heart-disease centre {name}: {e}")))?;
-        Ok(LocalData {
-            train: centre.train,
-            test: centre.test,
+    fn load(&self) -> LoadFuture<'_> {
+        Box::pin(async move {
+            let name = learn::heart::CENTRES[self.centre];
+            let data = self.read(&format!("processed.{name}.data"))?;
+            let split = self.read("flamby-split.csv")?;
+            let centre = learn::heart::load_centre(self.centre, &data, &split)
+                .map_err(|e| SourceError::Invalid(format!("heart-disease centre {name}: {e}")))?;
+            Ok(LocalData {
+                train: centre.train,
+                test: centre.test,
+            })
         })
     }
 }
