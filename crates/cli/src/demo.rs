@@ -218,6 +218,7 @@ impl Credentials {
     ) -> anyhow::Result<node::NodeSettings> {
         Ok(node::NodeSettings {
             ehr: None,
+            imaging: None,
             name: hospital.party.clone(),
             coordinator: format!("https://127.0.0.1:{}", coordinator.port()),
             coordinator_name: "coordinator".into(),
@@ -263,6 +264,11 @@ async fn with_ehr(
     }
     settings.source = Box::new(node::source::EhrHeartDisease::new(store.clone()));
     settings.ehr = Some(store);
+    settings.imaging = Some(node::imaging::ImagingSettings {
+        dir: store_dir.join("images"),
+        dicom_listen: Some("127.0.0.1:0".parse()?),
+        ae_title: "COHORT".into(),
+    });
     Ok(settings)
 }
 
@@ -415,6 +421,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     for (name, node) in &federation.nodes {
         if let Some(address) = node.api_address {
             println!("  {name:<12} http://{address}/fhir (FHIR R4)  http://{address}/disclosures");
+            if let Some(dicom) = node.dicom_address {
+                println!(
+                    "  {:<12} dicom://{dicom} (C-STORE, AE COHORT)  http://{address}/dicomweb/studies",
+                    ""
+                );
+            }
         }
     }
     let progress = round_progress(plan.rounds);

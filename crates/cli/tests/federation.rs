@@ -679,3 +679,91 @@ async fn training_from_the_ehr_gives_the_csv_model_and_no_identifier_leaves_the_
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ultrasound_sent_with_storescu_is_filed_in_the_patients_record() {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/dicom-us/OBXXXX1A.dcm");
+    assert!(
+        fixture.exists(),
+        "fixtures expected in ../shared/data/dicom-us"
+    );
+    let dump = std::process::Command::new("dcmdump")
+        .args(["+P", "PatientID"])
+        .arg(&fixture)
+        .output()
+        .expect("dcmdump (dcmtk) is installed by scripts/test.sh");
+    let line = String::from_utf8_lossy(&dump.stdout).to_string();
+    let patient_id = line
+        .split('[')
+        .nth(1)
+        .and_then(|s| s.split(']').next())
+        .unwrap()
+        .to_string();
+
+    let plan = plan(1);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data/heart-disease");
+    demo::write_heart_data(&data).unwrap();
+    let store_dir = dir.path().join("nodes/cleveland");
+    std::fs::create_dir_all(&store_dir).unwrap();
+    let store = ehr::Store::open(&format!(
+        "sqlite:{}",
+        store_dir.join("ehr.sqlite").display()
+    ))
+    .await
+    .unwrap();
+    ehr::heart::load_centre_files(&store, "cleveland", &data)
+        .await
+        .unwrap();
+    let mut patient: serde_json::Value = serde_json::from_str(
+        &store
+            .read("Patient", "uci-cleveland-1")
+            .await
+            .unwrap()
+            .content
+            .unwrap(),
+    )
+    .unwrap();
+    patient["identifier"] =
+        serde_json::json!([{"system": "urn:hospital:mrn", "value": patient_id}]);
+    let mut tx = store.begin().await.unwrap();
+    tx.update("Patient", "uci-cleveland-1", patient, None)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let federation = demo::start_federation_from(&plan, dir.path(), demo::DemoSource::Ehr)
+        .await
+        .unwrap();
+    let dicom = federation.nodes[0]
+        .1
+        .dicom_address
+        .expect("the demo gives nodes a DICOM port");
+    let sent = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("storescu")
+            .args(["-aec", "COHORT", "127.0.0.1", &dicom.port().to_string()])
+            .arg(&fixture)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let studies = store
+        .counts()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|(kind, _)| kind == "ImagingStudy")
+        .map(|(_, n)| n);
+    assert_eq!(studies, Some(1), "one ImagingStudy filed in the EHR");
+    federation
+        .finish(&indicatif::ProgressBar::hidden())
+        .await
+        .unwrap();
+}

@@ -9,12 +9,21 @@ use axum::{Json, Router};
 
 use crate::store::{Disclosure, NodeStore};
 
-/// Routes of the node API; with an EHR, its FHIR R4 API under `/fhir`.
-pub fn router(name: String, store: NodeStore, ehr: Option<ehr::Store>) -> Router {
-    let api = Router::new()
+/// Routes of the node API; with an EHR, its FHIR R4 API under `/fhir`; with
+/// imaging, DICOMweb (STOW-RS, WADO-RS) under `/dicomweb`.
+pub fn router(
+    name: String,
+    store: NodeStore,
+    ehr: Option<ehr::Store>,
+    images: Option<std::sync::Arc<imaging::Imaging>>,
+) -> Router {
+    let mut api = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/disclosures", get(disclosures))
         .with_state((name.clone(), store));
+    if let Some(images) = images {
+        api = api.nest("/dicomweb", imaging::router(images));
+    }
     match ehr {
         None => api,
         Some(ehr_store) => {

@@ -31,10 +31,29 @@ pub struct NodeConfig {
     /// The hospital's EHR database (`sqlite:PATH` or `postgres://...`), served
     /// as FHIR R4 under `/fhir` on the API port and usable as a dataset source.
     pub ehr_db: Option<String>,
+    /// Ultrasound ingest: DICOM receiver and DICOMweb (needs `ehr_db`).
+    pub imaging: Option<ImagingConfig>,
     /// TLS files.
     pub tls: TlsFiles,
     /// The training data.
     pub dataset: SourceConfig,
+}
+
+/// The `[imaging]` table of node.toml.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImagingConfig {
+    /// Directory of the image store (relative to the file).
+    pub dir: PathBuf,
+    /// Address of the DICOM receiver (C-STORE, C-ECHO).
+    pub dicom_listen: Option<std::net::SocketAddr>,
+    /// The receiver's AE title.
+    #[serde(default = "default_ae_title")]
+    pub ae_title: String,
+}
+
+fn default_ae_title() -> String {
+    "COHORT".into()
 }
 
 fn default_coordinator_name() -> String {
@@ -63,6 +82,8 @@ pub struct NodeSettings {
     pub source: Box<dyn crate::source::DatasetSource>,
     /// The hospital's FHIR store, served under `/fhir` on the node's API port.
     pub ehr: Option<ehr::Store>,
+    /// Ultrasound ingest (needs the EHR).
+    pub imaging: Option<crate::imaging::ImagingSettings>,
 }
 
 /// Problems with node.toml.
@@ -118,6 +139,14 @@ impl NodeConfig {
             tls: self.tls.read(base)?,
             source: self.dataset.build(base, ehr.as_ref())?,
             ehr,
+            imaging: self
+                .imaging
+                .as_ref()
+                .map(|i| crate::imaging::ImagingSettings {
+                    dir: at(&i.dir),
+                    dicom_listen: i.dicom_listen,
+                    ae_title: i.ae_title.clone(),
+                }),
         })
     }
 }

@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod config;
+pub mod imaging;
 pub mod source;
 pub mod store;
 pub mod witness;
@@ -112,8 +113,11 @@ fn from_status(status: tonic::Status) -> Interrupt {
 pub struct RunningNode {
     /// Where the node's HTTP API listens, when configured.
     pub api_address: Option<std::net::SocketAddr>,
+    /// Where its DICOM receiver listens, when configured.
+    pub dicom_address: Option<std::net::SocketAddr>,
     client: tokio::task::JoinHandle<Result<String, NodeError>>,
     api: Option<tokio::task::JoinHandle<()>>,
+    dicom: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningNode {
@@ -126,6 +130,9 @@ impl RunningNode {
         if let Some(api) = self.api {
             api.abort();
         }
+        if let Some(dicom) = self.dicom {
+            dicom.abort();
+        }
         outcome
     }
 
@@ -135,6 +142,9 @@ impl RunningNode {
         if let Some(api) = &self.api {
             api.abort();
         }
+        if let Some(dicom) = &self.dicom {
+            dicom.abort();
+        }
     }
 }
 
@@ -142,6 +152,21 @@ impl RunningNode {
 /// start the federation client.
 pub async fn start(settings: NodeSettings) -> Result<RunningNode, NodeError> {
     let store = NodeStore::open(&settings.data_dir).await?;
+    let (images, dicom_address, dicom) = match (&settings.imaging, &settings.ehr) {
+        (Some(imaging_settings), Some(ehr_store)) => {
+            let (service, receiver) = imaging::start(imaging_settings, ehr_store.clone())
+                .await
+                .map_err(|e| NodeError::Api(format!("imaging: {e}")))?;
+            let (address, task) = receiver.unzip();
+            (Some(service), address, task)
+        }
+        (Some(_), None) => {
+            return Err(NodeError::Api(
+                "imaging needs the node's EHR (ehr_db) to file studies".into(),
+            ));
+        }
+        _ => (None, None, None),
+    };
     let (api_address, api) = match settings.listen {
         None => (None, None),
         Some(address) => {
@@ -151,8 +176,13 @@ pub async fn start(settings: NodeSettings) -> Result<RunningNode, NodeError> {
             let bound = listener
                 .local_addr()
                 .map_err(|e| NodeError::Api(e.to_string()))?;
-            let app = api::router(settings.name.clone(), store.clone(), settings.ehr.clone())
-                .into_make_service_with_connect_info::<std::net::SocketAddr>();
+            let app = api::router(
+                settings.name.clone(),
+                store.clone(),
+                settings.ehr.clone(),
+                images,
+            )
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
             let task = tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, app).await {
                     tracing::error!(error = %e, "node API stopped");
@@ -165,8 +195,10 @@ pub async fn start(settings: NodeSettings) -> Result<RunningNode, NodeError> {
     let client = tokio::spawn(run_client(settings, store));
     Ok(RunningNode {
         api_address,
+        dicom_address,
         client,
         api,
+        dicom,
     })
 }
 
