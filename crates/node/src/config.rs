@@ -160,6 +160,7 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/node.toml");
         let config = NodeConfig::load(&path).unwrap();
         assert_eq!(config.name, "cleveland");
-        assert!(matches!(config.dataset, SourceConfig::HeartDisease { .. }));
+        assert!(matches!(config.dataset, SourceConfig::EhrHeartDisease));
+        assert!(config.ehr_db.is_some() && config.imaging.is_some());
     }
 }
