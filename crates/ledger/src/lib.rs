@@ -11,8 +11,9 @@
 //! * **Checkpoints** ([`checkpoint`], [`note`]): C2SP signed notes signed by
 //!   the log's Ed25519 key; witnesses add C2SP `cosignature/v1` lines.
 //! * **Entries** ([`entry`]): versioned statements (Genesis, PolicyUpdate,
-//!   KeyEnrolled/Rotated/Revoked, PlanRegistered, PlanApproved, RoundOpened,
-//!   Contribution, RoundAggregated, ModelReleased, Objection), in a canonical
+//!   KeyEnrolled/Rotated/Revoked, PlanRegistered, PlanApproved,
+//!   DatasetPrepared, RoundOpened, Contribution, RoundAggregated,
+//!   ModelReleased, Objection), in a canonical
 //!   binary encoding, signed by their author over the log's origin.
 //! * **Sequencer** ([`writer::LogWriter`]), **witness** ([`witness::Witness`]),
 //!   **fork evidence** ([`fork::ForkEvidence`]), **receipts**
@@ -20,12 +21,13 @@
 //!
 //! # Architecture invariant
 //!
-//! The ledger never sees patient data: its API takes hashes, counts (bucketed),
-//! metrics, codes from fixed tables and party identifiers (`[a-z0-9-]{1,63}`),
-//! signed; the entry schema has no field that could hold free text. It does no
-//! networking: a witness reads the log through [`tiles::LogSource`], which a
-//! transport can implement. The entry format does not depend on who sequences
-//! the log (signatures cover the log's origin, not positions).
+//! The ledger never sees patient data: its API takes hashes, counts (sample
+//! counts bucketed; exclusion counts, never who), metrics, codes from fixed
+//! tables and party identifiers (`[a-z0-9-]{1,63}`), signed; the entry
+//! schema has no field that could hold free text. It does no networking: a
+//! witness reads the log through [`tiles::LogSource`], which a transport can
+//! implement. The entry format does not depend on who sequences the log
+//! (signatures cover the log's origin, not positions).
 //!
 //! # Canonical encoding
 //!

@@ -8,10 +8,10 @@ use ed25519_dalek::SigningKey;
 
 use crate::checkpoint::SignedCheckpoint;
 use crate::entry::{
-    Consumed, Contribution, Delta, DpBudget, Epsilon, Genesis, LogOrigin, Metric, MetricKind,
-    Metrics, ModelReleased, Number, PartyId, PartyKey, PartySet, PlanApproved, PlanRegistered,
-    Role, RoundAggregated, RoundOpened, SampleBucket, SignedEntry, Statement, Strategy, ValueError,
-    Weight, WitnessKey, WitnessPolicy,
+    Consumed, Contribution, DatasetPrepared, Delta, DpBudget, Epsilon, Genesis, LogOrigin, Metric,
+    MetricKind, Metrics, ModelReleased, Number, PartyId, PartyKey, PartySet, PlanApproved,
+    PlanRegistered, Role, RoundAggregated, RoundOpened, SampleBucket, SignedEntry, Statement,
+    Strategy, ValueError, Weight, WitnessKey, WitnessPolicy,
 };
 use crate::hash::Hash;
 use crate::policy::{Policy, PolicyError};
@@ -194,6 +194,31 @@ impl Federation {
             )?);
         }
         Ok(out)
+    }
+
+    /// Hospital `i`'s statement of its training table for `plan`, whose
+    /// `PlanRegistered` entry has entry hash `registration`: `records` rows
+    /// (bucketed), `excluded` patients left out for their consent, `incomplete`
+    /// for missing data.
+    pub fn dataset_prepared(
+        &self,
+        plan: &PlanRegistered,
+        registration: Hash,
+        i: usize,
+        records: u64,
+        excluded: u32,
+        incomplete: u32,
+    ) -> Result<SignedEntry, ValueError> {
+        self.by_hospital(
+            i,
+            Statement::DatasetPrepared(DatasetPrepared {
+                plan: plan.plan,
+                registration,
+                records: SampleBucket::of(records)?,
+                excluded_by_consent: excluded,
+                incomplete,
+            }),
+        )
     }
 
     /// Hospital `i`'s contribution to `round`, each round spending

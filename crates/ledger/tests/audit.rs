@@ -480,3 +480,156 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// A published log: genesis, then `entries` (no plan prepended).
+fn published(federation: &Federation, entries: &[SignedEntry]) -> (tempfile::TempDir, Report) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = federation.create_log(&dir.path().join("log")).unwrap();
+    writer.append_batch(entries).unwrap();
+    let mut witnesses = federation.witnesses(&dir.path().join("witnesses")).unwrap();
+    federation.publish(&mut writer, &mut witnesses, 10).unwrap();
+    let report = verify_log(&federation.policy().unwrap(), &dir.path().join("log"));
+    (dir, report)
+}
+
+#[test]
+fn dataset_statements_before_or_after_approval_verify_clean() {
+    let (federation, plan, round1) = setup(3);
+    let plan_entries = federation.plan_entries(&plan).unwrap();
+    let registration = plan_entries[0].entry_hash();
+    // Hospital 0 states its dataset before approving, hospital 1 after, and
+    // hospital 2 not at all; then round 1.
+    let mut entries = vec![
+        plan_entries[0].clone(),
+        federation
+            .dataset_prepared(&plan, registration, 0, 87, 4, 2)
+            .unwrap(),
+    ];
+    entries.extend(plan_entries[1..].iter().cloned());
+    entries.push(
+        federation
+            .dataset_prepared(&plan, registration, 1, 144, 0, 0)
+            .unwrap(),
+    );
+    entries.extend(round1);
+    let (_dir, report) = published(&federation, &entries);
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.entries_checked, 1 + entries.len() as u64);
+}
+
+#[test]
+fn misplaced_dataset_statements_are_each_reported() {
+    let federation = Federation::new(4, 2).unwrap();
+    let eps = Epsilon::from_micro(400_000);
+    let mut plan = federation
+        .plan("dataset", 2, Epsilon::from_micro(1_000_000))
+        .unwrap();
+    // The fourth hospital (`hospital-4`) is enrolled but not eligible.
+    plan.eligible = ledger::entry::PartySet::new(
+        federation.hospitals[..3]
+            .iter()
+            .map(|(id, _)| id.clone())
+            .collect(),
+    )
+    .unwrap();
+    let plan_entries = federation.plan_entries(&plan).unwrap();
+    let registration = plan_entries[0].entry_hash();
+    let mut unregistered = federation.plan("never", 2, eps).unwrap();
+    unregistered.plan = Hash::of_bytes(b"plan that is never registered");
+    let later = federation.plan("later", 2, eps).unwrap();
+    let prepared = |plan: &PlanRegistered, registration, i| {
+        federation
+            .dataset_prepared(plan, registration, i, 100, 1, 0)
+            .unwrap()
+    };
+    // Round 1 with the eligible hospitals only.
+    let contributions: Vec<SignedEntry> = (0..3)
+        .map(|i| federation.contribution(&plan, 1, i, eps).unwrap())
+        .collect();
+    let open = federation
+        .by_coordinator(Statement::RoundOpened(RoundOpened {
+            plan: plan.plan,
+            round: 1,
+            input_model: Federation::model_after(&plan, 0),
+        }))
+        .unwrap();
+    let aggregate = federation.aggregate(&plan, 1, &contributions).unwrap();
+
+    let entries = vec![
+        // 1: the registration.
+        plan_entries[0].clone(),
+        // 2: hospital 3 is not eligible.
+        prepared(&plan, registration, 3),
+        // 3: a plan that is not registered.
+        prepared(&unregistered, registration, 0),
+        // 4-6: approvals by the eligible hospitals.
+        plan_entries[1].clone(),
+        plan_entries[2].clone(),
+        plan_entries[3].clone(),
+        // 7: hospital 0, fine; 8: hospital 0 again.
+        prepared(&plan, registration, 0),
+        federation
+            .dataset_prepared(&plan, registration, 0, 90, 2, 1)
+            .unwrap(),
+        // 9: hospital 1 names another registration entry.
+        prepared(&plan, Hash::of_bytes(b"other registration"), 1),
+        // 10-13: round 1 opened and its contributions.
+        open,
+        contributions[0].clone(),
+        contributions[1].clone(),
+        contributions[2].clone(),
+        // 14: hospital 2, after its contribution.
+        prepared(&plan, registration, 2),
+        // 15: the aggregate.
+        aggregate,
+        // 16: a plan registered only afterwards, at 17.
+        prepared(&later, registration, 0),
+        federation
+            .by_coordinator(Statement::PlanRegistered(later.clone()))
+            .unwrap(),
+    ];
+    let (_dir, report) = published(&federation, &entries);
+    assert_eq!(
+        found(&report),
+        [2, 3, 8, 9, 14, 16].map(|i| (Some(i), ViolationKind::Plan)),
+        "{report}"
+    );
+    let message = |index: u64| {
+        report
+            .violations
+            .iter()
+            .find(|v| v.index == Some(index))
+            .map(|v| v.message.clone())
+            .unwrap()
+    };
+    assert!(message(2).contains("not eligible"), "{report}");
+    assert!(message(3).contains("not registered"), "{report}");
+    assert!(message(8).contains("already stated"), "{report}");
+    assert!(message(8).contains("index 7"), "{report}");
+    assert!(message(9).contains("registration"), "{report}");
+    assert!(message(14).contains("after contributing"), "{report}");
+    assert!(message(16).contains("not registered"), "{report}");
+}
+
+#[test]
+fn a_dataset_statement_by_the_coordinator_is_unauthorised() {
+    let (federation, plan, _) = setup(2);
+    let registration = federation.plan_entries(&plan).unwrap()[0].entry_hash();
+    let Statement::DatasetPrepared(prepared) = federation
+        .dataset_prepared(&plan, registration, 0, 50, 0, 0)
+        .unwrap()
+        .statement()
+        .clone()
+    else {
+        unreachable!()
+    };
+    let by_coordinator = federation
+        .by_coordinator(Statement::DatasetPrepared(prepared))
+        .unwrap();
+    let report = forged(&federation, &plan, &[by_coordinator]);
+    assert_eq!(
+        found(&report),
+        [(Some(4), ViolationKind::Unauthorised)],
+        "{report}"
+    );
+}

@@ -119,6 +119,13 @@ fn one_of_each() -> Vec<Statement> {
             entry: h("e"),
             reason: ObjectionReason::WeightsIncorrect,
         }),
+        Statement::DatasetPrepared(DatasetPrepared {
+            plan: h("plan"),
+            registration: h("reg"),
+            records: SampleBucket::of(1_234).unwrap(),
+            excluded_by_consent: 17,
+            incomplete: 3,
+        }),
     ]
 }
 
@@ -127,7 +134,7 @@ fn every_statement_kind_round_trips_through_its_canonical_bytes() {
     let statements = one_of_each();
     let mut kinds: Vec<u8> = statements.iter().map(|s| s.kind_code().0).collect();
     kinds.dedup();
-    assert_eq!(kinds, (1..=12).collect::<Vec<u8>>());
+    assert_eq!(kinds, (1..=13).collect::<Vec<u8>>());
     for statement in statements {
         let bytes = statement.encode();
         assert_eq!(bytes[1], 1, "version 1");
@@ -176,6 +183,76 @@ fn non_canonical_bytes_are_rejected() {
         .unwrap();
     negative_zero[zero_at + 1] = 0x80;
     assert!(Statement::decode(&negative_zero).is_err());
+}
+
+#[test]
+fn a_dataset_statement_round_trips_through_its_canonical_bytes() {
+    let statement = one_of_each().remove(12);
+    let Statement::DatasetPrepared(prepared) = &statement else {
+        panic!("not a DatasetPrepared: {statement:?}");
+    };
+    assert_eq!(statement.kind_name(), "DatasetPrepared");
+    assert_eq!(statement.kind_code(), (13, 1));
+    assert_eq!(prepared.records.value(), 1_240, "rows are bucketed up");
+    let bytes = statement.encode();
+    // kind, version, plan, registration, records u64, two u32 counts.
+    let h = |s: &str| Hash::of_bytes(s.as_bytes());
+    let mut expected = vec![13, 1];
+    expected.extend_from_slice(&h("plan").0);
+    expected.extend_from_slice(&h("reg").0);
+    expected.extend_from_slice(&1_240u64.to_be_bytes());
+    expected.extend_from_slice(&17u32.to_be_bytes());
+    expected.extend_from_slice(&3u32.to_be_bytes());
+    assert_eq!(bytes, expected);
+    assert_eq!(Statement::decode(&bytes), Ok(statement.clone()));
+
+    // And inside a signed entry.
+    let federation = Federation::new(1, 1).unwrap();
+    let entry = federation.by_hospital(0, statement.clone()).unwrap();
+    let decoded = SignedEntry::from_bytes(entry.bytes()).unwrap();
+    assert_eq!(decoded.statement(), &statement);
+    assert_eq!(decoded.bytes(), entry.bytes());
+}
+
+#[test]
+fn non_canonical_dataset_statements_are_rejected() {
+    let bytes = one_of_each().remove(12).encode();
+    let records_at = 2 + 32 + 32;
+
+    let mut trailing = bytes.clone();
+    trailing.push(0);
+    assert_eq!(
+        Statement::decode(&trailing),
+        Err(DecodeError::TrailingBytes(1))
+    );
+    assert!(Statement::decode(&bytes[..bytes.len() - 1]).is_err());
+
+    // A row count that is not a bucket (exact counts are never stated), and
+    // an empty table.
+    for records in [1_234u64, 0] {
+        let mut exact = bytes.clone();
+        exact[records_at..records_at + 8].copy_from_slice(&records.to_be_bytes());
+        assert!(Statement::decode(&exact).is_err(), "records {records}");
+    }
+
+    let mut unknown_version = bytes.clone();
+    unknown_version[1] = 2;
+    assert!(matches!(
+        Statement::decode(&unknown_version),
+        Err(DecodeError::UnknownStatement {
+            kind: 13,
+            version: 2
+        })
+    ));
+    let mut unknown_kind = bytes.clone();
+    unknown_kind[0] = 14;
+    assert!(matches!(
+        Statement::decode(&unknown_kind),
+        Err(DecodeError::UnknownStatement {
+            kind: 14,
+            version: 1
+        })
+    ));
 }
 
 #[test]

@@ -13,8 +13,9 @@
 //!    coordinator; each other one is signed by its author's key as of its
 //!    index (keys enrolled, rotated and revoked by the log itself), and the
 //!    author's role allows the statement;
-//! 4. the federation's rules (see [`rules`](self)): plans, approvals, open
-//!    rounds, one contribution per hospital and round, privacy budgets,
+//! 4. the federation's rules (see [`rules`](self)): plans, approvals,
+//!    dataset statements (once per hospital and plan, before its first
+//!    contribution), open rounds, one contribution per hospital and round, privacy budgets,
 //!    aggregates consuming exactly their round's contributions with weights
 //!    following from the sample buckets, releases of aggregate outputs,
 //!    objections to existing entries;

@@ -34,7 +34,8 @@ pub enum ViolationKind {
     Registry,
     /// The same entry appears twice.
     DuplicateEntry,
-    /// A plan rule is broken (unknown plan, duplicate, eligibility, approval).
+    /// A plan rule is broken (unknown plan, duplicate, eligibility, approval,
+    /// dataset statement).
     Plan,
     /// A round rule is broken (numbering, not open).
     Round,

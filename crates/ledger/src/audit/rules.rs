@@ -4,6 +4,10 @@
 //! * a plan is registered once, for enrolled hospitals, with at least one
 //!   round; a hospital approves a plan it is eligible for, once, naming the
 //!   plan's registration entry;
+//! * a hospital states how it prepared its data for a plan (DatasetPrepared)
+//!   at most once, for a registered plan it is eligible for, naming the plan's
+//!   registration entry, before or after its approval but before its first
+//!   contribution to the plan (publishing one is optional);
 //! * rounds of a plan open one at a time, numbered 1, 2, ... up to the plan's
 //!   rounds, each after the previous one was aggregated;
 //! * a contribution belongs to the open round of its plan, comes from an
@@ -20,8 +24,8 @@ use std::collections::{HashMap, HashSet};
 use super::entries::changes_registry;
 use super::report::{Report, ViolationKind};
 use crate::entry::{
-    Contribution, Epsilon, PartyId, PlanRegistered, Role, RoundAggregated, SampleBucket,
-    SignedEntry, Statement, Weight,
+    Contribution, DatasetPrepared, Epsilon, PartyId, PlanRegistered, Role, RoundAggregated,
+    SampleBucket, SignedEntry, Statement, Weight,
 };
 use crate::hash::Hash;
 use crate::policy::Policy;
@@ -31,6 +35,10 @@ struct PlanState {
     registration: Hash,
     plan: PlanRegistered,
     approvals: HashSet<PartyId>,
+    /// Index of each hospital's DatasetPrepared entry for the plan.
+    datasets: HashMap<PartyId, u64>,
+    /// Hospitals with a contribution to the plan (valid or not) so far.
+    contributors: HashSet<PartyId>,
     last_round: u32,
     open: Option<OpenRound>,
     outputs: HashSet<Hash>,
@@ -164,6 +172,7 @@ impl Rules<'_> {
                     }
                 }
             }
+            Statement::DatasetPrepared(p) => self.dataset_prepared(index, author, p),
             Statement::Contribution(c) => self.contribution(index, hash, author, c),
             Statement::RoundAggregated(a) => self.aggregate(index, a),
             Statement::ModelReleased(m) => {
@@ -218,6 +227,8 @@ impl Rules<'_> {
                 registration: hash,
                 plan: p.clone(),
                 approvals: HashSet::new(),
+                datasets: HashMap::new(),
+                contributors: HashSet::new(),
                 last_round: 0,
                 open: None,
                 outputs: HashSet::new(),
@@ -226,10 +237,39 @@ impl Rules<'_> {
         );
     }
 
+    fn dataset_prepared(&mut self, index: u64, author: &PartyId, p: &DatasetPrepared) {
+        let Some(plan) = plan_or_flag(&mut self.plans, self.report, index, &p.plan) else {
+            return;
+        };
+        let mut problems = Vec::new();
+        if p.registration != plan.registration {
+            problems.push("the dataset statement names another registration entry".to_string());
+        }
+        if !plan.plan.eligible.contains(author) {
+            problems.push(format!("{author} is not eligible for the plan"));
+        }
+        if let Some(first) = plan.datasets.get(author) {
+            problems.push(format!(
+                "{author} already stated its dataset for the plan at index {first}"
+            ));
+        } else {
+            plan.datasets.insert(author.clone(), index);
+        }
+        if plan.contributors.contains(author) {
+            problems.push(format!(
+                "{author} stated its dataset after contributing to the plan"
+            ));
+        }
+        for message in problems {
+            self.flag(index, ViolationKind::Plan, message);
+        }
+    }
+
     fn contribution(&mut self, index: u64, hash: Hash, author: &PartyId, c: &Contribution) {
         let Some(plan) = plan_or_flag(&mut self.plans, self.report, index, &c.plan) else {
             return;
         };
+        plan.contributors.insert(author.clone());
         let mut problems = Vec::new();
         if !plan.plan.eligible.contains(author) || !plan.approvals.contains(author) {
             problems.push((

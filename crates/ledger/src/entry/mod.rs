@@ -15,9 +15,10 @@ pub use ids::{LogOrigin, PartyId};
 pub use public_key::PublicKey;
 pub use signed::SignedEntry;
 pub use statement::{
-    Consumed, Contribution, DpBudget, Genesis, KeyEnrolled, KeyRevoked, KeyRotated, MAX_LIST_LEN,
-    Metric, Metrics, ModelReleased, Objection, PartyKey, PartySet, PlanApproved, PlanRegistered,
-    PolicyUpdate, RoundAggregated, RoundOpened, Statement, WitnessKey, WitnessPolicy,
+    Consumed, Contribution, DatasetPrepared, DpBudget, Genesis, KeyEnrolled, KeyRevoked,
+    KeyRotated, MAX_LIST_LEN, Metric, Metrics, ModelReleased, Objection, PartyKey, PartySet,
+    PlanApproved, PlanRegistered, PolicyUpdate, RoundAggregated, RoundOpened, Statement,
+    WitnessKey, WitnessPolicy,
 };
 pub use values::{
     Delta, Epsilon, MetricKind, Number, ObjectionReason, RevocationReason, Role, SampleBucket,

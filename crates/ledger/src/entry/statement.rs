@@ -244,6 +244,24 @@ pub struct PlanApproved {
     pub registration: Hash,
 }
 
+/// A hospital has prepared its training table for a plan. Only counts: how
+/// many rows it trains on (bucketed, as contributions are), and how many
+/// patients it left out because their consent denies research or AI-training
+/// use, or for missing data; never who.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatasetPrepared {
+    /// The plan's id.
+    pub plan: Hash,
+    /// Entry hash of the plan's `PlanRegistered` entry.
+    pub registration: Hash,
+    /// Rows in the training table, bucketed.
+    pub records: SampleBucket,
+    /// Patients left out because their consent denies the use (a count).
+    pub excluded_by_consent: u32,
+    /// Patients left out for missing data (a count).
+    pub incomplete: u32,
+}
+
 /// A round starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoundOpened {
@@ -343,6 +361,8 @@ pub enum Statement {
     ModelReleased(ModelReleased),
     /// See [`Objection`].
     Objection(Objection),
+    /// See [`DatasetPrepared`].
+    DatasetPrepared(DatasetPrepared),
 }
 
 impl Statement {
@@ -361,10 +381,11 @@ impl Statement {
             Self::RoundAggregated(_) => "RoundAggregated",
             Self::ModelReleased(_) => "ModelReleased",
             Self::Objection(_) => "Objection",
+            Self::DatasetPrepared(_) => "DatasetPrepared",
         }
     }
 
-    /// The wire `(kind, version)` codes: kinds 1 to 12 in the order of the
+    /// The wire `(kind, version)` codes: kinds 1 to 13 in the order of the
     /// variants, all at version 1.
     pub fn kind_code(&self) -> (u8, u8) {
         let kind = match self {
@@ -380,13 +401,14 @@ impl Statement {
             Self::RoundAggregated(_) => 10,
             Self::ModelReleased(_) => 11,
             Self::Objection(_) => 12,
+            Self::DatasetPrepared(_) => 13,
         };
         (kind, 1)
     }
 
     /// Which roles may author this statement (before any further rule of the
-    /// auditor): the coordinator runs the federation, hospitals approve and
-    /// contribute, anyone enrolled may object. A key rotation or revocation by
+    /// auditor): the coordinator runs the federation, hospitals approve,
+    /// prepare their data and contribute, anyone enrolled may object. A key rotation or revocation by
     /// the party itself is also allowed (see the registry).
     pub fn authorised_roles(&self) -> &'static [Role] {
         match self {
@@ -397,7 +419,9 @@ impl Statement {
             | Self::RoundOpened(_)
             | Self::RoundAggregated(_)
             | Self::ModelReleased(_) => &[Role::Coordinator],
-            Self::PlanApproved(_) | Self::Contribution(_) => &[Role::Hospital],
+            Self::PlanApproved(_) | Self::DatasetPrepared(_) | Self::Contribution(_) => {
+                &[Role::Hospital]
+            }
             Self::KeyRotated(_) => &[],
             Self::KeyRevoked(_) => &[Role::Coordinator],
             Self::Objection(_) => &[Role::Coordinator, Role::Hospital, Role::Auditor],

@@ -82,6 +82,13 @@ impl Statement {
                 e.hash(&s.entry);
                 e.u8(s.reason.code());
             }
+            Self::DatasetPrepared(s) => {
+                e.hash(&s.plan);
+                e.hash(&s.registration);
+                e.u64(s.records.value());
+                e.u32(s.excluded_by_consent);
+                e.u32(s.incomplete);
+            }
         }
         e.finish()
     }
@@ -187,6 +194,13 @@ impl Statement {
             12 => Self::Objection(Objection {
                 entry: d.hash()?,
                 reason: ObjectionReason::from_code(d.u8()?)?,
+            }),
+            13 => Self::DatasetPrepared(DatasetPrepared {
+                plan: d.hash()?,
+                registration: d.hash()?,
+                records: SampleBucket::from_value(d.u64()?)?,
+                excluded_by_consent: d.u32()?,
+                incomplete: d.u32()?,
             }),
             _ => return Err(DecodeError::UnknownStatement { kind, version }),
         })
