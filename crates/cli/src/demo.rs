@@ -123,7 +123,7 @@ pub async fn heart_sites(dir: &Path) -> anyhow::Result<Vec<(String, LocalData)>>
     let mut sites = Vec::new();
     for c in learn::heart::CENTRES {
         let source = HeartDiseaseFiles::new(dir.to_path_buf(), c)?;
-        sites.push((c.to_string(), source.load().await?));
+        sites.push((c.to_string(), source.load().await?.data));
     }
     Ok(sites)
 }

@@ -195,6 +195,7 @@ impl RawNode {
                 approved: true,
                 reason: String::new(),
                 approval_entry: entry,
+                dataset_entry: Vec::new(),
             })
             .await
             .unwrap();
@@ -576,8 +577,8 @@ async fn ledger_records_every_round_and_is_cosigned_by_a_witness_quorum() {
         .await
         .unwrap();
     let ledger = &finished.ledger;
-    // genesis, registration, 4 approvals, 3 x (opened + 4 contributions + aggregate), release
-    assert_eq!(ledger.size, 1 + 1 + 4 + 3 * 6 + 1);
+    // genesis, registration, 4 approvals, 4 datasets, 3 x (opened + 4 contributions + aggregate), release
+    assert_eq!(ledger.size, 1 + 1 + 4 + 4 + 3 * 6 + 1);
     assert_eq!(
         ledger.published_size, ledger.size,
         "the final checkpoint is published"
@@ -766,4 +767,56 @@ async fn ultrasound_sent_with_storescu_is_filed_in_the_patients_record() {
         .finish(&indicatif::ProgressBar::hidden())
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consent_opt_out_leaves_the_table_and_only_its_count_reaches_the_ledger() {
+    let plan = plan(2);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data/heart-disease");
+    demo::write_heart_data(&data).unwrap();
+    let store_dir = dir.path().join("nodes/cleveland");
+    std::fs::create_dir_all(&store_dir).unwrap();
+    let store = ehr::Store::open(&format!(
+        "sqlite:{}",
+        store_dir.join("ehr.sqlite").display()
+    ))
+    .await
+    .unwrap();
+    ehr::heart::load_centre_files(&store, "cleveland", &data)
+        .await
+        .unwrap();
+    let consent = serde_json::json!({
+        "resourceType": "Consent", "id": "optout-1", "status": "active",
+        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "research"}]},
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+        "patient": {"reference": "Patient/uci-cleveland-1"},
+        "dateTime": "2026-01-01",
+        "provision": {"type": "deny", "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "MLTRAINING"}]}
+    });
+    let mut tx = store.begin().await.unwrap();
+    tx.update("Consent", "optout-1", consent, None)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let finished = demo::start_federation_from(&plan, dir.path(), demo::DemoSource::Ehr)
+        .await
+        .unwrap()
+        .finish(&indicatif::ProgressBar::hidden())
+        .await
+        .unwrap();
+    // Cleveland trains on 198 of its 199 training records.
+    assert_eq!(finished.state.history[0].contributors["cleveland"], 198);
+    let entry = hex::decode(&finished.state.reviews["cleveland"].dataset_entry_hex).unwrap();
+    let entry = ::ledger::entry::SignedEntry::from_bytes(&entry).unwrap();
+    let ::ledger::entry::Statement::DatasetPrepared(d) = entry.statement() else {
+        panic!(
+            "cleveland's dataset entry is a {}",
+            entry.statement().kind_name()
+        );
+    };
+    assert_eq!((d.excluded_by_consent, d.incomplete), (1, 0));
+    let report = ::ledger::audit::verify_log(&finished.ledger.policy, &finished.ledger.log_dir);
+    assert!(report.is_clean(), "{report}");
 }

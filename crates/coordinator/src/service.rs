@@ -63,6 +63,32 @@ impl CoordinatorService {
         Ok(entry)
     }
 
+    /// Check a hospital's DatasetPrepared entry for the active plan.
+    async fn check_dataset(
+        &self,
+        party: &crate::registry::Party,
+        bytes: &[u8],
+    ) -> Result<(), Status> {
+        let entry = self.signed_entry(party, bytes).await?;
+        let registration = ledger::entry::SignedEntry::from_bytes(&self.shared.registration_entry)
+            .map_err(|e| Status::internal(format!("registration entry: {e}")))?;
+        let plan = fed::record::hash_from_hex(&self.shared.plan_id)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        match entry.statement() {
+            ledger::entry::Statement::DatasetPrepared(d)
+                if d.plan == plan
+                    && d.registration == registration.entry_hash()
+                    && entry.author().as_str() == party.name =>
+            {
+                Ok(())
+            }
+            _ => Err(invalid(format!(
+                "the dataset entry is not {}'s DatasetPrepared for plan {}",
+                party.name, self.shared.plan_id
+            ))),
+        }
+    }
+
     /// Check a hospital's PlanApproved entry for the active plan.
     async fn check_approval(
         &self,
@@ -229,11 +255,17 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
         if !review.approved {
             tracing::warn!(node = %party.name, reason = %review.reason, "plan declined");
         }
-        let approval_entry_hex = if review.approved {
+        let (approval_entry_hex, dataset_entry_hex) = if review.approved {
             self.check_approval(&party, &review.approval_entry).await?;
-            hex::encode(&review.approval_entry)
+            if !review.dataset_entry.is_empty() {
+                self.check_dataset(&party, &review.dataset_entry).await?;
+            }
+            (
+                hex::encode(&review.approval_entry),
+                hex::encode(&review.dataset_entry),
+            )
         } else {
-            String::new()
+            (String::new(), String::new())
         };
         self.shared
             .apply(|run, now| {
@@ -244,6 +276,7 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
                         approved: review.approved,
                         reason: review.reason.clone(),
                         approval_entry_hex,
+                        dataset_entry_hex,
                     },
                     now,
                 )

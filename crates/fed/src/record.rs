@@ -185,6 +185,11 @@ pub fn expected_entries(
             out.push(decode(&review.approval_entry_hex)?);
         }
     }
+    for review in state.reviews.values().filter(|r| r.approved) {
+        if !review.dataset_entry_hex.is_empty() {
+            out.push(decode(&review.dataset_entry_hex)?);
+        }
+    }
     let rule = strategy(plan)?;
     for record in &state.history {
         out.push(sign(Statement::RoundOpened(RoundOpened {

@@ -53,6 +53,9 @@ pub struct Review {
     /// The node-signed PlanApproved ledger entry (hex) when approved.
     #[serde(default)]
     pub approval_entry_hex: String,
+    /// The node-signed DatasetPrepared ledger entry (hex) when approved.
+    #[serde(default)]
+    pub dataset_entry_hex: String,
 }
 
 /// An accepted update of the open round (weights are kept as an artifact).

@@ -72,6 +72,7 @@ pub fn run(
                             approved: true,
                             reason: String::new(),
                             approval_entry_hex: String::new(),
+                            dataset_entry_hex: String::new(),
                         },
                         clock,
                     )

@@ -37,6 +37,7 @@ fn approve_all(run: &mut PlanRun, now: i64) {
                 approved: true,
                 reason: String::new(),
                 approval_entry_hex: String::new(),
+                dataset_entry_hex: String::new(),
             },
             now,
         )
@@ -244,6 +245,7 @@ fn declines_below_the_quorum_fail_the_plan() {
         approved: false,
         reason: "code not allowed".into(),
         approval_entry_hex: String::new(),
+        dataset_entry_hex: String::new(),
     };
     run.on_review(
         "a",
@@ -252,6 +254,7 @@ fn declines_below_the_quorum_fail_the_plan() {
             approved: true,
             reason: String::new(),
             approval_entry_hex: String::new(),
+            dataset_entry_hex: String::new(),
         },
         0,
     )

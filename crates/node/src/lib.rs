@@ -359,35 +359,37 @@ impl Node {
     ) -> Result<(), Interrupt> {
         let decision = match self.decide(&offer) {
             Ok(plan) => match self.settings.source.load().await {
-                Ok(raw) => raw
+                Ok(table) => table
+                    .data
                     .check(&plan)
-                    .map(|_| (plan, raw))
+                    .map(|_| (plan, table))
                     .map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             },
             Err(e) => Err(e),
         };
-        let decision = decision.and_then(|(plan, raw)| {
+        let decision = decision.and_then(|(plan, table)| {
             let ledger = self
                 .ledger
                 .as_ref()
                 .ok_or("no ledger to record the approval in")?;
-            let entry = ledger.approve(&plan, &offer.registration_entry)?;
-            Ok((plan, raw, entry))
+            let approval = ledger.approve(&plan, &offer.registration_entry)?;
+            let dataset = ledger.dataset_prepared(&plan, &offer.registration_entry, &table)?;
+            Ok((plan, table.data, approval, dataset))
         });
-        let (approved, reason, approval_entry) = match decision {
-            Ok((plan, raw, entry)) => {
+        let (approved, reason, approval_entry, dataset_entry) = match decision {
+            Ok((plan, raw, approval, dataset)) => {
                 self.active = Some(ActivePlan {
                     plan_id: offer.plan_id.clone(),
                     plan,
                     raw,
                     prepared: None,
                 });
-                (true, String::new(), entry)
+                (true, String::new(), approval, dataset)
             }
             Err(reason) => {
                 tracing::warn!(plan = %offer.plan_id, %reason, "declining plan");
-                (false, reason, Vec::new())
+                (false, reason, Vec::new(), Vec::new())
             }
         };
         self.store
@@ -406,6 +408,7 @@ impl Node {
                 approved,
                 reason,
                 approval_entry,
+                dataset_entry,
             })
             .await
             .map_err(from_status)?;
@@ -433,7 +436,8 @@ impl Node {
                 .source
                 .load()
                 .await
-                .map_err(|e| Interrupt::Fatal(e.into()))?;
+                .map_err(|e| Interrupt::Fatal(e.into()))?
+                .data;
             self.active = Some(ActivePlan {
                 plan_id: plan_id.to_string(),
                 plan,

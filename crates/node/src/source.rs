@@ -9,7 +9,19 @@ use fed::client::LocalData;
 use serde::Deserialize;
 
 /// The future a [`DatasetSource`] returns.
-pub type LoadFuture<'a> = Pin<Box<dyn Future<Output = Result<LocalData, SourceError>> + Send + 'a>>;
+pub type LoadFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<SourceTable, SourceError>> + Send + 'a>>;
+
+/// A node's training table and what the source left out (counts, never who).
+#[derive(Clone, Debug)]
+pub struct SourceTable {
+    /// Training and test rows.
+    pub data: LocalData,
+    /// Patients excluded because their consent denies research use.
+    pub excluded_by_consent: u32,
+    /// Patients left out for missing data.
+    pub incomplete: u32,
+}
 
 /// Failures reading a source.
 #[derive(Debug, thiserror::Error)]
@@ -106,9 +118,13 @@ impl DatasetSource for EhrHeartDisease {
                 incomplete = gated.incomplete,
                 "training table built through the gate"
             );
-            Ok(LocalData {
-                train: gated.train,
-                test: gated.test,
+            Ok(SourceTable {
+                data: LocalData {
+                    train: gated.train,
+                    test: gated.test,
+                },
+                excluded_by_consent: u32::try_from(gated.excluded).unwrap_or(u32::MAX),
+                incomplete: u32::try_from(gated.incomplete).unwrap_or(u32::MAX),
             })
         })
     }
@@ -156,9 +172,13 @@ impl DatasetSource for HeartDiseaseFiles {
             let split = self.read("flamby-split.csv")?;
             let centre = learn::heart::load_centre(self.centre, &data, &split)
                 .map_err(|e| SourceError::Invalid(format!("heart-disease centre {name}: {e}")))?;
-            Ok(LocalData {
-                train: centre.train,
-                test: centre.test,
+            Ok(SourceTable {
+                data: LocalData {
+                    train: centre.train,
+                    test: centre.test,
+                },
+                excluded_by_consent: 0,
+                incomplete: 0,
             })
         })
     }

@@ -88,6 +88,28 @@ impl NodeLedger {
         self.sign(Statement::PlanApproved(approval))
     }
 
+    /// Sign the DatasetPrepared entry of the table this node built for a plan:
+    /// how many rows, how many patients consent excluded and how many were
+    /// incomplete (counts, never who).
+    pub fn dataset_prepared(
+        &self,
+        plan: &TrainingPlan,
+        registration: &[u8],
+        table: &crate::source::SourceTable,
+    ) -> Result<Vec<u8>, String> {
+        let entry = SignedEntry::from_bytes(registration)
+            .map_err(|e| format!("the plan's registration entry does not decode: {e}"))?;
+        let statement = ledger::entry::DatasetPrepared {
+            plan: fed::record::hash_from_hex(&plan.plan_id()).map_err(|e| e.to_string())?,
+            registration: entry.entry_hash(),
+            records: ledger::entry::SampleBucket::of(table.data.train.len() as u64)
+                .map_err(|e| e.to_string())?,
+            excluded_by_consent: table.excluded_by_consent,
+            incomplete: table.incomplete,
+        };
+        self.sign(Statement::DatasetPrepared(statement))
+    }
+
     /// Sign the Contribution entry of an update.
     pub fn contribution(&self, facts: &UpdateFacts<'_>) -> Result<Vec<u8>, String> {
         let statement = fed::record::contribution(facts).map_err(|e| e.to_string())?;
