@@ -625,27 +625,13 @@ async fn training_from_the_ehr_gives_the_csv_model_and_no_identifier_leaves_the_
     // Cleveland's EHR, with a canary name, identifier and birth date planted
     // on one of its patients.
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data/heart-disease");
-    demo::write_heart_data(&data).unwrap();
-    let store_dir = dir.path().join("nodes/cleveland");
-    std::fs::create_dir_all(&store_dir).unwrap();
-    let store = ehr::Store::open(&format!(
-        "sqlite:{}",
-        store_dir.join("ehr.sqlite").display()
-    ))
-    .await
-    .unwrap();
-    ehr::heart::load_centre_files(&store, "cleveland", &data)
-        .await
-        .unwrap();
+    let store = cleveland_ehr(dir.path()).await;
     let id = "uci-cleveland-5";
     let mut patient: serde_json::Value =
         serde_json::from_str(&store.read("Patient", id).await.unwrap().content.unwrap()).unwrap();
     patient["name"] = json!([{"family": "CANARYFAMILY", "given": ["Zebulon"]}]);
     patient["identifier"] = json!([{"system": "urn:oid:1.2.3", "value": "CANARY-ID-4242"}]);
-    let mut tx = store.begin().await.unwrap();
-    tx.update("Patient", id, patient, None).await.unwrap();
-    tx.commit().await.unwrap();
+    put(&store, "Patient", id, patient).await;
     drop(store);
 
     let federation = demo::start_federation_from(&plan, dir.path(), demo::DemoSource::Ehr)
@@ -704,19 +690,7 @@ async fn ultrasound_sent_with_storescu_is_filed_in_the_patients_record() {
 
     let plan = plan(1);
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data/heart-disease");
-    demo::write_heart_data(&data).unwrap();
-    let store_dir = dir.path().join("nodes/cleveland");
-    std::fs::create_dir_all(&store_dir).unwrap();
-    let store = ehr::Store::open(&format!(
-        "sqlite:{}",
-        store_dir.join("ehr.sqlite").display()
-    ))
-    .await
-    .unwrap();
-    ehr::heart::load_centre_files(&store, "cleveland", &data)
-        .await
-        .unwrap();
+    let store = cleveland_ehr(dir.path()).await;
     let mut patient: serde_json::Value = serde_json::from_str(
         &store
             .read("Patient", "uci-cleveland-1")
@@ -728,11 +702,7 @@ async fn ultrasound_sent_with_storescu_is_filed_in_the_patients_record() {
     .unwrap();
     patient["identifier"] =
         serde_json::json!([{"system": "urn:hospital:mrn", "value": patient_id}]);
-    let mut tx = store.begin().await.unwrap();
-    tx.update("Patient", "uci-cleveland-1", patient, None)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    put(&store, "Patient", "uci-cleveland-1", patient).await;
 
     let federation = demo::start_federation_from(&plan, dir.path(), demo::DemoSource::Ehr)
         .await
@@ -773,19 +743,7 @@ async fn ultrasound_sent_with_storescu_is_filed_in_the_patients_record() {
 async fn consent_opt_out_leaves_the_table_and_only_its_count_reaches_the_ledger() {
     let plan = plan(2);
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data/heart-disease");
-    demo::write_heart_data(&data).unwrap();
-    let store_dir = dir.path().join("nodes/cleveland");
-    std::fs::create_dir_all(&store_dir).unwrap();
-    let store = ehr::Store::open(&format!(
-        "sqlite:{}",
-        store_dir.join("ehr.sqlite").display()
-    ))
-    .await
-    .unwrap();
-    ehr::heart::load_centre_files(&store, "cleveland", &data)
-        .await
-        .unwrap();
+    let store = cleveland_ehr(dir.path()).await;
     let consent = serde_json::json!({
         "resourceType": "Consent", "id": "optout-1", "status": "active",
         "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "research"}]},
@@ -794,11 +752,7 @@ async fn consent_opt_out_leaves_the_table_and_only_its_count_reaches_the_ledger(
         "dateTime": "2026-01-01",
         "provision": {"type": "deny", "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "MLTRAINING"}]}
     });
-    let mut tx = store.begin().await.unwrap();
-    tx.update("Consent", "optout-1", consent, None)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    put(&store, "Consent", "optout-1", consent).await;
 
     let finished = demo::start_federation_from(&plan, dir.path(), demo::DemoSource::Ehr)
         .await
@@ -819,4 +773,25 @@ async fn consent_opt_out_leaves_the_table_and_only_its_count_reaches_the_ledger(
     assert_eq!((d.excluded_by_consent, d.incomplete), (1, 0));
     let report = ::ledger::audit::verify_log(&finished.ledger.policy, &finished.ledger.log_dir);
     assert!(report.is_clean(), "{report}");
+}
+
+/// Cleveland's EHR in a demo work directory, loaded with its records.
+async fn cleveland_ehr(workdir: &std::path::Path) -> ehr::Store {
+    let data = workdir.join("data/heart-disease");
+    demo::write_heart_data(&data).unwrap();
+    let store_dir = workdir.join("nodes/cleveland");
+    std::fs::create_dir_all(&store_dir).unwrap();
+    let url = format!("sqlite:{}", store_dir.join("ehr.sqlite").display());
+    let store = ehr::Store::open(&url).await.unwrap();
+    ehr::heart::load_centre_files(&store, "cleveland", &data)
+        .await
+        .unwrap();
+    store
+}
+
+/// Create or replace a resource.
+async fn put(store: &ehr::Store, kind: &str, id: &str, resource: serde_json::Value) {
+    let mut tx = store.begin().await.unwrap();
+    tx.update(kind, id, resource, None).await.unwrap();
+    tx.commit().await.unwrap();
 }

@@ -38,6 +38,12 @@ fn rejection_status(r: Rejection) -> Status {
     }
 }
 
+fn acked(message: &str) -> Response<v1::Ack> {
+    Response::new(v1::Ack {
+        message: message.to_string(),
+    })
+}
+
 fn invalid(message: String) -> Status {
     Status::invalid_argument(message)
 }
@@ -282,11 +288,7 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
                 )
             })
             .await
-            .map(|_| {
-                Response::new(v1::Ack {
-                    message: "review recorded".into(),
-                })
-            })
+            .map(|_| acked("review recorded"))
     }
 
     async fn submit_statistics(
@@ -303,11 +305,7 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
         self.shared
             .apply(|run, now| run.on_statistics(&party.name, &s.plan_id, stats.clone(), now))
             .await
-            .map(|_| {
-                Response::new(v1::Ack {
-                    message: "statistics recorded".into(),
-                })
-            })
+            .map(|_| acked("statistics recorded"))
     }
 
     async fn submit_update(
@@ -369,9 +367,7 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
             .map_err(|e| invalid(format!("cosignature refused: {e}")))?;
         drop(ledger);
         self.shared.publish(Vec::new());
-        Ok(Response::new(v1::Ack {
-            message: "cosignature recorded".into(),
-        }))
+        Ok(acked("cosignature recorded"))
     }
 
     async fn read_log(
@@ -399,9 +395,7 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
         self.shared
             .withdraw(&party.name, &w.plan_id, &w.reason)
             .await?;
-        Ok(Response::new(v1::Ack {
-            message: "withdrawal recorded".into(),
-        }))
+        Ok(acked("withdrawal recorded"))
     }
 
     async fn submit_evaluation(
@@ -416,11 +410,7 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
                 run.on_evaluation(&party.name, &e.plan_id, &e.model_sha256, metrics, now)
             })
             .await
-            .map(|_| {
-                Response::new(v1::Ack {
-                    message: "evaluation recorded".into(),
-                })
-            })
+            .map(|_| acked("evaluation recorded"))
     }
 }
 
