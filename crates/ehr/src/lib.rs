@@ -13,7 +13,7 @@
 //!   patient data.
 //! - [`gate`] and [`heart`]: dataset definitions turned into training tables behind consent,
 //!   with keyed pseudonyms and shifted dates; UCI Heart Disease loaded as FHIR.
-//! - [`import`] and [`bench`]: loading files, and the ingest and search benchmarks.
+//! - [`import`] and [`mod@bench`]: loading files, and the ingest and search benchmarks.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {

@@ -1,5 +1,5 @@
 //! In-process federation for scale runs: many virtual clients drive the same
-//! [`PlanRun`] state machine and [`client`](crate::client) steps as the
+//! [`PlanRun`] state machine and [`client`] steps as the
 //! networked coordinator and nodes, without a transport (as Flower's
 //! simulation engine does). Time is a virtual clock, so deadlines never fire.
 

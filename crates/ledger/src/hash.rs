@@ -88,7 +88,7 @@ pub fn leaf_hash(entry: &[u8]) -> Hash {
 
 /// The hash of an interior node: `SHA-256(0x01 || left || right)`.
 ///
-/// Takes byte slices rather than [`Hash`] so that proof verification can hash
+/// Takes byte slices rather than [`struct@Hash`] so that proof verification can hash
 /// whatever a proof carries (a malformed element simply yields a wrong root).
 pub fn node_hash(left: &[u8], right: &[u8]) -> Hash {
     let mut h = Sha256::new();

@@ -1,7 +1,7 @@
 //! A text detector for burned-in annotations: bright, sharp strokes on a
 //! dark surround, of character size, lined up horizontally.
 //!
-//! 1. Ink: pixels at least [`MIN_INK`] bright and [`MIN_CONTRAST`] above
+//! 1. Ink: pixels at least `MIN_INK` bright and `MIN_CONTRAST` above
 //!    the darkest pixel around them.
 //! 2. Characters: connected components of ink of character size whose
 //!    strokes are evenly bright (glyphs are drawn in one colour; speckle
