@@ -125,6 +125,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 seed: 0,
                 standardize: false,
                 privacy_budget: None,
+                secure_aggregation: None,
             };
             let data: Vec<(String, LocalData)> = names
                 .iter()

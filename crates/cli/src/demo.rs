@@ -412,6 +412,25 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         plan.seed
     );
     println!("plan {}  code {}", plan.plan_id(), plan.code_hash());
+    let protections = match (&plan.secure_aggregation, &plan.privacy_budget) {
+        (Some(_), _) => {
+            "secure aggregation (SecAgg+): the coordinator sees only masked updates and their sum"
+        }
+        (None, _) if args.plan.secure => {
+            "no secure aggregation: this strategy needs individual updates"
+        }
+        (None, _) => "no secure aggregation (--secure false)",
+    };
+    println!("{protections}");
+    match &plan.privacy_budget {
+        Some(b) => println!(
+            "differential privacy: DP-SGD on every hospital, budget epsilon {} at delta {}",
+            b.epsilon, b.delta
+        ),
+        None => println!(
+            "differential privacy: off (--dp-noise N to train with DP-SGD, --dp for the trade-off)"
+        ),
+    }
     let started = Instant::now();
     let federation = start_federation_from(&plan, &workdir, DemoSource::Ehr).await?;
     println!(

@@ -70,6 +70,13 @@ pub struct PlanOptions {
     /// Delta at which epsilon is measured.
     #[arg(long, default_value_t = 1e-5)]
     pub delta: f64,
+    /// Secure aggregation (SecAgg+): the coordinator sees only masked updates and
+    /// their sum (`--secure false` sends plain updates; robust rules need that).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub secure: bool,
+    /// Quantisation range of secure aggregation (bound on sample count times weight change).
+    #[arg(long, default_value_t = 1000.0)]
+    pub secure_range: f64,
     /// Fewest hospitals that make a round.
     #[arg(long, default_value_t = 3)]
     pub min_hospitals: usize,
@@ -140,6 +147,11 @@ impl PlanOptions {
             t.learning_rate = lr;
         }
         t.proximal_mu = plan.strategy.proximal_mu();
+        if self.secure && fed::secure_round::supports_secure_aggregation(&plan.strategy) {
+            plan.secure_aggregation = Some(fed::plan::SecureAggregation {
+                range: self.secure_range,
+            });
+        }
         if let Some(noise_multiplier) = self.dp_noise {
             t.dp = Some(learn::DpSgd {
                 clip_norm: self.dp_clip,

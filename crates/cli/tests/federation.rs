@@ -795,3 +795,85 @@ async fn put(store: &ehr::Store, kind: &str, id: &str, resource: serde_json::Val
     tx.update(kind, id, resource, None).await.unwrap();
     tx.commit().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secure_aggregation_gives_the_fedavg_model_without_the_coordinator_seeing_an_update() {
+    let plain = run_federation(&plan(3)).await;
+    let mut secure_plan = plan(3);
+    secure_plan.secure_aggregation = Some(fed::plan::SecureAggregation { range: 1000.0 });
+    let dir = tempfile::tempdir().unwrap();
+    let finished = demo::start_federation(&secure_plan, dir.path())
+        .await
+        .unwrap()
+        .finish(&indicatif::ProgressBar::hidden())
+        .await
+        .unwrap();
+    let secure = finished.state;
+    assert_eq!(secure.phase, Phase::Completed);
+    assert_eq!(secure.history.len(), 3);
+    assert!(secure.history.iter().all(|r| r.contributors.len() == 4));
+    // Same model up to the quantisation error.
+    let load = |sha: &str| {
+        let bytes = std::fs::read(
+            dir.path()
+                .join("coordinator/artifacts/models")
+                .join(format!("{sha}.safetensors")),
+        )
+        .unwrap();
+        Weights::from_safetensors(&bytes).unwrap()
+    };
+    let model = load(&secure.global_sha256);
+    let plain_dir = tempfile::tempdir().unwrap();
+    let plain_run = demo::start_federation(&plan(3), plain_dir.path())
+        .await
+        .unwrap()
+        .finish(&indicatif::ProgressBar::hidden())
+        .await
+        .unwrap()
+        .state;
+    assert_eq!(plain_run.global_sha256, plain.global_sha256);
+    let reference = Weights::from_safetensors(
+        &std::fs::read(
+            plain_dir
+                .path()
+                .join("coordinator/artifacts/models")
+                .join(format!("{}.safetensors", plain.global_sha256)),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for (a, b) in model.values().iter().zip(reference.values()) {
+        assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+    }
+    // The coordinator stored global models only: no hospital's weights.
+    let stored = std::fs::read_dir(dir.path().join("coordinator/artifacts/models"))
+        .unwrap()
+        .count();
+    assert_eq!(stored, 1 + 3, "initial model and one aggregate per round");
+    let report = ::ledger::audit::verify_log(&finished.ledger.policy, &finished.ledger.log_dir);
+    assert!(report.is_clean(), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secure_rounds_go_on_when_a_hospital_drops_out() {
+    let mut plan = plan(6);
+    plan.round_deadline_secs = 2;
+    plan.secure_aggregation = Some(fed::plan::SecureAggregation { range: 1000.0 });
+    let dir = tempfile::tempdir().unwrap();
+    let federation = demo::start_federation(&plan, dir.path()).await.unwrap();
+    let mut events = federation.coordinator.subscribe();
+    loop {
+        if let Ok(PlanEvent::RoundAggregated(r)) = events.recv().await
+            && r.round == 2
+        {
+            break;
+        }
+    }
+    federation.nodes[3].1.abort();
+    let state = federation.coordinator.wait_finished().await;
+    assert_eq!(state.phase, Phase::Completed);
+    assert_eq!(state.history.len(), 6);
+    let last = state.history.last().unwrap();
+    assert_eq!(last.contributors.len(), 3);
+    assert!(!last.contributors.contains_key("va"));
+}

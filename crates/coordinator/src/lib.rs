@@ -132,6 +132,11 @@ fn log_event(event: &PlanEvent) {
         PlanEvent::Reopened { phase, attempt } => {
             tracing::warn!(%phase, attempt, "quorum missed, phase reopened")
         }
+        PlanEvent::SecureStep {
+            round,
+            step,
+            dropped,
+        } => tracing::debug!(round, %step, ?dropped, "secure aggregation step"),
         PlanEvent::Completed => tracing::info!("plan completed"),
         PlanEvent::Failed(reason) => tracing::error!(%reason, "plan failed"),
     }

@@ -144,12 +144,21 @@ impl CoordinatorService {
                 global,
                 standardizer,
                 deadline_unix_ms,
+                secure,
             } => Kind::Train(v1::TrainRequest {
                 plan_id,
                 round,
                 global_model: Some(model_message(&global)),
                 standardization: standardizer.map(standardization_message),
                 deadline_unix_ms,
+                secure_params: secure
+                    .map(|p| serde_json::to_vec(&p).expect("parameters serialise"))
+                    .unwrap_or_default(),
+            }),
+            TaskKind::SecureStep { round, task } => Kind::Secure(v1::SecureStepRequest {
+                plan_id,
+                round,
+                task: task.to_json().expect("a secure task serialises"),
             }),
             TaskKind::Evaluate {
                 round,
@@ -353,6 +362,51 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
         Ok(Response::new(v1::Ack {
             message: format!("update for round {round} stored"),
         }))
+    }
+
+    async fn submit_secure(
+        &self,
+        request: Request<v1::SecureSubmission>,
+    ) -> Result<Response<v1::Ack>, Status> {
+        let party = self.caller(&request)?;
+        let s = request.into_inner();
+        let message = fed::secure_round::SecureMessage::from_json(&s.message)
+            .map_err(|e| invalid(format!("malformed secure-aggregation message: {e}")))?;
+        let update = match s.update {
+            None => None,
+            Some(info) => {
+                let train = decode_metrics(info.train_metrics, "training").map_err(invalid)?;
+                let entry = self.signed_entry(&party, &info.contribution_entry).await?;
+                if s.plan_id == self.shared.plan_id {
+                    let facts = fed::record::UpdateFacts {
+                        plan: &self.shared.plan,
+                        round: s.round,
+                        update_sha256: &info.update_sha256,
+                        num_samples: info.num_samples,
+                        train,
+                        epsilon_round_micro: info.epsilon_round_micro,
+                        epsilon_total_micro: info.epsilon_total_micro,
+                    };
+                    fed::record::check_contribution(&entry, &party.name, &facts)
+                        .map_err(|e| invalid(e.to_string()))?;
+                }
+                Some(fed::server::SecureUpdate {
+                    update_sha256: info.update_sha256,
+                    num_samples: info.num_samples,
+                    train,
+                    global_test: decode_metrics(info.global_test_metrics, "test")
+                        .map_err(invalid)?,
+                    code_hash: info.code_hash,
+                    contribution_entry_hex: hex::encode(&info.contribution_entry),
+                    epsilon_round_micro: info.epsilon_round_micro,
+                    epsilon_total_micro: info.epsilon_total_micro,
+                })
+            }
+        };
+        self.shared
+            .apply(|run, now| run.on_secure(&party.name, &s.plan_id, s.round, message, update, now))
+            .await
+            .map(|_| acked("secure-aggregation message recorded"))
     }
 
     async fn submit_cosignature(

@@ -40,6 +40,19 @@ pub struct TrainingPlan {
     /// (`training.dp`); enforced by the nodes themselves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub privacy_budget: Option<PrivacyBudget>,
+    /// Secure aggregation (SecAgg+): the coordinator sees only masked updates
+    /// and their sum. FedAvg-family strategies only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secure_aggregation: Option<SecureAggregation>,
+}
+
+/// Secure-aggregation settings of a plan.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecureAggregation {
+    /// Quantisation range R: every coordinate a node masks (sample count times
+    /// the change of a weight, and the sample count itself) must lie in [-R, R].
+    pub range: f64,
 }
 
 /// A per-hospital differential-privacy budget.
@@ -102,6 +115,7 @@ impl TrainingPlan {
             seed: 42,
             standardize: true,
             privacy_budget: None,
+            secure_aggregation: None,
         }
     }
 
@@ -166,6 +180,17 @@ impl TrainingPlan {
                     .map_err(|e| PlanError::Invalid(format!("privacy_budget: {e}")))?;
             }
             (None, None) => {}
+        }
+        if let Some(secure) = &self.secure_aggregation {
+            if !crate::secure_round::supports_secure_aggregation(&self.strategy) {
+                return fail(format!(
+                    "{} needs individual updates and cannot run under secure aggregation",
+                    self.strategy.name()
+                ));
+            }
+            if !(secure.range.is_finite() && secure.range > 0.0) {
+                return fail("secure_aggregation.range must be a positive number".into());
+            }
         }
         if self.min_hospitals < self.strategy.min_updates() {
             return fail(format!(

@@ -20,6 +20,9 @@ use learn::{FeatureStats, Metrics, Standardizer, Weights};
 use serde::{Deserialize, Serialize};
 
 use crate::plan::TrainingPlan;
+use crate::secure_round::{
+    SecureMessage, SecureRoundParams, SecureRoundServer, SecureTask, StepOutcome, Topology,
+};
 use crate::strategy::{ClientUpdate, Strategy};
 
 /// Where a plan stands.
@@ -148,6 +151,9 @@ pub struct PlanState {
     pub history: Vec<RoundRecord>,
     /// Test metrics of the final model per hospital.
     pub final_evaluation: BTreeMap<String, Metrics>,
+    /// Secure-aggregation rounds started so far (each attempt has its own id).
+    #[serde(default)]
+    pub secure_round_id: u64,
 }
 
 /// What a node should do next (the transport maps it to the wire).
@@ -169,6 +175,15 @@ pub enum TaskKind {
         standardizer: Option<Standardizer>,
         /// Updates after this are refused.
         deadline_unix_ms: i64,
+        /// The secure-aggregation round to mask the update in, when the plan uses one.
+        secure: Option<SecureRoundParams>,
+    },
+    /// A step of the round's secure aggregation.
+    SecureStep {
+        /// The open round.
+        round: u32,
+        /// What to do.
+        task: SecureTask,
     },
     /// Evaluate the final model.
     Evaluate {
@@ -209,6 +224,28 @@ pub struct UpdateSubmission {
     pub epsilon_total_micro: u64,
 }
 
+/// What a node states about the update it masks under secure aggregation
+/// (the coordinator never sees the weights).
+#[derive(Clone, Debug)]
+pub struct SecureUpdate {
+    /// SHA-256 (hex) of the update's safetensors bytes: a commitment.
+    pub update_sha256: String,
+    /// Training rows behind it.
+    pub num_samples: u64,
+    /// Local training metrics.
+    pub train: Metrics,
+    /// Incoming global model's test metrics.
+    pub global_test: Metrics,
+    /// The code hash the node ran.
+    pub code_hash: String,
+    /// The node-signed Contribution ledger entry (hex).
+    pub contribution_entry_hex: String,
+    /// Epsilon (millionths) spent on this update.
+    pub epsilon_round_micro: u64,
+    /// Cumulative epsilon (millionths) on the plan.
+    pub epsilon_total_micro: u64,
+}
+
 /// Why a message was refused. The variants map to gRPC status codes.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum Rejection {
@@ -242,6 +279,15 @@ pub enum PlanEvent {
         /// Attempt number now starting.
         attempt: u32,
     },
+    /// A secure-aggregation step of the round opened.
+    SecureStep {
+        /// The round.
+        round: u32,
+        /// The step now expected from the parties.
+        step: &'static str,
+        /// Parties dropped when the previous step closed.
+        dropped: Vec<String>,
+    },
     /// The final evaluation is in.
     Completed,
     /// The plan failed.
@@ -268,6 +314,9 @@ pub struct PlanRun {
     strategy: Box<dyn Strategy>,
     artifacts: HashMap<String, Weights>,
     unsaved: Vec<String>,
+    /// The open round's secure aggregation (kept in memory only: after a
+    /// restart the round starts a new secure attempt).
+    secure: Option<SecureRoundServer>,
 }
 
 impl PlanRun {
@@ -296,12 +345,14 @@ impl PlanRun {
             absent: Vec::new(),
             history: Vec::new(),
             final_evaluation: BTreeMap::new(),
+            secure_round_id: 0,
         };
         let mut run = PlanRun {
             state,
             strategy,
             artifacts: HashMap::new(),
             unsaved: Vec::new(),
+            secure: None,
         };
         run.keep(initial);
         Ok(run)
@@ -330,12 +381,15 @@ impl PlanRun {
             }
             strategy.restore(named)?;
         }
-        Ok(PlanRun {
+        let mut run = PlanRun {
             state,
             strategy,
             artifacts,
             unsaved: Vec::new(),
-        })
+            secure: None,
+        };
+        run.ensure_secure_round();
+        Ok(run)
     }
 
     /// The persisted state.
@@ -431,14 +485,7 @@ impl PlanRun {
             Phase::Statistics if self.is_participant(node) && !s.statistics.contains_key(node) => {
                 TaskKind::Statistics
             }
-            Phase::Training if self.is_participant(node) && !s.updates.contains_key(node) => {
-                TaskKind::Train {
-                    round: s.round,
-                    global: self.global().clone(),
-                    standardizer: s.standardizer.clone(),
-                    deadline_unix_ms: s.phase_opened_unix_ms + self.deadline_ms(),
-                }
-            }
+            Phase::Training if self.is_participant(node) => self.training_task(node),
             Phase::Evaluation
                 if self.is_participant(node) && !s.final_evaluation.contains_key(node) =>
             {
@@ -449,6 +496,204 @@ impl PlanRun {
                 }
             }
             _ => TaskKind::Wait,
+        }
+    }
+
+    /// A participant's task in the open round: train (and, under secure
+    /// aggregation, advertise its keys), or the secure round's next step.
+    fn training_task(&self, node: &str) -> TaskKind {
+        let s = &self.state;
+        let train = |secure: Option<SecureRoundParams>| TaskKind::Train {
+            round: s.round,
+            global: self.global().clone(),
+            standardizer: s.standardizer.clone(),
+            deadline_unix_ms: s.phase_opened_unix_ms + self.deadline_ms(),
+            secure,
+        };
+        match (&s.plan.secure_aggregation, &self.secure) {
+            (None, _) if !s.updates.contains_key(node) => train(None),
+            (None, _) | (Some(_), None) => TaskKind::Wait,
+            (Some(_), Some(server)) => {
+                if server.step() == crate::secure_round::SecureStep::AdvertiseKeys {
+                    let enrolled = server.params().participants.iter().any(|p| p == node);
+                    if enrolled && !s.updates.contains_key(node) {
+                        return train(Some(server.params().clone()));
+                    }
+                    return TaskKind::Wait;
+                }
+                match server.task_for(node) {
+                    Some(task) => TaskKind::SecureStep {
+                        round: s.round,
+                        task,
+                    },
+                    None => TaskKind::Wait,
+                }
+            }
+        }
+    }
+
+    /// Start the open round's secure aggregation if the plan asks for one and
+    /// none is running: over the participants present, each with a fresh id.
+    fn ensure_secure_round(&mut self) {
+        let Some(secure) = self.state.plan.secure_aggregation else {
+            return;
+        };
+        if self.state.phase != Phase::Training || self.secure.is_some() {
+            return;
+        }
+        let mut present: Vec<String> = self
+            .state
+            .participants
+            .iter()
+            .filter(|p| !self.state.absent.contains(p))
+            .cloned()
+            .collect();
+        present.sort();
+        if present.is_empty() {
+            return;
+        }
+        let topology = Topology::Complete;
+        let threshold = SecureRoundParams::minimal_threshold(present.len(), &topology)
+            .max(self.state.plan.min_hospitals.min(present.len()));
+        self.state.secure_round_id += 1;
+        self.state.updates.clear();
+        let params = SecureRoundParams::new(
+            self.state.secure_round_id,
+            present,
+            threshold,
+            topology,
+            self.global().len() + 1,
+            secure.range,
+        );
+        match params.and_then(SecureRoundServer::new) {
+            Ok(server) => self.secure = Some(server),
+            Err(e) => {
+                self.state.phase = Phase::Failed {
+                    reason: format!("cannot start secure aggregation: {e}"),
+                };
+            }
+        }
+    }
+
+    /// A message of the open round's secure aggregation. The first one from a
+    /// node (its advertised keys) carries what it states about its update:
+    /// sample count, metrics, privacy spent and its signed contribution entry,
+    /// whose update hash commits to the weights the coordinator never sees.
+    pub fn on_secure(
+        &mut self,
+        node: &str,
+        plan_id: &str,
+        round: u32,
+        message: SecureMessage,
+        update: Option<SecureUpdate>,
+        now: i64,
+    ) -> Result<Vec<PlanEvent>, Rejection> {
+        self.check_plan(plan_id)?;
+        self.require_phase(Phase::Training, "a secure-aggregation message")?;
+        self.require_participant(node)?;
+        if round != self.state.round {
+            return Err(Rejection::OutOfPhase(format!(
+                "round {round} is not open: the open round is {}",
+                self.state.round
+            )));
+        }
+        let expected_code = self.state.plan.code_hash();
+        let received = match update {
+            Some(u) => {
+                if u.num_samples == 0 {
+                    return Err(Rejection::Invalid(
+                        "update claims zero training samples".into(),
+                    ));
+                }
+                if u.code_hash != expected_code {
+                    return Err(Rejection::Invalid(format!(
+                        "update was produced by code {} but the plan runs {expected_code}",
+                        u.code_hash
+                    )));
+                }
+                self.check_epsilon(node, u.epsilon_round_micro, u.epsilon_total_micro)?;
+                Some(ReceivedUpdate {
+                    weights_sha256: u.update_sha256,
+                    num_samples: u.num_samples,
+                    train: u.train,
+                    global_test: u.global_test,
+                    contribution_entry_hex: u.contribution_entry_hex,
+                    epsilon_round_micro: u.epsilon_round_micro,
+                    epsilon_total_micro: u.epsilon_total_micro,
+                    received_unix_ms: now,
+                })
+            }
+            None => None,
+        };
+        let advertising = matches!(message, SecureMessage::AdvertiseKeys(_));
+        if advertising != received.is_some() {
+            return Err(Rejection::Invalid(
+                "the update's statement comes with the advertised keys, and only then".into(),
+            ));
+        }
+        let Some(server) = self.secure.as_mut() else {
+            return Err(Rejection::OutOfPhase(
+                "no secure aggregation is running in this round".into(),
+            ));
+        };
+        server.receive(node, message).map_err(|e| match e {
+            crate::secure_round::SecureRoundError::Duplicate { .. } => {
+                Rejection::Duplicate(e.to_string())
+            }
+            other => Rejection::Invalid(other.to_string()),
+        })?;
+        if let Some(r) = received {
+            self.state
+                .epsilon_spent_micro
+                .insert(node.to_string(), r.epsilon_total_micro);
+            self.state.updates.insert(node.to_string(), r);
+        }
+        Ok(self.advance(now))
+    }
+
+    /// One transition of a secure round, when its step is complete or due.
+    fn step_secure(&mut self, now: i64, deadline_passed: bool) -> Option<Vec<PlanEvent>> {
+        let server = self.secure.as_mut()?;
+        if !(server.step_complete() || deadline_passed) {
+            return None;
+        }
+        match server.close_step() {
+            Ok(StepOutcome::Advanced { step, dropped }) => {
+                self.state.phase_opened_unix_ms = now;
+                Some(vec![PlanEvent::SecureStep {
+                    round: self.state.round,
+                    step: step.name(),
+                    dropped,
+                }])
+            }
+            Ok(StepOutcome::Finished { .. }) => {
+                let sum = server.result().cloned()?;
+                self.secure = None;
+                let round = self.state.round;
+                let global = self.global().clone();
+                let values = match crate::secure_round::aggregate_secure_sum(
+                    self.strategy.as_mut(),
+                    global.values(),
+                    &sum,
+                ) {
+                    Ok(v) => v,
+                    Err(e) => return self.fail(format!("round {round}: secure aggregation: {e}")),
+                };
+                let mut updates = std::mem::take(&mut self.state.updates);
+                updates.retain(|n, _| sum.contributors.contains(n));
+                match self.finish_round(values, updates, now) {
+                    Ok(record) => Some(self.after_round(record, now)),
+                    Err(reason) => self.fail(reason),
+                }
+            }
+            Err(e) => {
+                self.secure = None;
+                self.state.updates.clear();
+                self.missed_quorum(
+                    format!("round {}: secure aggregation: {e}", self.state.round),
+                    now,
+                )
+            }
         }
     }
 
@@ -599,7 +844,7 @@ impl PlanRun {
                 "update claims zero training samples".into(),
             ));
         }
-        self.check_epsilon(node, &update)?;
+        self.check_epsilon(node, update.epsilon_round_micro, update.epsilon_total_micro)?;
         let received = ReceivedUpdate {
             weights_sha256: self.keep(update.weights),
             num_samples: update.num_samples,
@@ -619,10 +864,9 @@ impl PlanRun {
 
     /// The privacy claims of an update: none without DP; with DP, within the
     /// plan's budget and never less than what the node reported before.
-    fn check_epsilon(&self, node: &str, update: &UpdateSubmission) -> Result<(), Rejection> {
-        let total = update.epsilon_total_micro;
+    fn check_epsilon(&self, node: &str, round: u64, total: u64) -> Result<(), Rejection> {
         match &self.state.plan.privacy_budget {
-            None if total != 0 || update.epsilon_round_micro != 0 => Err(Rejection::Invalid(
+            None if total != 0 || round != 0 => Err(Rejection::Invalid(
                 "update reports privacy spending but the plan has no privacy budget".into(),
             )),
             None => Ok(()),
@@ -641,12 +885,12 @@ impl PlanRun {
                     .get(node)
                     .copied()
                     .unwrap_or(0);
-                if total < before || update.epsilon_round_micro == 0 {
+                if total < before || round == 0 {
                     return Err(Rejection::Invalid(format!(
                         "update's privacy accounting is inconsistent: total epsilon {} after {}, {} this round",
                         total as f64 / 1e6,
                         before as f64 / 1e6,
-                        update.epsilon_round_micro as f64 / 1e6
+                        round as f64 / 1e6
                     )));
                 }
                 Ok(())
@@ -705,8 +949,12 @@ impl PlanRun {
     /// Make every transition that is due at `now`.
     pub fn advance(&mut self, now: i64) -> Vec<PlanEvent> {
         let mut events = Vec::new();
-        while let Some(mut step) = self.step(now) {
-            events.append(&mut step);
+        loop {
+            self.ensure_secure_round();
+            match self.step(now) {
+                Some(mut step) => events.append(&mut step),
+                None => break,
+            }
         }
         events
     }
@@ -803,6 +1051,9 @@ impl PlanRun {
                 self.open_phase(Phase::Training, now);
                 Some(vec![PlanEvent::Standardized])
             }
+            Phase::Training if self.state.plan.secure_aggregation.is_some() => {
+                self.step_secure(now, deadline_passed)
+            }
             Phase::Training => {
                 let got = self.state.updates.len();
                 let waiting_for_present =
@@ -821,17 +1072,10 @@ impl PlanRun {
                         now,
                     );
                 }
-                let record = match self.aggregate(now) {
-                    Ok(record) => record,
-                    Err(reason) => return self.fail(reason),
-                };
-                if self.state.round > self.state.plan.rounds {
-                    self.open_phase(Phase::Evaluation, now);
-                } else {
-                    self.state.phase_opened_unix_ms = now;
-                    self.state.attempt = 1;
+                match self.aggregate(now) {
+                    Ok(record) => Some(self.after_round(record, now)),
+                    Err(reason) => self.fail(reason),
                 }
-                Some(vec![PlanEvent::RoundAggregated(Box::new(record))])
             }
             Phase::Evaluation => {
                 let got = self.state.final_evaluation.len();
@@ -843,6 +1087,17 @@ impl PlanRun {
             }
             Phase::Completed | Phase::Failed { .. } => None,
         }
+    }
+
+    /// Open the next round, or the evaluation after the last one.
+    fn after_round(&mut self, record: RoundRecord, now: i64) -> Vec<PlanEvent> {
+        if self.state.round > self.state.plan.rounds {
+            self.open_phase(Phase::Evaluation, now);
+        } else {
+            self.state.phase_opened_unix_ms = now;
+            self.state.attempt = 1;
+        }
+        vec![PlanEvent::RoundAggregated(Box::new(record))]
     }
 
     fn aggregate(&mut self, now: i64) -> Result<RoundRecord, String> {
@@ -861,6 +1116,18 @@ impl PlanRun {
             .strategy
             .aggregate(global.values(), &client_updates)
             .map_err(|e| format!("round {round}: aggregation failed: {e}"))?;
+        self.finish_round(values, updates, now)
+    }
+
+    /// Record a round from its aggregate `values` and the updates that made it.
+    fn finish_round(
+        &mut self,
+        values: Vec<f32>,
+        updates: BTreeMap<String, ReceivedUpdate>,
+        now: i64,
+    ) -> Result<RoundRecord, String> {
+        let round = self.state.round;
+        let global = self.global().clone();
         let next = global
             .with_values(values)
             .map_err(|e| format!("round {round}: aggregate has the wrong shape: {e}"))?;

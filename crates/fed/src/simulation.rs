@@ -63,7 +63,9 @@ pub fn run(
                 source,
             };
             let events = match run.task_for(name) {
-                TaskKind::Wait | TaskKind::Finished { .. } => continue,
+                TaskKind::Wait | TaskKind::Finished { .. } | TaskKind::SecureStep { .. } => {
+                    continue;
+                }
                 TaskKind::Review => run
                     .on_review(
                         name,

@@ -85,7 +85,15 @@ impl ActivePlan {
     }
 }
 
+/// The node's side of the open round's secure aggregation.
+struct SecureSession {
+    client: fed::secure_round::SecureRoundClient,
+    /// `[n·(w − g)..., n]`, what gets masked.
+    encoded: Vec<f32>,
+}
+
 struct Node {
+    secure: Option<SecureSession>,
     settings: NodeSettings,
     signing_key: ed25519_dalek::SigningKey,
     store: NodeStore,
@@ -98,6 +106,27 @@ enum Interrupt {
     Transport(String),
     Fatal(NodeError),
     Done(String),
+}
+
+/// A message the coordinator refused for its content or timing is logged and
+/// the node goes on; anything else interrupts the session.
+fn refused_is_not_fatal(
+    round: u32,
+    sent: Result<tonic::Response<v1::Ack>, tonic::Status>,
+) -> Result<(), Interrupt> {
+    match sent {
+        Ok(_) => Ok(()),
+        Err(status)
+            if matches!(
+                status.code(),
+                Code::FailedPrecondition | Code::AlreadyExists | Code::InvalidArgument
+            ) =>
+        {
+            tracing::warn!(round, error = %status.message(), "message refused by the coordinator");
+            Ok(())
+        }
+        Err(status) => Err(from_status(status)),
+    }
 }
 
 fn from_status(status: tonic::Status) -> Interrupt {
@@ -216,6 +245,7 @@ async fn run_client(settings: NodeSettings, store: NodeStore) -> Result<String, 
             .map_err(|e| NodeError::Refused(format!("identity key: {e}")))?
     };
     let mut node = Node {
+        secure: None,
         settings,
         signing_key,
         store,
@@ -305,6 +335,7 @@ impl Node {
                 Some(Kind::Train(req)) => self.train(&mut client, req).await,
                 Some(Kind::Evaluate(req)) => self.evaluate(&mut client, req).await,
                 Some(Kind::Cosign(req)) => self.cosign(&mut client, req).await,
+                Some(Kind::Secure(req)) => self.secure_step(&mut client, req).await,
                 Some(Kind::Finished(f)) => {
                     tracing::info!(plan = %f.plan_id, outcome = %f.outcome, model = %f.final_model_sha256, "plan finished");
                     if self.settings.exit_when_done {
@@ -505,6 +536,15 @@ impl Node {
             ),
             None => None,
         };
+        let secure_params = if req.secure_params.is_empty() {
+            None
+        } else {
+            Some(
+                serde_json::from_slice::<fed::secure_round::SecureRoundParams>(&req.secure_params)
+                    .map_err(|e| Interrupt::Transport(format!("secure parameters: {e}")))?,
+            )
+        };
+        let global_values = global.values().to_vec();
         let update = tokio::task::spawn_blocking(move || {
             train_round(&plan, &name, round, &global, &data, secret.as_ref()).map(|u| (u, plan))
         })
@@ -542,6 +582,52 @@ impl Node {
             .map_err(|e| {
                 Interrupt::Fatal(NodeError::Refused(format!("contribution entry: {e}")))
             })?;
+        if let Some(params) = secure_params {
+            let encoded = fed::secure_round::encode_update(
+                &global_values,
+                update.weights.values(),
+                update.num_samples,
+            )
+            .map_err(|e| Interrupt::Transport(format!("secure encoding: {e}")))?;
+            let mut secure_client =
+                fed::secure_round::SecureRoundClient::new(params, &self.settings.name)
+                    .map_err(|e| Interrupt::Transport(format!("secure round: {e}")))?;
+            let message = secure_client
+                .advertise(&mut rand::rng())
+                .and_then(|m| m.to_json())
+                .map_err(|e| Interrupt::Transport(format!("secure round: {e}")))?;
+            self.disclose(Disclosure {
+                plan_id: req.plan_id.clone(),
+                round,
+                kind: "secure-keys".into(),
+                sha256: model.sha256.clone(),
+                records: update.num_samples,
+            })
+            .await?;
+            self.secure = Some(SecureSession {
+                client: secure_client,
+                encoded,
+            });
+            let info = v1::SecureUpdateInfo {
+                update_sha256: model.sha256,
+                num_samples: update.num_samples,
+                train_metrics: Some(metrics_message(update.train)),
+                global_test_metrics: Some(metrics_message(update.global_test)),
+                code_hash,
+                contribution_entry,
+                epsilon_round_micro,
+                epsilon_total_micro,
+            };
+            let sent = client
+                .submit_secure(v1::SecureSubmission {
+                    plan_id: req.plan_id,
+                    round,
+                    message,
+                    update: Some(info),
+                })
+                .await;
+            return refused_is_not_fatal(round, sent);
+        }
         self.disclose(Disclosure {
             plan_id: req.plan_id.clone(),
             round,
@@ -564,19 +650,47 @@ impl Node {
                 epsilon_total_micro,
             })
             .await;
-        match sent {
-            Ok(_) => Ok(()),
-            Err(status)
-                if matches!(
-                    status.code(),
-                    Code::FailedPrecondition | Code::AlreadyExists | Code::InvalidArgument
-                ) =>
-            {
-                tracing::warn!(round, error = %status.message(), "update refused by the coordinator");
-                Ok(())
-            }
-            Err(status) => Err(from_status(status)),
-        }
+        refused_is_not_fatal(round, sent)
+    }
+
+    /// A step of the round's secure aggregation: share keys, mask the update, or
+    /// reveal the shares the coordinator needs to remove masks.
+    async fn secure_step(
+        &mut self,
+        client: &mut CoordinatorClient<Channel>,
+        req: v1::SecureStepRequest,
+    ) -> Result<(), Interrupt> {
+        let task = fed::secure_round::SecureTask::from_json(&req.task)
+            .map_err(|e| Interrupt::Transport(format!("secure task: {e}")))?;
+        let Some(session) = self.secure.as_mut() else {
+            tracing::warn!(
+                round = req.round,
+                "no secure session for this round (restarted?); dropping out"
+            );
+            return Ok(());
+        };
+        let message = session
+            .client
+            .respond(&task, &session.encoded, &mut rand::rng())
+            .and_then(|m| m.to_json())
+            .map_err(|e| Interrupt::Transport(format!("secure step: {e}")))?;
+        self.disclose(Disclosure {
+            plan_id: req.plan_id.clone(),
+            round: req.round,
+            kind: format!("secure-{}", task.step().name()),
+            sha256: String::new(),
+            records: 0,
+        })
+        .await?;
+        let sent = client
+            .submit_secure(v1::SecureSubmission {
+                plan_id: req.plan_id,
+                round: req.round,
+                message,
+                update: None,
+            })
+            .await;
+        refused_is_not_fatal(req.round, sent)
     }
 
     /// Cosign the coordinator's checkpoint with this hospital's witness (in a
