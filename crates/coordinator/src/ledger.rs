@@ -71,6 +71,10 @@ pub struct FederationLedger {
     witness_sizes: BTreeMap<String, u64>,
     cosigned: BTreeSet<String>,
     approvals_checkpointed: bool,
+    /// What the state looked like at the last sync (phase, reviews, rounds):
+    /// the log's content depends on nothing else, so an unchanged key means
+    /// nothing to append.
+    synced: Option<(String, usize, usize)>,
 }
 
 fn ledger_key(key: &pki::PublicKey) -> Result<PublicKey, LedgerError> {
@@ -149,6 +153,7 @@ impl FederationLedger {
             witness_sizes: BTreeMap::new(),
             cosigned: BTreeSet::new(),
             approvals_checkpointed: false,
+            synced: None,
         })
     }
 
@@ -206,6 +211,14 @@ impl FederationLedger {
     /// checkpoint for the witnesses once the plan's approvals are in, and
     /// again when the plan is over. Returns whether anything changed.
     pub fn sync(&mut self, state: &PlanState, finished: bool) -> Result<bool, LedgerError> {
+        let key = (
+            format!("{:?}", state.phase),
+            state.reviews.len(),
+            state.history.len(),
+        );
+        if self.synced.as_ref() == Some(&key) {
+            return Ok(false);
+        }
         let expected =
             fed::record::expected_entries(state, &self.origin, &self.coordinator, &self.key)
                 .map_err(build)?;
@@ -233,6 +246,7 @@ impl FederationLedger {
             self.cosigned.clear();
             changed = true;
         }
+        self.synced = Some(key);
         Ok(changed)
     }
 
