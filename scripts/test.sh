@@ -24,7 +24,14 @@ apt_install() {
 # PostgreSQL: the EHR's tests run on a real server.
 postgres_up() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
 if [ "${COHORT_SKIP_POSTGRES:-0}" != 1 ] && ! postgres_up; then
-    command -v pg_ctlcluster >/dev/null 2>&1 || apt_install postgresql postgresql-client
+    if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+        apt_install postgresql postgresql-client
+        # A server installed here for the tests: let local test connections in
+        # without a password, as on the project's machines.
+        for hba in /etc/postgresql/*/main/pg_hba.conf; do
+            sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
+        done
+    fi
     for version in $(ls /etc/postgresql 2>/dev/null); do
         pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>/dev/null || true
     done
