@@ -478,6 +478,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         } else {
             Vec::new()
         },
+        secure_aggregation: plan.secure_aggregation.is_some(),
+        ledger_checkpoint: ledger.published_checkpoint.clone(),
         federated_wall_seconds: wall,
     };
     println!("\nTest accuracy:\n{}", results::table(&results));

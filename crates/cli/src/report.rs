@@ -265,11 +265,13 @@ table {{ border-collapse: collapse; margin: 1em 0; }}
 td, th {{ border: 1px solid #ccc; padding: 4px 10px; text-align: right; }}
 td:first-child, th:first-child {{ text-align: left; }}
 code {{ font-size: 0.85em; }}
+pre {{ white-space: pre-wrap; word-break: break-all; font-size: 0.8em; background: #f6f6f6; padding: 0.5em; }}
 .plots svg {{ display: block; margin: 1em 0; }}
 </style></head><body>
 <h1>cohort demo: Fed-Heart-Disease</h1>
 <p>{hospitals_n} hospitals, {rounds} rounds of <b>{strategy}</b>, seed {seed}. Plan <code>{plan_id}</code>.
-Final model <code>{model}</code>. Federated training took {wall:.2} s.</p>
+Final model <code>{model}</code>. Federated training took {wall:.2} s.
+Updates were combined {secure}.</p>
 <h2>Test accuracy</h2>
 {table}
 <p>Federated: the final global model evaluated by each hospital on its own test split; pooled = all test
@@ -281,6 +283,11 @@ optimiser and number of passes over the data.</p>
 {flamby}
 <h2>Rounds</h2>
 {log}
+<h2>Ledger</h2>
+<p>Every operation of this run (plan, approvals, datasets, rounds, each hospital's signed
+contribution, the released model) is in the federation's transparency log, verified offline at the
+end of the run. Its final checkpoint, cosigned by the hospitals' witnesses:</p>
+<pre>{checkpoint}</pre>
 <p>Data: UCI Heart Disease (CC BY 4.0; Janosi, Steinbrunn, Pfisterer, Detrano, 1988), FLamby split.</p>
 </body></html>
 "#,
@@ -290,5 +297,16 @@ optimiser and number of passes over the data.</p>
         plan_id = results.plan_id,
         model = results.final_model_sha256,
         wall = results.federated_wall_seconds,
+        secure = if results.secure_aggregation {
+            "by secure aggregation (SecAgg+): the coordinator saw only masked updates and their sum"
+        } else {
+            "in the clear (no secure aggregation)"
+        },
+        checkpoint = escape(
+            results
+                .ledger_checkpoint
+                .as_deref()
+                .unwrap_or("(not published)")
+        ),
     )
 }

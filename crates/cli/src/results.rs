@@ -70,6 +70,10 @@ pub struct DemoResults {
     pub epsilon: BTreeMap<String, f64>,
     /// Accuracy against epsilon for several noise levels (`--dp`).
     pub privacy_tradeoff: Vec<PrivacyPoint>,
+    /// Whether updates were combined by secure aggregation.
+    pub secure_aggregation: bool,
+    /// The ledger's final checkpoint with the witnesses' cosignatures.
+    pub ledger_checkpoint: Option<String>,
     /// Wall-clock seconds of the federated run (not part of the result proper).
     pub federated_wall_seconds: f64,
 }
