@@ -283,11 +283,7 @@ async fn coordinator_for(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_updates_are_refused_with_a_reason_and_the_round_goes_on() {
-    let mut plan = plan(2);
-    plan.hospitals = vec!["alpha".into(), "beta".into()];
-    plan.min_hospitals = 1;
-    plan.standardize = false;
-    plan.round_deadline_secs = 3;
+    let plan = two_hospital_plan(2, 3);
     let dir = tempfile::tempdir().unwrap();
     let (creds, coordinator) = coordinator_for(&plan, dir.path()).await;
     let mut alpha = RawNode::connect(&creds.hospitals[0], coordinator.address())
@@ -433,11 +429,7 @@ async fn revoked_certificate_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_update_is_refused_after_the_round_closed() {
-    let mut plan = plan(3);
-    plan.hospitals = vec!["alpha".into(), "beta".into()];
-    plan.min_hospitals = 1;
-    plan.standardize = false;
-    plan.round_deadline_secs = 1;
+    let plan = two_hospital_plan(3, 1);
     let dir = tempfile::tempdir().unwrap();
     let (creds, coordinator) = coordinator_for(&plan, dir.path()).await;
     let mut alpha = RawNode::connect(&creds.hospitals[0], coordinator.address())
@@ -876,4 +868,14 @@ async fn secure_rounds_go_on_when_a_hospital_drops_out() {
     let last = state.history.last().unwrap();
     assert_eq!(last.contributors.len(), 3);
     assert!(!last.contributors.contains_key("va"));
+}
+
+/// A plan for hospitals alpha and beta, either of which makes a round.
+fn two_hospital_plan(rounds: u32, deadline_secs: u64) -> TrainingPlan {
+    let mut p = plan(rounds);
+    p.hospitals = vec!["alpha".into(), "beta".into()];
+    p.min_hospitals = 1;
+    p.standardize = false;
+    p.round_deadline_secs = deadline_secs;
+    p
 }

@@ -195,16 +195,18 @@ impl FederationLedger {
     }
 
     /// The coordinator-signed registration of the state's plan.
-    pub fn registration(&self, state: &PlanState) -> Result<Vec<u8>, LedgerError> {
+    pub fn registration(
+        &self,
+        state: &PlanState,
+    ) -> Result<ledger::entry::SignedEntry, LedgerError> {
         let statement = fed::record::registration(&state.plan).map_err(build)?;
-        let entry = ledger::entry::SignedEntry::sign(
+        ledger::entry::SignedEntry::sign(
             &self.origin,
             self.coordinator.clone(),
             ledger::entry::Statement::PlanRegistered(statement),
             &self.key,
         )
-        .map_err(build)?;
-        Ok(entry.bytes().to_vec())
+        .map_err(build)
     }
 
     /// Append what the state says happened and is not yet in the log; stage a
@@ -219,19 +221,19 @@ impl FederationLedger {
         if self.synced.as_ref() == Some(&key) {
             return Ok(false);
         }
-        let expected =
-            fed::record::expected_entries(state, &self.origin, &self.coordinator, &self.key)
-                .map_err(build)?;
         let have = self.writer.size().saturating_sub(1) as usize;
-        if have > expected.len() {
+        let expected =
+            fed::record::expected_entries(state, &self.origin, &self.coordinator, &self.key, have)
+                .map_err(build)?;
+        if have > expected.total {
             return Err(LedgerError::AheadOfState {
                 log: have,
-                state: expected.len(),
+                state: expected.total,
             });
         }
         let mut changed = false;
-        if have < expected.len() {
-            self.writer.append_batch(&expected[have..])?;
+        if !expected.entries.is_empty() {
+            self.writer.append_batch(&expected.entries)?;
             changed = true;
         }
         let approvals_in = state.phase != fed::server::Phase::Review;

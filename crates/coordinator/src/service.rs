@@ -59,14 +59,30 @@ impl CoordinatorService {
             .map_err(|e| invalid(format!("the ledger entry does not decode: {e}")))?;
         let key = ledger::entry::PublicKey::from_bytes(&party.public_key.0)
             .map_err(|e| Status::internal(format!("enrolled key of {}: {e}", party.name)))?;
-        let origin = self.shared.ledger.lock().await.origin().clone();
-        if !entry.verify(&origin, &key) {
+        if !entry.verify(&self.shared.ledger_origin, &key) {
             return Err(Status::unauthenticated(format!(
                 "the ledger entry's signature does not verify with {}'s key",
                 party.name
             )));
         }
         Ok(entry)
+    }
+
+    /// Check that `entry` is the caller's signed Contribution stating exactly
+    /// the update it sends (for the active plan; other plans are refused later).
+    async fn check_contribution(
+        &self,
+        party: &crate::registry::Party,
+        plan_id: &str,
+        entry: &[u8],
+        facts: fed::record::UpdateFacts<'_>,
+    ) -> Result<(), Status> {
+        let entry = self.signed_entry(party, entry).await?;
+        if plan_id == self.shared.plan_id {
+            fed::record::check_contribution(&entry, &party.name, &facts)
+                .map_err(|e| invalid(e.to_string()))?;
+        }
+        Ok(())
     }
 
     /// Check a hospital's DatasetPrepared entry for the active plan.
@@ -76,8 +92,7 @@ impl CoordinatorService {
         bytes: &[u8],
     ) -> Result<(), Status> {
         let entry = self.signed_entry(party, bytes).await?;
-        let registration = ledger::entry::SignedEntry::from_bytes(&self.shared.registration_entry)
-            .map_err(|e| Status::internal(format!("registration entry: {e}")))?;
+        let registration = &self.shared.registration;
         let plan = fed::record::hash_from_hex(&self.shared.plan_id)
             .map_err(|e| Status::internal(e.to_string()))?;
         match entry.statement() {
@@ -102,9 +117,7 @@ impl CoordinatorService {
         bytes: &[u8],
     ) -> Result<(), Status> {
         let entry = self.signed_entry(party, bytes).await?;
-        let registration = ledger::entry::SignedEntry::from_bytes(&self.shared.registration_entry)
-            .map_err(|e| Status::internal(format!("registration entry: {e}")))?;
-        let expected = fed::record::approval(&self.shared.plan_id, &registration)
+        let expected = fed::record::approval(&self.shared.plan_id, &self.shared.registration)
             .map_err(|e| Status::internal(e.to_string()))?;
         match entry.statement() {
             ledger::entry::Statement::PlanApproved(a)
@@ -136,7 +149,7 @@ impl CoordinatorService {
                 plan_id,
                 plan_json: self.shared.plan_json.clone(),
                 code_hash: self.shared.code_hash.clone(),
-                registration_entry: self.shared.registration_entry.clone(),
+                registration_entry: self.shared.registration.bytes().to_vec(),
             }),
             TaskKind::Statistics => Kind::ComputeStatistics(v1::StatisticsRequest { plan_id }),
             TaskKind::Train {
@@ -326,7 +339,6 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
         let weights = decode_model(u.weights).map_err(invalid)?;
         let weights_sha256 = weights.sha256_hex();
         let train = decode_metrics(u.train_metrics, "training").map_err(invalid)?;
-        let entry = self.signed_entry(&party, &u.contribution_entry).await?;
         let facts = fed::record::UpdateFacts {
             plan: &self.shared.plan,
             round: u.round,
@@ -336,10 +348,8 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
             epsilon_round_micro: u.epsilon_round_micro,
             epsilon_total_micro: u.epsilon_total_micro,
         };
-        if u.plan_id == self.shared.plan_id {
-            fed::record::check_contribution(&entry, &party.name, &facts)
-                .map_err(|e| invalid(e.to_string()))?;
-        }
+        self.check_contribution(&party, &u.plan_id, &u.contribution_entry, facts)
+            .await?;
         let submission = UpdateSubmission {
             round: u.round,
             weights,
@@ -376,20 +386,17 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
             None => None,
             Some(info) => {
                 let train = decode_metrics(info.train_metrics, "training").map_err(invalid)?;
-                let entry = self.signed_entry(&party, &info.contribution_entry).await?;
-                if s.plan_id == self.shared.plan_id {
-                    let facts = fed::record::UpdateFacts {
-                        plan: &self.shared.plan,
-                        round: s.round,
-                        update_sha256: &info.update_sha256,
-                        num_samples: info.num_samples,
-                        train,
-                        epsilon_round_micro: info.epsilon_round_micro,
-                        epsilon_total_micro: info.epsilon_total_micro,
-                    };
-                    fed::record::check_contribution(&entry, &party.name, &facts)
-                        .map_err(|e| invalid(e.to_string()))?;
-                }
+                let facts = fed::record::UpdateFacts {
+                    plan: &self.shared.plan,
+                    round: s.round,
+                    update_sha256: &info.update_sha256,
+                    num_samples: info.num_samples,
+                    train,
+                    epsilon_round_micro: info.epsilon_round_micro,
+                    epsilon_total_micro: info.epsilon_total_micro,
+                };
+                self.check_contribution(&party, &s.plan_id, &info.contribution_entry, facts)
+                    .await?;
                 Some(fed::server::SecureUpdate {
                     update_sha256: info.update_sha256,
                     num_samples: info.num_samples,

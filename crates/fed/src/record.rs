@@ -156,79 +156,108 @@ fn decode(hex_entry: &str) -> Result<SignedEntry, RecordError> {
     SignedEntry::from_bytes(&bytes).map_err(|e| RecordError::Entry(e.to_string()))
 }
 
+/// An entry the log must hold: one the coordinator signs, or one a hospital signed.
+enum Expected {
+    ByCoordinator(Statement),
+    ByHospital(SignedEntry),
+}
+
+/// What the log must hold for a state beyond its first `skip` plan entries.
+pub struct ExpectedTail {
+    /// How many plan entries the state explains in all.
+    pub total: usize,
+    /// The entries from position `skip` on, signed.
+    pub entries: Vec<SignedEntry>,
+}
+
 /// Everything the log must hold for `state`, after its genesis, in order:
-/// the registration, the approvals (once review is over, by hospital name),
-/// then per finished round its opening, its contributions (by hospital name)
-/// and its aggregate, and the release once the plan completed.
+/// the registration, the approvals and the dataset statements (once review is
+/// over, by hospital name), then per finished round its opening, its
+/// contributions (by hospital name) and its aggregate, and the release once
+/// the plan completed. Only the entries from position `skip` on are signed
+/// and returned: the ones before are already in the log.
 pub fn expected_entries(
     state: &PlanState,
     origin: &LogOrigin,
     coordinator: &PartyId,
     key: &SigningKey,
-) -> Result<Vec<SignedEntry>, RecordError> {
-    let sign = |statement: Statement| -> Result<SignedEntry, RecordError> {
-        Ok(SignedEntry::sign(
-            origin,
-            coordinator.clone(),
-            statement,
-            key,
-        )?)
-    };
+    skip: usize,
+) -> Result<ExpectedTail, RecordError> {
     let plan = &state.plan;
     let plan_hash = hash_from_hex(&state.plan_id)?;
-    let mut out = vec![sign(Statement::PlanRegistered(registration(plan)?))?];
-    if state.phase == Phase::Review {
-        return Ok(out);
-    }
-    for review in state.reviews.values().filter(|r| r.approved) {
-        if !review.approval_entry_hex.is_empty() {
-            out.push(decode(&review.approval_entry_hex)?);
-        }
-    }
-    for review in state.reviews.values().filter(|r| r.approved) {
-        if !review.dataset_entry_hex.is_empty() {
-            out.push(decode(&review.dataset_entry_hex)?);
-        }
-    }
-    let rule = strategy(plan)?;
-    for record in &state.history {
-        out.push(sign(Statement::RoundOpened(RoundOpened {
-            plan: plan_hash,
-            round: record.round,
-            input_model: hash_from_hex(&record.input_sha256)?,
-        }))?);
-        let contributions = record
-            .contribution_entries
-            .values()
-            .map(|hex_entry| decode(hex_entry))
-            .collect::<Result<Vec<_>, _>>()?;
-        let buckets = record
-            .contributors
-            .values()
-            .map(|n| SampleBucket::of(*n))
-            .collect::<Result<Vec<_>, _>>()?;
-        let weights = Weight::for_buckets(rule, &buckets);
-        let consumed = contributions
+    let mut out = vec![Expected::ByCoordinator(Statement::PlanRegistered(
+        registration(plan)?,
+    ))];
+    if state.phase != Phase::Review {
+        let approved: Vec<_> = state.reviews.values().filter(|r| r.approved).collect();
+        for hex_entry in approved
             .iter()
-            .zip(weights)
-            .map(|(c, weight)| Consumed {
-                contribution: c.entry_hash(),
-                weight,
-            })
-            .collect();
-        out.extend(contributions);
-        out.push(sign(Statement::RoundAggregated(RoundAggregated {
-            plan: plan_hash,
-            round: record.round,
-            consumed,
-            output_model: hash_from_hex(&record.output_sha256)?,
-        }))?);
+            .map(|r| &r.approval_entry_hex)
+            .chain(approved.iter().map(|r| &r.dataset_entry_hex))
+            .filter(|h| !h.is_empty())
+        {
+            out.push(Expected::ByHospital(decode(hex_entry)?));
+        }
+        let rule = strategy(plan)?;
+        for record in &state.history {
+            out.push(Expected::ByCoordinator(Statement::RoundOpened(
+                RoundOpened {
+                    plan: plan_hash,
+                    round: record.round,
+                    input_model: hash_from_hex(&record.input_sha256)?,
+                },
+            )));
+            let contributions = record
+                .contribution_entries
+                .values()
+                .map(|hex_entry| decode(hex_entry))
+                .collect::<Result<Vec<_>, _>>()?;
+            let buckets = record
+                .contributors
+                .values()
+                .map(|n| SampleBucket::of(*n))
+                .collect::<Result<Vec<_>, _>>()?;
+            let weights = Weight::for_buckets(rule, &buckets);
+            let consumed = contributions
+                .iter()
+                .zip(weights)
+                .map(|(c, weight)| Consumed {
+                    contribution: c.entry_hash(),
+                    weight,
+                })
+                .collect();
+            out.extend(contributions.into_iter().map(Expected::ByHospital));
+            out.push(Expected::ByCoordinator(Statement::RoundAggregated(
+                RoundAggregated {
+                    plan: plan_hash,
+                    round: record.round,
+                    consumed,
+                    output_model: hash_from_hex(&record.output_sha256)?,
+                },
+            )));
+        }
+        if state.phase == Phase::Completed {
+            out.push(Expected::ByCoordinator(Statement::ModelReleased(
+                ModelReleased {
+                    plan: plan_hash,
+                    model: hash_from_hex(&state.global_sha256)?,
+                },
+            )));
+        }
     }
-    if state.phase == Phase::Completed {
-        out.push(sign(Statement::ModelReleased(ModelReleased {
-            plan: plan_hash,
-            model: hash_from_hex(&state.global_sha256)?,
-        }))?);
-    }
-    Ok(out)
+    let total = out.len();
+    let entries = out
+        .into_iter()
+        .skip(skip)
+        .map(|e| match e {
+            Expected::ByCoordinator(statement) => Ok(SignedEntry::sign(
+                origin,
+                coordinator.clone(),
+                statement,
+                key,
+            )?),
+            Expected::ByHospital(entry) => Ok(entry),
+        })
+        .collect::<Result<Vec<_>, RecordError>>()?;
+    Ok(ExpectedTail { total, entries })
 }
