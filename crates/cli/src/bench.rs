@@ -126,6 +126,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 standardize: false,
                 privacy_budget: None,
                 secure_aggregation: None,
+                client_dp: None,
             };
             let data: Vec<(String, LocalData)> = names
                 .iter()

@@ -1,7 +1,7 @@
 //! `cohort deid`: de-identify a folder of DICOM files (progress bar, one
 //! report line per file), and benchmark the de-identifier.
 
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -101,6 +101,9 @@ pub struct BenchArgs {
     /// Working folder (the replicated inputs go to WORK/in, outputs to WORK/out-*).
     #[arg(long)]
     pub work: PathBuf,
+    /// Measure the headers-only runs alone (pixel cleaning takes minutes).
+    #[arg(long)]
+    pub headers_only: bool,
     #[command(flatten)]
     pub key: KeyArgs,
 }
@@ -136,10 +139,18 @@ pub fn files_under(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         for entry in std::fs::read_dir(&folder)
             .with_context(|| format!("cannot list {}", folder.display()))?
         {
-            let path = entry?.path();
-            if path.is_dir() {
+            let entry = entry?;
+            let path = entry.path();
+            // the directory entry says what it is, without a stat (but a link is followed)
+            let kind = entry.file_type()?;
+            let (is_dir, is_file) = if kind.is_symlink() {
+                (path.is_dir(), path.is_file())
+            } else {
+                (kind.is_dir(), kind.is_file())
+            };
+            if is_dir {
                 pending.push(path);
-            } else if path.is_file() {
+            } else if is_file {
                 out.push(path);
             }
         }
@@ -149,10 +160,11 @@ pub fn files_under(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 /// Write `path` whole or not at all: `fill` writes into a temporary file
-/// beside it, which is renamed into place only if `fill` succeeds.
+/// beside it, which is renamed into place only if `fill` succeeds (not
+/// synced to disk: durability across a crash is left to the file system).
 pub fn write_atomically<T>(
     path: &Path,
-    fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<T, String>,
+    fill: impl FnOnce(&mut std::fs::File) -> Result<T, String>,
 ) -> Result<T, String> {
     let parent = path.parent().unwrap_or(Path::new("."));
     let name = path
@@ -160,15 +172,15 @@ pub fn write_atomically<T>(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let temporary = parent.join(format!(".{name}.partial"));
-    let result = std::fs::create_dir_all(parent)
-        .and_then(|()| std::fs::File::create(&temporary))
+    let created = std::fs::File::create(&temporary).or_else(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(parent).and_then(|()| std::fs::File::create(&temporary))
+        }
+        _ => Err(e),
+    });
+    let result = created
         .map_err(|e| format!("cannot write: {e}"))
-        .and_then(|file| {
-            let mut writer = std::io::BufWriter::with_capacity(1 << 16, file);
-            let value = fill(&mut writer)?;
-            writer.flush().map_err(|e| format!("cannot write: {e}"))?;
-            Ok(value)
-        })
+        .and_then(|mut file| fill(&mut file))
         .and_then(|value| {
             std::fs::rename(&temporary, path).map_err(|e| format!("cannot write: {e}"))?;
             Ok(value)
@@ -184,9 +196,36 @@ fn looks_like_dicom(bytes: &[u8]) -> bool {
     bytes.get(128..132) == Some(b"DICM") || bytes.get(..4) == Some(b"DICM")
 }
 
+/// How much of each input is read first. The headers-only path needs the
+/// elements before Pixel Data in memory and copies the rest file to file in
+/// the kernel; when the header is longer, eight times more is read, and so
+/// on up to the whole file.
+const HEAD_BYTES: u64 = 64 * 1024;
+
+/// An open input file, read at offsets for the de-identifier.
+struct OpenInput<'a> {
+    file: &'a std::fs::File,
+    len: u64,
+}
+
+impl deid::ReadAt for OpenInput<'_> {
+    fn size(&self) -> u64 {
+        self.len
+    }
+
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        std::os::unix::fs::FileExt::read_exact_at(self.file, buf, offset)
+    }
+}
+
 /// De-identify one file of the batch (nothing is left behind on error).
 /// Files without the DICOM marker are skipped, not failed. `buffer` is
 /// reused between files.
+///
+/// Headers only, the pixel data is not read into memory: the new header is
+/// written, then the input's Pixel Data element is copied into the output
+/// by the kernel (`copy_file_range`). The bytes are those of
+/// [`Deidentifier::deidentify`] on the whole file.
 pub fn deidentify_file(
     deid: &Deidentifier,
     input: &Path,
@@ -195,36 +234,86 @@ pub fn deidentify_file(
     buffer: &mut Vec<u8>,
 ) -> FileOutcome {
     let file = relative.display().to_string();
-    buffer.clear();
-    let read = std::fs::File::open(input).and_then(|mut f| f.read_to_end(buffer));
-    let result = match read {
-        Ok(_) if !looks_like_dicom(buffer) => {
-            return FileOutcome {
-                file,
-                status: "skipped",
-                error: Some("not a DICOM Part 10 file (no DICM marker)".into()),
-                report: None,
-            };
-        }
-        Ok(_) => write_atomically(&output_dir.join(relative), |out| {
-            deid.deidentify_to(buffer, out).map_err(|e| e.to_string())
-        }),
-        Err(e) => Err(format!("cannot read: {e}")),
-    };
-    match result {
-        Ok(report) => FileOutcome {
-            file,
-            status: "ok",
-            error: None,
-            report: Some(report),
-        },
-        Err(error) => FileOutcome {
-            file,
-            status: "error",
-            error: Some(error),
-            report: None,
-        },
+    let (status, error, report) =
+        match deidentify_one(deid, input, &output_dir.join(relative), buffer) {
+            Ok(Some(report)) => ("ok", None, Some(report)),
+            Ok(None) => (
+                "skipped",
+                Some("not a DICOM Part 10 file (no DICM marker)".into()),
+                None,
+            ),
+            Err(error) => ("error", Some(error), None),
+        };
+    FileOutcome {
+        file,
+        status,
+        error,
+        report,
     }
+}
+
+/// `Ok(None)`: not DICOM, skipped.
+fn deidentify_one(
+    deid: &Deidentifier,
+    input: &Path,
+    output: &Path,
+    buffer: &mut Vec<u8>,
+) -> Result<Option<FileReport>, String> {
+    let cannot_read = |e: std::io::Error| format!("cannot read: {e}");
+    let file = std::fs::File::open(input).map_err(cannot_read)?;
+    let len = file.metadata().map_err(cannot_read)?.len();
+    buffer.clear();
+    buffer.reserve(len.min(HEAD_BYTES) as usize);
+    (&file)
+        .take(HEAD_BYTES)
+        .read_to_end(buffer)
+        .map_err(cannot_read)?;
+    if !looks_like_dicom(buffer) {
+        return Ok(None);
+    }
+    let source = OpenInput { file: &file, len };
+    let mut head_limit = HEAD_BYTES;
+    while !deid.options().claims(ProfileOption::CleanPixelData) {
+        let header = deid
+            .deidentify_header(buffer, &source)
+            .map_err(|e| e.to_string())?;
+        if let Some(header) = header {
+            return write_atomically(output, |out| {
+                out.write_all(&header.bytes)
+                    .map_err(|e| format!("cannot write: {e}"))?;
+                let pixel_data = header.pixel_data;
+                (&file)
+                    .seek(SeekFrom::Start(pixel_data.start))
+                    .map_err(cannot_read)?;
+                // file to file: `copy_file_range`, no copy through this process
+                let wanted = pixel_data.end - pixel_data.start;
+                let copied = std::io::copy(&mut (&file).take(wanted), out)
+                    .map_err(|e| format!("cannot copy the pixel data: {e}"))?;
+                if copied != wanted {
+                    return Err("cannot read: the file changed while it was read".into());
+                }
+                Ok(Some(header.report))
+            });
+        }
+        if buffer.len() as u64 >= len || head_limit >= len {
+            break;
+        }
+        // perhaps a long header: read more of it
+        let more = head_limit * 7;
+        head_limit *= 8;
+        buffer.reserve(more.min(len) as usize);
+        (&file)
+            .take(more)
+            .read_to_end(buffer)
+            .map_err(cannot_read)?;
+    }
+    // the full path: the whole file in memory
+    buffer.reserve(len.saturating_sub(buffer.len() as u64) as usize);
+    (&file).read_to_end(buffer).map_err(cannot_read)?;
+    write_atomically(output, |out| {
+        let report = deid.deidentify_to(buffer, out).map_err(|e| e.to_string())?;
+        Ok(Some(report))
+    })
 }
 
 /// De-identify a folder with `jobs` threads; `on_done` sees each outcome as it comes.
@@ -238,21 +327,27 @@ pub fn deidentify_dir(
     let files = files_under(input)?;
     let next = AtomicUsize::new(0);
     let outcomes = Mutex::new(Vec::with_capacity(files.len()));
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.max(1) {
-            scope.spawn(|| {
-                let mut buffer = Vec::new();
-                while let Some(path) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let relative = path.strip_prefix(input).unwrap_or(path);
-                    let outcome = deidentify_file(deid, path, relative, output, &mut buffer);
-                    on_done(&outcome);
-                    if let Ok(mut all) = outcomes.lock() {
-                        all.push(outcome);
-                    }
-                }
-            });
+    let work = || {
+        let mut buffer = Vec::new();
+        while let Some(path) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
+            let relative = path.strip_prefix(input).unwrap_or(path);
+            let outcome = deidentify_file(deid, path, relative, output, &mut buffer);
+            on_done(&outcome);
+            if let Ok(mut all) = outcomes.lock() {
+                all.push(outcome);
+            }
         }
-    });
+    };
+    if jobs <= 1 {
+        // on this thread, so that its CPU time can be read (see `bench`)
+        work();
+    } else {
+        std::thread::scope(|scope| {
+            for _ in 0..jobs {
+                scope.spawn(work);
+            }
+        });
+    }
     let mut outcomes = outcomes.into_inner().unwrap_or_default();
     outcomes.sort_by(|a, b| a.file.cmp(&b.file));
     Ok(outcomes)
@@ -305,27 +400,63 @@ fn dicom(args: DicomArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// CPU time (user + system) of this process so far, in seconds, from
-/// `/proc/self/stat` (Linux; `None` elsewhere).
-fn process_cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // fields after the command name, which is in parentheses
-    let fields: Vec<&str> = stat
-        .get(stat.rfind(')')? + 2..)?
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(ticks as f64 / CLOCK_TICKS_PER_SECOND)
+/// CPU time (user + system) of this thread so far, in seconds, to the
+/// nanosecond: `clock_gettime(CLOCK_THREAD_CPUTIME_ID)` (Linux, 64-bit;
+/// `None` elsewhere). `/proc` counters move by scheduler ticks, too coarse
+/// for runs of a fraction of a second.
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+fn thread_cpu_seconds() -> Option<f64> {
+    #[repr(C)]
+    struct Timespec {
+        seconds: i64,
+        nanoseconds: i64,
+    }
+    unsafe extern "C" {
+        fn clock_gettime(clock: i32, time: *mut Timespec) -> i32;
+    }
+    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
+    let mut time = Timespec {
+        seconds: 0,
+        nanoseconds: 0,
+    };
+    // SAFETY: `time` is a valid, writable timespec (64-bit Linux layout)
+    let status = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut time) };
+    (status == 0).then_some(time.seconds as f64 + time.nanoseconds as f64 * 1e-9)
 }
 
-/// `sysconf(_SC_CLK_TCK)` on Linux.
-const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+fn thread_cpu_seconds() -> Option<f64> {
+    None
+}
+
+/// CPU seconds and wall seconds of `run`, on this thread.
+fn measured<T>(run: impl FnOnce() -> T) -> (T, f64, f64) {
+    let cpu_before = thread_cpu_seconds();
+    let started = Instant::now();
+    let value = run();
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = match (cpu_before, thread_cpu_seconds()) {
+        (Some(before), Some(after)) => after - before,
+        _ => wall,
+    };
+    (value, cpu, wall)
+}
 
 fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let key = args.key.load()?;
-    let sources = files_under(&args.input)?;
+    // DICOM files only: a README beside them would be skipped, not measured
+    let mut sources = Vec::new();
+    for path in files_under(&args.input)? {
+        let mut start = Vec::with_capacity(132);
+        std::fs::File::open(&path)?
+            .take(132)
+            .read_to_end(&mut start)?;
+        if looks_like_dicom(&start) {
+            sources.push(path);
+        }
+    }
     if sources.is_empty() {
-        bail!("no file in {}", args.input.display());
+        bail!("no DICOM file in {}", args.input.display());
     }
     let replicated = args.work.join("in");
     std::fs::create_dir_all(&replicated)?;
@@ -350,20 +481,24 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         bytes_total as f64 / 1e6,
         replicated.display()
     );
-    for (label, profile) in [
-        ("headers only", Profile::HeadersOnly),
-        ("with pixel cleaning", Profile::Training),
-    ] {
+    let runs: &[(&str, Profile)] = if args.headers_only {
+        &[("headers only", Profile::HeadersOnly)]
+    } else {
+        &[
+            ("headers only", Profile::HeadersOnly),
+            ("with pixel cleaning", Profile::Training),
+        ]
+    };
+    for &(label, profile) in runs {
         let deid = Deidentifier::new(key.clone(), profile.options())?;
         let output = args.work.join(format!("out-{profile:?}").to_lowercase());
-        let started = Instant::now();
-        let cpu_before = process_cpu_seconds();
-        let outcomes = deidentify_dir(&deid, &replicated, &output, 1, &|_| {})?;
-        let wall = started.elapsed().as_secs_f64();
-        let cpu = match (cpu_before, process_cpu_seconds()) {
-            (Some(before), Some(after)) => after - before,
-            _ => wall,
-        };
+        // every run writes new files (replacing old ones costs the kernel more)
+        if output.exists() {
+            std::fs::remove_dir_all(&output)?;
+        }
+        let (outcomes, cpu, wall) =
+            measured(|| deidentify_dir(&deid, &replicated, &output, 1, &|_| {}));
+        let outcomes = outcomes?;
         let failed = outcomes.iter().filter(|o| o.status == "error").count();
         println!(
             "{label:>20}: {count} files, {failed} failed, {:.3} s CPU ({:.3} ms per file, {:.0} files per CPU second), {:.3} s wall",
@@ -379,16 +514,12 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         .map(std::fs::read)
         .collect::<Result<_, _>>()?;
     let deid = Deidentifier::new(key, Profile::HeadersOnly.options())?;
-    let cpu_before = process_cpu_seconds();
-    let started = Instant::now();
-    for input in &inputs {
-        deid.deidentify_to(input, &mut std::io::sink())?;
-    }
-    let wall = started.elapsed().as_secs_f64();
-    let cpu = match (cpu_before, process_cpu_seconds()) {
-        (Some(before), Some(after)) => after - before,
-        _ => wall,
-    };
+    let (done, cpu, _) = measured(|| {
+        inputs
+            .iter()
+            .try_for_each(|input| deid.deidentify_to(input, &mut std::io::sink()).map(drop))
+    });
+    done?;
     println!(
         "{:>20}: {} files, {:.3} s CPU ({:.3} ms per file, {:.0} files per CPU second)",
         "in memory, headers",
@@ -409,6 +540,57 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fixtures_dir() -> PathBuf {
+        std::env::var_os("COHORT_SHARED_DATA")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
+            .join("dicom-us")
+    }
+
+    #[test]
+    fn files_come_out_byte_for_byte_as_from_the_in_memory_deidentifier() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = DeidKey::new(b"a test secret of enough bytes").expect("key");
+        let fixtures = files_under(&fixtures_dir()).expect("fixtures present");
+        let dicom: Vec<&PathBuf> = fixtures
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "dcm"))
+            .collect();
+        assert!(dicom.len() >= 18, "fixtures found");
+        for profile in [Profile::HeadersOnly, Profile::Basic] {
+            let deid = Deidentifier::new(key.clone(), profile.options()).expect("options");
+            let mut buffer = Vec::new();
+            for path in &dicom {
+                let relative = Path::new(path.file_name().expect("a name"));
+                let outcome = deidentify_file(&deid, path, relative, dir.path(), &mut buffer);
+                let expected = deid
+                    .deidentify(&std::fs::read(path).expect("readable"))
+                    .expect("de-identified");
+                assert_eq!(
+                    outcome.status, "ok",
+                    "{}: {:?}",
+                    outcome.file, outcome.error
+                );
+                let written = std::fs::read(dir.path().join(relative)).expect("written");
+                assert!(
+                    written == expected.bytes,
+                    "{profile:?} {}: not the in-memory bytes",
+                    outcome.file
+                );
+                assert_eq!(
+                    serde_json::to_string(&outcome.report).expect("json"),
+                    serde_json::to_string(&expected.report).expect("json")
+                );
+            }
+        }
+        let leftovers = std::fs::read_dir(dir.path())
+            .expect("list")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+            .count();
+        assert_eq!(leftovers, 0, "no temporary file left behind");
+    }
 
     #[test]
     fn a_batch_reports_bad_files_and_writes_only_the_good_ones() {

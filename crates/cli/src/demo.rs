@@ -63,48 +63,110 @@ pub struct DemoArgs {
     /// Skip the pooled and local-only baselines.
     #[arg(long)]
     pub no_baselines: bool,
-    /// Also show the privacy/utility trade-off: the same federation with
-    /// DP-SGD at several noise multipliers (accuracy against epsilon).
+    /// Also show the privacy/utility trade-off: the same federation without
+    /// DP, with DP-SGD at several noise multipliers and with client-level
+    /// DP-FedAvg (accuracy against epsilon).
     #[arg(long)]
     pub dp: bool,
+    /// Train without differential privacy (by default every hospital runs
+    /// DP-SGD at noise multiplier 4, which keeps epsilon under 8 over 100 rounds).
+    #[arg(long, conflicts_with = "dp_noise")]
+    pub no_dp: bool,
 }
 
-/// Noise multipliers of the `--dp` trade-off.
+/// DP-SGD noise multiplier of `cohort demo` unless told otherwise.
+const DEMO_DP_NOISE: f32 = 4.0;
+
+/// DP-SGD noise multipliers of the `--dp` trade-off.
 const DP_NOISE_LEVELS: [f32; 6] = [0.7, 1.0, 1.5, 2.5, 4.0, 6.0];
 
-/// Run the federation with DP-SGD at each noise level (budgets not binding:
-/// the point is to measure what each level spends).
-async fn privacy_tradeoff(options: &PlanOptions) -> anyhow::Result<Vec<results::PrivacyPoint>> {
-    let progress = ProgressBar::new(DP_NOISE_LEVELS.len() as u64);
+/// Client-level DP-FedAvg noise multipliers of the `--dp` trade-off.
+const CLIENT_DP_NOISE_LEVELS: [f64; 3] = [0.5, 1.0, 2.0];
+
+/// One federation of the trade-off, with its privacy settings already in `options`.
+async fn tradeoff_run(options: &PlanOptions) -> anyhow::Result<PlanState> {
+    let mut o = options.clone();
+    // Budgets not binding: the point is to measure what each level spends.
+    o.epsilon_budget = 1e6;
+    let plan = o.plan()?;
+    let dir = tempfile::tempdir()?;
+    Ok(start_federation(&plan, dir.path())
+        .await?
+        .finish(&ProgressBar::hidden())
+        .await?
+        .state)
+}
+
+/// The federation without DP (the trade-off's reference), then with DP-SGD at
+/// each noise level, then with client-level DP-FedAvg (adaptive clipping at
+/// the median) at each of its levels.
+async fn privacy_tradeoff(
+    options: &PlanOptions,
+) -> anyhow::Result<(f64, Vec<results::PrivacyPoint>)> {
+    let runs = 1 + DP_NOISE_LEVELS.len() + CLIENT_DP_NOISE_LEVELS.len();
+    let progress = ProgressBar::new(runs as u64);
     progress.set_style(
-        ProgressStyle::with_template("{spinner} DP-SGD runs {pos}/{len} [{bar:30}] {msg}")
+        ProgressStyle::with_template("{spinner} privacy runs {pos}/{len} [{bar:30}] {msg}")
             .expect("static template")
             .progress_chars("=> "),
     );
-    let mut points = Vec::new();
+    let mut plain = options.clone();
+    plain.dp_noise = None;
+    plain.client_dp_noise = None;
+    progress.set_message("no DP");
+    let baseline = results::federated_result(&tradeoff_run(&plain).await?).pooled;
+    progress.inc(1);
+    let mut settings: Vec<(PlanOptions, &str, f64)> = Vec::new();
     for noise in DP_NOISE_LEVELS {
-        progress.set_message(format!("noise multiplier {noise}"));
-        let mut o = options.clone();
+        let mut o = plain.clone();
         o.dp_noise = Some(noise);
-        o.epsilon_budget = 1e6;
-        let plan = o.plan()?;
-        let dir = tempfile::tempdir()?;
-        let state = start_federation(&plan, dir.path())
-            .await?
-            .finish(&ProgressBar::hidden())
-            .await?
-            .state;
+        settings.push((o, "DP-SGD", f64::from(noise)));
+    }
+    for noise in CLIENT_DP_NOISE_LEVELS {
+        let mut o = plain.clone();
+        o.secure = true;
+        o.client_dp_noise = Some(noise);
+        o.adaptive_clip_quantile = Some(0.5);
+        settings.push((o, "client DP-FedAvg", noise));
+    }
+    let mut points = Vec::new();
+    for (o, mechanism, noise) in settings {
+        progress.set_message(format!("{mechanism}, noise multiplier {noise}"));
+        let state = tradeoff_run(&o).await?;
         let epsilon = results::epsilon_spent(&state);
+        let client_epsilon = match state.plan.client_dp {
+            Some(dp) => Some(
+                dp.client_level_epsilon(u64::from(state.plan.rounds), o.delta)
+                    .map_err(anyhow::Error::msg)?
+                    .epsilon,
+            ),
+            None => None,
+        };
         points.push(results::PrivacyPoint {
+            mechanism: mechanism.into(),
             noise_multiplier: noise,
             max_epsilon: epsilon.values().copied().fold(0.0, f64::max),
             epsilon,
+            client_epsilon,
             pooled_accuracy: results::federated_result(&state).pooled,
         });
         progress.inc(1);
     }
     progress.finish_and_clear();
-    Ok(points)
+    Ok((baseline, points))
+}
+
+/// The secret of a simulated hospital in the demo, derived from the plan's
+/// seed so that a demo run (DP noise included) is reproducible. A real node
+/// draws its secret at random on first start and never shares it; here one
+/// process plays every hospital, so nothing is lost by deriving it.
+fn demo_node_secret(seed: u64, hospital: &str) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"cohort demo node secret\0");
+    h.update(seed.to_be_bytes());
+    h.update(hospital.as_bytes());
+    h.finalize().into()
 }
 
 /// Write the embedded Heart Disease files into `dir`.
@@ -302,6 +364,10 @@ pub async fn start_federation_from(
         if source == DemoSource::Ehr {
             settings = with_ehr(settings, &data_dir, &store_dir).await?;
         }
+        node::store::NodeStore::open(&store_dir)
+            .await?
+            .install_secret(demo_node_secret(plan.seed, &h.party))
+            .await?;
         nodes.push((h.party.clone(), node::start(settings).await?));
     }
     Ok(Federation { coordinator, nodes })
@@ -397,7 +463,11 @@ pub fn round_progress(rounds: u32) -> ProgressBar {
 
 /// Run the demo.
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
-    let plan = args.plan.plan()?;
+    let mut options = args.plan.clone();
+    if !args.no_dp && options.dp_noise.is_none() {
+        options.dp_noise = Some(DEMO_DP_NOISE);
+    }
+    let plan = options.plan()?;
     let temp = tempfile::tempdir()?;
     let workdir = args
         .workdir
@@ -422,13 +492,37 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         (None, _) => "no secure aggregation (--secure false)",
     };
     println!("{protections}");
-    match &plan.privacy_budget {
-        Some(b) => println!(
-            "differential privacy: DP-SGD on every hospital, budget epsilon {} at delta {}",
-            b.epsilon, b.delta
-        ),
-        None => println!(
-            "differential privacy: off (--dp-noise N to train with DP-SGD, --dp for the trade-off)"
+    match (&plan.privacy_budget, &plan.training.dp, &plan.client_dp) {
+        (Some(b), dp_sgd, client) => {
+            let mut mechanisms = Vec::new();
+            if let Some(d) = dp_sgd {
+                mechanisms.push(format!(
+                    "DP-SGD (noise multiplier {}, clip {})",
+                    d.noise_multiplier, d.clip_norm
+                ));
+            }
+            if let Some(c) = client {
+                mechanisms.push(format!(
+                    "client-level DP-FedAvg (noise multiplier {}, clip {}{})",
+                    c.noise_multiplier,
+                    c.clip_norm,
+                    if c.adaptive.is_some() {
+                        ", adaptive"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+            println!(
+                "differential privacy: {} on every hospital, budget epsilon {} at delta {} per hospital \
+                 (noise seeded from each hospital's secret, derived from --seed in this demo)",
+                mechanisms.join(" + "),
+                b.epsilon,
+                b.delta
+            );
+        }
+        (None, _, _) => println!(
+            "differential privacy: off (--no-dp); --dp shows the privacy/utility trade-off"
         ),
     }
     let started = Instant::now();
@@ -474,9 +568,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         curve: results::curve(&state),
         epsilon: results::epsilon_spent(&state),
         privacy_tradeoff: if args.dp {
-            privacy_tradeoff(&args.plan).await?
+            let (baseline, points) = privacy_tradeoff(&options).await?;
+            Some(results::PrivacyTradeoff { baseline, points })
         } else {
-            Vec::new()
+            None
         },
         secure_aggregation: plan.secure_aggregation.is_some(),
         ledger_checkpoint: ledger.published_checkpoint.clone(),
@@ -489,12 +584,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             args.plan.delta, results.epsilon
         );
     }
-    if !results.privacy_tradeoff.is_empty() {
+    if let Some(tradeoff) = &results.privacy_tradeoff {
         println!(
-            "\nPrivacy/utility (DP-SGD, clip {}, delta {}):\n{}",
-            args.plan.dp_clip,
-            args.plan.delta,
-            results::privacy_table(&results.privacy_tradeoff, results.methods[0].pooled)
+            "\nPrivacy/utility (DP-SGD clip {}, client DP-FedAvg adaptive clip at the median; delta {}):\n{}",
+            options.dp_clip,
+            options.delta,
+            results::privacy_table(tradeoff)
         );
     }
     std::fs::write(&args.report, report::html(&results, &state))

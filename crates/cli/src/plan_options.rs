@@ -63,9 +63,21 @@ pub struct PlanOptions {
     /// DP-SGD per-example clip norm.
     #[arg(long, default_value_t = 1.0)]
     pub dp_clip: f32,
-    /// Each hospital's epsilon budget for the plan (with --dp-noise); a node
+    /// Client-level DP-FedAvg at this noise multiplier: each hospital's whole
+    /// update is clipped and noised before it is masked (needs --secure true).
+    #[arg(long)]
+    pub client_dp_noise: Option<f64>,
+    /// Clip norm of each hospital's update under client-level DP (the starting
+    /// value with --adaptive-clip-quantile).
+    #[arg(long, default_value_t = 0.5)]
+    pub client_clip: f64,
+    /// Adapt the client-level clip norm each round towards this quantile of
+    /// the update norms (Andrew et al. 2021).
+    #[arg(long)]
+    pub adaptive_clip_quantile: Option<f64>,
+    /// Each hospital's epsilon budget for the plan (with DP); a node
     /// withdraws rather than exceed it.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 8.0)]
     pub epsilon_budget: f64,
     /// Delta at which epsilon is measured.
     #[arg(long, default_value_t = 1e-5)]
@@ -157,6 +169,23 @@ impl PlanOptions {
                 clip_norm: self.dp_clip,
                 noise_multiplier,
             });
+        }
+        if let Some(noise_multiplier) = self.client_dp_noise {
+            plan.client_dp = Some(fed::client_dp::ClientDp {
+                clip_norm: self.client_clip,
+                noise_multiplier,
+                adaptive: self.adaptive_clip_quantile.map(|target_quantile| {
+                    fed::client_dp::AdaptiveClip {
+                        target_quantile,
+                        learning_rate: 0.2,
+                        // The count gets as much noise as the whole round: it then
+                        // takes a quarter of the round's privacy cost.
+                        count_noise_std: noise_multiplier,
+                    }
+                }),
+            });
+        }
+        if plan.training.dp.is_some() || plan.client_dp.is_some() {
             plan.privacy_budget = Some(fed::plan::PrivacyBudget {
                 epsilon: self.epsilon_budget,
                 delta: self.delta,

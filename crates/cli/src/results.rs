@@ -69,7 +69,7 @@ pub struct DemoResults {
     /// Epsilon each hospital spent (DP-SGD runs only).
     pub epsilon: BTreeMap<String, f64>,
     /// Accuracy against epsilon for several noise levels (`--dp`).
-    pub privacy_tradeoff: Vec<PrivacyPoint>,
+    pub privacy_tradeoff: Option<PrivacyTradeoff>,
     /// Whether updates were combined by secure aggregation.
     pub secure_aggregation: bool,
     /// The ledger's final checkpoint with the witnesses' cosignatures.
@@ -78,13 +78,27 @@ pub struct DemoResults {
     pub federated_wall_seconds: f64,
 }
 
-/// One DP-SGD run of the privacy/utility trade-off.
+/// The privacy/utility trade-off: accuracy without DP, and with each mechanism.
+#[derive(Clone, Debug, Serialize)]
+pub struct PrivacyTradeoff {
+    /// Pooled test accuracy of the same federation without DP.
+    pub baseline: f64,
+    /// The private runs.
+    pub points: Vec<PrivacyPoint>,
+}
+
+/// One private run of the privacy/utility trade-off.
 #[derive(Clone, Debug, Serialize)]
 pub struct PrivacyPoint {
-    /// DP-SGD noise multiplier.
-    pub noise_multiplier: f32,
-    /// Epsilon each hospital spent on the plan.
+    /// "DP-SGD" (record level, on each node) or "client DP-FedAvg".
+    pub mechanism: String,
+    /// The mechanism's noise multiplier.
+    pub noise_multiplier: f64,
+    /// Record-level epsilon each hospital spent on the plan (its own accountant).
     pub epsilon: BTreeMap<String, f64>,
+    /// Client-level epsilon of the federation (one hospital joining or leaving),
+    /// for client DP-FedAvg.
+    pub client_epsilon: Option<f64>,
     /// The largest of them.
     pub max_epsilon: f64,
     /// Pooled test accuracy of the final model.
@@ -104,22 +118,30 @@ pub fn epsilon_spent(state: &PlanState) -> BTreeMap<String, f64> {
 }
 
 /// The privacy/utility table.
-pub fn privacy_table(points: &[PrivacyPoint], baseline: f64) -> String {
+pub fn privacy_table(tradeoff: &PrivacyTradeoff) -> String {
     let mut out = format!(
-        "{:<8}{:>12}{:>12}   epsilon per hospital\n",
-        "noise", "max eps", "accuracy"
+        "{:<18}{:>7}{:>12}{:>12}{:>10}   record epsilon per hospital\n",
+        "mechanism", "noise", "max eps", "client eps", "accuracy"
     );
-    out += &format!("{:<8}{:>12}{:>12.3}\n", "none", "inf", baseline);
-    for p in points {
+    out += &format!(
+        "{:<18}{:>7}{:>12}{:>12}{:>10.3}\n",
+        "none", "", "inf", "", tradeoff.baseline
+    );
+    for p in &tradeoff.points {
         let per: Vec<String> = p
             .epsilon
             .iter()
             .map(|(k, e)| format!("{k} {e:.2}"))
             .collect();
+        let client = p
+            .client_epsilon
+            .map_or(String::new(), |e| format!("{e:.2}"));
         out += &format!(
-            "{:<8}{:>12.2}{:>12.3}   {}\n",
+            "{:<18}{:>7}{:>12.2}{:>12}{:>10.3}   {}\n",
+            p.mechanism,
             p.noise_multiplier,
             p.max_epsilon,
+            client,
             p.pooled_accuracy,
             per.join(", ")
         );

@@ -560,6 +560,52 @@ async fn nodes_withdraw_rather_than_exceed_their_privacy_budget() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_level_dp_noises_each_update_under_secure_aggregation_and_adapts_its_clip() {
+    let mut plan = plan(3);
+    plan.secure_aggregation = Some(fed::plan::SecureAggregation { range: 1000.0 });
+    plan.client_dp = Some(fed::client_dp::ClientDp {
+        clip_norm: 0.5,
+        noise_multiplier: 8.0,
+        adaptive: Some(fed::client_dp::AdaptiveClip {
+            target_quantile: 0.5,
+            learning_rate: 0.2,
+            count_noise_std: 8.0,
+        }),
+    });
+    plan.privacy_budget = Some(fed::plan::PrivacyBudget {
+        epsilon: 8.0,
+        delta: 1e-5,
+    });
+    let dp = plan.client_dp.unwrap();
+    let state = run_federation(&plan).await;
+    assert_eq!(state.phase, Phase::Completed, "{:?}", state.phase);
+    assert_eq!(state.history.len(), 3);
+    // Every hospital charged the record-level cost of three rounds (noise 8/2 = 4, q = 1).
+    let mut accountant = privacy::accountant::RdpAccountant::new();
+    for _ in 0..3 {
+        accountant.compose(&dp.record_level_event()).unwrap();
+    }
+    let expected = accountant.epsilon(1e-5).unwrap().epsilon;
+    assert_eq!(state.epsilon_spent_micro.len(), 4);
+    for (hospital, spent) in &state.epsilon_spent_micro {
+        let spent = *spent as f64 / 1e6;
+        assert!(
+            (spent - expected).abs() < 1e-5,
+            "{hospital} spent {spent}, expected {expected}"
+        );
+    }
+    // The clip norm moved from its starting value with the noisy clipped counts.
+    let clip = state.clipping.expect("adaptive clipping state").clip_norm();
+    assert!(clip != 0.5 && clip.is_finite() && clip > 0.0, "clip {clip}");
+    // The noise is in the model: it differs from the same plan without client DP.
+    let mut plain = plan.clone();
+    plain.client_dp = None;
+    plain.privacy_budget = None;
+    let without = run_federation(&plain).await;
+    assert_ne!(state.global_sha256, without.global_sha256);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ledger_records_every_round_and_is_cosigned_by_a_witness_quorum() {
     let plan = plan(3);
     let dir = tempfile::tempdir().unwrap();

@@ -1,19 +1,24 @@
 //! The entry point: one DICOM file in (bytes), one de-identified DICOM file
 //! out (bytes) with its report. Pure: no file system, no network.
 
+use dicom_core::header::Header;
 use dicom_dictionary_std::{tags, uids};
+use dicom_encoding::TransferSyntaxIndex;
+use dicom_object::mem::InMemElement;
 use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 use crate::error::{DeidError, Result};
 use crate::header::HeaderContext;
 use crate::keys::DeidKey;
 use crate::marking::{DateTreatment, mark, method_options};
 use crate::options::{Options, ProfileOption};
+use crate::passthrough::{self, ReadAt};
 use crate::patient::{PatientIdentity, scrubber_for, text};
+use crate::pixel;
 use crate::report::{FileReport, HeaderReport};
 use crate::table::ProfileTable;
-use crate::{passthrough, pixel};
 
 /// Implementation Class UID written in the file meta of every output.
 pub const IMPLEMENTATION_CLASS_UID: &str = "2.25.186920142751131472811857809843289505389";
@@ -63,20 +68,83 @@ impl Deidentifier {
     /// input happens before the first byte is written; an error after that
     /// comes from `out` itself.
     pub fn deidentify_to(&self, input: &[u8], out: &mut impl std::io::Write) -> Result<FileReport> {
-        let clean_pixels = self.options.claims(ProfileOption::CleanPixelData);
         // headers only: try to copy the pixel data through untouched
-        let (mut file, pixel_tail) = if clean_pixels {
-            (parse(input)?, None)
-        } else {
-            let header = OpenFileOptions::new()
-                .read_until(tags::PIXEL_DATA)
-                .from_reader(input)
-                .map_err(|e| DeidError::Parse(error_chain(&e)))?;
-            match passthrough::pixel_data_offset(input, &header) {
-                Some(offset) => (header, Some(&input[offset..])),
-                None => (parse(input)?, None),
+        let (header_bytes, pixel_data, report) = match self.deidentify_header(input, input)? {
+            Some(header) => {
+                let range = header.pixel_data.start as usize..header.pixel_data.end as usize;
+                (header.bytes, &input[range], header.report)
+            }
+            None => {
+                let (dataset, report) = self.clean(parse(input)?)?;
+                (
+                    write(dataset, &report.transfer_syntax_out)?,
+                    &[][..],
+                    report,
+                )
             }
         };
+        out.write_all(&header_bytes)
+            .and_then(|()| out.write_all(pixel_data))
+            .map_err(|e| DeidError::Write(e.to_string()))?;
+        Ok(report)
+    }
+
+    /// The headers-only path from the start of a file, for a caller that
+    /// copies the pixel data itself: `head` holds the first bytes of
+    /// `input` (enough for every element before Pixel Data, e.g. 64 KiB),
+    /// and what follows is read from `input` a few bytes at a time.
+    ///
+    /// `Ok(None)` when this path does not apply: pixels are cleaned, `head`
+    /// is too short, there is no Pixel Data, something after it is kept, or
+    /// the transfer syntax is rewritten. The caller then reads the whole
+    /// file and calls [`Self::deidentify`], which gives the same bytes when
+    /// this path applies: the output is [`HeaderOnly::bytes`] followed by
+    /// the input's [`HeaderOnly::pixel_data`] bytes.
+    pub fn deidentify_header(
+        &self,
+        head: &[u8],
+        input: &(impl ReadAt + ?Sized),
+    ) -> Result<Option<HeaderOnly>> {
+        if self.options.claims(ProfileOption::CleanPixelData) {
+            return Ok(None);
+        }
+        let whole = head.len() as u64 >= input.size();
+        let mut file = match OpenFileOptions::new()
+            .read_until(tags::PIXEL_DATA)
+            .from_reader(head)
+        {
+            Ok(header) => header,
+            Err(e) if whole => return Err(DeidError::Parse(error_chain(&e))),
+            // perhaps cut inside the header: the caller reads it all
+            Err(_) => return Ok(None),
+        };
+        let Some(pixel_data) = passthrough::pixel_data_range(head, input, &file) else {
+            return Ok(None);
+        };
+        if pixel_data.end < input.size() {
+            // e.g. Data Set Trailing Padding: cleaned with the rest
+            let Some(trailing) = trailing_elements(input, pixel_data.end, &file) else {
+                return Ok(None);
+            };
+            for element in trailing {
+                file.put(element);
+            }
+        }
+        let (dataset, report) = self.clean(file)?;
+        if dataset.iter().any(|e| e.tag() > tags::PIXEL_DATA) {
+            // something after Pixel Data is kept: the output is not a splice
+            return Ok(None);
+        }
+        Ok(Some(HeaderOnly {
+            bytes: write(dataset, &report.transfer_syntax_out)?,
+            pixel_data,
+            report,
+        }))
+    }
+
+    /// Clean `file` (pixels too when claimed and present).
+    fn clean(&self, mut file: DefaultDicomObject) -> Result<(InMemDicomObject, FileReport)> {
+        let clean_pixels = self.options.claims(ProfileOption::CleanPixelData);
         let transfer_syntax_in = file.meta().transfer_syntax().to_string();
         let sop_class_uid = text(&file, tags::SOP_CLASS_UID).ok_or(DeidError::Invalid {
             attribute: "SOPClassUID",
@@ -137,11 +205,7 @@ impl Deidentifier {
             .iter()
             .map(|o| o.code().to_string())
             .collect();
-        let header_bytes = write(dataset, &transfer_syntax_out)?;
-        out.write_all(&header_bytes)
-            .and_then(|()| out.write_all(pixel_tail.unwrap_or_default()))
-            .map_err(|e| DeidError::Write(e.to_string()))?;
-        Ok(FileReport {
+        let report = FileReport {
             sop_class_uid,
             transfer_syntax_in,
             transfer_syntax_out,
@@ -150,8 +214,49 @@ impl Deidentifier {
             header,
             pixels,
             method_codes,
-        })
+        };
+        Ok((dataset, report))
     }
+}
+
+/// Most bytes after Pixel Data that the headers-only path reads and cleans.
+const MAX_TRAILING_BYTES: u64 = 64 * 1024;
+
+/// The top-level elements from `from` to the end of `input`, all after
+/// Pixel Data; `None` when there are too many bytes, they do not parse, or
+/// one is out of order (the whole-file path then decides).
+fn trailing_elements(
+    input: &(impl ReadAt + ?Sized),
+    from: u64,
+    header: &DefaultDicomObject,
+) -> Option<Vec<InMemElement>> {
+    let len = input.size().checked_sub(from)?;
+    if len > MAX_TRAILING_BYTES {
+        return None;
+    }
+    let mut bytes = vec![0u8; len as usize];
+    input.read_exact_at(from, &mut bytes).ok()?;
+    let ts = TransferSyntaxRegistry.get(header.meta().transfer_syntax())?;
+    let elements: Vec<InMemElement> = InMemDicomObject::read_dataset_with_ts(&bytes[..], ts)
+        .ok()?
+        .into_iter()
+        .collect();
+    elements
+        .iter()
+        .all(|e| e.tag() > tags::PIXEL_DATA)
+        .then_some(elements)
+}
+
+/// A de-identified header whose pixel data is copied through unchanged.
+#[derive(Debug, Clone)]
+pub struct HeaderOnly {
+    /// The DICOM Part 10 bytes up to (not including) Pixel Data.
+    pub bytes: Vec<u8>,
+    /// Where the Pixel Data element is in the input: those bytes, copied
+    /// as they are, are the rest of the output.
+    pub pixel_data: std::ops::Range<u64>,
+    /// What was done.
+    pub report: FileReport,
 }
 
 /// Read a DICOM Part 10 file from memory.
@@ -189,4 +294,53 @@ fn write(dataset: InMemDicomObject, transfer_syntax: &str) -> Result<Vec<u8>> {
     file.write_all(&mut bytes)
         .map_err(|e| DeidError::Write(error_chain(&e)))?;
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixtures() -> Vec<(String, Vec<u8>)> {
+        let dir = std::env::var_os("COHORT_SHARED_DATA")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+            })
+            .join("dicom-us");
+        let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+            .expect("fixtures present")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".dcm"))
+            .map(|name| {
+                let bytes = std::fs::read(dir.join(&name)).expect("readable");
+                (name, bytes)
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn the_spliced_output_is_the_whole_file_paths_output() {
+        let key = DeidKey::new(b"a test secret of enough bytes").expect("key");
+        let options = Options::training().without(ProfileOption::CleanPixelData);
+        let deid = Deidentifier::new(key, options).expect("options");
+        let mut spliced = Vec::new();
+        for (name, input) in fixtures() {
+            let fast = deid.deidentify(&input).expect(&name);
+            let (dataset, report) = deid.clean(parse(&input).expect(&name)).expect(&name);
+            let whole = write(dataset, &report.transfer_syntax_out).expect(&name);
+            assert!(fast.bytes == whole, "{name}: the splice differs");
+            if deid
+                .deidentify_header(&input, &input[..])
+                .expect(&name)
+                .is_some()
+            {
+                spliced.push(name);
+            }
+        }
+        // all but big endian (rewritten as little endian)
+        assert_eq!(spliced.len(), 15, "{spliced:?}");
+    }
 }

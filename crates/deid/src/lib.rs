@@ -20,6 +20,11 @@
 //!
 //! Same key, same outputs: a UID maps to the same `2.25.` UID in every file,
 //! run and day, and a patient's dates move by the same number of days.
+//!
+//! Headers only, [`Deidentifier::deidentify_header`] needs just the start of
+//! a file (and [`ReadAt`] for a few bytes past it): it returns the new header
+//! and which bytes of the input follow it unchanged, so a caller can copy
+//! the pixel data from file to file without reading it.
 
 pub mod action;
 pub mod dates;
@@ -37,8 +42,9 @@ pub mod report;
 pub mod scrub;
 pub mod table;
 
-pub use deidentifier::{Deidentified, Deidentifier, parse};
+pub use deidentifier::{Deidentified, Deidentifier, HeaderOnly, parse};
 pub use error::{DeidError, Result};
 pub use keys::DeidKey;
 pub use options::{Options, ProfileOption, SafePrivate};
+pub use passthrough::ReadAt;
 pub use report::{BlankReason, BlankedBox, FileReport, HeaderReport, PixelReport};

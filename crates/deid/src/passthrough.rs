@@ -2,12 +2,17 @@
 //! copied through byte for byte instead of being parsed and re-encoded.
 //!
 //! The top-level Pixel Data element is found by reading the data set's
-//! tokens while counting bytes; the fast path is taken only when that
-//! element is the last thing in the file (nothing unprocessed follows it).
-//! Otherwise the caller takes the full path.
+//! tokens while counting bytes, and its end by its length or, encapsulated,
+//! by walking its items. What follows it (e.g. Data Set Trailing Padding) is
+//! the caller's to parse and clean.
+//!
+//! Only the header needs to be in memory: what follows it is read through
+//! [`ReadAt`], a few bytes per encapsulated fragment, so a caller can copy
+//! the pixel data from file to file without reading it.
 
 use std::cell::Cell;
 use std::io::Read;
+use std::ops::Range;
 use std::rc::Rc;
 
 use dicom_core::header::Header;
@@ -17,6 +22,30 @@ use dicom_object::DefaultDicomObject;
 use dicom_parser::dataset::DataToken;
 use dicom_parser::dataset::read::DataSetReader;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+
+/// The bytes of one input file, read at offsets. A byte slice is one; a
+/// caller holding an open file implements it with positional reads.
+pub trait ReadAt {
+    /// The length of the whole input in bytes.
+    fn size(&self) -> u64;
+    /// Fill `buf` with the bytes starting at `offset`.
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()>;
+}
+
+impl ReadAt for [u8] {
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        let bytes = usize::try_from(offset)
+            .ok()
+            .and_then(|at| self.get(at..at.checked_add(buf.len())?))
+            .ok_or(std::io::ErrorKind::UnexpectedEof)?;
+        buf.copy_from_slice(bytes);
+        Ok(())
+    }
+}
 
 /// A reader over a byte slice that shares how far it has read.
 struct Counting<'a> {
@@ -39,17 +68,23 @@ impl Read for Counting<'_> {
 /// not big endian (which is rewritten as little endian).
 const SPLICEABLE_EXCLUDED: [&str; 2] = ["1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2"];
 
-/// The byte offset in `input` where the top-level Pixel Data element
-/// starts, given `header`, the input parsed up to (not including) Pixel Data.
-pub fn pixel_data_offset(input: &[u8], header: &DefaultDicomObject) -> Option<usize> {
+/// The bytes of the top-level Pixel Data element in `input`: from the start
+/// of its header to the end of its value. `head` is the start of `input`
+/// (at least up to the Pixel Data element's header) and `header` the data
+/// set parsed from it, up to (not including) Pixel Data.
+pub fn pixel_data_range(
+    head: &[u8],
+    input: &(impl ReadAt + ?Sized),
+    header: &DefaultDicomObject,
+) -> Option<Range<u64>> {
     let ts_uid = header.meta().transfer_syntax();
     if SPLICEABLE_EXCLUDED.contains(&ts_uid) {
         return None;
     }
     let ts = TransferSyntaxRegistry.get(ts_uid)?;
-    let meta_start = if input.get(128..132) == Some(b"DICM") {
+    let meta_start = if head.get(128..132) == Some(b"DICM") {
         132
-    } else if input.get(..4) == Some(b"DICM") {
+    } else if head.get(..4) == Some(b"DICM") {
         4
     } else {
         return None;
@@ -58,7 +93,7 @@ pub fn pixel_data_offset(input: &[u8], header: &DefaultDicomObject) -> Option<us
     let explicit = ts_uid != "1.2.840.10008.1.2";
     let position = Rc::new(Cell::new(dataset_start));
     let source = Counting {
-        bytes: input,
+        bytes: head,
         position: Rc::clone(&position),
     };
     let reader = DataSetReader::new_with_ts(source, ts).ok()?;
@@ -68,9 +103,11 @@ pub fn pixel_data_offset(input: &[u8], header: &DefaultDicomObject) -> Option<us
             DataToken::SequenceStart { .. } => depth += 1,
             DataToken::SequenceEnd => depth = depth.checked_sub(1)?,
             DataToken::PixelSequenceStart if depth > 0 => depth += 1,
-            DataToken::PixelSequenceStart => return pixel_start(input, position.get(), explicit),
+            DataToken::PixelSequenceStart => {
+                return pixel_element(head, input, position.get(), explicit);
+            }
             DataToken::ElementHeader(h) if depth == 0 && h.tag() == tags::PIXEL_DATA => {
-                return pixel_start(input, position.get(), explicit);
+                return pixel_element(head, input, position.get(), explicit);
             }
             _ => {}
         }
@@ -78,45 +115,97 @@ pub fn pixel_data_offset(input: &[u8], header: &DefaultDicomObject) -> Option<us
     None
 }
 
-/// Where the Pixel Data element whose header ends at `after_header` starts,
-/// if it is the last element of the file.
-fn pixel_start(input: &[u8], after_header: usize, explicit: bool) -> Option<usize> {
+/// The Pixel Data element whose header ends at `after_header`.
+fn pixel_element(
+    head: &[u8],
+    input: &(impl ReadAt + ?Sized),
+    after_header: usize,
+    explicit: bool,
+) -> Option<Range<u64>> {
     let start = after_header.checked_sub(if explicit { 12 } else { 8 })?;
-    is_last_pixel_element(input.get(start..)?, explicit).then_some(start)
+    let element_header = head.get(start..after_header)?;
+    let tail = Tail {
+        head,
+        input,
+        start: start as u64,
+    };
+    let len = pixel_element_len(element_header, &tail, explicit)?;
+    Some(start as u64..start as u64 + len)
+}
+
+/// The input from the start of the Pixel Data element on, read from `head`
+/// while it lasts, then from `input`.
+struct Tail<'a, R: ReadAt + ?Sized> {
+    head: &'a [u8],
+    input: &'a R,
+    start: u64,
+}
+
+impl<R: ReadAt + ?Sized> Tail<'_, R> {
+    fn len(&self) -> u64 {
+        self.input.size().saturating_sub(self.start)
+    }
+
+    /// The 8 bytes at `at` (from the element's start), if there are 8.
+    fn eight(&self, at: u64) -> Option<[u8; 8]> {
+        let offset = self.start.checked_add(at)?;
+        let end = offset.checked_add(8)?;
+        let mut bytes = [0u8; 8];
+        if let Some(slice) = usize::try_from(offset)
+            .ok()
+            .zip(usize::try_from(end).ok())
+            .and_then(|(from, to)| self.head.get(from..to))
+        {
+            bytes.copy_from_slice(slice);
+        } else if end <= self.input.size() {
+            self.input.read_exact_at(offset, &mut bytes).ok()?;
+        } else {
+            return None;
+        }
+        Some(bytes)
+    }
 }
 
 fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
 }
 
-/// Whether `tail` is exactly one Pixel Data element (little endian).
-fn is_last_pixel_element(tail: &[u8], explicit: bool) -> bool {
-    if tail.get(..4) != Some(&[0xE0, 0x7F, 0x10, 0x00]) {
-        return false;
+/// The length in bytes of the Pixel Data element with `element_header`
+/// (explicit: 12 bytes, implicit: 8, little endian) at the start of `tail`,
+/// if it is one and `tail` holds all of it.
+fn pixel_element_len(
+    element_header: &[u8],
+    tail: &Tail<'_, impl ReadAt + ?Sized>,
+    explicit: bool,
+) -> Option<u64> {
+    if element_header.get(..4) != Some(&[0xE0, 0x7F, 0x10, 0x00]) {
+        return None;
     }
     let (length_at, value_at) = if explicit {
-        if !matches!(tail.get(4..8), Some(b"OB\0\0" | b"OW\0\0")) {
-            return false;
+        if !matches!(element_header.get(4..8), Some(b"OB\0\0" | b"OW\0\0")) {
+            return None;
         }
         (8, 12)
     } else {
         (4, 8)
     };
-    match u32_at(tail, length_at) {
-        Some(0xFFFF_FFFF) => encapsulated_ends_at_eof(tail, value_at),
-        Some(length) => value_at + length as usize == tail.len(),
-        None => false,
-    }
+    let len = match u32_at(element_header, length_at)? {
+        0xFFFF_FFFF => encapsulated_len(tail, value_at)?,
+        length => value_at + u64::from(length),
+    };
+    (len <= tail.len()).then_some(len)
 }
 
-/// Walk the items of encapsulated pixel data; true if the sequence
-/// delimiter is the file's last 8 bytes.
-fn encapsulated_ends_at_eof(tail: &[u8], mut at: usize) -> bool {
+/// Walk the items of encapsulated pixel data from `at` to the sequence
+/// delimiter; the element's length up to the end of the delimiter.
+fn encapsulated_len(tail: &Tail<'_, impl ReadAt + ?Sized>, mut at: u64) -> Option<u64> {
     loop {
-        match (tail.get(at..at + 4), u32_at(tail, at + 4)) {
-            (Some([0xFE, 0xFF, 0x00, 0xE0]), Some(length)) => at += 8 + length as usize,
-            (Some([0xFE, 0xFF, 0xDD, 0xE0]), Some(0)) => return at + 8 == tail.len(),
-            _ => return false,
+        let item = tail.eight(at)?;
+        let length = u64::from(u32::from_le_bytes([item[4], item[5], item[6], item[7]]));
+        match item[..4] {
+            [0xFE, 0xFF, 0x00, 0xE0] => at += 8 + length,
+            [0xFE, 0xFF, 0xDD, 0xE0] if length == 0 => return Some(at + 8),
+            _ => return None,
         }
     }
 }
@@ -125,19 +214,29 @@ fn encapsulated_ends_at_eof(tail: &[u8], mut at: usize) -> bool {
 mod tests {
     use super::*;
 
+    fn element_len(element: &[u8], head_len: usize) -> Option<u64> {
+        let tail = Tail {
+            head: &element[..head_len],
+            input: element,
+            start: 0,
+        };
+        pixel_element_len(&element[..12], &tail, true)
+    }
+
     #[test]
-    fn a_native_pixel_element_must_end_the_file() {
-        let mut tail = vec![
+    fn a_native_pixel_element_ends_with_its_value() {
+        let mut element = vec![
             0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 4, 0, 0, 0, 1, 2, 3, 4,
         ];
-        assert!(is_last_pixel_element(&tail, true));
-        tail.push(0);
-        assert!(!is_last_pixel_element(&tail, true));
+        assert_eq!(element_len(&element, 12), Some(16));
+        element.push(0);
+        assert_eq!(element_len(&element, 12), Some(16));
+        assert_eq!(element_len(&element[..15], 12), None, "truncated");
     }
 
     #[test]
     fn encapsulated_items_are_walked_to_the_delimiter() {
-        let tail = [
+        let element = [
             &[
                 0xE0, 0x7F, 0x10, 0x00, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
             ][..],
@@ -146,7 +245,15 @@ mod tests {
             &[0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0],
         ]
         .concat();
-        assert!(is_last_pixel_element(&tail, true));
-        assert!(!is_last_pixel_element(&tail[..tail.len() - 1], true));
+        // the items are read from the head or from the input alike
+        for head_len in [12, 20, 25, element.len()] {
+            assert_eq!(
+                element_len(&element, head_len),
+                Some(element.len() as u64),
+                "head of {head_len}"
+            );
+            let short = &element[..element.len() - 1];
+            assert_eq!(element_len(short, head_len.min(short.len())), None);
+        }
     }
 }

@@ -10,6 +10,7 @@
 //! ```
 
 pub mod client;
+pub mod client_dp;
 pub mod plan;
 pub mod record;
 pub mod secure_round;

@@ -3,6 +3,7 @@
 use learn::{ModelSpec, Optimizer, TrainConfig};
 use serde::{Deserialize, Serialize};
 
+use crate::client_dp::ClientDp;
 use crate::strategy::StrategyConfig;
 
 /// A training plan as the coordinator registers it and nodes review it.
@@ -44,6 +45,10 @@ pub struct TrainingPlan {
     /// and their sum. FedAvg-family strategies only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secure_aggregation: Option<SecureAggregation>,
+    /// Client-level DP-FedAvg: each hospital's update clipped and noised before
+    /// it is masked (needs secure aggregation and a privacy budget).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_dp: Option<ClientDp>,
 }
 
 /// Secure-aggregation settings of a plan.
@@ -116,6 +121,7 @@ impl TrainingPlan {
             standardize: true,
             privacy_budget: None,
             secure_aggregation: None,
+            client_dp: None,
         }
     }
 
@@ -167,19 +173,29 @@ impl TrainingPlan {
         self.strategy
             .build()
             .map_err(|e| PlanError::Invalid(format!("strategy: {e}")))?;
-        match (&t.dp, &self.privacy_budget) {
-            (Some(_), None) => {
-                return fail("training.dp needs a privacy_budget".into());
+        let private = t.dp.is_some() || self.client_dp.is_some();
+        match (private, &self.privacy_budget) {
+            (true, None) => {
+                return fail("training.dp and client_dp need a privacy_budget".into());
             }
-            (None, Some(_)) => {
-                return fail("privacy_budget is set but training.dp is not".into());
+            (false, Some(_)) => {
+                return fail("privacy_budget is set but neither training.dp nor client_dp".into());
             }
-            (Some(_), Some(b)) => {
+            (true, Some(b)) => {
                 b.accountant_budget()
                     .validate()
                     .map_err(|e| PlanError::Invalid(format!("privacy_budget: {e}")))?;
             }
-            (None, None) => {}
+            (false, None) => {}
+        }
+        if let Some(dp) = &self.client_dp {
+            if self.secure_aggregation.is_none() {
+                return fail(
+                    "client_dp needs secure_aggregation (no party may see an un-noised sum)".into(),
+                );
+            }
+            dp.validate(self.min_hospitals)
+                .map_err(|e| PlanError::Invalid(format!("client_dp: {e}")))?;
         }
         if let Some(secure) = &self.secure_aggregation {
             if !crate::secure_round::supports_secure_aggregation(&self.strategy) {

@@ -154,6 +154,9 @@ pub struct PlanState {
     /// Secure-aggregation rounds started so far (each attempt has its own id).
     #[serde(default)]
     pub secure_round_id: u64,
+    /// Adaptive clipping of client-level DP: the clip norm the next round uses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clipping: Option<privacy::dp::AdaptiveClipping>,
 }
 
 /// What a node should do next (the transport maps it to the wire).
@@ -324,6 +327,12 @@ impl PlanRun {
     pub fn new(plan: TrainingPlan, now: i64) -> Result<Self, RunError> {
         plan.validate()?;
         let strategy = plan.strategy.build()?;
+        let clipping = match plan.client_dp.as_ref().and_then(|dp| dp.initial_clipping()) {
+            Some(c) => Some(c.map_err(|e| {
+                crate::plan::PlanError::Invalid(format!("client_dp.adaptive: {e}"))
+            })?),
+            None => None,
+        };
         let initial = plan.model.init(plan.seed);
         let global_sha256 = initial.sha256_hex();
         let state = PlanState {
@@ -346,6 +355,7 @@ impl PlanRun {
             history: Vec::new(),
             final_evaluation: BTreeMap::new(),
             secure_round_id: 0,
+            clipping,
         };
         let mut run = PlanRun {
             state,
@@ -557,14 +567,26 @@ impl PlanRun {
             .max(self.state.plan.min_hospitals.min(present.len()));
         self.state.secure_round_id += 1;
         self.state.updates.clear();
+        let client_dp = self.state.plan.client_dp;
+        let extra = client_dp.map_or(0, |dp| dp.extra_coordinates());
         let params = SecureRoundParams::new(
             self.state.secure_round_id,
             present,
             threshold,
             topology,
-            self.global().len() + 1,
+            self.global().len() + 1 + extra,
             secure.range,
-        );
+        )
+        .and_then(|mut params| {
+            if let Some(dp) = client_dp {
+                let most = dp
+                    .max_clip_norm(secure.range, threshold)
+                    .map_err(crate::secure_round::SecureRoundError::InvalidParams)?;
+                let current = self.state.clipping.map_or(dp.clip_norm, |c| c.clip_norm());
+                params.client_clip_norm = Some(current.min(most));
+            }
+            Ok(params)
+        });
         match params.and_then(SecureRoundServer::new) {
             Ok(server) => self.secure = Some(server),
             Err(e) => {
@@ -667,9 +689,15 @@ impl PlanRun {
                 }])
             }
             Ok(StepOutcome::Finished { .. }) => {
-                let sum = server.result().cloned()?;
+                let mut sum = server.result().cloned()?;
                 self.secure = None;
                 let round = self.state.round;
+                if let Some(clipping) = self.state.clipping.as_mut() {
+                    let report = sum.sum.pop().map_or(f64::NAN, f64::from);
+                    if let Err(e) = clipping.update(report, sum.contributors.len()) {
+                        return self.fail(format!("round {round}: adaptive clipping: {e}"));
+                    }
+                }
                 let global = self.global().clone();
                 let values = match crate::secure_round::aggregate_secure_sum(
                     self.strategy.as_mut(),
@@ -914,6 +942,18 @@ impl PlanRun {
         self.state
             .withdrawn
             .insert(node.to_string(), reason.to_string());
+        let left = self.state.participants.len();
+        let training = matches!(self.state.phase, Phase::Statistics | Phase::Training);
+        if left < self.state.plan.min_hospitals && training {
+            self.secure = None;
+            return Ok(self
+                .fail(format!(
+                    "{node} withdrew ({reason}): {left} participants left, fewer than the plan's \
+                     minimum of {}",
+                    self.state.plan.min_hospitals
+                ))
+                .unwrap_or_default());
+        }
         Ok(self.advance(now))
     }
 

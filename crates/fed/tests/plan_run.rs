@@ -373,6 +373,21 @@ fn withdrawn_hospital_is_no_longer_waited_for() {
 }
 
 #[test]
+fn withdrawals_below_the_minimum_end_the_plan_at_once() {
+    let mut run = PlanRun::new(plan(), 0).unwrap();
+    approve_all(&mut run, 0);
+    let id = run.state().plan_id.clone();
+    run.on_withdraw("c", &id, "privacy-budget-exhausted", 1)
+        .unwrap();
+    assert_eq!(run.state().phase, Phase::Training);
+    let events = run
+        .on_withdraw("b", &id, "privacy-budget-exhausted", 2)
+        .unwrap();
+    assert!(matches!(&events[0], PlanEvent::Failed(m) if m.contains("1 participants left")));
+    assert!(run.is_finished());
+}
+
+#[test]
 fn restore_reports_a_missing_artifact() {
     let run = PlanRun::new(plan(), 0).unwrap();
     let state = run.state().clone();

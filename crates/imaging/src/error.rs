@@ -41,6 +41,12 @@ pub enum ImagingError {
     /// A malformed DICOMweb request.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// The de-identifier refused its key or options.
+    #[error("de-identification: {0}")]
+    Deid(#[from] deid::DeidError),
+    /// The training export could not be prepared or written.
+    #[error("training export: {0}")]
+    Export(String),
 }
 
 /// Result alias of this crate.

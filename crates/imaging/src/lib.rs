@@ -3,7 +3,10 @@
 //! storage in an object store (a local directory by default) with a study
 //! index, and a FHIR R4 ImagingStudy per study linked to its Patient by the
 //! hospital's identifier. Studies of patients the EHR does not know wait in
-//! a reconciliation queue; nothing received is dropped.
+//! a reconciliation queue; nothing received is dropped. Before any image
+//! serves training, the [`gate`] de-identifies it (headers and burned-in
+//! pixel text) and exports it under pseudonymous keys, leaving out patients
+//! who refused research use and studies still waiting for their patient.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -25,6 +28,7 @@ pub mod dimse;
 pub mod ehr;
 pub mod error;
 pub mod fhir;
+pub mod gate;
 pub mod index;
 pub mod instance;
 pub mod multipart;
@@ -41,6 +45,7 @@ pub use ehr::{
     StoreSink,
 };
 pub use error::{ImagingError, Result};
+pub use gate::{ConsentCheck, GateOptions, GateReport, RefusedPatients, TrainingGate};
 pub use reconcile::{QueueReason, QueuedStudy};
 pub use scp::DicomReceiver;
 pub use service::{Imaging, Link, Stored};

@@ -1,7 +1,9 @@
 //! Ultrasound ingest on the node: the DICOM receiver and DICOMweb routes of
 //! the `imaging` crate, connected to the hospital's EHR — studies are linked
 //! to the Patient holding the DICOM PatientID as an identifier, and each study
-//! becomes (or updates) a FHIR ImagingStudy in the EHR.
+//! becomes (or updates) a FHIR ImagingStudy in the EHR. For training, the
+//! imaging gate asks the EHR's consent rule ([`EhrConsent`]) and its export
+//! is recorded as an AuditEvent ([`record_training_export`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,6 +11,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use imaging::ehr::{ImagingStudySink, PatientDirectory, PatientIdentifier, PatientRef};
+use imaging::gate::ConsentCheck;
 
 /// Where the node keeps images and listens for DICOM associations.
 #[derive(Clone, Debug)]
@@ -26,9 +29,103 @@ pub struct EhrDirectory {
     store: ehr::Store,
 }
 
+impl EhrDirectory {
+    /// Patients of `store`.
+    pub fn new(store: ehr::Store) -> Self {
+        Self { store }
+    }
+}
+
 /// ImagingStudy resources written into the EHR (created or replaced by id).
 pub struct EhrStudySink {
     store: ehr::Store,
+}
+
+/// The EHR training gate's consent rule for images: a Patient refused
+/// research use when one of their active Consents denies a research purpose
+/// now (`ehr::gate::denying_patient` with the default research purposes).
+pub struct EhrConsent {
+    store: ehr::Store,
+    purposes: Vec<ehr::gate::Purpose>,
+}
+
+impl EhrConsent {
+    /// The Consents of `store`.
+    pub fn new(store: ehr::Store) -> Self {
+        Self {
+            store,
+            purposes: ehr::gate::default_research_purposes(),
+        }
+    }
+}
+
+impl ConsentCheck for EhrConsent {
+    fn refuses_research<'a>(
+        &'a self,
+        patient: &'a PatientRef,
+    ) -> BoxFuture<'a, imaging::Result<bool>> {
+        Box::pin(async move {
+            let mut request = ehr::search::SearchRequest::parse(
+                "Consent",
+                &[
+                    ("patient".to_string(), format!("Patient/{}", patient.id)),
+                    ("status".to_string(), "active".to_string()),
+                ],
+            )
+            .map_err(ehr_error)?;
+            request.count = usize::MAX / 2;
+            request.total = ehr::search::Total::None;
+            let consents = self.store.search(&request, None).await.map_err(ehr_error)?;
+            let now = ehr::datetime::now_micros();
+            for version in consents.matches {
+                let consent: serde_json::Value = serde_json::from_str(
+                    version.content.as_deref().unwrap_or("null"),
+                )
+                .map_err(|e| imaging::ImagingError::Ehr(format!("Consent/{}: {e}", version.id)))?;
+                if ehr::gate::denying_patient(&consent, &self.purposes, now).as_deref()
+                    == Some(patient.id.as_str())
+                {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })
+    }
+}
+
+/// Record an imaging training export in the EHR's access log: whose images
+/// were read for it (the export itself names nobody) and the counts.
+pub async fn record_training_export(
+    store: &ehr::Store,
+    report: &imaging::GateReport,
+) -> ehr::Result<()> {
+    let principal = ehr::auth::Principal {
+        name: "imaging-training-gate".to_string(),
+        scopes: Vec::new(),
+        patient: None,
+    };
+    let access = ehr::audit::Access {
+        principal: &principal,
+        address: None,
+        action: ehr::audit::Action::Read,
+        interaction: "operation",
+        resources: Vec::new(),
+        patients: report.patients.iter().cloned().collect(),
+        query: None,
+        success: true,
+        description: Some(format!(
+            "imaging training export: {} instances exported, {} excluded by consent, {} unreconciled, {} failed",
+            report.exported, report.excluded_by_consent, report.unreconciled, report.failed
+        )),
+    };
+    let mut tx = store.begin().await?;
+    tx.create(ehr::audit::audit_event(
+        &access,
+        "cohort imaging training gate",
+        ehr::datetime::now_micros(),
+    ))
+    .await?;
+    tx.commit().await
 }
 
 fn ehr_error(e: ehr::Error) -> imaging::ImagingError {
@@ -116,4 +213,89 @@ pub async fn start(
         }
     };
     Ok((service, receiver))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    async fn put(store: &ehr::Store, resource: serde_json::Value) {
+        let (t, id) = (
+            resource["resourceType"].as_str().expect("type").to_string(),
+            resource["id"].as_str().expect("id").to_string(),
+        );
+        let mut tx = store.begin().await.expect("tx");
+        tx.update(&t, &id, resource, None).await.expect("stored");
+        tx.commit().await.expect("committed");
+    }
+
+    fn consent(id: &str, patient: &str, status: &str, provision: &str) -> serde_json::Value {
+        json!({"resourceType": "Consent", "id": id, "status": status,
+            "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "research"}]},
+            "category": [{"coding": [{"system": "http://loinc.org", "code": "57016-8"}]}],
+            "patient": {"reference": format!("Patient/{patient}")},
+            "provision": {"type": provision}})
+    }
+
+    #[tokio::test]
+    async fn the_image_gate_sees_the_ehr_patients_and_their_refusals() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite:{}", dir.path().join("ehr.db").display());
+        let store = ehr::Store::open(&url).await.expect("EHR opens");
+        for (id, mrn) in [("p1", "MRN-1"), ("p2", "MRN-2"), ("p3", "MRN-3")] {
+            put(
+                &store,
+                json!({"resourceType": "Patient", "id": id,
+                    "identifier": [{"system": "urn:hospital:mrn", "value": mrn}]}),
+            )
+            .await;
+        }
+        put(&store, consent("c1", "p1", "active", "deny")).await;
+        put(&store, consent("c2", "p2", "inactive", "deny")).await;
+        put(&store, consent("c3", "p3", "active", "permit")).await;
+
+        let directory = EhrDirectory::new(store.clone());
+        let found = directory
+            .find_patient(&PatientIdentifier {
+                issuer: None,
+                value: "MRN-1".into(),
+            })
+            .await
+            .expect("search");
+        assert_eq!(found.map(|p| p.id).as_deref(), Some("p1"));
+
+        let consent = EhrConsent::new(store.clone());
+        let refuses = |id: &str| {
+            let patient = PatientRef {
+                id: id.into(),
+                display: None,
+            };
+            let consent = &consent;
+            async move { consent.refuses_research(&patient).await.expect("answers") }
+        };
+        assert!(refuses("p1").await);
+        assert!(!refuses("p2").await);
+        assert!(!refuses("p3").await);
+
+        let report = imaging::GateReport {
+            exported: 2,
+            patients: ["p3".to_string()].into_iter().collect(),
+            ..imaging::GateReport::default()
+        };
+        record_training_export(&store, &report)
+            .await
+            .expect("audited");
+        let mut tx = store.begin().await.expect("tx");
+        let events = tx
+            .matching_ids(
+                "AuditEvent",
+                &[("entity".to_string(), "Patient/p3".to_string())],
+                10,
+            )
+            .await
+            .expect("search");
+        tx.commit().await.expect("committed");
+        assert_eq!(events.len(), 1);
+    }
 }

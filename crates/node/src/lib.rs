@@ -550,15 +550,53 @@ impl Node {
         })
         .await
         .map_err(|e| Interrupt::Transport(format!("training task failed: {e}")))?;
-        let (update, plan) = match update {
+        let (mut update, plan) = match update {
             Ok(u) => u,
             Err(e) => {
                 tracing::error!(round, error = %e, "local training failed; skipping the round");
                 return Ok(());
             }
         };
+        let mut privacy_events: Vec<_> = update.privacy.into_iter().collect();
+        let mut client_dp_encoded = None;
+        if let Some(dp) = plan.client_dp {
+            let (Some(params), Some(secret)) = (secure_params.as_ref(), secret.as_ref()) else {
+                tracing::error!(
+                    round,
+                    "client-level DP needs a secure round; skipping the round"
+                );
+                return Ok(());
+            };
+            let clip = params.client_clip_norm.unwrap_or(dp.clip_norm);
+            let mut rng = fed::client_dp::node_noise_rng(secret, &req.plan_id, round);
+            let private = dp
+                .privatize(
+                    clip,
+                    params.threshold,
+                    &global_values,
+                    update.weights.values(),
+                    &mut rng,
+                )
+                .and_then(|p| {
+                    let weights = update.weights.with_values(p.weights).map_err(|e| {
+                        fed::secure_round::SecureRoundError::InvalidParams(e.to_string())
+                    })?;
+                    Ok((weights, p.encoded))
+                });
+            match private {
+                Ok((weights, encoded)) => {
+                    update.weights = weights;
+                    client_dp_encoded = Some(encoded);
+                    privacy_events.push(dp.record_level_event());
+                }
+                Err(e) => {
+                    tracing::error!(round, error = %e, "client-level DP failed; skipping the round");
+                    return Ok(());
+                }
+            }
+        }
         let Some((epsilon_round_micro, epsilon_total_micro)) = self
-            .charge_privacy(client, &req.plan_id, &plan, &update)
+            .charge_privacy(client, &req.plan_id, &plan, &privacy_events)
             .await?
         else {
             return Ok(());
@@ -583,12 +621,15 @@ impl Node {
                 Interrupt::Fatal(NodeError::Refused(format!("contribution entry: {e}")))
             })?;
         if let Some(params) = secure_params {
-            let encoded = fed::secure_round::encode_update(
-                &global_values,
-                update.weights.values(),
-                update.num_samples,
-            )
-            .map_err(|e| Interrupt::Transport(format!("secure encoding: {e}")))?;
+            let encoded = match client_dp_encoded {
+                Some(encoded) => encoded,
+                None => fed::secure_round::encode_update(
+                    &global_values,
+                    update.weights.values(),
+                    update.num_samples,
+                )
+                .map_err(|e| Interrupt::Transport(format!("secure encoding: {e}")))?,
+            };
             let mut secure_client =
                 fed::secure_round::SecureRoundClient::new(params, &self.settings.name)
                     .map_err(|e| Interrupt::Transport(format!("secure round: {e}")))?;
@@ -735,56 +776,57 @@ impl Node {
         Ok(())
     }
 
-    /// Charge the update's DP-SGD mechanism to the plan's budget, persisting
-    /// the accountant first. Returns the epsilon (millionths) of the round and
-    /// in total, or `None` after withdrawing from the plan because the budget
-    /// would be exceeded (the update is then discarded, never sent).
+    /// Charge the round's mechanisms (DP-SGD, client-level DP) to the plan's
+    /// budget, persisting the accountant first. Returns the epsilon
+    /// (millionths) of the round and in total, or `None` after withdrawing
+    /// from the plan because the budget would be exceeded (the update is then
+    /// discarded, never sent).
     async fn charge_privacy(
         &mut self,
         client: &mut CoordinatorClient<Channel>,
         plan_id: &str,
         plan: &TrainingPlan,
-        update: &fed::client::LocalUpdate,
+        events: &[privacy::accountant::SampledGaussian],
     ) -> Result<Option<(u64, u64)>, Interrupt> {
-        let (Some(budget), Some(event)) = (plan.privacy_budget, update.privacy) else {
+        let Some(budget) = plan.privacy_budget.filter(|_| !events.is_empty()) else {
             return Ok(Some((0, 0)));
         };
         let budget = budget.accountant_budget();
         let fatal = |e: String| Interrupt::Fatal(NodeError::Privacy(e));
-        let mut accountant = self
+        let accountant = self
             .store
             .accountant(plan_id)
             .await
             .map_err(|e| Interrupt::Fatal(e.into()))?;
-        let total = match budget.charge(&mut accountant, &event) {
-            Ok(total) => total,
-            Err(privacy::accountant::AccountantError::BudgetExceeded {
-                epsilon, limit, ..
-            }) => {
-                tracing::warn!(plan = %plan_id, epsilon, limit, "privacy budget would be exceeded; withdrawing from the plan");
-                let reason = "privacy-budget-exhausted";
-                self.store
-                    .record_review(plan_id, &plan.to_json(), false, reason, now_unix_ms())
-                    .await
-                    .map_err(|e| Interrupt::Fatal(e.into()))?;
-                client
-                    .withdraw(v1::PlanWithdrawal {
-                        plan_id: plan_id.to_string(),
-                        reason: reason.into(),
-                    })
-                    .await
-                    .map_err(from_status)?;
-                return Ok(None);
-            }
-            Err(e) => return Err(fatal(e.to_string())),
-        };
+        let mut after = accountant.clone();
         let mut alone = privacy::accountant::RdpAccountant::new();
-        alone.compose(&event).map_err(|e| fatal(e.to_string()))?;
+        for event in events {
+            after.compose(event).map_err(|e| fatal(e.to_string()))?;
+            alone.compose(event).map_err(|e| fatal(e.to_string()))?;
+        }
+        let total = budget.spent(&after).map_err(|e| fatal(e.to_string()))?;
+        if total.epsilon > budget.epsilon_limit {
+            let (epsilon, limit) = (total.epsilon, budget.epsilon_limit);
+            tracing::warn!(plan = %plan_id, epsilon, limit, "privacy budget would be exceeded; withdrawing from the plan");
+            let reason = "privacy-budget-exhausted";
+            self.store
+                .record_review(plan_id, &plan.to_json(), false, reason, now_unix_ms())
+                .await
+                .map_err(|e| Interrupt::Fatal(e.into()))?;
+            client
+                .withdraw(v1::PlanWithdrawal {
+                    plan_id: plan_id.to_string(),
+                    reason: reason.into(),
+                })
+                .await
+                .map_err(from_status)?;
+            return Ok(None);
+        }
         let round = alone
             .epsilon(budget.delta)
             .map_err(|e| fatal(e.to_string()))?;
         self.store
-            .save_accountant(plan_id, &accountant)
+            .save_accountant(plan_id, &after)
             .await
             .map_err(|e| Interrupt::Fatal(e.into()))?;
         let micro = |eps: f64| (eps * 1e6).ceil() as u64;

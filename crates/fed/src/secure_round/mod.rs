@@ -96,6 +96,10 @@ pub struct SecureRoundParams {
     /// [`weighted_mean_range`]). The quantiser is `Quantizer::new(R, participants.len())`, so
     /// the sum of all participants cannot overflow.
     pub range: f64,
+    /// Under client-level DP, the clip norm of this round's updates (it moves
+    /// between rounds under adaptive clipping).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_clip_norm: Option<f64>,
 }
 
 impl SecureRoundParams {
@@ -118,6 +122,7 @@ impl SecureRoundParams {
             topology,
             vector_len,
             range,
+            client_clip_norm: None,
         };
         params.validate()?;
         Ok(params)

@@ -12,8 +12,11 @@
 //!   rounds, each after the previous one was aggregated;
 //! * a contribution belongs to the open round of its plan, comes from an
 //!   eligible hospital that approved the plan, appears once per hospital and
-//!   round, ran the plan's code, and its epsilon adds up
-//!   (`total = previous total + this round`) within the plan's budget;
+//!   round, ran the plan's code, and its epsilon adds up within the plan's
+//!   budget: `previous total <= total <= previous total + this round`, and
+//!   `this round <= total` (a hospital's accountant composes its rounds by
+//!   RDP, which never costs more than adding the rounds' epsilons at the same
+//!   delta: see `docs/privacy.md`);
 //! * an aggregate closes the open round and consumes exactly the round's
 //!   contributions, each once, with the weights [`Weight::for_buckets`] gives;
 //! * a released model is the output of an aggregate of its plan;
@@ -287,17 +290,25 @@ impl Rules<'_> {
             ));
         }
         let previous = plan.spent.get(author).copied().unwrap_or_default();
-        let expected = previous.checked_add(c.epsilon_round);
-        if expected != Some(c.epsilon_total) {
+        let most = previous.checked_add(c.epsilon_round);
+        let adds_up = c.epsilon_total >= previous
+            && c.epsilon_total >= c.epsilon_round
+            && most.is_some_and(|m| c.epsilon_total <= m);
+        if !adds_up {
             problems.push((
                 ViolationKind::Budget,
                 format!(
-                    "epsilon total {} is not the previous total {previous} plus this round's {}",
+                    "epsilon total {} is not between the previous total {previous} and it plus \
+                     this round's {}",
                     c.epsilon_total, c.epsilon_round
                 ),
             ));
         }
-        let spent = expected.map_or(c.epsilon_total, |e| e.max(c.epsilon_total));
+        // After a total that does not add up, assume the most it could have spent.
+        let spent = match most {
+            Some(m) if !adds_up => m.max(c.epsilon_total),
+            _ => c.epsilon_total,
+        };
         if spent > plan.plan.dp_budget.epsilon {
             problems.push((
                 ViolationKind::Budget,
