@@ -34,6 +34,28 @@ pub enum BenchCommand {
         #[arg(long, default_value = "0,1,2,3,4", value_delimiter = ',')]
         seeds: Vec<u64>,
     },
+    /// Secure aggregation against plain rounds, whole rounds over gRPC + mutual
+    /// TLS: `clients` nodes, a model of `params` parameters (logistic
+    /// regression, one local step on a few synthetic rows, so the time is the
+    /// protocol's), like Flower's secagg_bench.py. Alternates plain and secure
+    /// runs and reports the steady rounds (the first, warm-up, round is left out).
+    Secure {
+        /// Nodes, all in every round.
+        #[arg(long, default_value_t = 10)]
+        clients: usize,
+        /// Model parameters.
+        #[arg(long, default_value_t = 100_000)]
+        params: usize,
+        /// Steady rounds per run (one warm-up round is added).
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        /// Training rows per node.
+        #[arg(long, default_value_t = 8)]
+        rows: usize,
+        /// Plain/secure pairs to run.
+        #[arg(long, default_value_t = 2)]
+        repeats: usize,
+    },
     /// Many virtual clients per round on synthetic data, in-process (no
     /// transport: the same coordinator state machine and client steps), like
     /// Flower's simulation engine.
@@ -96,6 +118,45 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             strategies,
             seeds,
         } => accuracy(plan, &strategies, &seeds).await?,
+        BenchCommand::Secure {
+            clients,
+            params,
+            rounds,
+            rows,
+            repeats,
+        } => {
+            let mut medians = [Vec::new(), Vec::new()];
+            for _ in 0..repeats {
+                for (i, secure) in [false, true].into_iter().enumerate() {
+                    let rounds_s = secure_run(clients, params, rounds, rows, secure).await?;
+                    let median = median(&rounds_s);
+                    println!(
+                        "BENCH {}",
+                        json!({
+                            "bench": "secure",
+                            "mode": if secure { "secagg+" } else { "plain" },
+                            "clients": clients,
+                            "params": params,
+                            "steady_rounds_s": rounds_s,
+                            "median_round_s": median,
+                            "peak_rss_kb": peak_rss_kb(),
+                        })
+                    );
+                    medians[i].push(median);
+                }
+            }
+            let plain = median(&medians[0]);
+            let secure = median(&medians[1]);
+            println!(
+                "BENCH {}",
+                json!({
+                    "bench": "secure",
+                    "median_plain_round_s": plain,
+                    "median_secure_round_s": secure,
+                    "secure_over_plain": secure / plain,
+                })
+            );
+        }
         BenchCommand::Scale {
             clients,
             rounds,
@@ -169,6 +230,90 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The median of `values` (NaN when empty).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+/// One federation of `clients` synthetic nodes over gRPC + mutual TLS, a
+/// logistic regression of `params` parameters, `rounds` + 1 rounds; returns
+/// the wall time of each round after the first.
+async fn secure_run(
+    clients: usize,
+    params: usize,
+    rounds: u32,
+    rows: usize,
+    secure: bool,
+) -> anyhow::Result<Vec<f64>> {
+    let names: Vec<String> = (0..clients).map(|i| format!("site-{i:03}")).collect();
+    let plan = TrainingPlan {
+        name: format!("secure aggregation bench ({params} parameters)"),
+        dataset: "synthetic".into(),
+        model: ModelSpec::LogisticRegression {
+            inputs: params.saturating_sub(1).max(1),
+        },
+        training: TrainConfig {
+            epochs: 1,
+            batch_size: 0,
+            learning_rate: 0.1,
+            optimizer: Optimizer::Sgd,
+            weight_decay: 0.0,
+            proximal_mu: 0.0,
+            max_steps: Some(1),
+            dp: None,
+        },
+        strategy: StrategyConfig::FedAvg,
+        rounds: rounds + 1,
+        min_hospitals: clients,
+        round_deadline_secs: 600,
+        round_attempts: 1,
+        hospitals: names,
+        seed: 0,
+        standardize: false,
+        privacy_budget: None,
+        // A node's masked coordinates are its row count times a weight's change
+        // in one step: well inside rows x 10.
+        secure_aggregation: secure.then_some(fed::plan::SecureAggregation {
+            range: rows as f64 * 10.0,
+        }),
+        client_dp: None,
+    };
+    let dir = tempfile::tempdir()?;
+    let federation =
+        demo::start_federation_from(&plan, dir.path(), demo::DemoSource::Synthetic { rows })
+            .await?;
+    let mut events = federation.coordinator.subscribe();
+    let ends = tokio::spawn(async move {
+        let mut ends = Vec::new();
+        while let Ok(event) = events.recv().await {
+            if let fed::server::PlanEvent::RoundAggregated(_) = event {
+                ends.push(Instant::now());
+            }
+        }
+        ends
+    });
+    let state = federation
+        .finish(&indicatif::ProgressBar::hidden())
+        .await?
+        .state;
+    anyhow::ensure!(
+        state.phase == fed::server::Phase::Completed,
+        "bench federation ended {:?}",
+        state.phase
+    );
+    let ends = ends.await?;
+    Ok(ends
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_secs_f64())
+        .collect())
 }
 
 fn mean_and_spread(values: &[f64]) -> (f64, f64, f64, f64) {

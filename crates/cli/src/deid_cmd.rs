@@ -353,6 +353,21 @@ pub fn deidentify_dir(
     Ok(outcomes)
 }
 
+/// Write the report, one JSON line per file. It is stored beside the
+/// outputs, so it says what was done ([`FileReport`]) and holds nothing that
+/// undoes a keyed transformation (no date offset, no original value).
+pub fn write_report(path: &Path, outcomes: &[FileOutcome]) -> anyhow::Result<()> {
+    let mut report = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?,
+    );
+    for outcome in outcomes {
+        serde_json::to_writer(&mut report, outcome)?;
+        report.write_all(b"\n")?;
+    }
+    report.flush()?;
+    Ok(())
+}
+
 fn dicom(args: DicomArgs) -> anyhow::Result<()> {
     let deid = Deidentifier::new(args.key.load()?, args.profile.options())?;
     std::fs::create_dir_all(&args.output)
@@ -376,15 +391,7 @@ fn dicom(args: DicomArgs) -> anyhow::Result<()> {
     let report_path = args
         .report
         .unwrap_or_else(|| args.output.join("deid-report.jsonl"));
-    let mut report = std::io::BufWriter::new(
-        std::fs::File::create(&report_path)
-            .with_context(|| format!("cannot write {}", report_path.display()))?,
-    );
-    for outcome in &outcomes {
-        serde_json::to_writer(&mut report, outcome)?;
-        report.write_all(b"\n")?;
-    }
-    report.flush()?;
+    write_report(&report_path, &outcomes)?;
     let count = |status: &str| outcomes.iter().filter(|o| o.status == status).count();
     let (done, skipped, failed) = (count("ok"), count("skipped"), count("error"));
     println!(
@@ -590,6 +597,48 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
             .count();
         assert_eq!(leftovers, 0, "no temporary file left behind");
+    }
+
+    #[test]
+    fn the_report_beside_the_outputs_holds_no_date_offset_and_no_original_identifier() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (input, output) = (dir.path().join("in"), dir.path().join("out"));
+        std::fs::create_dir_all(&input).expect("mkdir");
+        let fixture = fixtures_dir().join("OBXXXX1A.dcm");
+        std::fs::copy(&fixture, input.join("a.dcm")).expect("fixture present");
+        let original =
+            deid::parse(&std::fs::read(&fixture).expect("readable")).expect("fixture parses");
+        let value = |keyword| {
+            original
+                .element_by_name(keyword)
+                .expect("present")
+                .to_str()
+                .expect("text")
+                .trim_end_matches(['\0', ' '])
+                .to_string()
+        };
+        let key = DeidKey::new(b"a test secret of enough bytes").expect("key");
+        let deid = Deidentifier::new(key, Options::training()).expect("options");
+        let outcomes = deidentify_dir(&deid, &input, &output, 1, &|_| {}).expect("batch");
+        let path = output.join("deid-report.jsonl");
+        write_report(&path, &outcomes).expect("report written");
+        let report = std::fs::read_to_string(&path).expect("report readable");
+        assert!(report.contains("\"status\":\"ok\""), "{report}");
+        assert!(report.contains("\"boxes\""), "pixel regions are reported");
+        assert!(!report.contains("offset"), "{report}");
+        for keyword in [
+            "PatientID",
+            "StudyInstanceUID",
+            "SeriesInstanceUID",
+            "SOPInstanceUID",
+        ] {
+            let original = value(keyword);
+            assert!(original.len() >= 3, "{keyword}: {original}");
+            assert!(
+                !report.contains(&original),
+                "{keyword} {original} in {report}"
+            );
+        }
     }
 
     #[test]

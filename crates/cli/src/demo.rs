@@ -78,10 +78,10 @@ pub struct DemoArgs {
 const DEMO_DP_NOISE: f32 = 4.0;
 
 /// DP-SGD noise multipliers of the `--dp` trade-off.
-const DP_NOISE_LEVELS: [f32; 6] = [0.7, 1.0, 1.5, 2.5, 4.0, 6.0];
+const DP_NOISE_LEVELS: [f64; 6] = [0.7, 1.0, 1.5, 2.5, 4.0, 6.0];
 
 /// Client-level DP-FedAvg noise multipliers of the `--dp` trade-off.
-const CLIENT_DP_NOISE_LEVELS: [f64; 3] = [0.5, 1.0, 2.0];
+const CLIENT_DP_NOISE_LEVELS: [f64; 3] = [1.0, 4.0, 8.0];
 
 /// One federation of the trade-off, with its privacy settings already in `options`.
 async fn tradeoff_run(options: &PlanOptions) -> anyhow::Result<PlanState> {
@@ -119,8 +119,8 @@ async fn privacy_tradeoff(
     let mut settings: Vec<(PlanOptions, &str, f64)> = Vec::new();
     for noise in DP_NOISE_LEVELS {
         let mut o = plain.clone();
-        o.dp_noise = Some(noise);
-        settings.push((o, "DP-SGD", f64::from(noise)));
+        o.dp_noise = Some(noise as f32);
+        settings.push((o, "DP-SGD", noise));
     }
     for noise in CLIENT_DP_NOISE_LEVELS {
         let mut o = plain.clone();
@@ -198,6 +198,12 @@ pub enum DemoSource {
     Ehr,
     /// The UCI files directly (faster to start; used by tests and benchmarks).
     Files,
+    /// Synthetic rows with as many features as the plan's model takes (any
+    /// hospital names; for protocol benchmarks).
+    Synthetic {
+        /// Training rows per node.
+        rows: usize,
+    },
 }
 
 /// Credentials of a federation's parties, issued by one CA kept in a directory.
@@ -278,6 +284,19 @@ impl Credentials {
         data_dir: &Path,
         store_dir: &Path,
     ) -> anyhow::Result<node::NodeSettings> {
+        let source = node::source::HeartDiseaseFiles::new(data_dir.to_path_buf(), &hospital.party)?;
+        self.node_settings_with(hospital, plan, coordinator, store_dir, Box::new(source))
+    }
+
+    /// Settings of a hospital's node training from `source`.
+    pub fn node_settings_with(
+        &self,
+        hospital: &pki::PartyCredentials,
+        plan: &TrainingPlan,
+        coordinator: std::net::SocketAddr,
+        store_dir: &Path,
+        source: Box<dyn node::source::DatasetSource>,
+    ) -> anyhow::Result<node::NodeSettings> {
         Ok(node::NodeSettings {
             ehr: None,
             imaging: None,
@@ -289,10 +308,7 @@ impl Credentials {
             exit_when_done: true,
             listen: Some("127.0.0.1:0".parse()?),
             tls: tls(hospital),
-            source: Box::new(node::source::HeartDiseaseFiles::new(
-                data_dir.to_path_buf(),
-                &hospital.party,
-            )?),
+            source,
         })
     }
 }
@@ -359,11 +375,28 @@ pub async fn start_federation_from(
     let mut nodes = Vec::new();
     for h in &credentials.hospitals {
         let store_dir = workdir.join("nodes").join(&h.party);
-        let mut settings =
-            credentials.node_settings(h, plan, coordinator.address(), &data_dir, &store_dir)?;
-        if source == DemoSource::Ehr {
-            settings = with_ehr(settings, &data_dir, &store_dir).await?;
-        }
+        let address = coordinator.address();
+        let settings = match source {
+            DemoSource::Files => {
+                credentials.node_settings(h, plan, address, &data_dir, &store_dir)?
+            }
+            DemoSource::Ehr => {
+                let files = credentials.node_settings(h, plan, address, &data_dir, &store_dir)?;
+                with_ehr(files, &data_dir, &store_dir).await?
+            }
+            DemoSource::Synthetic { rows } => {
+                let index = credentials
+                    .hospitals
+                    .iter()
+                    .position(|o| o.party == h.party);
+                let synthetic = node::source::Synthetic {
+                    rows,
+                    features: plan.model.inputs(),
+                    seed: 100_000 + index.unwrap_or_default() as u64,
+                };
+                credentials.node_settings_with(h, plan, address, &store_dir, Box::new(synthetic))?
+            }
+        };
         node::store::NodeStore::open(&store_dir)
             .await?
             .install_secret(demo_node_secret(plan.seed, &h.party))

@@ -96,13 +96,18 @@ fn config_base(path: &std::path::Path) -> PathBuf {
 }
 
 fn main() -> anyhow::Result<()> {
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        // candle's CPU matmul otherwise reads /proc/cpuinfo on every call.
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        // SAFETY: no other thread exists yet.
-        unsafe { std::env::set_var("RAYON_NUM_THREADS", cores.to_string()) };
-    }
     let cli = Cli::parse();
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        // candle's CPU matmul otherwise reads /proc/cpuinfo on every call. The
+        // demo and the benchmarks run every hospital in this one process: one
+        // thread each, or candle's spinning thread pools fight over the cores.
+        let threads = match cli.command {
+            Command::Demo(_) | Command::Bench(_) => 1,
+            _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        // SAFETY: no other thread exists yet.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
+    }
     init_logging(&cli.log, cli.log_json);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

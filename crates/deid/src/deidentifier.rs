@@ -210,7 +210,6 @@ impl Deidentifier {
             transfer_syntax_in,
             transfer_syntax_out,
             patient_identity: identity.source,
-            date_offset_days: date_offset,
             header,
             pixels,
             method_codes,

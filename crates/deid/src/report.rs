@@ -46,7 +46,8 @@ pub struct PixelReport {
     pub blanked_fraction: f64,
     /// Share of the data regions blanked (0..1): what training loses.
     pub data_blanked_fraction: f64,
-    /// Transfer syntax the pixel data was written in.
+    /// Transfer syntax the pixel data was written in (JPEG-LS near-lossless
+    /// input is written as JPEG-LS Lossless: nothing more is lost).
     pub encoded_as: String,
 }
 
@@ -77,7 +78,12 @@ pub struct BlankedBox {
     pub reason: BlankReason,
 }
 
-/// Everything done to one file.
+/// Everything done to one file, for a reviewer: which attributes were
+/// removed or replaced and how, which pixel regions were blanked.
+///
+/// It is stored beside the outputs, so it holds nothing that undoes a keyed
+/// transformation: no date offset, no original UID or value, no pseudonym
+/// mapping. Only the key holder can re-derive those.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileReport {
     /// SOP Class UID.
@@ -88,8 +94,6 @@ pub struct FileReport {
     pub transfer_syntax_out: String,
     /// Which attributes keyed the patient's date offset and pseudonym.
     pub patient_identity: IdentitySource,
-    /// Days every date moved (Modified Dates option), if any.
-    pub date_offset_days: Option<i64>,
     /// Header changes.
     pub header: HeaderReport,
     /// Pixel cleaning, when Clean Pixel Data is claimed.

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{fixtures, fixtures_dir, key};
-use deid::{DeidError, Deidentifier, Options};
+use deid::{Deidentifier, Options};
 
 fn python() -> String {
     std::env::var("COHORT_PYTHON").unwrap_or_else(|_| "python3".into())
@@ -142,11 +142,6 @@ fn every_transfer_syntax_dcmtk_writes_comes_out_clean_and_readable() {
                     let back =
                         deid::parse(&std::fs::read(&output).expect("read")).expect("reparse");
                     assert_ne!(back.meta().transfer_syntax(), "1.2.840.10008.1.2.2");
-                }
-                Err(DeidError::PixelDecode {
-                    transfer_syntax, ..
-                }) if label == "jpeg-ls" && !cfg!(feature = "jpegls") => {
-                    assert!(transfer_syntax.starts_with("1.2.840.10008.1.2.4.8"));
                 }
                 Err(e) => panic!("{label} {source}: {e}"),
             }

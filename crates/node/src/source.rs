@@ -130,6 +130,36 @@ impl DatasetSource for EhrHeartDisease {
     }
 }
 
+/// Synthetic logistic-regression rows (Flower's benchmark generator, see
+/// [`learn::synthetic::logistic`]), for load and protocol benchmarks.
+pub struct Synthetic {
+    /// Training rows.
+    pub rows: usize,
+    /// Features per row.
+    pub features: usize,
+    /// Seed of the rows (the test rows use `seed + 1`).
+    pub seed: u64,
+}
+
+impl DatasetSource for Synthetic {
+    fn dataset(&self) -> &str {
+        "synthetic"
+    }
+
+    fn load(&self) -> LoadFuture<'_> {
+        Box::pin(async move {
+            Ok(SourceTable {
+                data: LocalData {
+                    train: learn::synthetic::logistic(self.seed, self.rows, self.features),
+                    test: learn::synthetic::logistic(self.seed + 1, 8, self.features),
+                },
+                excluded_by_consent: 0,
+                incomplete: 0,
+            })
+        })
+    }
+}
+
 /// One centre of the UCI Heart Disease data, split as FLamby does.
 pub struct HeartDiseaseFiles {
     dir: PathBuf,

@@ -1,8 +1,9 @@
 //! Writing cleaned pixels back. Native input stays native (big endian
 //! becomes explicit little endian); JPEG Baseline/Extended input is
-//! re-encoded as JPEG Baseline; every other compressed input (RLE, JPEG
-//! Lossless, JPEG-LS, JPEG 2000) is written as RLE Lossless, which keeps
-//! every decoded sample.
+//! re-encoded as JPEG Baseline; JPEG-LS input (lossless or near-lossless)
+//! is re-encoded as JPEG-LS Lossless, one fragment per frame; every other
+//! compressed input (RLE, JPEG Lossless, JPEG 2000) is written as RLE
+//! Lossless. All but JPEG Baseline keep every decoded sample.
 
 use dicom_core::value::PixelFragmentSequence;
 use dicom_core::{DataElement, Length, PrimitiveValue, VR};
@@ -14,8 +15,8 @@ use dicom_pixeldata::Transcode;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 
 use crate::error::{DeidError, Result};
-use crate::pixel::image::Image;
-use crate::pixel::rle;
+use crate::pixel::image::{self, Image};
+use crate::pixel::{jpegls, rle};
 
 /// JPEG quality used when re-encoding a lossy JPEG input.
 pub const JPEG_QUALITY: u8 = 95;
@@ -72,6 +73,10 @@ pub fn store(file: &mut DefaultDicomObject, image: Image) -> Result<String> {
                 crate::deidentifier::error_chain(&e),
             )
         })?;
+    } else if image::is_jpegls(&ts_in) {
+        // a near-lossless input is written lossless: nothing more is lost
+        put_jpegls(file, &image)?;
+        set_transfer_syntax(file, image::JPEG_LS_LOSSLESS)?;
     } else {
         put_rle(file, &image);
         set_transfer_syntax(file, uids::RLE_LOSSLESS)?;
@@ -101,6 +106,35 @@ fn put_native(file: &mut DefaultDicomObject, image: Image) {
     file.put(element);
 }
 
+fn put_jpegls(file: &mut DefaultDicomObject, image: &Image) -> Result<()> {
+    let fragments = (0..image.frames)
+        .map(|frame| {
+            let samples = image.frame_samples(frame);
+            // the stored bits, or more where a sample uses more
+            let used = samples.iter().max().map_or(0, |&m| 16 - m.leading_zeros());
+            let precision = used.max(u32::from(image.bits_stored)).clamp(2, 16) as u8;
+            let mut stream = jpegls::encode(
+                &samples,
+                (
+                    image.cols as usize,
+                    image.rows as usize,
+                    usize::from(image.samples),
+                ),
+                precision,
+                jpegls::Interleave::Line,
+            )
+            .map_err(|e| encode_error(image::JPEG_LS_LOSSLESS, e))?;
+            if stream.len() % 2 == 1 {
+                // even length: a fill byte before EOI
+                stream.insert(stream.len() - 2, 0xFF);
+            }
+            Ok(stream)
+        })
+        .collect::<Result<Vec<Vec<u8>>>>()?;
+    put_fragments(file, fragments);
+    Ok(())
+}
+
 fn put_rle(file: &mut DefaultDicomObject, image: &Image) {
     let frame_len = image.frame_len();
     let fragments: Vec<Vec<u8>> = image
@@ -117,6 +151,11 @@ fn put_rle(file: &mut DefaultDicomObject, image: &Image) {
             )
         })
         .collect();
+    put_fragments(file, fragments);
+}
+
+/// Encapsulated Pixel Data, one fragment per frame, with its offset table.
+fn put_fragments(file: &mut DefaultDicomObject, fragments: Vec<Vec<u8>>) {
     let mut offsets = Vec::with_capacity(fragments.len());
     let mut at = 0u32;
     for fragment in &fragments {

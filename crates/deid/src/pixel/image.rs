@@ -1,12 +1,24 @@
 //! Decoded pixel data as samples in memory: per-frame luminance for the
 //! text detector, and blanking in the image's own layout.
 
+use dicom_dictionary_std::tags;
 use dicom_object::DefaultDicomObject;
 use dicom_pixeldata::{PhotometricInterpretation, PixelDecoder, PlanarConfiguration};
 
 use crate::error::{DeidError, Result};
 use crate::pixel::geometry::Mask;
+use crate::pixel::jpegls;
 use crate::pixel::palette::Palette;
+
+/// JPEG-LS Lossless.
+pub const JPEG_LS_LOSSLESS: &str = "1.2.840.10008.1.2.4.80";
+/// JPEG-LS Lossy (Near-Lossless).
+pub const JPEG_LS_NEAR_LOSSLESS: &str = "1.2.840.10008.1.2.4.81";
+
+/// Whether a transfer syntax is JPEG-LS (decoded by [`jpegls`], not dicom-rs).
+pub fn is_jpegls(transfer_syntax: &str) -> bool {
+    transfer_syntax == JPEG_LS_LOSSLESS || transfer_syntax == JPEG_LS_NEAR_LOSSLESS
+}
 
 /// How samples make a colour.
 #[derive(Debug, Clone)]
@@ -66,9 +78,34 @@ fn luma(rgb: [u8; 3]) -> u8 {
     if spread > SATURATED { y / 3 } else { y }
 }
 
+/// The encapsulated stream of each frame: one fragment per frame, all
+/// fragments of a single frame, or fragments grouped up to each EOI marker.
+fn frame_streams(fragments: &[Vec<u8>], frames: usize) -> Option<Vec<Vec<u8>>> {
+    if fragments.len() == frames {
+        return Some(fragments.to_vec());
+    }
+    if frames == 1 {
+        return Some(vec![fragments.concat()]);
+    }
+    let mut streams = Vec::with_capacity(frames);
+    let mut current = Vec::new();
+    for fragment in fragments {
+        current.extend_from_slice(fragment);
+        // the stream ends with EOI, perhaps followed by one padding byte
+        let end = current.len().saturating_sub(3)..;
+        if current[end].windows(2).any(|w| w == [0xFF, 0xD9]) {
+            streams.push(std::mem::take(&mut current));
+        }
+    }
+    (streams.len() == frames && current.is_empty()).then_some(streams)
+}
+
 impl Image {
     /// Decode every frame of a file's pixel data.
     pub fn decode(file: &DefaultDicomObject) -> Result<Self> {
+        if is_jpegls(file.meta().transfer_syntax()) {
+            return Self::decode_jpegls(file);
+        }
         let decoded = file
             .decode_pixel_data()
             .map_err(|e| decode_error(file, crate::deidentifier::error_chain(&e)))?;
@@ -119,6 +156,93 @@ impl Image {
         Ok(image)
     }
 
+    /// Decode JPEG-LS pixel data here: each frame's fragments are one
+    /// JPEG-LS stream, decoded to interleaved samples.
+    fn decode_jpegls(file: &DefaultDicomObject) -> Result<Self> {
+        let number = |tag, default: Option<u32>| {
+            file.get(tag)
+                .and_then(|e| e.to_int::<u32>().ok())
+                .or(default)
+                .ok_or_else(|| decode_error(file, format!("{tag} missing")))
+        };
+        let rows = number(tags::ROWS, None)?;
+        let cols = number(tags::COLUMNS, None)?;
+        let samples = number(tags::SAMPLES_PER_PIXEL, Some(1))?;
+        let bits_allocated = number(tags::BITS_ALLOCATED, None)?;
+        let bits_stored = number(tags::BITS_STORED, Some(bits_allocated))?;
+        let frames = number(tags::NUMBER_OF_FRAMES, Some(1))?.max(1);
+        let photometric =
+            crate::patient::text(file, tags::PHOTOMETRIC_INTERPRETATION).unwrap_or_default();
+        let layout = match (photometric.as_str(), samples) {
+            ("MONOCHROME1", 1) => Layout::Mono { inverted: true },
+            ("MONOCHROME2", 1) => Layout::Mono { inverted: false },
+            ("PALETTE COLOR", 1) => Layout::Palette(Palette::of(file)?),
+            ("RGB", 3) => Layout::Rgb,
+            ("YBR_FULL", 3) => Layout::Ybr,
+            (other, n) => {
+                return Err(decode_error(
+                    file,
+                    format!("photometric {other} with {n} samples per pixel not supported"),
+                ));
+            }
+        };
+        if bits_allocated != 8 && bits_allocated != 16 {
+            return Err(decode_error(
+                file,
+                format!("{bits_allocated} bits allocated"),
+            ));
+        }
+        let fragments = file
+            .get(tags::PIXEL_DATA)
+            .and_then(|e| e.value().fragments())
+            .ok_or_else(|| decode_error(file, "pixel data is not encapsulated"))?;
+        let streams = frame_streams(fragments, frames as usize).ok_or_else(|| {
+            decode_error(
+                file,
+                format!("{} fragments for {frames} frames", fragments.len()),
+            )
+        })?;
+        let bytes = (bits_allocated / 8) as usize;
+        let mut data = Vec::with_capacity(
+            rows as usize * cols as usize * samples as usize * bytes * streams.len(),
+        );
+        for (frame, stream) in streams.iter().enumerate() {
+            let decoded = jpegls::decode(stream)
+                .map_err(|e| decode_error(file, format!("frame {}: {e}", frame + 1)))?;
+            if (decoded.width, decoded.height, decoded.components)
+                != (cols as usize, rows as usize, samples as usize)
+                || u32::from(decoded.precision) > bits_allocated
+            {
+                return Err(decode_error(
+                    file,
+                    format!(
+                        "frame {}: a {}x{}x{} stream of {} bits in a {cols}x{rows}x{samples} image of {bits_allocated} bits",
+                        frame + 1,
+                        decoded.width,
+                        decoded.height,
+                        decoded.components,
+                        decoded.precision
+                    ),
+                ));
+            }
+            for sample in decoded.samples {
+                data.extend_from_slice(&sample.to_le_bytes()[..bytes]);
+            }
+        }
+        Ok(Self {
+            data,
+            rows,
+            cols,
+            frames,
+            samples: samples as u16,
+            bits_allocated: bits_allocated as u16,
+            bits_stored: (bits_stored as u16).clamp(1, bits_allocated as u16),
+            planar: false,
+            photometric,
+            layout,
+        })
+    }
+
     fn bytes(&self) -> usize {
         usize::from(self.bits_allocated / 8)
     }
@@ -167,6 +291,17 @@ impl Image {
         } else {
             (u32::from(value) * 255 / ((1u32 << bits) - 1)).min(255) as u8
         }
+    }
+
+    /// The samples of `frame`, pixel by pixel (components of a pixel next
+    /// to each other), whatever the planar configuration.
+    pub fn frame_samples(&self, frame: u32) -> Vec<u16> {
+        let start = frame as usize * self.frame_len();
+        let data = &self.data[start..start + self.frame_len()];
+        let samples = usize::from(self.samples);
+        (0..self.pixels() * samples)
+            .map(|i| self.sample(data, i / samples, i % samples))
+            .collect()
     }
 
     /// 8-bit brightness (luma) of each pixel of `frame`, damped for strongly

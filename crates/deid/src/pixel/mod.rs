@@ -10,6 +10,7 @@ pub mod detect;
 pub mod encode;
 pub mod geometry;
 pub mod image;
+pub mod jpegls;
 pub mod palette;
 pub mod regions;
 pub mod rle;
