@@ -240,14 +240,18 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
         let give_up = tokio::time::Instant::now() + wait;
         loop {
             changed.borrow_and_update();
-            let cosign = self.shared.ledger.lock().await.cosign_request(&party.name);
-            if let Some(add_checkpoint) = cosign {
-                return Ok(Response::new(v1::Task {
-                    kind: Some(Kind::Cosign(v1::CosignRequest { add_checkpoint })),
-                }));
-            }
             let task = {
+                // The plan state and the ledger staged from it are read under
+                // the run's lock (taken before the ledger's, as `persist` does):
+                // a node must never be told the plan is over before it was asked
+                // to cosign the checkpoint that the same change staged.
                 let run = self.shared.run.lock().await;
+                let cosign = self.shared.ledger.lock().await.cosign_request(&party.name);
+                if let Some(add_checkpoint) = cosign {
+                    return Ok(Response::new(v1::Task {
+                        kind: Some(Kind::Cosign(v1::CosignRequest { add_checkpoint })),
+                    }));
+                }
                 let mut task = self.task_message(run.task_for(&party.name));
                 if let Some(v1::Task {
                     kind: Some(Kind::Finished(f)),
