@@ -414,8 +414,19 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
                 })
             }
         };
+        // A secure step's messages live in the round's in-memory state (a
+        // restarted coordinator starts a new attempt), so only the first one,
+        // which states the node's update, and the ones that close a step need
+        // the plan state stored.
+        let store = if update.is_some() {
+            Store::Always
+        } else {
+            Store::OnEvents
+        };
         self.shared
-            .apply(|run, now| run.on_secure(&party.name, &s.plan_id, s.round, message, update, now))
+            .apply_storing(store, |run, now| {
+                run.on_secure(&party.name, &s.plan_id, s.round, message, update, now)
+            })
             .await
             .map(|_| acked("secure-aggregation message recorded"))
     }
@@ -479,6 +490,15 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
     }
 }
 
+/// When a message's effect on the plan state is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Store {
+    /// Always, before the message is acknowledged.
+    Always,
+    /// Only when it moved the plan (produced events).
+    OnEvents,
+}
+
 impl crate::Shared {
     /// Record that a hospital left the plan.
     async fn withdraw(&self, node: &str, plan_id: &str, reason: &str) -> Result<(), Status> {
@@ -492,12 +512,23 @@ impl crate::Shared {
         &self,
         f: impl FnOnce(&mut fed::server::PlanRun, i64) -> Result<Vec<fed::server::PlanEvent>, Rejection>,
     ) -> Result<(), Status> {
+        self.apply_storing(Store::Always, f).await
+    }
+
+    /// [`Self::apply`], storing the plan state as `store` says.
+    async fn apply_storing(
+        &self,
+        store: Store,
+        f: impl FnOnce(&mut fed::server::PlanRun, i64) -> Result<Vec<fed::server::PlanEvent>, Rejection>,
+    ) -> Result<(), Status> {
         let mut run = self.run.lock().await;
         let now = now_unix_ms();
         let events = f(&mut run, now).map_err(rejection_status)?;
-        self.persist(&mut run, now)
-            .await
-            .map_err(|e| Status::internal(format!("could not store the message: {e}")))?;
+        if store == Store::Always || !events.is_empty() {
+            self.persist(&mut run, now)
+                .await
+                .map_err(|e| Status::internal(format!("could not store the message: {e}")))?;
+        }
         drop(run);
         self.publish(events);
         Ok(())
