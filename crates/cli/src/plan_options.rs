@@ -86,6 +86,10 @@ pub struct PlanOptions {
     /// their sum (`--secure false` sends plain updates; robust rules need that).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub secure: bool,
+    /// SecAgg+ share holders per hospital (odd, at least 3): each masks against
+    /// its nearest neighbours only; default: every other hospital.
+    #[arg(long)]
+    pub secure_shares: Option<usize>,
     /// Quantisation range of secure aggregation (bound on sample count times weight change).
     #[arg(long, default_value_t = 1000.0)]
     pub secure_range: f64,
@@ -162,6 +166,7 @@ impl PlanOptions {
         if self.secure && fed::secure_round::supports_secure_aggregation(&plan.strategy) {
             plan.secure_aggregation = Some(fed::plan::SecureAggregation {
                 range: self.secure_range,
+                num_shares: self.secure_shares,
             });
         }
         if let Some(noise_multiplier) = self.dp_noise {

@@ -562,7 +562,10 @@ async fn nodes_withdraw_rather_than_exceed_their_privacy_budget() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_level_dp_noises_each_update_under_secure_aggregation_and_adapts_its_clip() {
     let mut plan = plan(3);
-    plan.secure_aggregation = Some(fed::plan::SecureAggregation { range: 1000.0 });
+    plan.secure_aggregation = Some(fed::plan::SecureAggregation {
+        range: 1000.0,
+        num_shares: None,
+    });
     plan.client_dp = Some(fed::client_dp::ClientDp {
         clip_norm: 0.5,
         noise_multiplier: 8.0,
@@ -838,7 +841,10 @@ async fn put(store: &ehr::Store, kind: &str, id: &str, resource: serde_json::Val
 async fn secure_aggregation_gives_the_fedavg_model_without_the_coordinator_seeing_an_update() {
     let plain = run_federation(&plan(3)).await;
     let mut secure_plan = plan(3);
-    secure_plan.secure_aggregation = Some(fed::plan::SecureAggregation { range: 1000.0 });
+    secure_plan.secure_aggregation = Some(fed::plan::SecureAggregation {
+        range: 1000.0,
+        num_shares: None,
+    });
     let dir = tempfile::tempdir().unwrap();
     let finished = demo::start_federation(&secure_plan, dir.path())
         .await
@@ -893,10 +899,33 @@ async fn secure_aggregation_gives_the_fedavg_model_without_the_coordinator_seein
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secagg_plus_sparse_graph_gives_the_complete_graphs_model_bit_for_bit() {
+    let mut complete = plan(3);
+    complete.secure_aggregation = Some(fed::plan::SecureAggregation {
+        range: 1000.0,
+        num_shares: None,
+    });
+    let mut sparse = complete.clone();
+    sparse.secure_aggregation = Some(fed::plan::SecureAggregation {
+        range: 1000.0,
+        num_shares: Some(3),
+    });
+    let complete = run_federation(&complete).await;
+    let sparse = run_federation(&sparse).await;
+    assert_eq!(sparse.phase, Phase::Completed, "{:?}", sparse.phase);
+    assert!(sparse.history.iter().all(|r| r.contributors.len() == 4));
+    // Both sums are exact in Z_2^32 over the same quantiser: same model.
+    assert_eq!(sparse.global_sha256, complete.global_sha256);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secure_rounds_go_on_when_a_hospital_drops_out() {
     let mut plan = plan(6);
     plan.round_deadline_secs = 2;
-    plan.secure_aggregation = Some(fed::plan::SecureAggregation { range: 1000.0 });
+    plan.secure_aggregation = Some(fed::plan::SecureAggregation {
+        range: 1000.0,
+        num_shares: None,
+    });
     let dir = tempfile::tempdir().unwrap();
     let federation = demo::start_federation(&plan, dir.path()).await.unwrap();
     let mut events = federation.coordinator.subscribe();

@@ -58,6 +58,12 @@ pub struct SecureAggregation {
     /// Quantisation range R: every coordinate a node masks (sample count times
     /// the change of a weight, and the sample count itself) must lie in [-R, R].
     pub range: f64,
+    /// SecAgg+'s sparse graph: each node's secrets are held by this many
+    /// parties (itself and its nearest neighbours on a ring drawn each round),
+    /// and it masks only against those. Odd, at least 3; absent (or at least
+    /// the number of participants): the complete graph.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_shares: Option<usize>,
 }
 
 /// A per-hospital differential-privacy budget.
@@ -207,6 +213,20 @@ impl TrainingPlan {
             if !(secure.range.is_finite() && secure.range > 0.0) {
                 return fail("secure_aggregation.range must be a positive number".into());
             }
+            if let Some(k) = secure.num_shares {
+                if k < 3 || k % 2 == 0 {
+                    return fail(format!(
+                        "secure_aggregation.num_shares is {k}: it must be odd and at least 3"
+                    ));
+                }
+                if self.client_dp.is_some() {
+                    return fail(
+                        "client_dp needs the complete graph (no secure_aggregation.num_shares): \
+                         its noise must be in every unmasked sum of at least min_hospitals"
+                            .into(),
+                    );
+                }
+            }
         }
         if self.min_hospitals < self.strategy.min_updates() {
             return fail(format!(
@@ -321,6 +341,44 @@ mod tests {
         assert!(p.validate().is_err());
         p.training.proximal_mu = 0.1;
         p.validate().unwrap();
+    }
+
+    #[test]
+    fn privacy_settings_are_checked_together() {
+        let mut p = TrainingPlan::heart_disease_default();
+        let dp = crate::client_dp::ClientDp {
+            clip_norm: 1.0,
+            noise_multiplier: 1.0,
+            adaptive: None,
+        };
+        p.client_dp = Some(dp);
+        let err = p.validate().unwrap_err().to_string();
+        assert!(err.contains("need a privacy_budget"), "{err}");
+        p.privacy_budget = Some(PrivacyBudget {
+            epsilon: 8.0,
+            delta: 1e-5,
+        });
+        let err = p.validate().unwrap_err().to_string();
+        assert!(err.contains("needs secure_aggregation"), "{err}");
+        p.secure_aggregation = Some(SecureAggregation {
+            range: 100.0,
+            num_shares: Some(3),
+        });
+        let err = p.validate().unwrap_err().to_string();
+        assert!(err.contains("complete graph"), "{err}");
+        p.secure_aggregation = Some(SecureAggregation {
+            range: 100.0,
+            num_shares: None,
+        });
+        p.validate().unwrap();
+        p.client_dp = None;
+        p.privacy_budget = None;
+        p.secure_aggregation = Some(SecureAggregation {
+            range: 100.0,
+            num_shares: Some(4),
+        });
+        let err = p.validate().unwrap_err().to_string();
+        assert!(err.contains("odd"), "{err}");
     }
 
     #[test]

@@ -562,10 +562,30 @@ impl PlanRun {
         if present.is_empty() {
             return;
         }
-        let topology = Topology::Complete;
-        let threshold = SecureRoundParams::minimal_threshold(present.len(), &topology)
-            .max(self.state.plan.min_hospitals.min(present.len()));
         self.state.secure_round_id += 1;
+        let topology = match secure.num_shares {
+            Some(num_shares) if num_shares < present.len() => {
+                // The ring order is public and fresh for every attempt.
+                let seed = crate::sha256_hex(
+                    format!("{}/{}", self.state.plan_id, self.state.secure_round_id).as_bytes(),
+                );
+                let mut bytes = [0u8; 32];
+                hex::decode_to_slice(seed, &mut bytes).expect("a SHA-256 hex digest");
+                Topology::Harary {
+                    num_shares,
+                    seed: bytes,
+                }
+            }
+            _ => Topology::Complete,
+        };
+        // On the complete graph the protocol itself stops below the plan's
+        // quorum; on the sparse one the threshold is per neighbourhood and the
+        // quorum is checked when the sum is known.
+        let minimal = SecureRoundParams::minimal_threshold(present.len(), &topology);
+        let threshold = match topology {
+            Topology::Complete => minimal.max(self.state.plan.min_hospitals.min(present.len())),
+            Topology::Harary { .. } => minimal,
+        };
         self.state.updates.clear();
         let client_dp = self.state.plan.client_dp;
         let extra = client_dp.map_or(0, |dp| dp.extra_coordinates());
@@ -692,6 +712,21 @@ impl PlanRun {
                 let mut sum = server.result().cloned()?;
                 self.secure = None;
                 let round = self.state.round;
+                let quorum = self
+                    .state
+                    .plan
+                    .min_hospitals
+                    .min(self.state.participants.len());
+                if sum.contributors.len() < quorum {
+                    self.state.updates.clear();
+                    return self.missed_quorum(
+                        format!(
+                            "round {round}: {} contributions in the secure sum, fewer than {quorum}",
+                            sum.contributors.len()
+                        ),
+                        now,
+                    );
+                }
                 if let Some(clipping) = self.state.clipping.as_mut() {
                     let report = sum.sum.pop().map_or(f64::NAN, f64::from);
                     if let Err(e) = clipping.update(report, sum.contributors.len()) {
