@@ -68,11 +68,20 @@ impl Deidentifier {
     /// input happens before the first byte is written; an error after that
     /// comes from `out` itself.
     pub fn deidentify_to(&self, input: &[u8], out: &mut impl std::io::Write) -> Result<FileReport> {
-        // headers only: try to copy the pixel data through untouched
-        let (header_bytes, pixel_data, report) = match self.deidentify_header(input, input)? {
-            Some(header) => {
+        // headers only: copy the pixel data through untouched (or, from big
+        // endian, with its words swapped) instead of parsing and re-encoding it
+        let (header_bytes, pixel_data, report) = match self.splice(input, input, true)? {
+            Some(Splice::Copy(header)) => {
                 let range = header.pixel_data.start as usize..header.pixel_data.end as usize;
                 (header.bytes, &input[range], header.report)
+            }
+            Some(Splice::FromBigEndian {
+                mut bytes,
+                pixels,
+                report,
+            }) => {
+                append_little_endian_pixels(&mut bytes, input, &pixels);
+                (bytes, &[][..], report)
             }
             None => {
                 let (dataset, report) = self.clean(parse(input)?)?;
@@ -105,6 +114,21 @@ impl Deidentifier {
         head: &[u8],
         input: &(impl ReadAt + ?Sized),
     ) -> Result<Option<HeaderOnly>> {
+        Ok(match self.splice(head, input, false)? {
+            Some(Splice::Copy(header)) => Some(header),
+            _ => None,
+        })
+    }
+
+    /// The headers-only paths: [`Self::deidentify_header`], and with
+    /// `big_endian` (all of `input` in `head`) also big endian inputs whose
+    /// native pixel data is rewritten as little endian without parsing it.
+    fn splice(
+        &self,
+        head: &[u8],
+        input: &(impl ReadAt + ?Sized),
+        big_endian: bool,
+    ) -> Result<Option<Splice>> {
         if self.options.claims(ProfileOption::CleanPixelData) {
             return Ok(None);
         }
@@ -118,8 +142,18 @@ impl Deidentifier {
             // perhaps cut inside the header: the caller reads it all
             Err(_) => return Ok(None),
         };
-        let Some(pixel_data) = passthrough::pixel_data_range(head, input, &file) else {
-            return Ok(None);
+        let mut swapped = None;
+        let pixel_data = match passthrough::pixel_data_range(head, input, &file) {
+            Some(range) => range,
+            None if big_endian && whole => {
+                let Some(pixels) = passthrough::big_endian_pixel_data(head, &file) else {
+                    return Ok(None);
+                };
+                let range = pixels.range.clone();
+                swapped = Some(pixels);
+                range
+            }
+            None => return Ok(None),
         };
         if pixel_data.end < input.size() {
             // e.g. Data Set Trailing Padding: cleaned with the rest
@@ -135,10 +169,18 @@ impl Deidentifier {
             // something after Pixel Data is kept: the output is not a splice
             return Ok(None);
         }
-        Ok(Some(HeaderOnly {
-            bytes: write(dataset, &report.transfer_syntax_out)?,
-            pixel_data,
-            report,
+        let bytes = write(dataset, &report.transfer_syntax_out)?;
+        Ok(Some(match swapped {
+            Some(pixels) => Splice::FromBigEndian {
+                bytes,
+                pixels,
+                report,
+            },
+            None => Splice::Copy(HeaderOnly {
+                bytes,
+                pixel_data,
+                report,
+            }),
         }))
     }
 
@@ -244,6 +286,41 @@ fn trailing_elements(
         .iter()
         .all(|e| e.tag() > tags::PIXEL_DATA)
         .then_some(elements)
+}
+
+/// What the headers-only paths give.
+enum Splice {
+    /// The input's pixel data follows the header as it is.
+    Copy(HeaderOnly),
+    /// The big endian input's pixel data follows, written as little endian.
+    FromBigEndian {
+        bytes: Vec<u8>,
+        pixels: passthrough::BigEndianPixels,
+        report: FileReport,
+    },
+}
+
+/// Append the Pixel Data element `pixels` of the big endian `input` to
+/// `out` as Explicit VR Little Endian writes it: the same VR and length,
+/// 16-bit words (OW) byte-swapped.
+fn append_little_endian_pixels(
+    out: &mut Vec<u8>,
+    input: &[u8],
+    pixels: &passthrough::BigEndianPixels,
+) {
+    let element = &input[pixels.range.start as usize..pixels.range.end as usize];
+    let (element_header, value) = element.split_at(12);
+    out.reserve(element.len());
+    out.extend_from_slice(&[0xE0, 0x7F, 0x10, 0x00]);
+    out.extend_from_slice(&element_header[4..8]);
+    out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    let from = out.len();
+    out.extend_from_slice(value);
+    if pixels.words {
+        for word in out[from..].chunks_exact_mut(2) {
+            word.swap(0, 1);
+        }
+    }
 }
 
 /// A de-identified header whose pixel data is copied through unchanged.

@@ -81,7 +81,58 @@ pub fn pixel_data_range(
     if SPLICEABLE_EXCLUDED.contains(&ts_uid) {
         return None;
     }
-    let ts = TransferSyntaxRegistry.get(ts_uid)?;
+    let after_header = pixel_header_end(head, header)?;
+    pixel_element(head, input, after_header, ts_uid != "1.2.840.10008.1.2")
+}
+
+/// Explicit VR Big Endian (retired), rewritten as little endian.
+const EXPLICIT_VR_BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
+
+/// The native Pixel Data element of an Explicit VR Big Endian input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BigEndianPixels {
+    /// From the start of the element's header to the end of its value.
+    pub range: Range<u64>,
+    /// OW: the value is 16-bit words, byte-swapped when written as little
+    /// endian; OB: bytes, written as they are.
+    pub words: bool,
+}
+
+/// The top-level Pixel Data element of `input`, all of it in memory, when
+/// its transfer syntax is Explicit VR Big Endian and the element is native
+/// (OB or OW, defined length; an OW value of an even length).
+pub(crate) fn big_endian_pixel_data(
+    input: &[u8],
+    header: &DefaultDicomObject,
+) -> Option<BigEndianPixels> {
+    if header.meta().transfer_syntax() != EXPLICIT_VR_BIG_ENDIAN {
+        return None;
+    }
+    let after_header = pixel_header_end(input, header)?;
+    let start = after_header.checked_sub(12)?;
+    let element_header = input.get(start..after_header)?;
+    if element_header.get(..4) != Some(&[0x7F, 0xE0, 0x00, 0x10]) {
+        return None;
+    }
+    let words = match element_header.get(4..8)? {
+        b"OW\0\0" => true,
+        b"OB\0\0" => false,
+        _ => return None,
+    };
+    let length = u32::from_be_bytes(element_header.get(8..12)?.try_into().ok()?);
+    if length == 0xFFFF_FFFF || (words && length % 2 == 1) {
+        return None;
+    }
+    let end = after_header.checked_add(length as usize)?;
+    (end <= input.len()).then_some(BigEndianPixels {
+        range: start as u64..end as u64,
+        words,
+    })
+}
+
+/// Where the header of the top-level Pixel Data element ends in `head`.
+fn pixel_header_end(head: &[u8], header: &DefaultDicomObject) -> Option<usize> {
+    let ts = TransferSyntaxRegistry.get(header.meta().transfer_syntax())?;
     let meta_start = if head.get(128..132) == Some(b"DICM") {
         132
     } else if head.get(..4) == Some(b"DICM") {
@@ -90,7 +141,15 @@ pub fn pixel_data_range(
         return None;
     };
     let dataset_start = meta_start + 12 + header.meta().information_group_length as usize;
-    let explicit = ts_uid != "1.2.840.10008.1.2";
+    let ts_uid = header.meta().transfer_syntax();
+    let walk = Walk {
+        bytes: head,
+        big_endian: ts_uid == EXPLICIT_VR_BIG_ENDIAN,
+    };
+    if let Some(end) = walk.top_level(dataset_start, ts_uid != "1.2.840.10008.1.2", header) {
+        return Some(end);
+    }
+    // the walk and the parsed header disagree: let the parser decide
     let position = Rc::new(Cell::new(dataset_start));
     let source = Counting {
         bytes: head,
@@ -103,11 +162,9 @@ pub fn pixel_data_range(
             DataToken::SequenceStart { .. } => depth += 1,
             DataToken::SequenceEnd => depth = depth.checked_sub(1)?,
             DataToken::PixelSequenceStart if depth > 0 => depth += 1,
-            DataToken::PixelSequenceStart => {
-                return pixel_element(head, input, position.get(), explicit);
-            }
+            DataToken::PixelSequenceStart => return Some(position.get()),
             DataToken::ElementHeader(h) if depth == 0 && h.tag() == tags::PIXEL_DATA => {
-                return pixel_element(head, input, position.get(), explicit);
+                return Some(position.get());
             }
             _ => {}
         }
@@ -131,6 +188,109 @@ fn pixel_element(
     };
     let len = pixel_element_len(element_header, &tail, explicit)?;
     Some(start as u64..start as u64 + len)
+}
+
+/// Element headers read from raw bytes, values skipped by their lengths:
+/// what finds Pixel Data without decoding any value.
+struct Walk<'a> {
+    bytes: &'a [u8],
+    big_endian: bool,
+}
+
+/// Item, Item Delimitation and Sequence Delimitation tags.
+const ITEM: (u16, u16) = (0xFFFE, 0xE000);
+const ITEM_END: (u16, u16) = (0xFFFE, 0xE00D);
+const SEQUENCE_END: (u16, u16) = (0xFFFE, 0xE0DD);
+const UNDEFINED: u32 = 0xFFFF_FFFF;
+
+/// An element header: tag (group, element), VR (explicit only), value
+/// length and where the value starts.
+type ElementHeader = ((u16, u16), [u8; 2], u32, usize);
+
+impl Walk<'_> {
+    fn u16_at(&self, at: usize) -> Option<u16> {
+        let b: [u8; 2] = self.bytes.get(at..at.checked_add(2)?)?.try_into().ok()?;
+        Some(if self.big_endian {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        })
+    }
+
+    fn u32_at(&self, at: usize) -> Option<u32> {
+        let b: [u8; 4] = self.bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        Some(if self.big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
+    }
+
+    /// The element header at `at`: tag, VR (explicit only), value length
+    /// and where the value starts.
+    fn header(&self, at: usize, explicit: bool) -> Option<ElementHeader> {
+        let tag = (self.u16_at(at)?, self.u16_at(at + 2)?);
+        if !explicit || tag.0 == 0xFFFE {
+            return Some((tag, [0, 0], self.u32_at(at + 4)?, at + 8));
+        }
+        let vr: [u8; 2] = self.bytes.get(at + 4..at + 6)?.try_into().ok()?;
+        match &vr {
+            b"OB" | b"OD" | b"OF" | b"OL" | b"OV" | b"OW" | b"SQ" | b"SV" | b"UC" | b"UN"
+            | b"UR" | b"UT" | b"UV" => Some((tag, vr, self.u32_at(at + 8)?, at + 12)),
+            _ => Some((tag, vr, u32::from(self.u16_at(at + 6)?), at + 8)),
+        }
+    }
+
+    /// Where the header of the top-level Pixel Data element ends, when
+    /// every top-level element before it is one of `header`'s, in order.
+    fn top_level(
+        &self,
+        mut at: usize,
+        explicit: bool,
+        header: &DefaultDicomObject,
+    ) -> Option<usize> {
+        let mut expected = header.iter().map(|e| e.tag());
+        loop {
+            let (tag, vr, length, value) = self.header(at, explicit)?;
+            if tag == (0x7FE0, 0x0010) {
+                return expected.next().is_none().then_some(value);
+            }
+            if expected.next() != Some(dicom_core::Tag(tag.0, tag.1)) {
+                return None;
+            }
+            at = self.value_end(value, length, explicit && &vr != b"UN")?;
+        }
+    }
+
+    /// The end of a value starting at `at`; an undefined length is a
+    /// sequence, walked to its delimiter (`explicit`: how its items are encoded).
+    fn value_end(&self, at: usize, length: u32, explicit: bool) -> Option<usize> {
+        if length != UNDEFINED {
+            let end = at.checked_add(length as usize)?;
+            return (end <= self.bytes.len()).then_some(end);
+        }
+        let mut at = at;
+        loop {
+            let (tag, _, length, value) = self.header(at, explicit)?;
+            match tag {
+                SEQUENCE_END => return Some(value),
+                ITEM if length != UNDEFINED => at = self.value_end(value, length, explicit)?,
+                ITEM => at = self.item_end(value, explicit)?,
+                _ => return None,
+            }
+        }
+    }
+
+    /// The end of an item of undefined length whose elements start at `at`.
+    fn item_end(&self, mut at: usize, explicit: bool) -> Option<usize> {
+        loop {
+            let (tag, vr, length, value) = self.header(at, explicit)?;
+            if tag == ITEM_END {
+                return Some(value);
+            }
+            at = self.value_end(value, length, explicit && &vr != b"UN")?;
+        }
+    }
 }
 
 /// The input from the start of the Pixel Data element on, read from `head`
