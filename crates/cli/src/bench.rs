@@ -170,32 +170,10 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             rows,
         } => {
             let names: Vec<String> = (0..clients).map(|i| format!("client-{i:05}")).collect();
-            let plan = TrainingPlan {
-                name: "synthetic scale run".into(),
-                dataset: "synthetic".into(),
-                model: ModelSpec::LogisticRegression { inputs: 30 },
-                training: TrainConfig {
-                    epochs: 10,
-                    batch_size: 0,
-                    learning_rate: 0.5,
-                    optimizer: Optimizer::Sgd,
-                    weight_decay: 0.0,
-                    proximal_mu: 0.0,
-                    max_steps: None,
-                    dp: None,
-                },
-                strategy: StrategyConfig::FedAvg,
-                rounds,
-                min_hospitals: clients,
-                round_deadline_secs: 3600,
-                round_attempts: 1,
-                hospitals: names.clone(),
-                seed: 0,
-                standardize: false,
-                privacy_budget: None,
-                secure_aggregation: None,
-                client_dp: None,
-            };
+            let plan = synthetic_plan("synthetic scale run", names.clone(), 30, rounds, |t| {
+                t.epochs = 10;
+                t.learning_rate = 0.5;
+            });
             let data: Vec<(String, LocalData)> = names
                 .iter()
                 .enumerate()
@@ -239,6 +217,46 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A FedAvg plan of a logistic regression with `inputs` features on synthetic
+/// data, every one of `hospitals` in every round; full-batch SGD at rate 0.1,
+/// one epoch, changed by `training`.
+fn synthetic_plan(
+    name: &str,
+    hospitals: Vec<String>,
+    inputs: usize,
+    rounds: u32,
+    training: impl FnOnce(&mut TrainConfig),
+) -> TrainingPlan {
+    let mut config = TrainConfig {
+        epochs: 1,
+        batch_size: 0,
+        learning_rate: 0.1,
+        optimizer: Optimizer::Sgd,
+        weight_decay: 0.0,
+        proximal_mu: 0.0,
+        max_steps: None,
+        dp: None,
+    };
+    training(&mut config);
+    TrainingPlan {
+        name: name.into(),
+        dataset: "synthetic".into(),
+        model: ModelSpec::LogisticRegression { inputs },
+        training: config,
+        strategy: StrategyConfig::FedAvg,
+        rounds,
+        min_hospitals: hospitals.len(),
+        round_deadline_secs: 3600,
+        round_attempts: 1,
+        hospitals,
+        seed: 0,
+        standardize: false,
+        privacy_budget: None,
+        secure_aggregation: None,
+        client_dp: None,
+    }
+}
+
 /// The median of `values` (NaN when empty).
 fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
@@ -262,39 +280,20 @@ async fn secure_run(
     secure: Option<Option<usize>>,
 ) -> anyhow::Result<Vec<f64>> {
     let names: Vec<String> = (0..clients).map(|i| format!("site-{i:03}")).collect();
-    let plan = TrainingPlan {
-        name: format!("secure aggregation bench ({params} parameters)"),
-        dataset: "synthetic".into(),
-        model: ModelSpec::LogisticRegression {
-            inputs: params.saturating_sub(1).max(1),
-        },
-        training: TrainConfig {
-            epochs: 1,
-            batch_size: 0,
-            learning_rate: 0.1,
-            optimizer: Optimizer::Sgd,
-            weight_decay: 0.0,
-            proximal_mu: 0.0,
-            max_steps: Some(1),
-            dp: None,
-        },
-        strategy: StrategyConfig::FedAvg,
-        rounds: rounds + 1,
-        min_hospitals: clients,
-        round_deadline_secs: 600,
-        round_attempts: 1,
-        hospitals: names,
-        seed: 0,
-        standardize: false,
-        privacy_budget: None,
-        // A node's masked coordinates are its row count times a weight's change
-        // in one step: well inside rows x 10.
-        secure_aggregation: secure.map(|num_shares| fed::plan::SecureAggregation {
-            range: rows as f64 * 10.0,
-            num_shares,
-        }),
-        client_dp: None,
-    };
+    let mut plan = synthetic_plan(
+        &format!("secure aggregation bench ({params} parameters)"),
+        names,
+        params.saturating_sub(1).max(1),
+        rounds + 1,
+        |t| t.max_steps = Some(1),
+    );
+    plan.round_deadline_secs = 600;
+    // A node's masked coordinates are its row count times a weight's change
+    // in one step: well inside rows x 10.
+    plan.secure_aggregation = secure.map(|num_shares| fed::plan::SecureAggregation {
+        range: rows as f64 * 10.0,
+        num_shares,
+    });
     let dir = tempfile::tempdir()?;
     let federation =
         demo::start_federation_from(&plan, dir.path(), demo::DemoSource::Synthetic { rows })

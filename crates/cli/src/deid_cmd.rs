@@ -545,15 +545,13 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
+#[path = "../../deid/tests/common/fixtures.rs"]
+mod test_fixtures;
 
-    fn fixtures_dir() -> PathBuf {
-        std::env::var_os("COHORT_SHARED_DATA")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
-            .join("dicom-us")
-    }
+#[cfg(test)]
+mod tests {
+    use super::test_fixtures::fixtures_dir;
+    use super::*;
 
     #[test]
     fn files_come_out_byte_for_byte_as_from_the_in_memory_deidentifier() {
@@ -650,10 +648,7 @@ mod tests {
         let mut truncated = vec![0u8; 128];
         truncated.extend_from_slice(b"DICM\x02\x00");
         std::fs::write(input.join("broken.dcm"), truncated).expect("write");
-        let shared = std::env::var_os("COHORT_SHARED_DATA")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-        let fixture = shared.join("dicom-us/color-px.dcm");
+        let fixture = fixtures_dir().join("color-px.dcm");
         std::fs::copy(&fixture, input.join("sub/good.dcm")).expect("fixture present");
         let key = DeidKey::new(b"a test secret of enough bytes").expect("key");
         let deid = Deidentifier::new(key, Options::training()).expect("options");

@@ -161,12 +161,10 @@ async fn privacy_tradeoff(
 /// draws its secret at random on first start and never shares it; here one
 /// process plays every hospital, so nothing is lost by deriving it.
 fn demo_node_secret(seed: u64, hospital: &str) -> [u8; 32] {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    h.update(b"cohort demo node secret\0");
-    h.update(seed.to_be_bytes());
-    h.update(hospital.as_bytes());
-    h.finalize().into()
+    let mut bytes = b"cohort demo node secret\0".to_vec();
+    bytes.extend_from_slice(&seed.to_be_bytes());
+    bytes.extend_from_slice(hospital.as_bytes());
+    fed::sha256(&bytes)
 }
 
 /// Write the embedded Heart Disease files into `dir`.

@@ -11,6 +11,9 @@ use protocol::convert::{metrics_message, model_message};
 use protocol::v1::{self, coordinator_client::CoordinatorClient, task::Kind};
 use tonic::Code;
 
+#[path = "../../deid/tests/common/fixtures.rs"]
+mod fixtures;
+
 fn plan(rounds: u32) -> TrainingPlan {
     let mut p = TrainingPlan::heart_disease_default();
     p.rounds = rounds;
@@ -710,12 +713,7 @@ async fn training_from_the_ehr_gives_the_csv_model_and_no_identifier_leaves_the_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ultrasound_sent_with_storescu_is_filed_in_the_patients_record() {
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/dicom-us/OBXXXX1A.dcm");
-    assert!(
-        fixture.exists(),
-        "fixtures expected in ../shared/data/dicom-us"
-    );
+    let fixture = fixtures::fixtures_dir().join("OBXXXX1A.dcm");
     let dump = std::process::Command::new("dcmdump")
         .args(["+P", "PatientID"])
         .arg(&fixture)

@@ -373,16 +373,15 @@ fn write(dataset: InMemDicomObject, transfer_syntax: &str) -> Result<Vec<u8>> {
 }
 
 #[cfg(test)]
+#[path = "../tests/common/fixtures.rs"]
+mod test_fixtures;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
     fn fixtures() -> Vec<(String, Vec<u8>)> {
-        let dir = std::env::var_os("COHORT_SHARED_DATA")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
-            })
-            .join("dicom-us");
+        let dir = super::test_fixtures::fixtures_dir();
         let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
             .expect("fixtures present")
             .filter_map(|e| e.ok())

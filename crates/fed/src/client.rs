@@ -103,8 +103,8 @@ pub fn train_round(
         Some(key) => {
             let mut bytes = key.to_vec();
             bytes.extend_from_slice(&public_seed.to_be_bytes());
-            let digest = crate::sha256_hex(&bytes);
-            u64::from_str_radix(&digest[..16], 16).expect("hex digest")
+            let digest = crate::sha256(&bytes);
+            u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
         }
     };
     let (weights, report) = learn::train(&plan.model, global, &data.train, &plan.training, seed)?;

@@ -213,9 +213,7 @@ pub fn node_noise_rng(secret: &[u8; 32], plan_id: &str, round: u32) -> ChaCha20R
     bytes.extend_from_slice(secret);
     bytes.extend_from_slice(plan_id.as_bytes());
     bytes.extend_from_slice(&round.to_be_bytes());
-    let seed = <[u8; 32]>::try_from(hex::decode(crate::sha256_hex(&bytes)).expect("hex"))
-        .expect("32 bytes");
-    ChaCha20Rng::from_seed(seed)
+    ChaCha20Rng::from_seed(crate::sha256(&bytes))
 }
 
 #[cfg(test)]

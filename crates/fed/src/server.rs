@@ -566,14 +566,10 @@ impl PlanRun {
         let topology = match secure.num_shares {
             Some(num_shares) if num_shares < present.len() => {
                 // The ring order is public and fresh for every attempt.
-                let seed = crate::sha256_hex(
-                    format!("{}/{}", self.state.plan_id, self.state.secure_round_id).as_bytes(),
-                );
-                let mut bytes = [0u8; 32];
-                hex::decode_to_slice(seed, &mut bytes).expect("a SHA-256 hex digest");
+                let id = format!("{}/{}", self.state.plan_id, self.state.secure_round_id);
                 Topology::Harary {
                     num_shares,
-                    seed: bytes,
+                    seed: crate::sha256(id.as_bytes()),
                 }
             }
             _ => Topology::Complete,
