@@ -1,0 +1,249 @@
+//! Evaluation: CodiEsp's official MAP of ranked codes, micro-F1 at a probability threshold, and
+//! evidence-span precision/recall (CodiEsp-X).
+
+use std::collections::{BTreeMap, HashSet};
+
+use crate::corpus::{CodeLists, CodeSystem, Evidence};
+use crate::suggest::Suggestion;
+
+/// Predictions per case, best first.
+pub type Predictions = BTreeMap<String, Vec<Suggestion>>;
+
+/// Mean over the gold cases of the average precision of each case's ranked list, exactly as
+/// CodiEsp's scorer computes it: a hit at rank `k` adds (hits so far) / `k`, the sum is divided by
+/// the number of gold codes, and a case without predictions scores 0. Codes compare
+/// case-insensitively. Returns `(cases, MAP)`.
+pub fn mean_average_precision(
+    ranked: &BTreeMap<String, Vec<String>>,
+    gold: &CodeLists,
+) -> (usize, f64) {
+    let mut total = 0.0;
+    for (case, codes) in gold {
+        let codes: HashSet<String> = codes.iter().map(|c| c.to_uppercase()).collect();
+        let mut hits = 0usize;
+        let mut sum = 0.0;
+        for (k, code) in ranked.get(case).into_iter().flatten().enumerate() {
+            if codes.contains(&code.to_uppercase()) {
+                hits += 1;
+                sum += hits as f64 / (k + 1) as f64;
+            }
+        }
+        total += sum / codes.len() as f64;
+    }
+    (
+        gold.len(),
+        if gold.is_empty() {
+            0.0
+        } else {
+            total / gold.len() as f64
+        },
+    )
+}
+
+/// The ranked codes of one system (predictions without a system count for every system).
+pub fn ranked_codes(pred: &Predictions, system: CodeSystem) -> BTreeMap<String, Vec<String>> {
+    pred.iter()
+        .map(|(case, list)| {
+            let codes = list
+                .iter()
+                .filter(|s| s.system.is_none_or(|s| s == system))
+                .map(|s| s.code.to_uppercase())
+                .collect();
+            (case.clone(), codes)
+        })
+        .collect()
+}
+
+/// Precision, recall and F1 of a set of predictions.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct Prf {
+    /// Correct predictions over predictions.
+    pub precision: f64,
+    /// Gold items found over gold items.
+    pub recall: f64,
+    /// Harmonic mean of the two.
+    pub f1: f64,
+}
+
+impl Prf {
+    /// From counts of correct predictions, predictions and gold items.
+    pub fn from_counts(correct: usize, predicted: usize, gold: usize) -> Self {
+        let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        let (precision, recall) = (ratio(correct, predicted), ratio(correct, gold));
+        let f1 = if precision + recall == 0.0 {
+            0.0
+        } else {
+            2.0 * precision * recall / (precision + recall)
+        };
+        Self {
+            precision,
+            recall,
+            f1,
+        }
+    }
+}
+
+/// Micro-averaged precision/recall/F1 over the gold cases of the codes of `system` scored at
+/// least `threshold`.
+pub fn micro_f1(pred: &Predictions, gold: &CodeLists, system: CodeSystem, threshold: f32) -> Prf {
+    let (mut correct, mut predicted, mut total) = (0, 0, 0);
+    for (case, codes) in gold {
+        let codes: HashSet<String> = codes.iter().map(|c| c.to_uppercase()).collect();
+        let chosen: HashSet<String> = pred
+            .get(case)
+            .into_iter()
+            .flatten()
+            .filter(|s| s.system.is_none_or(|s| s == system) && s.score >= threshold)
+            .map(|s| s.code.to_uppercase())
+            .collect();
+        correct += chosen.intersection(&codes).count();
+        predicted += chosen.len();
+        total += codes.len();
+    }
+    Prf::from_counts(correct, predicted, total)
+}
+
+/// The threshold among 0.01, 0.02, ..., 0.99 with the best micro-F1, and that F1.
+pub fn tune_threshold(pred: &Predictions, gold: &CodeLists, system: CodeSystem) -> (f32, Prf) {
+    (1..100)
+        .map(|t| {
+            let threshold = t as f32 / 100.0;
+            (threshold, micro_f1(pred, gold, system, threshold))
+        })
+        .fold(None, |best: Option<(f32, Prf)>, (t, prf)| match best {
+            Some((_, b)) if b.f1 >= prf.f1 => best,
+            _ => Some((t, prf)),
+        })
+        .expect("99 thresholds")
+}
+
+/// Evidence quality (CodiEsp-X with overlap matching): a predicted code (scored at least
+/// `threshold`) is correct when the case's gold evidence has that code with a span overlapping
+/// the suggestion's first evidence span; recall counts the gold (case, code) pairs so found.
+pub fn evidence_prf(
+    pred: &Predictions,
+    gold: &BTreeMap<String, Vec<Evidence>>,
+    threshold: f32,
+) -> Prf {
+    let (mut correct, mut predicted, mut total) = (0, 0, 0);
+    for (case, rows) in gold {
+        let mut pairs: Vec<(CodeSystem, &str)> =
+            rows.iter().map(|r| (r.system, r.code.as_str())).collect();
+        pairs.sort();
+        pairs.dedup();
+        total += pairs.len();
+        for s in pred
+            .get(case)
+            .into_iter()
+            .flatten()
+            .filter(|s| s.score >= threshold)
+        {
+            predicted += 1;
+            let Some(span) = s.evidence.first() else {
+                continue;
+            };
+            let found = rows.iter().any(|r| {
+                r.code.eq_ignore_ascii_case(&s.code)
+                    && s.system.is_none_or(|sys| sys == r.system)
+                    && r.spans.iter().any(|g| g.overlaps(span))
+            });
+            correct += usize::from(found);
+        }
+    }
+    Prf::from_counts(correct, predicted, total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::corpus::Span;
+
+    fn gold(rows: &[(&str, &[&str])]) -> CodeLists {
+        rows.iter()
+            .map(|(c, codes)| (c.to_string(), codes.iter().map(|s| s.to_string()).collect()))
+            .collect()
+    }
+
+    fn ranked(rows: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
+        gold(rows)
+    }
+
+    #[test]
+    fn map_matches_the_official_definition() {
+        // Case a: hits at ranks 1 and 3 of 3 gold codes: (1/1 + 2/3) / 3.
+        // Case b: no predictions: 0. Case c is not gold and does not count.
+        let g = gold(&[("a", &["X1", "X2", "X3"]), ("b", &["Y"])]);
+        let r = ranked(&[("a", &["x1", "z", "X3"]), ("c", &["Q"])]);
+        let (cases, map) = mean_average_precision(&r, &g);
+        assert_eq!(cases, 2);
+        let expected = ((1.0 + 2.0 / 3.0) / 3.0 + 0.0) / 2.0;
+        assert!((map - expected).abs() < 1e-12, "{map} vs {expected}");
+        let perfect = ranked(&[("a", &["X3", "X2", "X1"]), ("b", &["Y", "Z"])]);
+        assert_eq!(mean_average_precision(&perfect, &g).1, 1.0);
+    }
+
+    fn suggestion(
+        code: &str,
+        system: CodeSystem,
+        score: f32,
+        evidence: &[(usize, usize)],
+    ) -> Suggestion {
+        Suggestion {
+            code: code.into(),
+            system: Some(system),
+            score,
+            evidence: evidence
+                .iter()
+                .map(|&(start, end)| Span { start, end })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn micro_f1_counts_codes_above_the_threshold() {
+        let d = CodeSystem::Diagnosis;
+        let p = CodeSystem::Procedure;
+        let pred: Predictions = [(
+            "a".to_string(),
+            vec![
+                suggestion("R50.9", d, 0.9, &[]),
+                suggestion("BW03ZZZ", p, 0.8, &[]),
+                suggestion("N45", d, 0.4, &[]),
+                suggestion("A23.9", d, 0.1, &[]),
+            ],
+        )]
+        .into();
+        let g = gold(&[("a", &["r50.9", "a23.9"])]);
+        // At 0.3: R50.9 right, N45 wrong; A23.9 missed. The procedure is not a diagnosis.
+        assert_eq!(micro_f1(&pred, &g, d, 0.3), Prf::from_counts(1, 2, 2));
+        let (threshold, best) = tune_threshold(&pred, &g, d);
+        // Every code from 0.01 to 0.10 (the lowest of equals wins): 2 right of 3, all found.
+        assert_eq!((threshold, best), (0.01, Prf::from_counts(2, 3, 2)));
+        let codes = ranked_codes(&pred, d);
+        assert_eq!(codes["a"], ["R50.9", "N45", "A23.9"]);
+    }
+
+    #[test]
+    fn evidence_needs_the_code_and_an_overlapping_span() {
+        let d = CodeSystem::Diagnosis;
+        let pred: Predictions = [(
+            "a".to_string(),
+            vec![
+                suggestion("R50.9", d, 0.9, &[(10, 16)]),
+                suggestion("N45", d, 0.8, &[(40, 50)]),
+            ],
+        )]
+        .into();
+        let evidence = |code: &str, start, end| Evidence {
+            system: d,
+            code: code.into(),
+            spans: vec![Span { start, end }],
+        };
+        let g = [(
+            "a".to_string(),
+            vec![evidence("R50.9", 12, 20), evidence("N45", 0, 5)],
+        )]
+        .into();
+        assert_eq!(evidence_prf(&pred, &g, 0.5), Prf::from_counts(1, 2, 2));
+    }
+}
