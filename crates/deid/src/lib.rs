@@ -41,6 +41,7 @@ pub mod pixel;
 pub mod report;
 pub mod scrub;
 pub mod table;
+pub mod text;
 
 pub use deidentifier::{Deidentified, Deidentifier, HeaderOnly, parse};
 pub use error::{DeidError, Result};

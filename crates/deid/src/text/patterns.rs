@@ -1,0 +1,739 @@
+//! Rules for the categories with a shape: dates, ages over 89, phone and
+//! fax numbers, e-mail and web addresses, IP addresses, street addresses,
+//! postcodes, and identifiers (NIR with its key check, IPP, NDA, SSN, MRN,
+//! account numbers, any long number or code).
+
+use std::sync::OnceLock;
+
+use regex::{Captures, Regex};
+
+use super::{Found, Label, Lang};
+
+const MONTHS: &str = r"janvier|janv|f[ée]vrier|f[ée]vr|f[ée]v|mars|avril|avr|mai|juin|juillet|juil|ao[uû]t|septembre|sept|octobre|oct|novembre|nov|d[ée]cembre|d[ée]c|january|jan|february|feb|march|mar|april|apr|may|june|jun|july|jul|august|aug|september|sep|october|november|december|dec";
+const FULL_MONTHS_FR: &str =
+    r"janvier|f[ée]vrier|avril|juin|juillet|ao[uû]t|septembre|octobre|novembre|d[ée]cembre";
+const FULL_MONTHS_EN: &str =
+    r"January|February|April|June|July|August|September|October|November|December";
+const WEEKDAYS: &str = r"lundi|lun|mardi|mar|mercredi|mer|jeudi|jeu|vendredi|ven|samedi|sam|dimanche|dim|monday|mon|tuesday|tues|tue|wednesday|wed|thursday|thurs|thur|thu|friday|fri|saturday|sat|sunday|sun";
+const DAY: &str = r"(?:0?[1-9]|[12]\d|3[01])(?:er|e|ème|st|nd|rd|th)?";
+const STREET_FR: &str = r"(?i:rue|avenue|av|boulevard|bd|bld|all[ée]e|impasse|imp|chemin|quai|r[ée]sidence|lotissement|lieu-dit|hameau|sentier|rond-point|esplanade|parvis|promenade|faubourg|fg|chauss[ée]e|ruelle|venelle)|Route|ROUTE|Rte|Place|PLACE|Cours|COURS|Passage|PASSAGE|Voie|VOIE|Square|SQUARE|Cit[ée]|CIT[ÉE]|Villa|VILLA|Mont[ée]e|MONT[ÉE]E|Traverse|TRAVERSE|Clos|CLOS|Domaine|DOMAINE";
+const STREET_EN: &str = r"Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter|Circle|Cir|Glen|Parkway|Pkwy|Highway|Hwy|Square|Sq|Trail|Trl|Path|Pike|Row|Alley|Crossing|Loop|Run|Ridge|Heights|Plaza|Crescent|Cres|Gardens|Grove|Hill|Hollow|Junction|Manor|Mews|Mill|Park|Point|Port|Station|Summit|Valley|View|Village|Walk";
+
+struct Rules {
+    /// (pattern, label, capture group that holds the value).
+    plain: Vec<(Regex, Label, usize)>,
+    numeric_date: Regex,
+    short_date: Regex,
+    year: Regex,
+    nir: Regex,
+    keyword_id: Regex,
+    street_fr: Regex,
+    street_en: Regex,
+    street_fr_zip: Regex,
+    zip_city: Regex,
+}
+
+fn rules(lang: Lang) -> &'static Rules {
+    static FR: OnceLock<Rules> = OnceLock::new();
+    static EN: OnceLock<Rules> = OnceLock::new();
+    let cell = match lang {
+        Lang::Fr => &FR,
+        Lang::En => &EN,
+    };
+    cell.get_or_init(|| Rules::new(lang))
+}
+
+fn re(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("built-in pattern compiles")
+}
+
+impl Rules {
+    fn new(lang: Lang) -> Self {
+        let weekday = format!(r"(?:\b(?:{WEEKDAYS})\.?,?\s+)?");
+        let year = r"(?:1[89]\d{2}|2[01]\d{2}|'?\d{2})\b";
+        let full_months = match lang {
+            Lang::Fr => format!(r"(?i)\b(?:{FULL_MONTHS_FR})\b"),
+            Lang::En => format!(r"\b(?:{FULL_MONTHS_EN})\b"),
+        };
+        let mut plain = vec![
+            // 20 févr. 2083, Jeu, 17 Avr 2098, 8 juillet, 1er mai 1990
+            (
+                re(&format!(
+                    r"(?i){weekday}\b{DAY}\s*(?:-\s*)?(?:{MONTHS})\b\.?(?:,?\s*{year})?"
+                )),
+                Label::Date,
+                0,
+            ),
+            // November 5, 2019; Nov 5th
+            (
+                re(&format!(
+                    r"(?i){weekday}\b(?:{MONTHS})\.?\s+{DAY}\b(?:,?\s+(?:1[89]|2[01])\d{{2}}\b)?"
+                )),
+                Label::Date,
+                0,
+            ),
+            // janvier 2020, Nov. 2019, juin/47, March '98
+            (
+                re(&format!(
+                    r"(?i)\b(?:{MONTHS})\.?\s*[,/\-]?\s*(?:(?:1[89]|2[01])\d{{2}}\b|'\d{{2}}\b|/\d{{2}}\b)"
+                )),
+                Label::Date,
+                0,
+            ),
+            (re(&full_months), Label::Date, 0),
+            // ISO dates and timestamps
+            (
+                re(
+                    r"\b(?:1[89]|2[01])\d{2}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?\b",
+                ),
+                Label::Date,
+                0,
+            ),
+            // dates typed with spaces between digits: 2 1 0 6 2 0 5 4, 2 2 / 2 / 2 0 6 6
+            (re(r"\b\d(?: \d){7}\b"), Label::Date, 0),
+            (
+                re(r"\b\d(?: \d)? ?[/\-] ?\d(?: \d)? ?[/\-] ?\d(?: \d){1,3}\b"),
+                Label::Date,
+                0,
+            ),
+            // ages over 89
+            (
+                re(
+                    r"(?i)\b(9\d|1[0-4]\d)\s*-?\s*(?:ans|an|years?|yrs?|yo|y/o|y\.o|year-old|years-old|ys)\b",
+                ),
+                Label::Age,
+                1,
+            ),
+            (
+                re(r"(?i)\b(?:âg[ée]e?\s+de|aged?)\s+(9\d|1[0-4]\d)\b"),
+                Label::Age,
+                1,
+            ),
+            // e-mail, web and IP addresses
+            (re(r"[\w.%+\-]+@[\w\-]+(?:\.[\w\-]+)+"), Label::Email, 0),
+            (
+                re(r#"(?i)\b(?:https?://|ftp://|www\.)[^\s<>"']+[^\s<>"'.,;:)]"#),
+                Label::Url,
+                0,
+            ),
+            (
+                re(
+                    r"(?i)\b[a-z0-9][a-z0-9\-]*(?:\.[a-z0-9\-]+)*\.(?:com|org|net|fr|edu|gov|io|info|eu|uk|de|be|ch|ca|us)\b(?:/[^\s]*[^\s.,;:)])?",
+                ),
+                Label::Url,
+                0,
+            ),
+            (
+                re(r"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b"),
+                Label::Ip,
+                0,
+            ),
+            // phone and fax numbers
+            (
+                re(r"(?:(?:\+|\b00)\s?33\s?(?:\(0\)\s?)?|\b0)[1-9](?:[\s.\-]?\d{2}){4}\b"),
+                Label::Phone,
+                0,
+            ),
+            (
+                re(r"\(\d{2,3}\)\s?\d(?:[\s.\-]?\d{2}){4}\b"),
+                Label::Phone,
+                0,
+            ),
+            (
+                re(r"(?:\+?\b1[\s.\-]?)?(?:\(\d{3}\)\s?|\b\d{3}[\s.\-])\d{3}[\s.\-]\d{4}\b"),
+                Label::Phone,
+                0,
+            ),
+            (
+                re(r"\+\d{1,3}[\s.\-]?(?:\(\d+\)[\s.\-]?)?\d(?:[\s.\-]?\d){6,13}\b"),
+                Label::Phone,
+                0,
+            ),
+            (re(r"\b\d{3}-\d{4}\b"), Label::Phone, 0),
+            // French numbers typed with spaces or dashes between digits: 0 1 7 3 2 5 0 3 7 0
+            (re(r"\b0(?:\s?[\-.]?\s?\d){9}\b"), Label::Phone, 0),
+            (
+                re(
+                    r"(?i)\b(?:t[ée]l[ée]?(?:phone)?|phone|fax|t[ée]l[ée]copie|portable|mobile|cell|standard|bip|pager|beeper|ext|poste|contact)\b\.?\s*(?:[:#]|n°)?\s*(\+?[\d(][\d\s.\-()/]{2,18}\d)",
+                ),
+                Label::Phone,
+                1,
+            ),
+            (re(r"(?i)\b(?:x|ext\.?\s?)(\d{4,5})\b"), Label::Phone, 1),
+            // identifiers with a shape
+            (re(r"\b\d{3}[ \-]\d{2}[ \-]\d{4}\b"), Label::Ssn, 0),
+            (re(r"\b\d{6,}\b"), Label::Id, 0),
+            (re(r"\b\d{2,5}(?:-\d{1,5}){2,}\b"), Label::Id, 0),
+            (
+                re(
+                    r"\b(?:[A-Z]{1,4}-?\d{5,}[A-Z0-9]*|\d{5,}[A-Z]{1,3}|[A-Z]{1,4}\d{3,}(?:/\d+)?)\b",
+                ),
+                Label::Id,
+                0,
+            ),
+            // postcodes after a state or with their name
+            (re(r"\b[A-Z]{2},?\s+(\d{5}(?:-\d{4})?)\b"), Label::Zip, 1),
+            (
+                re(r"(?i)\b(?:CP|code postal|zip(?: code)?|postcode)\s*:?\s*(\d{5}(?:-\d{4})?)\b"),
+                Label::Zip,
+                1,
+            ),
+            (
+                re(r"(?i)\b(?:P\.?\s?O\.?\s+Box|bo[iî]te postale)\s+\d+"),
+                Label::Address,
+                0,
+            ),
+        ];
+        if lang == Lang::Fr {
+            plain.push((
+                re(r"(?i)\b(?:CEDEX|cedex)(?:\s+\d{1,2})?\b"),
+                Label::City,
+                0,
+            ));
+        }
+        Self {
+            plain,
+            numeric_date: re(r"\b(\d{1,2})\s?[/.\-]\s?(\d{1,2})\s?[/.\-]\s?(\d{4}|\d{2})\b"),
+            short_date: re(r"\b(\d{1,2})/(\d{1,4})\b"),
+            year: re(r"\b(?:1[89]|20)\d{2}\b"),
+            nir: re(
+                r"\b([12378])\s?(\d{2})\s?(0[1-9]|1[0-2]|[2-9]\d)\s?(\d{2}|2[ABab])\s?(\d{3})\s?(\d{3})(?:\s?(\d{2}))?\b",
+            ),
+            keyword_id: re(
+                r"(?i)\b(IPP|NIP|NDA|n°\s*(?:d'|de\s+)?(?:dossier|s[ée]jour|venue|admission|patient|IPP|NDA)|num[ée]ro\s+(?:de\s+|d')?(?:dossier|s[ée]jour|patient|venue|admission|IPP|NDA)|dossier\s+n°|MRN|MR\s*#|medical\s+record(?:\s+(?:number|no\.?|#))?|record\s*#|unit\s+(?:no\.?|number)|acct\.?|account(?:\s+(?:number|no\.?|#))?|SSN|social\s+security(?:\s+number)?|NIR|n°\s*(?:de\s+)?s[ée]cu(?:rit[ée]\s+sociale)?|s[ée]curit[ée]\s+sociale|s[ée]cu|insurance\s+(?:id|number|no\.?)|policy\s+(?:number|no\.?)|member\s+id|patient\s+id|ID)\b\s*(?:[:#=]|n°|no\.?|num[ée]ro)?\s*((?:[A-Z]{1,4}[\s\-]?)?\d[\dA-Z]*(?:[\s\-/.]\d[\dA-Z]*)*)",
+            ),
+            street_fr: re(&format!(
+                r"\b\d{{1,4}}(?:\s?(?i:bis|ter|quater|b|t)\b)?\s*,?\s*(?:{STREET_FR})\b\.?(?:\s+[\p{{L}}\d'’\-]+\.?){{1,7}}"
+            )),
+            street_fr_zip: re(&format!(
+                r"\b(?:{STREET_FR})\b\.?(?:\s+[\p{{L}}'’\-]+){{1,5}},?\s*\d{{5}}\b"
+            )),
+            street_en: re(&format!(
+                r"\b\d{{1,6}}\s+(?:[NSEW]\.?\s+)?(?:[A-Z][\w'\-]*\.?\s+){{1,4}}(?:{STREET_EN})\b\.?(?:,?\s*(?:Suite|Ste|Apt|Apartment|Unit|Room|Rm|Floor|Fl|#)\.?\s*#?\w+)?"
+            )),
+            zip_city: re(
+                r"\b(\d{5}|\d{2}\s\d{3})\s+(\p{Lu}[\p{L}'’\-]*(?:[\s\-]+(?:\p{Lu}[\p{L}'’\-]*|sur|sous|en|lès|les|de|du|des|la|le|aux?)){0,4})",
+            ),
+        }
+    }
+}
+
+/// Every span the rules find in `text` (overlaps allowed).
+pub fn detect(text: &str, lang: Lang) -> Vec<Found> {
+    let rules = rules(lang);
+    let mut found = Vec::new();
+    for (pattern, label, group) in &rules.plain {
+        for caps in pattern.captures_iter(text) {
+            if let Some(m) = caps.get(*group) {
+                found.push(Found::new(m.start(), m.end(), *label));
+            }
+        }
+    }
+    for caps in rules.numeric_date.captures_iter(text) {
+        if let (Some(a), Some(b)) = (number(&caps, 1), number(&caps, 2))
+            && plausible_day_month(a, b)
+        {
+            let m = caps.get(0).expect("whole match");
+            found.push(Found::new(m.start(), m.end(), Label::Date));
+        }
+    }
+    short_dates(text, rules, &mut found);
+    years(text, rules, &mut found);
+    nir(text, rules, &mut found);
+    keyword_ids(text, rules, &mut found);
+    streets(text, rules, lang, &mut found);
+    if lang == Lang::Fr {
+        zip_cities(text, rules, &mut found);
+    }
+    found
+}
+
+/// `63570 Boutin`, `08 333 RUIAN`: a French postcode before a capitalised name.
+fn zip_cities(text: &str, rules: &Rules, found: &mut Vec<Found>) {
+    for caps in rules.zip_city.captures_iter(text) {
+        let (zip, city) = (caps.get(1).expect("zip"), caps.get(2).expect("city"));
+        let word = city.as_str().split([' ', '-']).next().unwrap_or("");
+        if word.chars().count() >= 3 && !is_unit(word) && !word.chars().all(char::is_uppercase)
+            || word.chars().count() >= 4
+        {
+            found.push(Found::new(zip.start(), zip.end(), Label::Zip));
+            found.push(Found::new(city.start(), city.end(), Label::City));
+        }
+    }
+}
+
+fn number(caps: &Captures<'_>, group: usize) -> Option<u32> {
+    caps.get(group)?.as_str().parse().ok()
+}
+
+fn plausible_day_month(a: u32, b: u32) -> bool {
+    (1..=31).contains(&a) && (1..=31).contains(&b) && (a <= 12 || b <= 12)
+}
+
+/// `12/03`, `3/2019`: day and month or month and year, not fractions,
+/// scores (`5/10` pain, `4/5` strength) or ratios of larger numbers.
+fn short_dates(text: &str, rules: &Rules, found: &mut Vec<Found>) {
+    for caps in rules.short_date.captures_iter(text) {
+        let m = caps.get(0).expect("whole match");
+        let before = text[..m.start()].chars().next_back();
+        let after = text[m.end()..].chars().next();
+        if before.is_some_and(|c| c == '/' || c == '.' || c.is_ascii_digit())
+            || after.is_some_and(|c| c == '/' || c.is_ascii_digit())
+        {
+            continue;
+        }
+        let (Some(a), Some(b)) = (number(&caps, 1), number(&caps, 2)) else {
+            continue;
+        };
+        let second = caps.get(2).expect("second").as_str();
+        let month_year = (1..=12).contains(&a)
+            && ((second.len() == 4 && (1900..2100).contains(&b)) || (second.len() == 2 && b > 31));
+        let day_month = second.len() <= 2 && plausible_day_month(a, b);
+        let padded = second.starts_with('0');
+        let fraction =
+            !padded && matches!((a, b), (1, 2) | (1, 3) | (2, 3) | (1, 4) | (3, 4) | (1, 8));
+        let score = !padded && (b == 10 || b == 5 || b == 6 || b == 4) && a <= b;
+        if month_year || (day_month && !fraction && !score) {
+            found.push(Found::new(m.start(), m.end(), Label::Date));
+        }
+    }
+}
+
+/// A year on its own after a preposition (`en 2019`, `in 1998`, `from 1980
+/// to 1983`), unless a unit follows (`2000 mg`).
+fn years(text: &str, rules: &Rules, found: &mut Vec<Found>) {
+    for m in rules.year.find_iter(text) {
+        let previous: String = text[..m.start()]
+            .trim_end()
+            .chars()
+            .rev()
+            .take_while(|c| c.is_alphabetic() || *c == '\'')
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<String>()
+            .to_lowercase();
+        let dated = matches!(
+            previous.as_str(),
+            "in" | "since"
+                | "en"
+                | "depuis"
+                | "from"
+                | "to"
+                | "until"
+                | "till"
+                | "de"
+                | "à"
+                | "au"
+                | "of"
+                | "year"
+                | "année"
+                | "an"
+                | "et"
+                | "and"
+                | "through"
+                | "between"
+                | "entre"
+                | "avant"
+                | "après"
+                | "before"
+                | "after"
+                | "vers"
+                | "circa"
+                | "né"
+                | "née"
+                | "born"
+                | "jusqu'en"
+                | "d'"
+                | "l'an"
+                | "during"
+                | "pendant"
+                | "summer"
+                | "winter"
+                | "spring"
+                | "fall"
+                | "autumn"
+                | "été"
+                | "hiver"
+                | "printemps"
+                | "automne"
+                | "early"
+                | "late"
+                | "mid"
+                | "début"
+                | "fin"
+                | "courant"
+        ) || text[..m.start()].trim_end().ends_with(['(', '-', '/']);
+        if !dated {
+            continue;
+        }
+        let rest = text[m.end()..].trim_start();
+        let next: String = rest
+            .chars()
+            .take_while(|c| c.is_alphabetic() || *c == '%' || *c == '/')
+            .collect();
+        let before = text[..m.start()].chars().next_back();
+        if is_unit(&next) || before.is_some_and(|c| matches!(c, ',' | '.' | 'x' | '×' | '+')) {
+            continue;
+        }
+        if text[m.end()..].starts_with([',', '.'])
+            && rest[1..].starts_with(|c: char| c.is_ascii_digit())
+        {
+            continue;
+        }
+        found.push(Found::new(m.start(), m.end(), Label::Date));
+    }
+}
+
+fn is_unit(word: &str) -> bool {
+    matches!(
+        word.to_lowercase().as_str(),
+        "mg" | "g"
+            | "kg"
+            | "mcg"
+            | "µg"
+            | "ug"
+            | "ml"
+            | "cc"
+            | "l"
+            | "dl"
+            | "ui"
+            | "u"
+            | "iu"
+            | "units"
+            | "unités"
+            | "unites"
+            | "unit"
+            | "mmol"
+            | "mosm"
+            | "kcal"
+            | "cal"
+            | "mm"
+            | "cm"
+            | "m"
+            | "km"
+            | "m2"
+            | "%"
+            | "pg"
+            | "ng"
+            | "meq"
+            | "mmhg"
+            | "ms"
+            | "hz"
+            | "mosm/kg"
+            | "cells"
+            | "cellules"
+            | "el"
+            | "/mm3"
+            | "/µl"
+            | "/ul"
+            | "g/l"
+            | "mg/l"
+            | "ml/h"
+            | "calories"
+            | "steps"
+            | "pas"
+            | "feet"
+            | "ft"
+            | "lbs"
+            | "lb"
+            | "grammes"
+            | "grams"
+    )
+}
+
+/// NIR: sex, year, month, department, commune, order, optional key (checked).
+fn nir(text: &str, rules: &Rules, found: &mut Vec<Found>) {
+    for caps in rules.nir.captures_iter(text) {
+        let m = caps.get(0).expect("whole match");
+        let body: String = (1..=6)
+            .map(|g| caps.get(g).expect("group").as_str())
+            .collect::<String>()
+            .to_ascii_uppercase();
+        let label = match caps.get(7) {
+            Some(key) if nir_key(&body) == key.as_str().parse().ok() => Label::Nir,
+            Some(_) => Label::Id,
+            None => Label::Nir,
+        };
+        found.push(Found::new(m.start(), m.end(), label));
+    }
+}
+
+/// The NIR key of a 13-character body: 97 - (number mod 97), Corsica's
+/// 2A and 2B read as 19 and 18.
+pub fn nir_key(body: &str) -> Option<u32> {
+    let digits = body.replace("2A", "19").replace("2B", "18");
+    let number: u64 = digits.parse().ok()?;
+    let shift = if body.contains("2A") {
+        1_000_000
+    } else if body.contains("2B") {
+        2_000_000
+    } else {
+        0
+    };
+    Some(97 - ((number - shift) % 97) as u32)
+}
+
+/// Values after a keyword naming an identifier (`IPP : 8000123456`).
+fn keyword_ids(text: &str, rules: &Rules, found: &mut Vec<Found>) {
+    for caps in rules.keyword_id.captures_iter(text) {
+        let keyword = caps.get(1).expect("keyword").as_str().to_lowercase();
+        let value = caps.get(2).expect("value");
+        let label = if keyword.contains("ipp") || keyword == "nip" || keyword.contains("patient") {
+            Label::Ipp
+        } else if keyword.contains("nda")
+            || keyword.contains("séjour")
+            || keyword.contains("sejour")
+            || keyword.contains("venue")
+            || keyword.contains("admission")
+            || keyword.contains("dossier")
+        {
+            Label::Nda
+        } else if keyword.contains("nir") || keyword.contains("s") && keyword.contains("cu") {
+            Label::Nir
+        } else if keyword.contains("ssn") || keyword.contains("social") {
+            Label::Ssn
+        } else if keyword.contains("acc")
+            || keyword.contains("insurance")
+            || keyword.contains("policy")
+            || keyword.contains("member")
+        {
+            Label::Account
+        } else if keyword.contains("record") || keyword.contains("mr") || keyword.contains("unit") {
+            Label::Mrn
+        } else {
+            Label::Id
+        };
+        let v = value.as_str().trim_end_matches(['.', '-', '/', ' ']);
+        found.push(Found::new(value.start(), value.start() + v.len(), label));
+    }
+}
+
+/// Street addresses: number, street type, name, then `, postcode city`.
+fn streets(text: &str, rules: &Rules, lang: Lang, found: &mut Vec<Found>) {
+    let pattern = match lang {
+        Lang::Fr => &rules.street_fr,
+        Lang::En => &rules.street_en,
+    };
+    for m in pattern.find_iter(text) {
+        let mut end = street_end(text, m.start(), m.end());
+        let rest = &text[end..];
+        let trimmed = rest.trim_start_matches([',', ' ']);
+        let zip_len = trimmed
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '-')
+            .count();
+        if (5..=10).contains(&zip_len) {
+            let city_start = end + (rest.len() - trimmed.len()) + zip_len;
+            end = city_end(text, city_start);
+        } else if let Some(city) = english_city_state_zip(trimmed) {
+            end += rest.len() - trimmed.len() + city;
+        }
+        found.push(Found::new(m.start(), end, Label::Address));
+    }
+    if lang == Lang::Fr {
+        for m in rules.street_fr_zip.find_iter(text) {
+            found.push(Found::new(
+                m.start(),
+                city_end(text, m.end()),
+                Label::Address,
+            ));
+        }
+    }
+}
+
+/// The street name stops at a comma, a full stop or a line break, and
+/// before a lower-case word that starts a new clause.
+fn street_end(text: &str, start: usize, end: usize) -> usize {
+    let matched = &text[start..end];
+    let street = matched.find(char::is_alphabetic).unwrap_or(0);
+    let cut = matched[street..]
+        .find([',', '\n', ';', '('])
+        .map_or(end, |i| start + street + i);
+    let mut out = start;
+    for (i, word) in text[start..cut].split_inclusive(' ').scan(start, |at, w| {
+        let s = *at;
+        *at += w.len();
+        Some((s, w))
+    }) {
+        let w = word.trim();
+        if matches!(
+            w.to_lowercase().as_str(),
+            "pour"
+                | "le"
+                | "à"
+                | "au"
+                | "et"
+                | "depuis"
+                | "où"
+                | "avec"
+                | "chez"
+                | "dans"
+                | "for"
+                | "on"
+                | "at"
+                | "and"
+                | "since"
+                | "with"
+        ) && i > start + 6
+        {
+            break;
+        }
+        out = i + word.trim_end().len();
+    }
+    out.max(start)
+}
+
+/// After a postcode: the city's words, capitalised or joined (`sainte édouard`,
+/// `Boutin-Sur-Mer`), at most four, before a word that starts a clause.
+fn city_end(text: &str, from: usize) -> usize {
+    let mut end = from;
+    let mut words = 0;
+    let mut at = from;
+    for word in text[from..].split_inclusive([' ', ',', '\n', '.', ';']) {
+        let w = word.trim_end_matches([' ', ',', '\n', '.', ';']);
+        if w.is_empty() {
+            if word.contains(['\n', ',', '.', ';']) && words > 0 {
+                break;
+            }
+            at += word.len();
+            continue;
+        }
+        let lower = w.to_lowercase();
+        if words >= 4
+            || !w.chars().next().is_some_and(char::is_alphabetic)
+            || matches!(
+                lower.as_str(),
+                "pour"
+                    | "le"
+                    | "à"
+                    | "au"
+                    | "aux"
+                    | "et"
+                    | "depuis"
+                    | "par"
+                    | "avec"
+                    | "chez"
+                    | "dans"
+                    | "où"
+                    | "qui"
+                    | "the"
+                    | "on"
+                    | "at"
+                    | "for"
+                    | "in"
+                    | "and"
+                    | "tel"
+                    | "tél"
+            )
+        {
+            break;
+        }
+        words += 1;
+        end = at + w.len();
+        at += word.len();
+        if word.ends_with([',', '\n', '.', ';']) {
+            break;
+        }
+    }
+    end
+}
+
+/// `Boston, MA 02109` after an English street: its length.
+fn english_city_state_zip(text: &str) -> Option<usize> {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| {
+        re(r"^(?:[A-Z][a-z]+\s?){1,3},?\s*(?:[A-Z]{2}|[A-Z][a-z]+)?\s*\d{5}(?:-\d{4})?\b")
+    });
+    re.find(text).map(|m| m.end())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(text: &str, lang: Lang) -> Vec<(String, Label)> {
+        let mut v: Vec<_> = detect(text, lang)
+            .into_iter()
+            .map(|f| (text[f.start..f.end].to_string(), f.label))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v.dedup();
+        v
+    }
+
+    #[test]
+    fn nir_key_is_checked() {
+        // 1 84 12 76 451 089, key 46 (a published example).
+        assert_eq!(nir_key("1841276451089"), Some(46));
+        let found = labels("NIR 1 84 12 76 451 089 46", Lang::Fr);
+        assert!(
+            found
+                .iter()
+                .any(|(s, l)| s == "1 84 12 76 451 089 46" && *l == Label::Nir),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn french_dates_in_many_shapes() {
+        for date in [
+            "SAM 20 FÉVR 2083",
+            "Jeu, 17 Avr 2098",
+            "8/07/76",
+            "21-5-2076",
+            "23.12.60",
+            "2 1 0 6 2 0 5 4",
+            "2 2 / 2 / 2 0 6 6",
+            "14 JUILLET 2017",
+            "Ven., 9 Juin 2056",
+        ] {
+            let text = format!("vu le {date} pour");
+            let found = labels(&text, Lang::Fr);
+            assert!(
+                found
+                    .iter()
+                    .any(|(s, l)| s.contains(date) && *l == Label::Date),
+                "{date}: {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn scores_and_fractions_are_not_dates() {
+        assert!(labels("pain 5/10, strength 4/5, 1/2 tab", Lang::En).is_empty());
+        assert!(!labels("seen 10/12 by team", Lang::En).is_empty());
+    }
+
+    #[test]
+    fn addresses_with_postcode_and_city() {
+        let text = "Visiter l'appartement au 44, rue charles, 63570 sainte édouard pour le RDV";
+        let found = labels(text, Lang::Fr);
+        assert!(
+            found
+                .iter()
+                .any(|(s, l)| s == "44, rue charles, 63570 sainte édouard" && *l == Label::Address),
+            "{found:?}"
+        );
+        let en = labels(
+            "lives at 2491 Bogisich Glen Suite 636, Boston, MA 02109 alone",
+            Lang::En,
+        );
+        assert!(
+            en.iter()
+                .any(|(s, _)| s.starts_with("2491 Bogisich Glen Suite 636")),
+            "{en:?}"
+        );
+    }
+
+    #[test]
+    fn identifiers_after_their_keyword() {
+        let found = labels("IPP : 8000123456, NDA n° 12345 et MRN# 4567", Lang::Fr);
+        assert!(
+            found.contains(&("8000123456".into(), Label::Ipp)),
+            "{found:?}"
+        );
+        assert!(found.contains(&("12345".into(), Label::Nda)), "{found:?}");
+        assert!(found.contains(&("4567".into(), Label::Mrn)), "{found:?}");
+    }
+}

@@ -1,0 +1,200 @@
+//! Quality gates of the text de-identifier on the gold sets shipped in
+//! `tests/data/text` (see its README): recall on names and identifiers,
+//! on all PHI characters, and precision, character level as the official
+//! scorer counts them. Set `DEID_TEXT_DEBUG=1` to print every miss.
+
+use deid::DeidKey;
+use deid::text::eval::{GoldNote, Report};
+use deid::text::{Context, Deidentifier, Label, Lang, Replacement, TextOptions};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Line {
+    #[serde(flatten)]
+    gold: GoldNote,
+    #[serde(default)]
+    context: Option<Context>,
+}
+
+fn gold(name: &str) -> Vec<Line> {
+    let path = format!("{}/tests/data/text/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("gold line"))
+        .collect()
+}
+
+fn score(name: &str, lang: Lang, with_context: bool) -> Report {
+    let deid = Deidentifier::new(
+        lang,
+        None,
+        TextOptions {
+            replacement: Replacement::Tags,
+        },
+    )
+    .expect("tags need no key");
+    let debug = std::env::var_os("DEID_TEXT_DEBUG").is_some();
+    let mut report = Report::default();
+    for line in gold(name) {
+        let context = if with_context {
+            line.context.unwrap_or_default()
+        } else {
+            Context::default()
+        };
+        let spans = deid.detect(&line.gold.note_text, &context);
+        if debug {
+            print_misses(&line.gold, &spans);
+        }
+        report.add(&line.gold, &spans);
+    }
+    println!(
+        "{name} (context: {with_context}): recall {:.4}, names/ids {:.4}, precision {:.4}",
+        report.chars.overall.recall(),
+        report.name_id_chars.recall(),
+        report.chars.overall.precision()
+    );
+    report
+}
+
+fn print_misses(gold: &GoldNote, spans: &[deid::text::Span]) {
+    let chars: Vec<char> = gold.note_text.chars().collect();
+    let text = |s: usize, e: usize| {
+        chars[s.min(chars.len())..e.min(chars.len())]
+            .iter()
+            .collect::<String>()
+    };
+    for e in &gold.entities {
+        let covered = (e.start..e.end)
+            .all(|i| chars[i].is_whitespace() || spans.iter().any(|s| s.start <= i && i < s.end));
+        if !covered {
+            println!(
+                "  MISS {} [{}] in {:?}",
+                e.label,
+                text(e.start, e.end),
+                text(e.start.saturating_sub(30), e.end + 30)
+            );
+        }
+    }
+    for s in spans {
+        if !gold
+            .entities
+            .iter()
+            .any(|e| e.start < s.end && s.start < e.end)
+        {
+            println!(
+                "  FP {} [{}] in {:?}",
+                s.label,
+                text(s.start, s.end),
+                text(s.start.saturating_sub(30), s.end + 30)
+            );
+        }
+    }
+}
+
+fn assert_quality(report: &Report, recall: f64, name_id: f64, precision: f64) {
+    assert!(
+        report.chars.overall.recall() >= recall,
+        "recall {}",
+        report.chars.overall.recall()
+    );
+    assert!(
+        report.name_id_chars.recall() >= name_id,
+        "names/ids {}",
+        report.name_id_chars.recall()
+    );
+    assert!(
+        report.chars.overall.precision() >= precision,
+        "precision {}",
+        report.chars.overall.precision()
+    );
+}
+
+#[test]
+fn french_eds_pseudo_sample() {
+    assert_quality(&score("eds-fr.jsonl", Lang::Fr, false), 0.97, 0.99, 0.90);
+}
+
+#[test]
+fn french_synthetic_notes_with_identifiers_and_addresses() {
+    assert_quality(
+        &score("synthetic-fr.jsonl", Lang::Fr, false),
+        0.97,
+        0.99,
+        0.90,
+    );
+}
+
+#[test]
+fn english_synthetic_notes_with_identifiers_and_addresses() {
+    assert_quality(
+        &score("synthetic-en.jsonl", Lang::En, false),
+        0.97,
+        0.99,
+        0.90,
+    );
+}
+
+#[test]
+fn english_i2b2_samples() {
+    // Five notes; what is left are a typist code (`FB59`) and a hospital named in capitals.
+    assert_quality(&score("i2b2-en.jsonl", Lang::En, false), 0.95, 0.96, 0.90);
+}
+
+#[test]
+fn english_synthea_notes_without_and_with_the_record() {
+    assert_quality(
+        &score("synthea-en.jsonl", Lang::En, false),
+        0.97,
+        0.99,
+        0.90,
+    );
+    assert_quality(&score("synthea-en.jsonl", Lang::En, true), 0.99, 1.0, 0.90);
+}
+
+#[test]
+fn clinical_cases_without_phi_keep_their_words_but_dates_and_places() {
+    let report = score("codiesp-en.jsonl", Lang::En, false);
+    let removed: usize = report
+        .chars
+        .per_label
+        .iter()
+        .filter(|(label, _)| {
+            !matches!(
+                label,
+                Label::Date | Label::City | Label::Hospital | Label::Address | Label::Age
+            )
+        })
+        .map(|(_, c)| c.fp)
+        .sum();
+    let total: usize = gold("codiesp-en.jsonl")
+        .iter()
+        .map(|l| {
+            l.gold
+                .note_text
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .count()
+        })
+        .sum();
+    assert!(
+        (removed as f64) < 0.002 * total as f64,
+        "removed {removed} of {total} characters"
+    );
+}
+
+#[test]
+fn surrogates_leave_no_planted_value() {
+    let key = DeidKey::new(b"a test secret of enough bytes").expect("key");
+    let deid = Deidentifier::new(Lang::Fr, Some(key), TextOptions::default()).expect("keyed");
+    for line in gold("synthetic-fr.jsonl") {
+        let out = deid.redact(&line.gold.note_text, &line.context.unwrap_or_default());
+        let chars: Vec<char> = line.gold.note_text.chars().collect();
+        for e in &line.gold.entities {
+            let value: String = chars[e.start..e.end].iter().collect();
+            if value.chars().filter(|c| c.is_alphanumeric()).count() >= 4 {
+                assert!(!out.text.contains(&value), "{value} left in {}", out.text);
+            }
+        }
+    }
+}
