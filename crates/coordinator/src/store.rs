@@ -8,7 +8,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use fed::server::PlanState;
+use fed::server::{PlanState, RoundRecord};
 use learn::Weights;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
@@ -71,6 +71,16 @@ impl CoordinatorStore {
         )
         .execute(&db)
         .await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS plan_rounds (
+                plan_id TEXT NOT NULL,
+                position INTEGER NOT NULL,
+                record_json TEXT NOT NULL,
+                PRIMARY KEY (plan_id, position)
+            )",
+        )
+        .execute(&db)
+        .await?;
         let objects: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(&artifacts)?);
         Ok(CoordinatorStore { db, objects })
     }
@@ -118,10 +128,39 @@ impl CoordinatorStore {
             .to_vec())
     }
 
-    /// Write a plan's state (replacing the previous one) durably.
+    /// Write a plan's state durably: the state itself (replacing the
+    /// previous one) and, in the same transaction, the finished rounds not yet
+    /// stored, one row each, so each save writes what changed and not the
+    /// whole history.
     pub async fn save_state(&self, state: &PlanState, now: i64) -> Result<(), StoreError> {
         let json = serde_json::to_string(state)
             .map_err(|e| StoreError::Corrupt(format!("plan state does not serialise: {e}")))?;
+        let mut tx = self.db.begin().await?;
+        let stored: i64 = sqlx::query("SELECT COUNT(*) FROM plan_rounds WHERE plan_id = ?1")
+            .bind(&state.plan_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .get(0);
+        let stored = usize::try_from(stored).unwrap_or(usize::MAX);
+        if stored > state.history.len() {
+            return Err(StoreError::Corrupt(format!(
+                "plan {} has {stored} stored rounds but its state only {}",
+                state.plan_id,
+                state.history.len()
+            )));
+        }
+        for (position, record) in state.history.iter().enumerate().skip(stored) {
+            let record_json = serde_json::to_string(record)
+                .map_err(|e| StoreError::Corrupt(format!("round does not serialise: {e}")))?;
+            sqlx::query(
+                "INSERT INTO plan_rounds (plan_id, position, record_json) VALUES (?1, ?2, ?3)",
+            )
+            .bind(&state.plan_id)
+            .bind(position as i64)
+            .bind(record_json)
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query(
             "INSERT INTO plan_states (plan_id, state_json, updated_unix_ms) VALUES (?1, ?2, ?3)
              ON CONFLICT(plan_id) DO UPDATE SET state_json = excluded.state_json,
@@ -130,22 +169,166 @@ impl CoordinatorStore {
         .bind(&state.plan_id)
         .bind(json)
         .bind(now)
-        .execute(&self.db)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    /// The stored state of a plan, if any.
+    /// The stored state of a plan, with its finished rounds, if any.
     pub async fn load_state(&self, plan_id: &str) -> Result<Option<PlanState>, StoreError> {
         let row = sqlx::query("SELECT state_json FROM plan_states WHERE plan_id = ?1")
             .bind(plan_id)
             .fetch_optional(&self.db)
             .await?;
-        row.map(|r| {
-            let json: String = r.get(0);
-            serde_json::from_str(&json)
-                .map_err(|e| StoreError::Corrupt(format!("plan state {plan_id}: {e}")))
-        })
-        .transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let json: String = row.get(0);
+        let mut state: PlanState = serde_json::from_str(&json)
+            .map_err(|e| StoreError::Corrupt(format!("plan state {plan_id}: {e}")))?;
+        let rounds = sqlx::query(
+            "SELECT position, record_json FROM plan_rounds WHERE plan_id = ?1 ORDER BY position",
+        )
+        .bind(plan_id)
+        .fetch_all(&self.db)
+        .await?;
+        if rounds.is_empty() {
+            // Databases written before rounds had their own rows kept the
+            // history inside the state.
+            state.history = legacy_history(&json)
+                .map_err(|e| StoreError::Corrupt(format!("plan state {plan_id} history: {e}")))?;
+        }
+        for (expected, row) in rounds.iter().enumerate() {
+            let position: i64 = row.get(0);
+            if position != expected as i64 {
+                return Err(StoreError::Corrupt(format!(
+                    "plan {plan_id}: round row {position} where {expected} was expected"
+                )));
+            }
+            let record_json: String = row.get(1);
+            state
+                .history
+                .push(serde_json::from_str(&record_json).map_err(|e| {
+                    StoreError::Corrupt(format!("plan {plan_id} round row {position}: {e}"))
+                })?);
+        }
+        Ok(Some(state))
+    }
+}
+
+/// The `history` array of a state stored whole, as earlier versions did.
+fn legacy_history(state_json: &str) -> Result<Vec<RoundRecord>, serde_json::Error> {
+    #[derive(serde::Deserialize)]
+    struct Legacy {
+        #[serde(default)]
+        history: Vec<RoundRecord>,
+    }
+    Ok(serde_json::from_str::<Legacy>(state_json)?.history)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use fed::plan::TrainingPlan;
+    use fed::server::{PlanRun, PlanState, RoundRecord};
+
+    use super::*;
+
+    fn record(round: u32) -> RoundRecord {
+        let hospitals = ["cleveland", "hungarian", "switzerland", "va"];
+        let each = |v: String| -> BTreeMap<String, String> {
+            hospitals
+                .iter()
+                .map(|h| (h.to_string(), v.clone()))
+                .collect()
+        };
+        RoundRecord {
+            round,
+            contributors: hospitals.iter().map(|h| (h.to_string(), 100)).collect(),
+            missing: Vec::new(),
+            input_sha256: "ab".repeat(32),
+            output_sha256: "cd".repeat(32),
+            update_sha256: each("ef".repeat(32)),
+            train: BTreeMap::new(),
+            input_test: BTreeMap::new(),
+            epsilon_total_micro: BTreeMap::new(),
+            contribution_entries: each("00".repeat(300)),
+            opened_unix_ms: i64::from(round) * 1000,
+            closed_unix_ms: i64::from(round) * 1000 + 500,
+        }
+    }
+
+    fn state() -> PlanState {
+        PlanRun::new(TrainingPlan::heart_disease_default(), 0)
+            .unwrap()
+            .state()
+            .clone()
+    }
+
+    async fn state_row_bytes(dir: &Path, plan_id: &str) -> i64 {
+        let store = CoordinatorStore::open(dir).await.unwrap();
+        sqlx::query("SELECT length(state_json) FROM plan_states WHERE plan_id = ?1")
+            .bind(plan_id)
+            .fetch_one(&store.db)
+            .await
+            .unwrap()
+            .get(0)
+    }
+
+    #[tokio::test]
+    async fn saving_a_round_writes_the_same_state_row_whatever_the_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CoordinatorStore::open(dir.path()).await.unwrap();
+        let mut state = state();
+        store.save_state(&state, 1).await.unwrap();
+        let empty = state_row_bytes(dir.path(), &state.plan_id).await;
+        for round in 1..=200 {
+            state.history.push(record(round));
+            store.save_state(&state, 2).await.unwrap();
+        }
+        assert_eq!(state_row_bytes(dir.path(), &state.plan_id).await, empty);
+        let loaded = store.load_state(&state.plan_id).await.unwrap().unwrap();
+        assert_eq!(loaded, state);
+        // Saving again stores nothing twice.
+        store.save_state(&state, 3).await.unwrap();
+        assert_eq!(store.load_state(&state.plan_id).await.unwrap(), Some(state));
+    }
+
+    #[tokio::test]
+    async fn a_state_stored_whole_by_an_earlier_version_keeps_its_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CoordinatorStore::open(dir.path()).await.unwrap();
+        let mut state = state();
+        state.history = vec![record(1), record(2)];
+        let mut legacy = serde_json::to_value(&state).unwrap();
+        legacy["history"] = serde_json::to_value(&state.history).unwrap();
+        sqlx::query(
+            "INSERT INTO plan_states (plan_id, state_json, updated_unix_ms) VALUES (?1, ?2, 0)",
+        )
+        .bind(&state.plan_id)
+        .bind(legacy.to_string())
+        .execute(&store.db)
+        .await
+        .unwrap();
+        let loaded = store.load_state(&state.plan_id).await.unwrap().unwrap();
+        assert_eq!(loaded, state);
+        // The next save moves the rounds into their own rows.
+        state.history.push(record(3));
+        store.save_state(&state, 1).await.unwrap();
+        assert_eq!(store.load_state(&state.plan_id).await.unwrap(), Some(state));
+    }
+
+    #[tokio::test]
+    async fn a_state_with_fewer_rounds_than_stored_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CoordinatorStore::open(dir.path()).await.unwrap();
+        let mut state = state();
+        state.history = vec![record(1), record(2)];
+        store.save_state(&state, 1).await.unwrap();
+        state.history.pop();
+        let err = store.save_state(&state, 2).await.unwrap_err();
+        assert!(err.to_string().contains("2 stored rounds"), "{err}");
     }
 }

@@ -156,10 +156,12 @@ fn decode(hex_entry: &str) -> Result<SignedEntry, RecordError> {
     SignedEntry::from_bytes(&bytes).map_err(|e| RecordError::Entry(e.to_string()))
 }
 
-/// An entry the log must hold: one the coordinator signs, or one a hospital signed.
+/// An entry the log must hold: one the coordinator signs, one a hospital
+/// signed, or one before the requested tail (counted, not built).
 enum Expected {
     ByCoordinator(Statement),
     ByHospital(SignedEntry),
+    InLog,
 }
 
 /// What the log must hold for a state beyond its first `skip` plan entries.
@@ -200,6 +202,12 @@ pub fn expected_entries(
         }
         let rule = strategy(plan)?;
         for record in &state.history {
+            // A round's entries: its opening, its contributions, its aggregate.
+            let entries = 2 + record.contribution_entries.len();
+            if out.len() + entries <= skip {
+                out.extend(std::iter::repeat_with(|| Expected::InLog).take(entries));
+                continue;
+            }
             out.push(Expected::ByCoordinator(Statement::RoundOpened(
                 RoundOpened {
                     plan: plan_hash,
@@ -249,14 +257,13 @@ pub fn expected_entries(
     let entries = out
         .into_iter()
         .skip(skip)
-        .map(|e| match e {
-            Expected::ByCoordinator(statement) => Ok(SignedEntry::sign(
-                origin,
-                coordinator.clone(),
-                statement,
-                key,
-            )?),
-            Expected::ByHospital(entry) => Ok(entry),
+        .filter_map(|e| match e {
+            Expected::ByCoordinator(statement) => Some(
+                SignedEntry::sign(origin, coordinator.clone(), statement, key)
+                    .map_err(RecordError::from),
+            ),
+            Expected::ByHospital(entry) => Some(Ok(entry)),
+            Expected::InLog => None,
         })
         .collect::<Result<Vec<_>, RecordError>>()?;
     Ok(ExpectedTail { total, entries })

@@ -147,7 +147,10 @@ pub struct PlanState {
     /// Participants that missed a round's deadline and have not asked for a
     /// task since: rounds do not wait for them (they still may contribute).
     pub absent: Vec<String>,
-    /// Finished rounds.
+    /// Finished rounds. Append-only and not part of the serialised state:
+    /// a store keeps each record once, as it is appended (the coordinator's
+    /// `plan_rounds` table), so saving the state costs the same every round.
+    #[serde(skip)]
     pub history: Vec<RoundRecord>,
     /// Test metrics of the final model per hospital.
     pub final_evaluation: BTreeMap<String, Metrics>,

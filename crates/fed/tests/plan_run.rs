@@ -298,16 +298,26 @@ fn restored_state_continues_exactly_like_the_original() {
     }
     submit(&mut original, "a", 0.25, 2).unwrap();
 
-    // Persist as the coordinator does: artifacts by hash, state as JSON.
+    // Persist as the coordinator does: artifacts by hash, the state as JSON
+    // and each finished round as its own record.
     let mut store = std::collections::HashMap::new();
     for (sha, w) in original.take_unsaved() {
         store.insert(sha, w);
     }
     let json = serde_json::to_string(original.state()).unwrap();
-    let mut restored = PlanRun::restore(serde_json::from_str(&json).unwrap(), |sha| {
-        store.get(sha).cloned()
-    })
-    .unwrap();
+    let rounds: Vec<String> = original
+        .state()
+        .history
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap())
+        .collect();
+    let mut state: fed::server::PlanState = serde_json::from_str(&json).unwrap();
+    assert!(state.history.is_empty(), "finished rounds are stored apart");
+    state.history = rounds
+        .iter()
+        .map(|r| serde_json::from_str(r).unwrap())
+        .collect();
+    let mut restored = PlanRun::restore(state, |sha| store.get(sha).cloned()).unwrap();
 
     for run in [&mut original, &mut restored] {
         submit(run, "b", 0.75, 3).unwrap();

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
-use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, KeypairBytes};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
 use crate::Error;
@@ -33,12 +33,16 @@ impl Identity {
         }
     }
 
-    /// The key as PKCS#8 PEM.
+    /// The key as PKCS#8 PEM in RFC 8410's form (version 1, private key
+    /// only), which OpenSSL, rustls and grpcio all read; keys written with
+    /// the public key attached (version 2) still load.
     pub(crate) fn to_pkcs8_pem(&self) -> Result<String, Error> {
-        let pem = self
-            .key
-            .to_pkcs8_pem(LineEnding::LF)
-            .map_err(|e| Error::PrivateKey(e.to_string()))?;
+        let pem = KeypairBytes {
+            secret_key: self.key.to_bytes(),
+            public_key: None,
+        }
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| Error::PrivateKey(e.to_string()))?;
         Ok(pem.as_str().to_owned())
     }
 

@@ -468,3 +468,52 @@ fn mutual_tls_rejects_wrong_server_name() {
     let err = handshake(&coordinator, &node, "mayo").unwrap_err();
     assert!(format!("{err:?}").contains("NotValidForName"), "{err:?}");
 }
+
+/// Run `openssl` with `args`; its standard output, or why it failed.
+fn openssl(args: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run openssl (install it: apt-get install openssl): {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[test]
+fn openssl_reads_the_written_keys_and_their_public_keys_match_the_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ca();
+    ca.save(dir.path()).unwrap();
+    let party = ca.issue("cleveland").unwrap();
+    party.save(dir.path()).unwrap();
+    for (key, cert) in [("ca.key", "ca.crt"), ("cleveland.key", "cleveland.crt")] {
+        let key = dir.path().join(key);
+        let cert = dir.path().join(cert);
+        let from_key = openssl(&["pkey", "-in", key.to_str().unwrap(), "-pubout"])
+            .unwrap_or_else(|e| panic!("openssl refuses {}: {e}", key.display()));
+        let from_cert = openssl(&["x509", "-in", cert.to_str().unwrap(), "-noout", "-pubkey"])
+            .unwrap_or_else(|e| panic!("openssl refuses {}: {e}", cert.display()));
+        assert_eq!(
+            from_key,
+            from_cert,
+            "{} is not the key of {}",
+            key.display(),
+            cert.display()
+        );
+    }
+}
+
+#[test]
+fn keys_written_with_their_public_key_attached_still_load() {
+    // PKCS#8 version 2 (OneAsymmetricKey with the public key), as earlier
+    // versions of cohort wrote them.
+    use ed25519_dalek::pkcs8::EncodePrivateKey;
+    use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let v2 = key.to_pkcs8_pem(LineEnding::LF).unwrap();
+    let identity = pki::Identity::from_pkcs8_pem(&v2).unwrap();
+    assert_eq!(identity.public_key().0, key.verifying_key().to_bytes());
+}
