@@ -85,9 +85,15 @@ class Server:
         return requests.get(f"{self.base}/{path}", headers=self.headers(token), params=params, timeout=60)
 
     def post(self, path, body, token=None, headers=None, raw=None):
+        return self.send("POST", path, body, token, headers, raw)
+
+    def put(self, path, body, token=None, headers=None):
+        return self.send("PUT", path, body, token, headers)
+
+    def send(self, method, path, body, token=None, headers=None, raw=None):
         h = {**self.headers(token), "Content-Type": "application/fhir+json", **(headers or {})}
         data = raw if raw is not None else json.dumps(body)
-        return requests.post(f"{self.base}/{path}", headers=h, data=data, timeout=60)
+        return requests.request(method, f"{self.base}/{path}", headers=h, data=data, timeout=60)
 
 
 @pytest.fixture(scope="session", params=backends())

@@ -12,7 +12,8 @@ use ehr::{ApiConfig, EhrState, Store};
 #[derive(Subcommand)]
 pub enum EhrCommand {
     /// Load FHIR files (transaction/batch Bundles, resources, NDJSON; directories recursively)
-    /// and print the counts by resource type.
+    /// and print the counts by resource type. Importing the same files again writes nothing
+    /// new (Bundle entries are matched by their fullUrl).
     Import {
         /// Database: `sqlite:PATH` or `postgres://user@host/db`.
         #[arg(long)]

@@ -2,7 +2,8 @@
 //! it on its own HTTP port.
 //!
 //! Every request but `GET /metadata` needs a bearer token (see [`crate::auth`]); every read or
-//! write of patient data is recorded as an AuditEvent in the same store. Serve the router with
+//! write of patient data, and every refused request, is recorded as an AuditEvent in the same
+//! store. AuditEvents are written by the server only. Serve the router with
 //! `into_make_service_with_connect_info::<SocketAddr>()` so that AuditEvents carry the client's
 //! address.
 
@@ -12,6 +13,7 @@ mod capability;
 mod everything;
 mod export;
 mod instance;
+mod refusals;
 mod response;
 mod system;
 mod type_level;
@@ -133,5 +135,9 @@ pub fn router(state: EhrState) -> Router {
             get(everything::operation_or_compartment),
         )
         .fallback(response::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            refusals::audit_refusals,
+        ))
         .with_state(state)
 }

@@ -170,8 +170,17 @@ pub fn parse_request(entry: &Value) -> Result<EntryRequest> {
 
 /// Parses a query string into pairs.
 pub fn parse_query(query: &str) -> Result<Vec<(String, String)>> {
-    serde_urlencoded::from_str(query)
-        .map_err(|e| Error::invalid(format!("bad query string {query:?}: {e}")))
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+        .map_err(|e| Error::invalid(format!("bad query string {query:?}: {e}")))?;
+    if let Some((key, _)) = pairs
+        .iter()
+        .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+    {
+        return Err(Error::invalid(format!(
+            "parameter {key:?} contains a NUL character (%00), which no FHIR value can hold"
+        )));
+    }
+    Ok(pairs)
 }
 
 /// Reads a version from an ETag (`W/"3"` or `3`).
@@ -315,36 +324,27 @@ async fn identity(
     let t = request.resource_type;
     match request.method {
         Method::Post => {
-            if let Some(criteria) = &request.if_none_exist {
-                let ids = tx.matching_ids(t, criteria, 2).await?;
-                match ids.as_slice() {
-                    [] => {}
-                    [id] => return Ok(Some((t, id.clone(), true))),
-                    _ => {
-                        return Err(Error::PreconditionFailed(format!(
-                            "ifNoneExist matches more than one {t}"
-                        )));
-                    }
-                }
+            if let Some(criteria) = &request.if_none_exist
+                && let Some(id) = tx.conditional_match(t, criteria, "create").await?
+            {
+                return Ok(Some((t, id, true)));
             }
             Ok(Some((t, crate::store::new_id(), false)))
         }
         Method::Put | Method::Delete => match (&request.id, &request.criteria) {
             (Some(id), _) => Ok(Some((t, id.clone(), false))),
             (None, Some(criteria)) => {
-                let ids = tx.matching_ids(t, criteria, 2).await?;
-                match (ids.as_slice(), request.method) {
-                    ([], Method::Put) => Ok(Some((t, crate::store::new_id(), false))),
-                    ([], _) => Ok(None),
-                    ([id], _) => Ok(Some((t, id.clone(), false))),
-                    _ => Err(Error::PreconditionFailed(format!(
-                        "the conditional {} matches more than one {t}",
-                        if request.method == Method::Put {
-                            "update"
-                        } else {
-                            "delete"
-                        }
-                    ))),
+                let interaction = if request.method == Method::Put {
+                    "update"
+                } else {
+                    "delete"
+                };
+                match tx.conditional_match(t, criteria, interaction).await? {
+                    Some(id) => Ok(Some((t, id, false))),
+                    None if request.method == Method::Put => {
+                        Ok(Some((t, crate::store::new_id(), false)))
+                    }
+                    None => Ok(None),
                 }
             }
             (None, None) => Err(Error::invalid("no id or criteria")),

@@ -55,7 +55,7 @@ pub enum Error {
     },
     /// The database failed.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     /// A stored resource could not be decoded (corrupt store).
     #[error("stored resource is corrupt: {0}")]
     Corrupt(String),
@@ -73,6 +73,21 @@ pub enum Error {
     /// Building a training table failed.
     #[error("dataset: {0}")]
     Dataset(String),
+}
+
+impl From<sqlx::Error> for Error {
+    /// A value the database cannot store as text (a NUL character, which PostgreSQL refuses)
+    /// is the client's error: any path that lets one through gets a 400, not a 500.
+    fn from(error: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &error
+            && matches!(db.code().as_deref(), Some("22021" | "22P05"))
+        {
+            return Error::invalid(
+                "a value contains a NUL character (U+0000) or another character the database cannot store as text",
+            );
+        }
+        Error::Database(error)
+    }
 }
 
 /// Result with the EHR's [`Error`].
@@ -142,12 +157,20 @@ impl Error {
         }
     }
 
-    /// This error as an OperationOutcome resource.
+    /// This error as an OperationOutcome resource, for a client. A server-side failure (5xx)
+    /// is logged here and answered with a generic message: database errors and file paths are
+    /// not for clients.
     pub fn to_outcome(&self) -> Value {
+        let diagnostics = if self.status() >= 500 {
+            tracing::error!(error = %self, "FHIR request failed");
+            "the server failed to process the request; its log has the details".to_string()
+        } else {
+            self.to_string()
+        };
         let mut issue = json!({
             "severity": "error",
             "code": self.issue_code(),
-            "diagnostics": self.to_string(),
+            "diagnostics": diagnostics,
         });
         if let Some(expression) = self.expression() {
             issue["expression"] = json!([expression]);
@@ -167,6 +190,21 @@ pub fn information_outcome(message: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_failures_are_not_echoed_to_clients() {
+        let err = Error::Entry {
+            index: 0,
+            request: "POST Patient".into(),
+            source: Box::new(Error::Database(sqlx::Error::Protocol(
+                "relation \"resources\" does not exist".into(),
+            ))),
+        };
+        let outcome = err.to_outcome();
+        assert_eq!(outcome["issue"][0]["code"], "exception");
+        let diagnostics = outcome["issue"][0]["diagnostics"].as_str().unwrap();
+        assert!(!diagnostics.contains("relation"), "{diagnostics}");
+    }
 
     #[test]
     fn entry_error_points_at_the_entry_and_element() {

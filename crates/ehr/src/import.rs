@@ -3,19 +3,23 @@
 //! or NDJSON (one resource per line, as bulk export writes). Directories are read recursively,
 //! in name order.
 //!
-//! Reference data repeated in every Synthea patient Bundle is not duplicated: a `POST` of an
-//! Organization or Practitioner with an identifier becomes a conditional create on it. With
-//! `keep_ids`, every `POST` of a resource that has an id becomes a `PUT` to that id, which makes
-//! the import repeatable (unchanged resources are not written again).
+//! Imports are repeatable: importing the same files again writes nothing new.
+//! - Reference data repeated in every Synthea patient Bundle is not duplicated: a `POST` of an
+//!   Organization or Practitioner with an identifier becomes a conditional create on it.
+//! - With `keep_ids`, every `POST` of a resource that has an id becomes a `PUT` to that id.
+//! - Otherwise each Bundle entry's `fullUrl` is recorded (table `import_sources`) with the id
+//!   its resource got; a later import of an entry with that `fullUrl` becomes a `PUT` to the
+//!   same id, which writes nothing when the resource is unchanged.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
+use sqlx::Row;
 
 use crate::bundle::{self, BundleKind, EntryOutcome};
 use crate::error::{Error, Result};
-use crate::store::Store;
+use crate::store::{Store, Tx};
 
 /// Resources per transaction when importing NDJSON or collections.
 const CHUNK: usize = 500;
@@ -137,16 +141,20 @@ pub async fn import_value(
     let is_bundle = value.get("resourceType").and_then(Value::as_str) == Some("Bundle");
     match (is_bundle, BundleKind::of(&value)) {
         (true, Ok(kind)) => {
-            let bundle = prepare(value, options);
+            let mut tx = store.begin().await?;
+            let bundle = prepare(&mut tx, value, options).await?;
             let outcomes = match kind {
-                BundleKind::Transaction => {
-                    let mut tx = store.begin().await?;
-                    let outcomes = bundle::transaction(&mut tx, &bundle).await?;
-                    tx.commit().await?;
+                BundleKind::Transaction => bundle::transaction(&mut tx, &bundle).await?,
+                BundleKind::Batch => {
+                    // Each entry runs in a transaction of its own.
+                    drop(tx);
+                    let outcomes = bundle::batch(store, &bundle).await?;
+                    tx = store.begin().await?;
                     outcomes
                 }
-                BundleKind::Batch => bundle::batch(store, &bundle).await?,
             };
+            remember_sources(&mut tx, &bundle, &outcomes).await?;
+            tx.commit().await?;
             tally(&bundle, &outcomes, report)
         }
         (true, Err(_)) => {
@@ -197,9 +205,9 @@ async fn import_resources(
 }
 
 /// Applies the import rules to a transaction or batch Bundle's entries.
-fn prepare(mut bundle: Value, options: ImportOptions) -> Value {
+async fn prepare(tx: &mut Tx, mut bundle: Value, options: ImportOptions) -> Result<Value> {
     let Some(entries) = bundle.get_mut("entry").and_then(Value::as_array_mut) else {
-        return bundle;
+        return Ok(bundle);
     };
     for entry in entries {
         let Some(resource) = entry.get("resource") else {
@@ -229,9 +237,52 @@ fn prepare(mut bundle: Value, options: ImportOptions) -> Value {
             let query = serde_urlencoded::to_string([("identifier", format!("{system}|{value}"))])
                 .unwrap_or_default();
             entry["request"]["ifNoneExist"] = json!(query);
+        } else if let Some(source) = entry.get("fullUrl").and_then(Value::as_str)
+            && let Some(id) = imported_id(tx, source, &t).await?
+        {
+            entry["request"] = json!({"method": "PUT", "url": format!("{t}/{id}")});
+            entry["resource"]["id"] = json!(id);
         }
     }
-    bundle
+    Ok(bundle)
+}
+
+/// The id under which the entry with `fullUrl` `source` was imported as a `resource_type`.
+async fn imported_id(tx: &mut Tx, source: &str, resource_type: &str) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT res_id FROM import_sources WHERE source = $1 AND res_type = $2")
+        .bind(source)
+        .bind(resource_type)
+        .fetch_optional(tx.connection().await?)
+        .await?;
+    Ok(row.map(|r| r.try_get("res_id")).transpose()?)
+}
+
+/// Records where each entry with a `fullUrl` was stored, for the next import of it.
+async fn remember_sources(tx: &mut Tx, bundle: &Value, outcomes: &[EntryOutcome]) -> Result<()> {
+    let entries = bundle
+        .get("entry")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    for (entry, outcome) in entries.iter().zip(outcomes) {
+        let (resource_type, id) = match outcome {
+            EntryOutcome::Written(w) => (w.resource_type, &w.id),
+            EntryOutcome::Existing { resource_type, id } => (*resource_type, id),
+            _ => continue,
+        };
+        let Some(source) = entry.get("fullUrl").and_then(Value::as_str) else {
+            continue;
+        };
+        sqlx::query(
+            "INSERT INTO import_sources (source, res_type, res_id) VALUES ($1, $2, $3) \
+             ON CONFLICT (source) DO UPDATE SET res_type = excluded.res_type, res_id = excluded.res_id",
+        )
+        .bind(source)
+        .bind(resource_type)
+        .bind(id.as_str())
+        .execute(tx.connection().await?)
+        .await?;
+    }
+    Ok(())
 }
 
 fn first_identifier(resource: &Value) -> Option<(String, String)> {

@@ -8,8 +8,11 @@ mod schema;
 pub(crate) mod sql;
 mod write;
 
+use std::sync::Arc;
+
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
+use tokio::sync::Mutex;
 
 use crate::error::{Error, Result};
 
@@ -45,10 +48,18 @@ impl Dialect {
 }
 
 /// A FHIR store on SQLite or PostgreSQL. Cheap to clone (a connection pool).
+///
+/// Writers never wait for a connection while holding one. On SQLite, where the database takes
+/// one writer at a time, write transactions queue on an in-process lock before they take a
+/// connection (and then begin `IMMEDIATE`), so that readers keep the other connections and no
+/// writer fails with "database is locked". On PostgreSQL, writers of the same resource queue on
+/// an advisory lock ([`Tx::lock`]).
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
+    /// SQLite only: held by the one open write transaction.
+    writer: Option<Arc<Mutex<()>>>,
 }
 
 impl Store {
@@ -103,7 +114,12 @@ impl Store {
                 format!("cannot open database {}: {e}", redact(&url)).into(),
             ))
         })?;
-        let store = Store { pool, dialect };
+        let writer = (dialect == Dialect::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let store = Store {
+            pool,
+            dialect,
+            writer,
+        };
         schema::migrate(&store).await?;
         Ok(store)
     }

@@ -1,7 +1,10 @@
-//! Checks a resource before it is stored: FHIR JSON rules, supported type, id, meta, the
-//! elements each type requires, the codes its required bindings allow, and date formats.
+//! Checks a resource before it is stored: FHIR JSON rules, supported type, id, meta, each
+//! element's FHIR R4 type (from a table of the R4 definitions), the elements each type requires, the codes its
+//! required bindings allow, and date formats.
 //!
 //! Errors name the element (`Observation.status`) and say what is wrong.
+
+mod elements;
 
 use serde_json::{Map, Value};
 
@@ -233,6 +236,7 @@ pub fn validate(resource: &Value, expected_type: Option<&str>) -> Result<&'stati
         }
     }
     json_rules(resource, Path::Root(resource_type))?;
+    elements::check(map, resource_type, Path::Root(resource_type))?;
     if let Some(meta) = map.get("meta") {
         check_meta(meta, resource_type)?;
     }
@@ -274,6 +278,7 @@ fn json_rules(value: &Value, path: Path<'_>) -> Result<()> {
             "null is not allowed (omit the element)",
         )),
         Value::String(s) if s.is_empty() => empty("empty strings"),
+        Value::String(s) if s.contains('\0') => Err(nul(path)),
         Value::Array(items) if items.is_empty() => empty("empty arrays"),
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
@@ -311,7 +316,12 @@ fn object_rules(map: &Map<String, Value>, path: Path<'_>) -> Result<()> {
             }
             continue;
         }
-        if key == "div" && child.is_string() {
+        if key == "div"
+            && let Value::String(text) = child
+        {
+            if text.contains('\0') {
+                return Err(nul(child_path));
+            }
             continue;
         }
         json_rules(child, child_path)?;
@@ -326,6 +336,14 @@ fn object_rules(map: &Map<String, Value>, path: Path<'_>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// FHIR strings cannot hold U+0000 (nor can the database store it).
+fn nul(path: Path<'_>) -> Error {
+    Error::invalid_at(
+        path.to_string(),
+        "contains a NUL character (U+0000), which FHIR strings cannot hold",
+    )
 }
 
 fn prefix(error: Error, path: &str) -> Error {
@@ -516,6 +534,95 @@ mod tests {
                 "{resource}"
             );
         }
+    }
+
+    #[test]
+    fn elements_must_have_their_r4_types() {
+        let obs = |extra: Value| {
+            let mut o =
+                json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"}});
+            o.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            o
+        };
+        let cases = [
+            (
+                json!({"resourceType": "Patient", "name": [{"family": 1}]}),
+                "Patient.name[0].family",
+            ),
+            (
+                json!({"resourceType": "Patient", "name": {"family": "x"}}),
+                "Patient.name",
+            ),
+            (
+                json!({"resourceType": "Patient", "gender": ["male"]}),
+                "Patient.gender",
+            ),
+            (
+                json!({"resourceType": "Patient", "active": "yes"}),
+                "Patient.active",
+            ),
+            (
+                json!({"resourceType": "Patient", "multipleBirthInteger": 1.5}),
+                "Patient.multipleBirthInteger",
+            ),
+            (
+                json!({"resourceType": "Patient", "contact": [{"name": [{"family": "x"}]}]}),
+                "Patient.contact[0].name",
+            ),
+            (
+                json!({"resourceType": "Patient", "name": [{"given": ["a"], "_given": ["x"]}]}),
+                "Patient.name[0]._given[0]",
+            ),
+            (
+                json!({"resourceType": "Patient", "extension": [{"url": "http://x", "valueBoolean": "true"}]}),
+                "Patient.extension[0].valueBoolean",
+            ),
+            (
+                json!({"resourceType": "Patient", "contained": [{"resourceType": "Patient", "active": 1}]}),
+                "Patient.contained[0].Patient.active",
+            ),
+            (
+                obs(json!({"valueQuantity": {"value": "5"}})),
+                "Observation.valueQuantity.value",
+            ),
+            (
+                obs(
+                    json!({"component": [{"code": {"text": "y"}, "referenceRange": [{"low": {"value": true}}]}]}),
+                ),
+                "Observation.component[0].referenceRange[0].low.value",
+            ),
+        ];
+        for (resource, path) in cases {
+            let err = validate(&resource, None).unwrap_err();
+            assert!(err.to_string().contains("must be"), "{err}");
+            assert_eq!(expression(err), path, "{resource}");
+        }
+        let well_typed = json!({"resourceType": "Patient", "multipleBirthInteger": 2,
+            "deceasedBoolean": false, "name": [{"given": ["a", "b"],
+            "_given": [null, {"extension": [{"url": "http://x", "valueString": "y"}]}]}]});
+        validate(&well_typed, None).unwrap();
+        let message = validate(
+            &json!({"resourceType": "Patient", "name": [{"family": 1}]}),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            message,
+            "Patient.name[0].family must be a FHIR string (a JSON string), not the number 1"
+        );
+    }
+
+    #[test]
+    fn nul_characters_are_refused() {
+        let err = validate(
+            &json!({"resourceType": "Patient", "name": [{"given": ["a\u{0}"]}]}),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(expression(err), "Patient.name[0].given[0]");
     }
 
     #[test]

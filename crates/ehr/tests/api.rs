@@ -12,6 +12,7 @@ use tower::ServiceExt;
 
 const BASE: &str = "http://ehr.test/fhir";
 
+#[derive(Clone)]
 struct Api {
     app: Router,
     store: Store,
@@ -512,4 +513,245 @@ async fn nested_router_links_carry_the_mount_path() {
         location.starts_with("http://node.example:8443/fhir/Patient/"),
         "{location}"
     );
+}
+
+/// Every AuditEvent in the store (read with the admin token).
+async fn audit_events(api: &Api) -> Vec<Value> {
+    let (status, bundle) = api.admin("GET", "/AuditEvent?_count=1000", None).await;
+    assert_eq!(status, StatusCode::OK, "{bundle}");
+    bundle["entry"]
+        .as_array()
+        .map(|entries| entries.iter().map(|e| e["resource"].clone()).collect())
+        .unwrap_or_default()
+}
+
+/// Issue 10, item 3: parallel PUTs (each to its own id, and all to one id) all succeed while
+/// reads go on; each resource ends in the right state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_puts_and_reads_all_succeed() {
+    for b in common::backends().await {
+        let api = Api::new(&b.store).await;
+        let (_, seed) = api.admin("POST", "/Patient", Some(patient("Seed"))).await;
+        let seed = seed["id"].as_str().unwrap().to_string();
+        let mut tasks = Vec::new();
+        for n in 0..20 {
+            let (api1, api2, api3, seed) = (api.clone(), api.clone(), api.clone(), seed.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut p = patient(&format!("Repro{n}"));
+                p["id"] = json!(format!("repro-{n}"));
+                api1.admin("PUT", &format!("/Patient/repro-{n}"), Some(p))
+                    .await
+            }));
+            tasks.push(tokio::spawn(async move {
+                let mut p = patient(&format!("Shared{n}"));
+                p["id"] = json!("shared");
+                api2.admin("PUT", "/Patient/shared", Some(p)).await
+            }));
+            tasks.push(tokio::spawn(async move {
+                api3.admin("GET", &format!("/Patient/{seed}"), None).await
+            }));
+        }
+        for task in tasks {
+            let (status, body) = task.await.unwrap();
+            assert!(status.is_success(), "{}: {status} {body}", b.name);
+        }
+        assert_eq!(api.count("Patient").await, 22, "{}", b.name);
+        for n in 0..20 {
+            let (_, p) = api.admin("GET", &format!("/Patient/repro-{n}"), None).await;
+            assert_eq!(p["name"][0]["family"], format!("Repro{n}"), "{}", b.name);
+        }
+        let (_, shared) = api.admin("GET", "/Patient/shared", None).await;
+        assert_eq!(shared["meta"]["versionId"], "20", "{}: {shared}", b.name);
+    }
+}
+
+/// Issue 10, item 6: parallel conditional creates with the same If-None-Exist make exactly one
+/// resource; the others get 200 and that resource.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_conditional_creates_make_one_resource() {
+    for b in common::backends().await {
+        let api = Api::new(&b.store).await;
+        let mut tasks = Vec::new();
+        for n in 0..10 {
+            let api = api.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut p = patient(&format!("Twin{n}"));
+                p["identifier"] = json!([{"system": "http://hospital.example/mrn", "value": "42"}]);
+                let condition = [("if-none-exist", "identifier=http://hospital.example/mrn|42")];
+                let (status, _, body) = api
+                    .call("POST", "/Patient", Some(&api.admin), Some(p), &condition)
+                    .await;
+                (status, body)
+            }));
+        }
+        let mut created = 0;
+        let mut ids = std::collections::HashSet::new();
+        for task in tasks {
+            let (status, body) = task.await.unwrap();
+            match status {
+                StatusCode::CREATED => created += 1,
+                StatusCode::OK => {}
+                other => panic!("{}: {other} {body}", b.name),
+            }
+            ids.insert(body["id"].as_str().expect("the resource").to_string());
+        }
+        assert_eq!(created, 1, "{}", b.name);
+        assert_eq!(ids.len(), 1, "{}: {ids:?}", b.name);
+        assert_eq!(api.count("Patient").await, 1, "{}", b.name);
+    }
+}
+
+/// Issue 10, item 8: clients cannot write AuditEvents, patient-scoped tokens cannot read the
+/// access log, and refused requests are recorded with a failure outcome.
+#[tokio::test]
+async fn audit_trail_is_written_by_the_server_only() {
+    for b in common::backends().await {
+        let n = b.name;
+        let api = Api::new(&b.store).await;
+        let writer = b
+            .store
+            .create_token("writer", "user/*.write", None, None)
+            .await
+            .unwrap();
+        let forged = json!({"resourceType": "AuditEvent",
+            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest"},
+            "action": "R", "recorded": "2001-01-01T00:00:00Z", "outcome": "0",
+            "agent": [{"who": {"display": "dr-someone-else"}, "requestor": true}],
+            "source": {"observer": {"display": "elsewhere"}}});
+        let (status, _, body) = api
+            .call(
+                "POST",
+                "/AuditEvent",
+                Some(&writer),
+                Some(forged.clone()),
+                &[],
+            )
+            .await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{n}: {body}");
+        let mut with_id = forged.clone();
+        with_id["id"] = json!("forged");
+        let (status, _, _) = api
+            .call(
+                "PUT",
+                "/AuditEvent/forged",
+                Some(&writer),
+                Some(with_id),
+                &[],
+            )
+            .await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{n}");
+        let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": forged, "request": {"method": "POST", "url": "AuditEvent"}}]});
+        let (status, _, _) = api
+            .call("POST", "/", Some(&writer), Some(bundle), &[])
+            .await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{n}");
+        let (status, _, _) = api.call("GET", "/Patient", None, None, &[]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+        let (_, a) = api.admin("POST", "/Patient", Some(patient("Alpha"))).await;
+        let (_, z) = api.admin("POST", "/Patient", Some(patient("Zulu"))).await;
+        let (a, z) = (a["id"].as_str().unwrap(), z["id"].as_str().unwrap());
+        let app = b
+            .store
+            .create_token("app", "patient/*.read", Some(a), None)
+            .await
+            .unwrap();
+        for uri in [
+            "/AuditEvent".to_string(),
+            format!("/Patient/{a}/AuditEvent"),
+        ] {
+            let (status, _, body) = api.call("GET", &uri, Some(&app), None, &[]).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{n} {uri}: {body}");
+        }
+        let (status, _, _) = api
+            .call("GET", &format!("/Patient/{z}"), Some(&app), None, &[])
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+
+        let events = audit_events(&api).await;
+        assert!(
+            events
+                .iter()
+                .all(|e| e["recorded"] != "2001-01-01T00:00:00Z"
+                    && e["agent"][0]["who"]["display"] != "dr-someone-else"),
+            "{n}: a client wrote an AuditEvent"
+        );
+        let refused = |who: &str, interaction: &str| {
+            events.iter().any(|e| {
+                e["outcome"] == "4"
+                    && e["agent"][0]["who"]["display"] == who
+                    && e["subtype"][0]["code"] == interaction
+            })
+        };
+        assert!(
+            refused("writer", "create"),
+            "{n}: refused create not recorded"
+        );
+        assert!(refused("writer", "update"), "{n}");
+        assert!(refused("unauthenticated", "search-type"), "{n}");
+        assert!(refused("app", "search-type"), "{n}");
+        assert!(
+            events.iter().any(|e| e["outcome"] == "4"
+                && e["agent"][0]["who"]["display"] == "app"
+                && e["entity"][0]["what"]["reference"] == format!("Patient/{z}")),
+            "{n}: refused read of Patient/{z} not recorded"
+        );
+    }
+}
+
+/// Issue 10, item 9: NUL characters in a resource or a search are the client's error (400 with
+/// an OperationOutcome naming the element), never a database error.
+#[tokio::test]
+async fn nul_characters_are_refused_with_an_outcome() {
+    for b in common::backends().await {
+        let n = b.name;
+        let api = Api::new(&b.store).await;
+        let (status, body) = api
+            .admin("POST", "/Patient", Some(patient("Nu\u{0}ll")))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{n}: {body}");
+        assert_eq!(body["issue"][0]["expression"][0], "Patient.name[0].family");
+        let (_, p) = api.admin("POST", "/Patient", Some(patient("Plain"))).await;
+        let id = p["id"].as_str().unwrap();
+        for uri in [
+            "/Patient?name=%00".to_string(),
+            "/Patient?fam%00ily=x".to_string(),
+            format!("/Patient/{id}/Observation?code=a%00b"),
+        ] {
+            let (status, body) = api.admin("GET", &uri, None).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{n} {uri}: {body}");
+            assert!(outcome_says(&body, "NUL"), "{n} {uri}: {body}");
+        }
+        let (status, body) = api.admin("GET", "/Patient/a%00b", None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{n}: {body}");
+        let mut updated = patient("Plain");
+        updated["id"] = json!(id);
+        updated["extension"] = json!([{"url": "http://example.org/x", "valueString": "\u{0}"}]);
+        let (status, body) = api
+            .admin("PUT", &format!("/Patient/{id}"), Some(updated))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{n}: {body}");
+        assert_eq!(api.count("Patient").await, 1, "{n}");
+    }
+}
+
+/// Issue 10, item 12: element types are checked against the R4 definitions.
+#[tokio::test]
+async fn elements_of_the_wrong_type_are_refused() {
+    for b in common::backends().await {
+        let n = b.name;
+        let api = Api::new(&b.store).await;
+        let (status, body) = api
+            .admin(
+                "POST",
+                "/Patient",
+                Some(json!({"resourceType": "Patient", "name": [{"family": 1}]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{n}: {body}");
+        assert_eq!(body["issue"][0]["expression"][0], "Patient.name[0].family");
+        assert!(outcome_says(&body, "must be a FHIR string"), "{body}");
+        assert_eq!(api.count("Patient").await, 0, "{n}");
+    }
 }

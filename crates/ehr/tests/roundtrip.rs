@@ -148,3 +148,26 @@ async fn import_counts_by_type_and_does_not_duplicate_reference_data() {
         assert_eq!(again.total(), 0, "{:?}", again.written);
     }
 }
+
+/// Issue 10, item 10: importing the same files again (server-assigned ids) writes nothing.
+#[tokio::test]
+async fn reimporting_the_same_files_writes_nothing() {
+    for b in common::backends().await {
+        let first = import::import_paths(&b.store, &fixtures(), ImportOptions::default())
+            .await
+            .unwrap();
+        let counts = b.store.counts().await.unwrap();
+        let again = import::import_paths(&b.store, &fixtures(), ImportOptions::default())
+            .await
+            .unwrap();
+        assert!(first.total() > 150, "{}", b.name);
+        assert_eq!(again.total(), 0, "{}: {:?}", b.name, again.written);
+        assert_eq!(
+            again.existing.values().sum::<usize>(),
+            first.total() + first.existing.values().sum::<usize>(),
+            "{}",
+            b.name
+        );
+        assert_eq!(b.store.counts().await.unwrap(), counts, "{}", b.name);
+    }
+}

@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts, OriginalUri};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap, header};
 use serde_json::Value;
 
 use super::EhrState;
@@ -32,29 +32,35 @@ impl FromRequestParts<EhrState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &EhrState) -> Result<Self, ApiError> {
         check_format(parts)?;
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .ok_or_else(|| {
-                Error::Unauthorized("this FHIR server needs an Authorization: Bearer token".into())
-            })?;
+        let token = bearer_token(&parts.headers).ok_or_else(|| {
+            Error::Unauthorized("this FHIR server needs an Authorization: Bearer token".into())
+        })?;
         let principal = state.store().authenticate(token).await?;
-        let address = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string());
         Ok(Caller {
             principal,
-            address,
+            address: client_address(&parts.extensions),
             base: base_url(parts, state),
         })
     }
+}
+
+/// The token of an `Authorization: Bearer` header.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+}
+
+/// The client's IP address, when the server was started with connect info.
+pub fn client_address(extensions: &Extensions) -> Option<String> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string())
 }
 
 /// Refuses requests for formats other than JSON (`Accept`, `_format`).

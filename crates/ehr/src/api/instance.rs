@@ -12,7 +12,7 @@ use crate::audit::Action;
 use crate::auth::Interaction;
 use crate::bundle::parse_etag;
 use crate::error::Error;
-use crate::store::Version;
+use crate::store::{Tx, Version};
 use crate::types;
 
 async fn answer_read(
@@ -97,22 +97,26 @@ pub async fn update(
         .and_then(|v| v.to_str().ok())
         .map(parse_etag)
         .transpose()?;
-    update_resource(&state, &caller, t, &id, resource, if_match, &headers).await
+    let tx = state.store().begin().await?;
+    update_resource(&state, &caller, tx, t, &id, resource, if_match, &headers).await
 }
 
-/// Updates (or creates) `t/id` on behalf of `caller`, audited in the same transaction.
+/// Updates (or creates) `t/id` on behalf of `caller` in `tx`, audited in the same transaction.
+#[allow(clippy::too_many_arguments)]
 pub async fn update_resource(
     state: &EhrState,
     caller: &Caller,
+    mut tx: Tx,
     t: &'static str,
     id: &str,
     resource: serde_json::Value,
     if_match: Option<i64>,
     headers: &HeaderMap,
 ) -> ApiResult {
-    let mut tx = state.store().begin().await?;
+    // Read inside the transaction: taking a second connection while holding one starves the
+    // pool under concurrent writes.
     let mut patients = Vec::new();
-    if let Ok(existing) = state.store().read(t, id).await {
+    if let Some(existing) = tx.current(t, id).await? {
         let existing = parse_stored(&existing)?;
         caller.authorize(t, id, Interaction::Update, &existing)?;
         patients = patients_of(t, id, &existing);
@@ -140,11 +144,11 @@ pub async fn update_resource(
     Ok(written_response(&caller.base, &written, headers))
 }
 
-/// AuditEvents are an append-only log.
+/// AuditEvents are written by this server only: clients cannot create, update or delete them.
 pub fn refuse_audit_changes(t: &str) -> Result<(), Error> {
     if t == "AuditEvent" {
         return Err(Error::NotAllowed(
-            "AuditEvents are an append-only log: they cannot be updated or deleted".into(),
+            "AuditEvents are written by this server only: they cannot be created, updated or deleted through the API".into(),
         ));
     }
     Ok(())
@@ -158,27 +162,25 @@ pub async fn delete(
 ) -> ApiResult {
     let t = types::resource_type(&t)?;
     refuse_audit_changes(t)?;
-    delete_resource(&state, &caller, t, &id).await
+    let tx = state.store().begin().await?;
+    delete_resource(&state, &caller, tx, t, &id).await
 }
 
-/// Deletes `t/id` on behalf of `caller`, audited in the same transaction.
+/// Deletes `t/id` (if it exists) on behalf of `caller` in `tx`, audited in the same
+/// transaction.
 pub async fn delete_resource(
     state: &EhrState,
     caller: &Caller,
+    mut tx: Tx,
     t: &'static str,
     id: &str,
 ) -> ApiResult {
-    let existing = match state.store().read(t, id).await {
-        Ok(v) => v,
-        Err(Error::NotFound(_) | Error::Gone(_)) => {
-            caller.principal.access(t, Interaction::Delete)?;
-            return Ok(Fhir::empty(StatusCode::NO_CONTENT));
-        }
-        Err(e) => return Err(e.into()),
+    let Some(existing) = tx.current(t, id).await? else {
+        caller.principal.access(t, Interaction::Delete)?;
+        return Ok(Fhir::empty(StatusCode::NO_CONTENT));
     };
     let resource = parse_stored(&existing)?;
     caller.authorize(t, id, Interaction::Delete, &resource)?;
-    let mut tx = state.store().begin().await?;
     let deleted = tx.delete(t, id).await?;
     let mut access = caller.access(Action::Delete, "delete");
     access.resources = vec![format!(

@@ -126,18 +126,25 @@ impl From<Error> for ApiError {
     }
 }
 
+/// Why a request was refused, kept on the response for the audit of refusals.
+#[derive(Clone, Debug)]
+pub struct Refusal(pub String);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.0.status() >= 500 {
-            tracing::error!(error = %self.0, "FHIR request failed");
-        }
         let status =
             StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = Fhir::json(status, &self.0.to_outcome());
         if status == StatusCode::UNAUTHORIZED {
             response = response.header(header::WWW_AUTHENTICATE, "Bearer realm=\"cohort-ehr\"");
         }
-        response.into_response()
+        let mut response = response.into_response();
+        if status.is_client_error() {
+            response
+                .extensions_mut()
+                .insert(Refusal(self.0.to_string()));
+        }
+        response
     }
 }
 

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::EhrState;
 use super::bundles::{history_bundle, response_bundle, status_line};
 use super::caller::{Caller, patients_of};
-use super::instance::HistoryParams;
+use super::instance::{HistoryParams, refuse_audit_changes};
 use super::response::{ApiError, ApiResult, Fhir, Return, parse_body, prefer_return};
 use super::type_level::run_search;
 use crate::audit::Action;
@@ -35,20 +35,16 @@ fn authorize_entries(caller: &Caller, bundle: &Value) -> Result<(), Error> {
             Method::Put => Interaction::Update,
             Method::Delete => Interaction::Delete,
         };
-        if request.resource_type == "AuditEvent"
-            && matches!(request.method, Method::Put | Method::Delete)
-        {
-            return Err(Error::Entry {
-                index,
-                request: request.url.clone(),
-                source: Box::new(Error::NotAllowed(
-                    "AuditEvents cannot be updated or deleted".into(),
-                )),
-            });
-        }
-        caller
-            .principal
-            .require_all(request.resource_type, interaction, false)
+        let allowed = match request.method {
+            Method::Get => Ok(()),
+            _ => refuse_audit_changes(request.resource_type),
+        };
+        allowed
+            .and_then(|()| {
+                caller
+                    .principal
+                    .require_all(request.resource_type, interaction, false)
+            })
             .map_err(|e| Error::Entry {
                 index,
                 request: request.url.clone(),

@@ -9,12 +9,13 @@ use super::EhrState;
 use super::bundles::{history_bundle, search_bundle};
 use super::caller::{Caller, patients_of};
 use super::instance::{HistoryParams, delete_resource, refuse_audit_changes, update_resource};
-use super::response::{ApiResult, Fhir, parse_body, written_response};
+use super::response::{ApiResult, Fhir, parse_body, parse_stored, written_response};
 use crate::audit::Action;
 use crate::auth::{Access, Interaction};
 use crate::bundle::parse_query;
 use crate::error::Error;
 use crate::search::SearchRequest;
+use crate::store::{Tx, Written};
 use crate::types;
 
 /// Runs a search of `t` with `pairs`, limited to `compartment` if given, and answers it.
@@ -100,33 +101,15 @@ pub async fn create(
     body: Bytes,
 ) -> ApiResult {
     let t = types::resource_type(&t)?;
+    refuse_audit_changes(t)?;
     let resource = parse_body(&headers, &body)?;
     crate::validate::validate(&resource, Some(t))?;
     caller.principal.access(t, Interaction::Create)?;
     let mut tx = state.store().begin().await?;
     if let Some(condition) = headers.get("if-none-exist").and_then(|v| v.to_str().ok()) {
         let criteria = parse_query(condition.trim_start_matches('?'))?;
-        let ids = tx.matching_ids(t, &criteria, 2).await?;
-        match ids.as_slice() {
-            [] => {}
-            [id] => {
-                drop(tx);
-                let existing = state.store().read(t, id).await?;
-                return Ok(Fhir::empty(StatusCode::OK).versioned(
-                    &caller.base,
-                    t,
-                    id,
-                    existing.version,
-                    existing.last_updated,
-                    true,
-                ));
-            }
-            _ => {
-                return Err(Error::PreconditionFailed(format!(
-                    "If-None-Exist matches more than one {t}"
-                ))
-                .into());
-            }
+        if let Some(id) = tx.conditional_match(t, &criteria, "create").await? {
+            return answer_existing(&state, &caller, tx, t, &id, &headers).await;
         }
     }
     let written = tx.create(resource).await?;
@@ -143,22 +126,48 @@ pub async fn create(
     Ok(written_response(&caller.base, &written, &headers))
 }
 
-/// The one id matching conditional criteria: `Ok(None)` for no match, 412 for several.
-async fn single_match(
+/// Answers a conditional create that matched `t/id`: 200 with the existing resource (as the
+/// caller prefers), which the caller must be allowed to read; audited as a read.
+async fn answer_existing(
     state: &EhrState,
+    caller: &Caller,
+    mut tx: Tx,
+    t: &'static str,
+    id: &str,
+    headers: &HeaderMap,
+) -> ApiResult {
+    let existing = tx
+        .current(t, id)
+        .await?
+        .ok_or_else(|| Error::Corrupt(format!("{t}/{id} matched but cannot be read")))?;
+    let resource = parse_stored(&existing)?;
+    caller.authorize(t, id, Interaction::Read, &resource)?;
+    let mut access = caller.access(Action::Read, "create");
+    access.resources = vec![format!("{t}/{id}/_history/{}", existing.version)];
+    access.patients = patients_of(t, id, &resource);
+    caller.audit_in(state, &mut tx, &access).await?;
+    tx.commit().await?;
+    let written = Written {
+        resource_type: t,
+        id: id.to_string(),
+        version: existing.version,
+        last_updated: existing.last_updated,
+        resource: Some(resource),
+        created: false,
+        changed: false,
+    };
+    Ok(written_response(&caller.base, &written, headers))
+}
+
+/// The resource conditional criteria (a query string) name in `tx`: `None` for no match.
+async fn single_match(
+    tx: &mut Tx,
     t: &str,
     query: Option<String>,
+    interaction: &str,
 ) -> Result<Option<String>, Error> {
-    let criteria = query_pairs(query)?;
-    let mut tx = state.store().begin().await?;
-    let ids = tx.matching_ids(t, &criteria, 2).await?;
-    match ids.as_slice() {
-        [] => Ok(None),
-        [id] => Ok(Some(id.clone())),
-        _ => Err(Error::PreconditionFailed(format!(
-            "the criteria match more than one {t}"
-        ))),
-    }
+    tx.conditional_match(t, &query_pairs(query)?, interaction)
+        .await
 }
 
 /// `PUT [type]?criteria`
@@ -173,7 +182,8 @@ pub async fn conditional_update(
     let t = types::resource_type(&t)?;
     refuse_audit_changes(t)?;
     let mut resource = parse_body(&headers, &body)?;
-    let id = match single_match(&state, t, query).await? {
+    let mut tx = state.store().begin().await?;
+    let id = match single_match(&mut tx, t, query, "update").await? {
         Some(id) => id,
         None => resource
             .get("id")
@@ -192,7 +202,7 @@ pub async fn conditional_update(
         .into());
     }
     resource["id"] = serde_json::json!(id);
-    update_resource(&state, &caller, t, &id, resource, None, &headers).await
+    update_resource(&state, &caller, tx, t, &id, resource, None, &headers).await
 }
 
 /// `DELETE [type]?criteria` (one match at most).
@@ -204,8 +214,9 @@ pub async fn conditional_delete(
 ) -> ApiResult {
     let t = types::resource_type(&t)?;
     refuse_audit_changes(t)?;
-    match single_match(&state, t, query).await? {
-        Some(id) => delete_resource(&state, &caller, t, &id).await,
+    let mut tx = state.store().begin().await?;
+    match single_match(&mut tx, t, query, "delete").await? {
+        Some(id) => delete_resource(&state, &caller, tx, t, &id).await,
         None => {
             caller.principal.access(t, Interaction::Delete)?;
             Ok(Fhir::empty(StatusCode::NO_CONTENT))

@@ -139,6 +139,13 @@ impl Principal {
             return Ok(Access::All);
         }
         if granted(Context::Patient) {
+            if resource_type == "AuditEvent" {
+                // One event can name several patients: the access log is not any one
+                // patient's record.
+                return Err(Error::Forbidden(
+                    "AuditEvents record accesses to every patient's data; patient/ scopes do not reach them (a user/ or system/ scope does)".into(),
+                ));
+            }
             return match (&self.patient, types::is_patient_data(resource_type)) {
                 (Some(patient), true) => Ok(Access::Compartment(patient.clone())),
                 (None, _) => Err(Error::Forbidden(format!(

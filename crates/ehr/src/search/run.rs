@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use sqlx::AnyConnection;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::search::filter;
 use crate::search::parameters::{self, Kind};
 use crate::search::request::{SearchRequest, Total};
@@ -229,7 +229,7 @@ impl Tx {
     ) -> Result<Vec<String>> {
         let mut request = SearchRequest::parse(resource_type, criteria)?;
         if request.criteria.is_empty() {
-            return Err(crate::error::Error::invalid(format!(
+            return Err(Error::invalid(format!(
                 "a conditional interaction on {resource_type} needs search criteria"
             )));
         }
@@ -240,5 +240,31 @@ impl Tx {
         let conn = self.connection().await?;
         let result = run(conn, dialect, &request, None).await?;
         Ok(result.matches.into_iter().map(|v| v.id).collect())
+    }
+
+    /// The one live resource of `resource_type` matching the criteria of a conditional
+    /// `interaction` (`create`, `update`, `delete`): `None` when nothing matches,
+    /// [`Error::PreconditionFailed`] when several do.
+    ///
+    /// Transactions asking with the same criteria run one after the other from here to their
+    /// end ([`Tx::lock`]), so two conditional creates cannot both find nothing and both create.
+    pub async fn conditional_match(
+        &mut self,
+        resource_type: &str,
+        criteria: &[(String, String)],
+        interaction: &str,
+    ) -> Result<Option<String>> {
+        let mut key: Vec<String> = criteria.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        key.sort();
+        self.lock(&format!("{resource_type}?{}", key.join("&")))
+            .await?;
+        let ids = self.matching_ids(resource_type, criteria, 2).await?;
+        match ids.as_slice() {
+            [] => Ok(None),
+            [id] => Ok(Some(id.clone())),
+            _ => Err(Error::PreconditionFailed(format!(
+                "the conditional {interaction} matches more than one {resource_type}"
+            ))),
+        }
     }
 }

@@ -78,6 +78,13 @@ impl Store {
         id: &str,
         version: Option<i64>,
     ) -> Result<Version> {
+        let name = match version {
+            Some(v) => format!("{resource_type}/{id}/_history/{v}"),
+            None => format!("{resource_type}/{id}"),
+        };
+        if !crate::types::is_valid_id(id) {
+            return Err(Error::NotFound(name));
+        }
         let mut sql = Sql::default();
         let t = sql.arg(resource_type);
         let i = sql.arg(id);
@@ -89,10 +96,6 @@ impl Store {
             "SELECT {} FROM resources r WHERE r.res_type = {t} AND r.res_id = {i} AND {which}",
             version_columns(self)
         );
-        let name = match version {
-            Some(v) => format!("{resource_type}/{id}/_history/{v}"),
-            None => format!("{resource_type}/{id}"),
-        };
         let found = sql
             .query()
             .fetch_optional(&self.pool)

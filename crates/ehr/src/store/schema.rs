@@ -76,6 +76,11 @@ CREATE TABLE IF NOT EXISTS auth_tokens (
     expires BIGINT,
     revoked BOOLEAN NOT NULL
 );
+CREATE TABLE IF NOT EXISTS import_sources (
+    source {text} PRIMARY KEY,
+    res_type {text} NOT NULL,
+    res_id {text} NOT NULL
+);
 CREATE TABLE IF NOT EXISTS secrets (
     name {text} PRIMARY KEY,
     value {text} NOT NULL

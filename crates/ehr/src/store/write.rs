@@ -5,9 +5,10 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Value, json};
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Row, Transaction};
+use tokio::sync::OwnedMutexGuard;
 
 use super::sql::{Arg, insert_rows};
-use super::{Dialect, Store};
+use super::{Dialect, Store, Version, version_columns_for, version_from_row};
 use crate::datetime;
 use crate::error::{Error, Result};
 use crate::search::extract::{self, Entries};
@@ -173,6 +174,9 @@ struct Link {
 /// A write transaction. Dropping it without [`Tx::commit`] rolls everything back.
 pub struct Tx {
     tx: Transaction<'static, Any>,
+    /// SQLite: the store's writer lock, released after the transaction ends (fields drop in
+    /// order).
+    _writer: Option<OwnedMutexGuard<()>>,
     dialect: Dialect,
     now: i64,
     pending: Pending,
@@ -184,8 +188,20 @@ pub struct Tx {
 
 impl Tx {
     pub(super) async fn begin(store: &Store) -> Result<Tx> {
+        // Queue for the writer lock before taking a connection: waiting writers hold none.
+        let writer = match &store.writer {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        };
+        let tx = match store.dialect {
+            // Take the write lock now, not at the first write after a read (an upgrade that
+            // fails at once when another connection wrote in between).
+            Dialect::Sqlite => store.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => store.pool.begin().await?,
+        };
         Ok(Tx {
-            tx: store.pool.begin().await?,
+            tx,
+            _writer: writer,
             dialect: store.dialect,
             now: datetime::now_micros(),
             pending: Pending::default(),
@@ -215,6 +231,37 @@ impl Tx {
     pub(crate) async fn connection(&mut self) -> Result<&mut AnyConnection> {
         self.flush().await?;
         Ok(&mut self.tx)
+    }
+
+    /// Makes every other transaction that locks `key` wait until this one ends, so that
+    /// read-then-write steps on the same key (an update of one resource, a conditional create)
+    /// run one after the other. A PostgreSQL advisory lock; on SQLite write transactions are
+    /// serial already.
+    pub async fn lock(&mut self, key: &str) -> Result<()> {
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("SELECT 1 FROM pg_advisory_xact_lock(4242002, hashtext($1))")
+                .bind(key)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The current version of `resource_type/id` as seen inside this transaction (`None` when
+    /// absent or deleted), locked against concurrent writers of the same resource.
+    pub async fn current(&mut self, resource_type: &str, id: &str) -> Result<Option<Version>> {
+        self.lock(&resource_key(resource_type, id)).await?;
+        let sql = format!(
+            "SELECT {} FROM resources r WHERE r.res_type = $1 AND r.res_id = $2 AND r.current",
+            version_columns_for(self.dialect)
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(resource_type)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        let version = row.map(|r| version_from_row(&r)).transpose()?;
+        Ok(version.filter(|v| v.content.is_some()))
     }
 
     /// The head version of `resource_type/id`.
@@ -279,6 +326,7 @@ impl Tx {
         if !types::is_valid_id(id) {
             return Err(Error::invalid(format!("{id:?} is not a valid FHIR id")));
         }
+        self.lock(&resource_key(resource_type, id)).await?;
         let head = self.head(resource_type, id).await?;
         if let Some(expected) = if_match {
             let current = head.filter(|h| !h.deleted).map(|h| h.version);
@@ -345,6 +393,7 @@ impl Tx {
     /// nothing and returns `None`. Fails at commit if a live resource still references it.
     pub async fn delete(&mut self, resource_type: &str, id: &str) -> Result<Option<Written>> {
         let resource_type = types::resource_type(resource_type)?;
+        self.lock(&resource_key(resource_type, id)).await?;
         let head = self.head(resource_type, id).await?;
         match head {
             Some(h) if !h.deleted => {
@@ -524,6 +573,11 @@ impl Tx {
         }
         Ok(())
     }
+}
+
+/// The [`Tx::lock`] key of one resource.
+fn resource_key(resource_type: &str, id: &str) -> String {
+    format!("{resource_type}/{id}")
 }
 
 fn in_entry(error: Error, entry: EntryContext) -> Error {
