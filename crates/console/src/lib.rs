@@ -1,0 +1,39 @@
+//! The web console: server-rendered pages for the people of a federation —
+//! clinicians, billing officers, hospitals' data protection officers, the
+//! federation's data scientists and external auditors — mounted by the
+//! coordinator (plans, live rounds, privacy budgets, the ledger explorer).
+//!
+//! Pages are HTML from maud templates (checked at compile time) and work
+//! without JavaScript; htmx and uPlot, vendored from npm, are embedded in the
+//! binary and add live rounds, a chart and in-page actions. People log in
+//! with local accounts ([`auth::Users`], argon2id hashes in a TOML file);
+//! each account has a [`Role`], and each page says which roles it is for.
+
+mod assets;
+pub mod auth;
+pub mod coordinator;
+pub mod layout;
+pub mod roles;
+
+use std::net::SocketAddr;
+
+pub use auth::{Users, UsersError};
+pub use roles::Role;
+
+/// How a service serves its console.
+#[derive(Clone, Debug)]
+pub struct ConsoleSettings {
+    /// Address of the console's HTTP listener (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// Who may log in.
+    pub users: Users,
+    /// Mark cookies `Secure` (browsers keep them on https and on loopback).
+    pub secure_cookies: bool,
+}
+
+/// Serve `router` on `listener` until the task is dropped or aborted.
+pub async fn serve(listener: tokio::net::TcpListener, router: axum::Router) {
+    if let Err(e) = axum::serve(listener, router).await {
+        tracing::error!(error = %e, "the console stopped");
+    }
+}
