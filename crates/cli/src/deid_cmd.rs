@@ -21,6 +21,8 @@ pub enum DeidCommand {
     Dicom(DicomArgs),
     /// Measure CPU time per file on a set of DICOM files replicated to about N files.
     Bench(BenchArgs),
+    /// De-identify clinical notes (JSON lines); `text eval` scores a gold set.
+    Text(crate::deid_text_cmd::TextArgs),
 }
 
 /// Which profile to apply.
@@ -57,7 +59,7 @@ pub struct KeyArgs {
 }
 
 impl KeyArgs {
-    fn load(&self) -> anyhow::Result<DeidKey> {
+    pub fn load(&self) -> anyhow::Result<DeidKey> {
         let secret = match (&self.key_file, &self.key) {
             (Some(path), _) => std::fs::read(path)
                 .with_context(|| format!("cannot read key file {}", path.display()))?,
@@ -128,6 +130,7 @@ pub fn run(command: DeidCommand) -> anyhow::Result<()> {
     match command {
         DeidCommand::Dicom(args) => dicom(args),
         DeidCommand::Bench(args) => bench(args),
+        DeidCommand::Text(args) => crate::deid_text_cmd::run(args),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod baselines;
 pub mod bench;
 pub mod ca;
 pub mod deid_cmd;
+pub mod deid_text_cmd;
 pub mod demo;
 pub mod dp_cmd;
 pub mod ehr_cmd;

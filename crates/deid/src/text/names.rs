@@ -1030,8 +1030,12 @@ fn typist_initials(note: &Note<'_>, name: &mut [bool]) {
     let re = TYPIST
         .get_or_init(|| regex::Regex::new(r"\b[A-Z]{2,4}(?:[:/][a-z]{2,}){1,3}\b").expect("valid"));
     for m in re.find_iter(note.text) {
-        for (i, t) in note.tokens.iter().enumerate() {
-            if t.start >= m.start() && t.end <= m.end() && t.case == Case::Lower {
+        let first = note.tokens.partition_point(|t| t.start < m.start());
+        for (i, t) in note.tokens.iter().enumerate().skip(first) {
+            if t.end > m.end() {
+                break;
+            }
+            if t.case == Case::Lower {
                 name[i] = true;
             }
         }
