@@ -26,7 +26,8 @@ pub fn shift_datetimes(text: &str, days: i64) -> Option<String> {
             _ => (value, ""),
         };
         let date_len = stamp.len().min(8);
-        let (date_part, rest) = stamp.split_at(date_len);
+        // not a char boundary: not digits either
+        let (date_part, rest) = stamp.split_at_checked(date_len)?;
         if !date_part.chars().all(|c| c.is_ascii_digit()) || !matches!(date_len, 4 | 6 | 8) {
             return None;
         }
@@ -72,6 +73,12 @@ fn format_ymd(date: Date) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_datetime_with_non_ascii_characters_is_not_a_date() {
+        assert_eq!(shift_datetimes("2024\u{e9}0301", 3), None);
+        assert_eq!(shift_datetimes("20240\u{e9}", 3), None);
+    }
 
     #[test]
     fn dates_move_by_the_offset_across_month_and_leap_year() {

@@ -12,6 +12,7 @@ use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use crate::error::{DeidError, Result};
 use crate::header::HeaderContext;
 use crate::keys::DeidKey;
+use crate::lengths::{self, Prefix};
 use crate::marking::{DateTreatment, mark, method_options};
 use crate::options::{Options, ProfileOption};
 use crate::passthrough::{self, ReadAt};
@@ -133,6 +134,10 @@ impl Deidentifier {
             return Ok(None);
         }
         let whole = head.len() as u64 >= input.size();
+        // no length in the header may outgrow the file (the parser allocates it first)
+        if lengths::check_prefix(head, input.size(), true)? == Prefix::Incomplete {
+            return Ok(None);
+        }
         let mut file = match OpenFileOptions::new()
             .read_until(tags::PIXEL_DATA)
             .from_reader(head)
@@ -277,6 +282,7 @@ fn trailing_elements(
     }
     let mut bytes = vec![0u8; len as usize];
     input.read_exact_at(from, &mut bytes).ok()?;
+    lengths::check_dataset(&bytes, header.meta().transfer_syntax()).ok()?;
     let ts = TransferSyntaxRegistry.get(header.meta().transfer_syntax())?;
     let elements: Vec<InMemElement> = InMemDicomObject::read_dataset_with_ts(&bytes[..], ts)
         .ok()?
@@ -335,8 +341,10 @@ pub struct HeaderOnly {
     pub report: FileReport,
 }
 
-/// Read a DICOM Part 10 file from memory.
+/// Read a DICOM Part 10 file from memory, once its declared lengths are
+/// checked against its size ([`lengths::check_declared_lengths`]).
 pub fn parse(input: &[u8]) -> Result<DefaultDicomObject> {
+    lengths::check_declared_lengths(input)?;
     OpenFileOptions::new()
         .from_reader(input)
         .map_err(|e| DeidError::Parse(error_chain(&e)))

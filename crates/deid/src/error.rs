@@ -19,6 +19,22 @@ pub enum DeidError {
     /// garbage in a sequence, unknown transfer syntax...).
     #[error("not a readable DICOM file: {0}")]
     Parse(String),
+    /// A length declared in the file is longer than what follows it
+    /// (truncated or corrupt): refused before anything is allocated for it.
+    #[error(
+        "{what} at byte {offset} declares {declared} bytes, but only {available} follow \
+         (truncated or corrupt file)"
+    )]
+    DeclaredLength {
+        /// The element or item.
+        what: String,
+        /// Where its header starts in the input.
+        offset: u64,
+        /// The length it declares.
+        declared: u64,
+        /// The bytes left after its header.
+        available: u64,
+    },
     /// The file parses but a required attribute is missing or malformed.
     #[error("invalid {attribute}: {reason}")]
     Invalid {

@@ -33,6 +33,7 @@ pub mod dummy;
 pub mod error;
 pub mod header;
 pub mod keys;
+pub mod lengths;
 pub mod marking;
 pub mod options;
 pub mod passthrough;

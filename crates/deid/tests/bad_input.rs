@@ -35,7 +35,12 @@ fn a_truncated_file_is_refused_as_unreadable() {
             .deidentify(&bytes[..cut])
             .expect_err("truncated");
         assert!(
-            matches!(error, DeidError::Parse(_) | DeidError::PixelDecode { .. }),
+            matches!(
+                error,
+                DeidError::Parse(_)
+                    | DeidError::DeclaredLength { .. }
+                    | DeidError::PixelDecode { .. }
+            ),
             "cut at {cut}: {error}"
         );
     }

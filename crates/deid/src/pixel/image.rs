@@ -1,14 +1,16 @@
 //! Decoded pixel data as samples in memory: per-frame luminance for the
 //! text detector, and blanking in the image's own layout.
 
-use dicom_dictionary_std::tags;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use dicom_dictionary_std::{tags, uids};
 use dicom_object::DefaultDicomObject;
 use dicom_pixeldata::{PhotometricInterpretation, PixelDecoder, PlanarConfiguration};
 
 use crate::error::{DeidError, Result};
 use crate::pixel::geometry::Mask;
-use crate::pixel::jpegls;
 use crate::pixel::palette::Palette;
+use crate::pixel::{jpegls, rle};
 
 /// JPEG-LS Lossless.
 pub const JPEG_LS_LOSSLESS: &str = "1.2.840.10008.1.2.4.80";
@@ -78,6 +80,15 @@ fn luma(rgb: [u8; 3]) -> u8 {
     if spread > SATURATED { y / 3 } else { y }
 }
 
+/// What a panic carried, as text.
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
+}
+
 /// The encapsulated stream of each frame: one fragment per frame, all
 /// fragments of a single frame, or fragments grouped up to each EOI marker.
 fn frame_streams(fragments: &[Vec<u8>], frames: usize) -> Option<Vec<Vec<u8>>> {
@@ -87,7 +98,7 @@ fn frame_streams(fragments: &[Vec<u8>], frames: usize) -> Option<Vec<Vec<u8>>> {
     if frames == 1 {
         return Some(vec![fragments.concat()]);
     }
-    let mut streams = Vec::with_capacity(frames);
+    let mut streams = Vec::with_capacity(frames.min(fragments.len()));
     let mut current = Vec::new();
     for fragment in fragments {
         current.extend_from_slice(fragment);
@@ -101,13 +112,21 @@ fn frame_streams(fragments: &[Vec<u8>], frames: usize) -> Option<Vec<Vec<u8>>> {
 }
 
 impl Image {
-    /// Decode every frame of a file's pixel data.
+    /// Decode every frame of a file's pixel data. RLE and JPEG-LS are
+    /// decoded here, the rest by dicom-rs (a panic there is this file's
+    /// error); dimensions are checked against the data before use.
     pub fn decode(file: &DefaultDicomObject) -> Result<Self> {
-        if is_jpegls(file.meta().transfer_syntax()) {
-            return Self::decode_jpegls(file);
+        let ts = file.meta().transfer_syntax();
+        if is_jpegls(ts) || ts == uids::RLE_LOSSLESS {
+            return Self::decode_encapsulated(file);
         }
-        let decoded = file
-            .decode_pixel_data()
+        let decoded = catch_unwind(AssertUnwindSafe(|| file.decode_pixel_data()))
+            .map_err(|panic| {
+                decode_error(
+                    file,
+                    format!("the decoder failed: {}", panic_text(panic.as_ref())),
+                )
+            })?
             .map_err(|e| decode_error(file, crate::deidentifier::error_chain(&e)))?;
         let bits_allocated = decoded.bits_allocated();
         if bits_allocated != 8 && bits_allocated != 16 {
@@ -143,7 +162,7 @@ impl Image {
             layout,
             data: decoded.into_data(),
         };
-        let expected = image.frame_len() * image.frames as usize;
+        let expected = image.checked_len().map_err(|e| decode_error(file, e))?;
         if image.data.len() < expected {
             return Err(decode_error(
                 file,
@@ -156,9 +175,44 @@ impl Image {
         Ok(image)
     }
 
-    /// Decode JPEG-LS pixel data here: each frame's fragments are one
-    /// JPEG-LS stream, decoded to interleaved samples.
-    fn decode_jpegls(file: &DefaultDicomObject) -> Result<Self> {
+    /// The bytes all frames take, once the dimensions are checked: at
+    /// least one row, column, sample and frame, as many samples as the
+    /// photometric interpretation has, pairs of pixels for YBR_FULL_422.
+    fn checked_len(&self) -> std::result::Result<usize, String> {
+        let wanted = match self.layout {
+            Layout::Mono { .. } | Layout::Palette(_) => 1,
+            Layout::Rgb | Layout::Ybr | Layout::Ybr422 => 3,
+        };
+        if self.rows == 0 || self.cols == 0 || self.frames == 0 {
+            return Err(format!(
+                "{} x {} pixels, {} frames",
+                self.cols, self.rows, self.frames
+            ));
+        }
+        if self.samples != wanted {
+            return Err(format!(
+                "{} samples per pixel for {}",
+                self.samples, self.photometric
+            ));
+        }
+        if matches!(self.layout, Layout::Ybr422) && self.pixels() % 2 == 1 {
+            return Err("YBR_FULL_422 with an odd number of pixels".into());
+        }
+        (self.rows as usize)
+            .checked_mul(self.cols as usize)
+            .and_then(|n| n.checked_mul(usize::from(self.samples) * self.bytes()))
+            .and_then(|n| n.checked_mul(self.frames as usize))
+            .ok_or_else(|| {
+                format!(
+                    "{} x {} pixels x {} frames overflows",
+                    self.cols, self.rows, self.frames
+                )
+            })
+    }
+
+    /// Decode RLE or JPEG-LS pixel data here: each frame's fragments are
+    /// one stream, decoded to interleaved samples.
+    fn decode_encapsulated(file: &DefaultDicomObject) -> Result<Self> {
         let number = |tag, default: Option<u32>| {
             file.get(tag)
                 .and_then(|e| e.to_int::<u32>().ok())
@@ -196,51 +250,59 @@ impl Image {
             .get(tags::PIXEL_DATA)
             .and_then(|e| e.value().fragments())
             .ok_or_else(|| decode_error(file, "pixel data is not encapsulated"))?;
-        let streams = frame_streams(fragments, frames as usize).ok_or_else(|| {
+        let rle = file.meta().transfer_syntax() == uids::RLE_LOSSLESS;
+        let streams = if rle {
+            // one fragment per frame (PS3.5 Annex G)
+            (fragments.len() == frames as usize).then(|| fragments.to_vec())
+        } else {
+            frame_streams(fragments, frames as usize)
+        }
+        .ok_or_else(|| {
             decode_error(
                 file,
                 format!("{} fragments for {frames} frames", fragments.len()),
             )
         })?;
-        let bytes = (bits_allocated / 8) as usize;
-        let mut data = Vec::with_capacity(
-            rows as usize * cols as usize * samples as usize * bytes * streams.len(),
-        );
-        for (frame, stream) in streams.iter().enumerate() {
-            let decoded = jpegls::decode(stream)
-                .map_err(|e| decode_error(file, format!("frame {}: {e}", frame + 1)))?;
-            if (decoded.width, decoded.height, decoded.components)
-                != (cols as usize, rows as usize, samples as usize)
-                || u32::from(decoded.precision) > bits_allocated
-            {
-                return Err(decode_error(
-                    file,
-                    format!(
-                        "frame {}: a {}x{}x{} stream of {} bits in a {cols}x{rows}x{samples} image of {bits_allocated} bits",
-                        frame + 1,
-                        decoded.width,
-                        decoded.height,
-                        decoded.components,
-                        decoded.precision
-                    ),
-                ));
-            }
-            for sample in decoded.samples {
-                data.extend_from_slice(&sample.to_le_bytes()[..bytes]);
-            }
-        }
-        Ok(Self {
-            data,
+        let mut image = Self {
+            data: Vec::new(),
             rows,
             cols,
             frames,
-            samples: samples as u16,
+            samples: u16::try_from(samples).unwrap_or(0),
             bits_allocated: bits_allocated as u16,
-            bits_stored: (bits_stored as u16).clamp(1, bits_allocated as u16),
+            bits_stored: u16::try_from(bits_stored)
+                .unwrap_or(u16::MAX)
+                .clamp(1, bits_allocated as u16),
             planar: false,
             photometric,
             layout,
-        })
+        };
+        image.checked_len().map_err(|e| decode_error(file, e))?;
+        let (cols, rows, samples) = (cols as usize, rows as usize, samples as usize);
+        let bytes = image.bytes();
+        // each frame is checked against its stream before it is allocated
+        for (frame, stream) in streams.iter().enumerate() {
+            let failed = |e: String| decode_error(file, format!("frame {}: {e}", frame + 1));
+            if rle {
+                let decoded =
+                    rle::decode_frame(stream, cols, rows, samples, bytes).map_err(failed)?;
+                image.data.extend_from_slice(&decoded);
+                continue;
+            }
+            let decoded = jpegls::decode(stream).map_err(failed)?;
+            if (decoded.width, decoded.height, decoded.components) != (cols, rows, samples)
+                || u32::from(decoded.precision) > bits_allocated
+            {
+                return Err(failed(format!(
+                    "a {}x{}x{} stream of {} bits in a {cols}x{rows}x{samples} image of {bits_allocated} bits",
+                    decoded.width, decoded.height, decoded.components, decoded.precision
+                )));
+            }
+            for sample in decoded.samples {
+                image.data.extend_from_slice(&sample.to_le_bytes()[..bytes]);
+            }
+        }
+        Ok(image)
     }
 
     fn bytes(&self) -> usize {

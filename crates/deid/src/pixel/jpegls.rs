@@ -55,6 +55,15 @@ const J: [u32; 32] = [
     0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 9, 10, 11, 12, 13,
     14, 15,
 ];
+/// Decoded bytes allowed whatever the stream's size; above it, at most
+/// [`MAX_EXPANSION`] decoded bytes per byte of stream (the rule dicom-rs
+/// applies to its JPEG decoders): a stream cannot make the decoder
+/// allocate far beyond its own size.
+const MIN_BUDGET: usize = 16 << 20;
+/// See [`MIN_BUDGET`].
+const MAX_EXPANSION: usize = 64;
+/// Above any mapped prediction error of a valid stream (2 * RANGE).
+const MAX_MAPPED_ERROR: u64 = 1 << 18;
 /// Regular contexts (365) and the two run interruption contexts.
 const REGULAR: usize = 365;
 const DEFAULT_RESET: i32 = 64;
@@ -240,7 +249,7 @@ impl Contexts {
 
     fn k(&self, q: usize) -> u32 {
         let mut k = 0;
-        while (self.n[q] << k) < self.a[q] {
+        while (i64::from(self.n[q]) << k) < i64::from(self.a[q]) {
             k += 1;
         }
         k
@@ -253,7 +262,7 @@ impl Contexts {
 
     fn update(&mut self, q: usize, err: i32) {
         self.b[q] += err * (2 * self.p.near + 1);
-        self.a[q] += err.abs();
+        self.a[q] = self.a[q].saturating_add(err.abs());
         if self.n[q] == self.p.reset {
             self.a[q] >>= 1;
             self.b[q] = if self.b[q] >= 0 {
@@ -289,10 +298,10 @@ impl Contexts {
         let temp = if t == 0 {
             self.a[q]
         } else {
-            self.a[q] + (self.n[q] >> 1)
+            self.a[q].saturating_add(self.n[q] >> 1)
         };
         let mut k = 0;
-        while (self.n[q] << k) < temp {
+        while (i64::from(self.n[q]) << k) < i64::from(temp) {
             k += 1;
         }
         k
@@ -303,7 +312,7 @@ impl Contexts {
         if err < 0 {
             self.nn[t] += 1;
         }
-        self.a[q] += (mapped + 1 - t as i32) >> 1;
+        self.a[q] = self.a[q].saturating_add((mapped + 1 - t as i32) >> 1);
         if self.n[q] == self.p.reset {
             self.a[q] >>= 1;
             self.n[q] >>= 1;
@@ -429,11 +438,16 @@ impl<'a> BitReader<'a> {
                 return Err("corrupt or truncated scan data".into());
             }
         }
-        if high < limit - qbpp - 1 {
-            Ok(((high << k) | self.bits(k)) as i32)
+        let value = if high < limit - qbpp - 1 {
+            (u64::from(high) << k) | u64::from(self.bits(k))
         } else {
-            Ok(self.bits(qbpp) as i32 + 1)
+            u64::from(self.bits(qbpp)) + 1
+        };
+        // a mapped error is below 2 * RANGE <= 2^17 in any valid stream
+        if value > MAX_MAPPED_ERROR {
+            return Err("corrupt scan data (error value out of range)".into());
         }
+        Ok(value as i32)
     }
 
     fn overrun(&self) -> bool {
@@ -961,7 +975,16 @@ pub fn decode(data: &[u8]) -> Result<Decoded, Error> {
                 if header.width == 0 || header.height == 0 {
                     return Err("image size given outside the frame header".into());
                 }
-                image = vec![0; header.width * header.height * components];
+                let samples = header.width * header.height * components;
+                if samples * 2 > MIN_BUDGET && samples * 2 / MAX_EXPANSION > data.len() {
+                    return Err(format!(
+                        "a {}x{}x{components} image cannot come from a {}-byte stream",
+                        header.width,
+                        header.height,
+                        data.len()
+                    ));
+                }
+                image = vec![0; samples];
                 frame = Some(header);
             }
             LSE => match segment.first() {

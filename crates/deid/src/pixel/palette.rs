@@ -97,10 +97,10 @@ fn descriptor_of(obj: &InMemDicomObject, tag: Tag) -> Result<(usize, i64, u32)> 
     let [entries, first, bits] = values[..] else {
         return Err(invalid("descriptor needs three values"));
     };
-    let entries = if entries == 0 {
-        65536
-    } else {
-        entries as usize
+    let entries = match entries {
+        0 => 65536,
+        1..=65535 => entries as usize,
+        _ => return Err(invalid("descriptor gives more than 65536 entries")),
     };
     Ok((entries, first, bits.clamp(8, 16) as u32))
 }
@@ -132,18 +132,25 @@ fn plain(words: &[u16], entries: usize, bits: u32) -> Vec<u16> {
 /// Expand segmented LUT data: discrete (0), linear (1) and indirect (2) segments.
 fn expand_segments(words: &[u16], entries: usize) -> Result<Vec<u16>> {
     let mut out: Vec<u16> = Vec::with_capacity(entries);
-    expand_into(words, &mut out, usize::MAX, true)?;
+    expand_into(words, &mut out, usize::MAX, entries, true)?;
     out.truncate(entries);
     out.resize(entries, out.last().copied().unwrap_or(0));
     Ok(out)
 }
 
-/// Expand at most `segments` segments of `words` onto `out`; indirect
-/// segments (which copy earlier segments, found by word offset) may not nest.
-fn expand_into(words: &[u16], out: &mut Vec<u16>, segments: usize, indirect: bool) -> Result<()> {
+/// Expand at most `segments` segments of `words` onto `out`, stopping once
+/// `out` holds `entries` values; indirect segments (which copy earlier
+/// segments, found by word offset) may not nest.
+fn expand_into(
+    words: &[u16],
+    out: &mut Vec<u16>,
+    segments: usize,
+    entries: usize,
+    indirect: bool,
+) -> Result<()> {
     let mut i = 0;
     let mut done = 0;
-    while i + 1 < words.len() && done < segments {
+    while i + 1 < words.len() && done < segments && out.len() < entries {
         let (opcode, length) = (words[i], words[i + 1] as usize);
         let arg = |n: usize| {
             words
@@ -172,7 +179,7 @@ fn expand_into(words: &[u16], out: &mut Vec<u16>, segments: usize, indirect: boo
                 let source = words
                     .get(offset..)
                     .ok_or_else(|| invalid("indirect offset out of range"))?;
-                expand_into(source, out, length, false)?;
+                expand_into(source, out, length, entries, false)?;
                 i += 4;
             }
             _ => return Err(invalid("unknown or nested segment type")),
@@ -190,6 +197,18 @@ mod tests {
     fn discrete_and_linear_segments_expand() {
         let words = [0, 2, 10, 20, 1, 2, 40];
         assert_eq!(expand_segments(&words, 4).expect("valid"), [10, 20, 30, 40]);
+    }
+
+    #[test]
+    fn linear_segments_stop_at_the_table_size() {
+        // each linear segment adds 65535 values: 6.5 M for the 100 of them
+        let words: Vec<u16> = [0, 1, 0]
+            .into_iter()
+            .chain([1, 0xFFFF, 9].repeat(100))
+            .collect();
+        let table = expand_segments(&words, 256).expect("valid");
+        assert_eq!(table.len(), 256);
+        assert!(table.capacity() <= 2 * 65536, "{}", table.capacity());
     }
 
     #[test]

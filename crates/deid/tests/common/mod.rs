@@ -2,6 +2,7 @@
 //! walk over every element of a data set at any depth.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod corrupt;
 mod fixtures;
 pub use fixtures::fixtures_dir;
 
