@@ -103,11 +103,13 @@ pub fn run(args: TextArgs) -> anyhow::Result<()> {
     };
     let deid = Deidentifier::new(lang, key, TextOptions { replacement })?;
     let started = Instant::now();
+    deid.preload();
+    let loaded = started.elapsed().as_secs_f64();
     let (notes, spans, bytes) = redact_file(&deid, input, output)?;
     eprintln!(
-        "{notes} notes, {spans} spans removed, {:.1} MB in {:.2} s",
+        "{notes} notes, {spans} spans removed, {:.1} MB in {:.3} s (word lists loaded in {loaded:.2} s)",
         bytes as f64 / 1e6,
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64() - loaded
     );
     Ok(())
 }

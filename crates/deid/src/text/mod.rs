@@ -293,6 +293,17 @@ impl Deidentifier {
         Ok(Self { lang, key, options })
     }
 
+    /// Load the word lists and compile the rules now rather than on the
+    /// first note (about a second; they are shared by every de-identifier
+    /// of the process).
+    pub fn preload(&self) {
+        patterns::preload(self.lang);
+        names::preload(self.lang);
+        if self.options.replacement == Replacement::Surrogates {
+            lexicon::surrogate_names(self.lang);
+        }
+    }
+
     /// Language of this de-identifier.
     pub fn lang(&self) -> Lang {
         self.lang

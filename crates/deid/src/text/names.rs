@@ -712,6 +712,8 @@ struct Note<'a> {
     text: &'a str,
     tokens: &'a [Token],
     words: Vec<Word>,
+    /// Each token folded, hyphens and apostrophes as spaces (for list lookups).
+    folded: Vec<String>,
     lists: &'static Lists,
     lang: Lang,
 }
@@ -836,14 +838,28 @@ impl Note<'_> {
     }
 }
 
+/// Load the word lists and build the cue sets now.
+pub fn preload(lang: Lang) {
+    lists(lang);
+    lexicon::words(lang);
+    lexicon::given_names();
+    lexicon::family_names();
+    lexicon::cities(lang);
+}
+
 /// Names, hospitals and places in `text`, besides the spans already `taken`.
 pub fn detect(text: &str, tokens: &[Token], lang: Lang, taken: &[Found]) -> Vec<Found> {
     let lists = lists(lang);
     let words = classify(tokens, lang, lists, taken);
+    let folded = tokens
+        .iter()
+        .map(|t| fold(&t.lower).replace(['-', '\'', '’'], " "))
+        .collect();
     let note = Note {
         text,
         tokens,
         words,
+        folded,
         lists,
         lang,
     };
@@ -992,7 +1008,7 @@ fn after_suffixes(note: &Note<'_>, name: &mut [bool]) {
     static SUFFIX: OnceLock<regex::Regex> = OnceLock::new();
     let re = SUFFIX.get_or_init(|| {
         regex::Regex::new(
-            r"^,?\s*(?:M\.\s?D\.?|MD|R\.N\.|RN|NP|PA-C|D\.O\.|Ph\.?D|DDS|CNM|LPN|LICSW|FNP)\b",
+            r"^,?\s*(?:M\.\s?D\.?|MD|R\.N\.|RN|NP|PA-C|D\.O\.|Ph\.?D|DDS|CNM|LPN|LICSW|FNP)(?-u:\b)",
         )
         .expect("valid")
     });
@@ -1027,8 +1043,9 @@ fn after_suffixes(note: &Note<'_>, name: &mut [bool]) {
 /// `XGT:holmes`, `GPP/church/olinger`: a typist's initials and names.
 fn typist_initials(note: &Note<'_>, name: &mut [bool]) {
     static TYPIST: OnceLock<regex::Regex> = OnceLock::new();
-    let re = TYPIST
-        .get_or_init(|| regex::Regex::new(r"\b[A-Z]{2,4}(?:[:/][a-z]{2,}){1,3}\b").expect("valid"));
+    let re = TYPIST.get_or_init(|| {
+        regex::Regex::new(r"(?-u:\b)[A-Z]{2,4}(?:[:/][a-z]{2,}){1,3}(?-u:\b)").expect("valid")
+    });
     for m in re.find_iter(note.text) {
         let first = note.tokens.partition_point(|t| t.start < m.start());
         for (i, t) in note.tokens.iter().enumerate().skip(first) {
@@ -1048,7 +1065,7 @@ fn before_age(note: &Note<'_>, i: usize) -> bool {
     static AGE: OnceLock<regex::Regex> = OnceLock::new();
     let re = AGE.get_or_init(|| {
         regex::Regex::new(
-            r"^(?:[ \t]+\p{Lu}[\p{L}'\-]*)?[ \t]*(?:,|\(|is an?|was an?|est un|est une|, âgée? de)[ \t]*\d{1,3}\s*(?:-|\s)?(?:ans\b|an\b|years?\b|yo\b|y/o|y\.o\.|-year|year-old|mois\b|months?\b)",
+            r"^(?:[ \t]+\p{Lu}[\p{L}'\-]*)?[ \t]*(?:,|\(|is an?|was an?|est un|est une|, âgée? de)[ \t]*\d{1,3}\s*(?:-|\s)?(?:ans(?-u:\b)|an(?-u:\b)|years?(?-u:\b)|yo(?-u:\b)|y/o|y\.o\.|-year|year-old|mois(?-u:\b)|months?(?-u:\b))",
         )
         .expect("valid")
     });
@@ -1287,7 +1304,7 @@ fn known(note: &Note<'_>, i: usize, entries: &HashSet<String>, max: usize) -> Op
         if len > 1 {
             key.push(' ');
         }
-        key.push_str(&fold(&note.tokens[k].lower).replace(['-', '\'', '’'], " "));
+        key.push_str(&note.folded[k]);
         if entries.contains(&key) {
             best = Some(len);
         }

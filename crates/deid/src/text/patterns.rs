@@ -43,8 +43,11 @@ fn rules(lang: Lang) -> &'static Rules {
     cell.get_or_init(|| Rules::new(lang))
 }
 
+/// Word boundaries are ASCII ones: Unicode `\b` keeps the regex engine off
+/// its fast path on text with accents, and every boundary here sits next to
+/// a digit or an ASCII letter.
 fn re(pattern: &str) -> Regex {
-    Regex::new(pattern).expect("built-in pattern compiles")
+    Regex::new(&pattern.replace(r"\b", r"(?-u:\b)")).expect("built-in pattern compiles")
 }
 
 impl Rules {
@@ -218,11 +221,22 @@ impl Rules {
     }
 }
 
+/// Compile the rules of `lang` now.
+pub fn preload(lang: Lang) {
+    rules(lang);
+}
+
 /// Every span the rules find in `text` (overlaps allowed).
 pub fn detect(text: &str, lang: Lang) -> Vec<Found> {
     let rules = rules(lang);
     let mut found = Vec::new();
     for (pattern, label, group) in &rules.plain {
+        if *group == 0 {
+            for m in pattern.find_iter(text) {
+                found.push(Found::new(m.start(), m.end(), *label));
+            }
+            continue;
+        }
         for caps in pattern.captures_iter(text) {
             if let Some(m) = caps.get(*group) {
                 found.push(Found::new(m.start(), m.end(), *label));
