@@ -8,11 +8,13 @@
 
 #![warn(missing_docs)]
 
+pub mod codiesp;
 pub mod corpus;
 mod error;
 pub mod features;
 pub mod metrics;
 mod model;
+pub mod rules;
 mod suggest;
 mod train;
 

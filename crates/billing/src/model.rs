@@ -165,6 +165,31 @@ impl Params {
     }
 }
 
+impl Params {
+    /// See [`Coder::contributions`]; one `[features, dim] × [dim, labels]` product.
+    pub(crate) fn contributions(
+        &self,
+        doc: &Document,
+        labels: &[usize],
+    ) -> Result<Vec<Vec<f32>>, Error> {
+        if doc.features.is_empty() || labels.is_empty() {
+            return Ok(vec![Vec::new(); labels.len()]);
+        }
+        let device = &Device::Cpu;
+        let (buckets, x): (Vec<u32>, Vec<f32>) = doc.features.iter().copied().unzip();
+        let rows = doc.features.len();
+        let ids: Vec<u32> = labels.iter().map(|&l| l as u32).collect();
+        let embedded = self
+            .embedding
+            .index_select(&Tensor::from_vec(buckets, rows, device)?, 0)?
+            .broadcast_mul(&Tensor::from_vec(x, (rows, 1), device)?)?;
+        let output = self
+            .output
+            .index_select(&Tensor::from_vec(ids, labels.len(), device)?, 0)?;
+        Ok(output.matmul(&embedded.t()?)?.to_vec2()?)
+    }
+}
+
 /// Dense `[docs, buckets]` feature rows of `docs`.
 pub(crate) fn dense_rows(docs: &[&Document], buckets: usize) -> Result<Tensor, Error> {
     let mut x = vec![0f32; docs.len() * buckets];
@@ -237,22 +262,11 @@ impl Coder {
         Ok(out)
     }
 
-    /// Each feature's share `x_j (E_j · W_c)` of label `label`'s logit on `doc`, by bucket; with
-    /// the label's bias they add up to the logit.
-    pub fn contributions(&self, doc: &Document, label: usize) -> Vec<(u32, f32)> {
-        let dim = self.spec.dim;
-        let [(embedding, _), (output, _), _] = self.spec.ranges();
-        let values = self.weights.values();
-        let embedding = &values[embedding];
-        let output = &values[output][label * dim..(label + 1) * dim];
-        doc.features
-            .iter()
-            .map(|&(bucket, x)| {
-                let row = &embedding[bucket as usize * dim..(bucket as usize + 1) * dim];
-                let dot: f32 = row.iter().zip(output).map(|(e, w)| e * w).sum();
-                (bucket, x * dot)
-            })
-            .collect()
+    /// Each feature's share `x_j (E_j · W_c)` of the logit of every label `c` of `labels` on
+    /// `doc`: one row per label, one value per entry of `doc.features`. With the label's bias a
+    /// row adds up to the logit.
+    pub fn contributions(&self, doc: &Document, labels: &[usize]) -> Result<Vec<Vec<f32>>, Error> {
+        Params::new(&self.spec, &self.weights)?.contributions(doc, labels)
     }
 
     /// The bias of label `label`.

@@ -311,8 +311,10 @@ mod tests {
         let (coder, split, _) = tiny_coder();
         let doc = coder.encode(&split.cases[4].text);
         let logits = coder.logits(&[&doc]).unwrap();
+        let labels: Vec<usize> = (0..coder.spec.labels.len()).collect();
+        let shares = coder.contributions(&doc, &labels).unwrap();
         for (label, &logit) in logits[0].iter().enumerate() {
-            let sum: f32 = coder.contributions(&doc, label).iter().map(|c| c.1).sum();
+            let sum: f32 = shares[label].iter().sum();
             let total = sum + coder.bias(label);
             assert!((total - logit).abs() < 1e-3, "{total} vs {logit}");
         }
@@ -327,7 +329,8 @@ mod tests {
             .spec
             .label_index(CodeSystem::Diagnosis, "R50.9")
             .unwrap();
-        let spans = coder.evidence(&doc, fever);
+        let shares = coder.contributions(&doc, &[fever]).unwrap();
+        let spans = crate::suggest::evidence(&doc, &shares[0]);
         let chars: Vec<char> = text.chars().collect();
         let first: String = chars[spans[0].start..spans[0].end].iter().collect();
         assert!(first.contains("fiebre"), "{first:?} from {spans:?}");
