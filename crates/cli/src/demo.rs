@@ -72,6 +72,13 @@ pub struct DemoArgs {
     /// DP-SGD at noise multiplier 4, which keeps epsilon under 8 over 100 rounds).
     #[arg(long, conflicts_with = "dp_noise")]
     pub no_dp: bool,
+    /// Serve the web console and keep the federation's consoles and APIs up
+    /// after the run, until Ctrl-C.
+    #[arg(long)]
+    pub serve: bool,
+    /// Address of the console with `--serve` (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub console_listen: std::net::SocketAddr,
 }
 
 /// DP-SGD noise multiplier of `cohort demo` unless told otherwise.
@@ -270,6 +277,7 @@ impl Credentials {
             registry,
             plan: plan.clone(),
             exit_when_done: true,
+            console: None,
         })
     }
 
@@ -361,15 +369,26 @@ pub async fn start_federation_from(
     workdir: &Path,
     source: DemoSource,
 ) -> anyhow::Result<Federation> {
+    start_federation_with(plan, workdir, source, None).await
+}
+
+/// [`start_federation_from`] with the coordinator's web console.
+pub async fn start_federation_with(
+    plan: &TrainingPlan,
+    workdir: &Path,
+    source: DemoSource,
+    console: Option<console::ConsoleSettings>,
+) -> anyhow::Result<Federation> {
     let data_dir = workdir.join("data/heart-disease");
     write_heart_data(&data_dir)?;
     let credentials = Credentials::prepare(&workdir.join("pki"), &plan.hospitals)?;
-    let coordinator = coordinator::start(credentials.coordinator_settings(
+    let mut settings = credentials.coordinator_settings(
         plan,
         "127.0.0.1:0".parse()?,
         &workdir.join("coordinator"),
-    )?)
-    .await?;
+    )?;
+    settings.console = console;
+    let coordinator = coordinator::start(settings).await?;
     let mut nodes = Vec::new();
     for h in &credentials.hospitals {
         let store_dir = workdir.join("nodes").join(&h.party);
@@ -407,6 +426,19 @@ pub async fn start_federation_from(
 impl Federation {
     /// Wait for the plan to end (showing progress) and for every node to stop.
     pub async fn finish(self, progress: &ProgressBar) -> anyhow::Result<Finished> {
+        let (coordinator, finished) = self.settle(progress, true).await;
+        coordinator.shutdown().await;
+        finished
+    }
+
+    /// Wait for the plan to end and its ledger to be published, and hand
+    /// back the coordinator still serving; with `wait_nodes`, also wait for
+    /// every node to stop (otherwise their APIs go on serving).
+    pub async fn settle(
+        self,
+        progress: &ProgressBar,
+        wait_nodes: bool,
+    ) -> (coordinator::RunningCoordinator, anyhow::Result<Finished>) {
         let mut events = self.coordinator.subscribe();
         let watcher = {
             let progress = progress.clone();
@@ -425,9 +457,11 @@ impl Federation {
             })
         };
         let state = self.coordinator.wait_finished().await;
-        for (name, node) in self.nodes {
-            if let Err(e) = node.wait().await {
-                tracing::warn!(node = %name, error = %e, "node stopped with an error");
+        if wait_nodes {
+            for (name, node) in self.nodes {
+                if let Err(e) = node.wait().await {
+                    tracing::warn!(node = %name, error = %e, "node stopped with an error");
+                }
             }
         }
         watcher.abort();
@@ -435,11 +469,11 @@ impl Federation {
             .coordinator
             .wait_ledger_published(std::time::Duration::from_secs(10))
             .await;
-        self.coordinator.shutdown().await;
-        if let Phase::Failed { reason } = &state.phase {
-            anyhow::bail!("the plan failed: {reason}");
-        }
-        Ok(Finished { state, ledger })
+        let finished = match &state.phase {
+            Phase::Failed { reason } => Err(anyhow::anyhow!("the plan failed: {reason}")),
+            _ => Ok(Finished { state, ledger }),
+        };
+        (self.coordinator, finished)
     }
 }
 
@@ -557,7 +591,27 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         ),
     }
     let started = Instant::now();
-    let federation = start_federation_from(&plan, &workdir, DemoSource::Ehr).await?;
+    let (console, password) = match args.serve {
+        true => {
+            let password = console::auth::random_token::<6>();
+            let users = console::Users::one_per_role(&password);
+            let settings = console::ConsoleSettings {
+                listen: args.console_listen,
+                users,
+                secure_cookies: true,
+            };
+            (Some(settings), Some(password))
+        }
+        false => (None, None),
+    };
+    let federation = start_federation_with(&plan, &workdir, DemoSource::Ehr, console).await?;
+    if let (Some(address), Some(password)) = (federation.coordinator.console_address(), &password) {
+        println!(
+            "console: http://{address}/ (coordinator: plans, rounds, privacy budgets, ledger)"
+        );
+        let users: Vec<&str> = console::Role::ALL.iter().map(|r| r.name()).collect();
+        println!("console logins: {}; password: {password}", users.join(", "));
+    }
     println!(
         "coordinator on {} (gRPC + mutual TLS); hospital nodes, each with its own EHR and API port:",
         federation.coordinator.address()
@@ -574,7 +628,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
     }
     let progress = round_progress(plan.rounds);
-    let Finished { state, ledger } = federation.finish(&progress).await?;
+    let (coordinator, finished) = federation.settle(&progress, !args.serve).await;
+    let serving = match args.serve {
+        true => Some(coordinator),
+        false => {
+            coordinator.shutdown().await;
+            None
+        }
+    };
+    let Finished { state, ledger } = finished?;
     progress.finish_and_clear();
     let wall = started.elapsed().as_secs_f64();
     println!(
@@ -631,5 +693,20 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
         println!("results written to {}", path.display());
     }
+    if let Some(coordinator) = serving {
+        serve_until_stopped(coordinator).await?;
+    }
+    Ok(())
+}
+
+/// `--serve`: keep the console and the hospitals' APIs up until Ctrl-C or SIGTERM.
+async fn serve_until_stopped(coordinator: coordinator::RunningCoordinator) -> anyhow::Result<()> {
+    println!("serving the console and the hospitals' APIs until Ctrl-C");
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        stopped = tokio::signal::ctrl_c() => stopped?,
+        _ = terminate.recv() => {}
+    }
+    coordinator.shutdown().await;
     Ok(())
 }

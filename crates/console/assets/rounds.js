@@ -9,6 +9,7 @@
   data.forEach(function (r) { xs.push(r.round); acc.push(r.accuracy); loss.push(r.loss); });
   var plot = new uPlot({
     width: Math.max(320, chart.clientWidth || 640), height: 280, legend: { show: false },
+    scales: { x: { time: false } },
     series: [{}, { label: "test accuracy", stroke: "#0b5cad", scale: "acc" },
              { label: "training loss", stroke: "#9a4a00", scale: "loss" }],
     axes: [{ label: "round" }, { scale: "acc", label: "accuracy" },

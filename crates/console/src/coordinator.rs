@@ -103,6 +103,7 @@ pub fn router(console: CoordinatorConsole, settings: &ConsoleSettings) -> Router
         .route("/privacy", get(privacy))
         .merge(ledger::routes())
         .merge(auth::routes())
+        .fallback(layout::not_found)
         .with_state(state)
         .merge(assets::routes())
         .layer(axum::middleware::from_fn(layout::security_headers))

@@ -2,12 +2,14 @@
 //! landmark), the security headers of every response and small formatting
 //! helpers.
 
-use axum::extract::Request;
-use axum::http::HeaderValue;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
     X_FRAME_OPTIONS,
 };
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
@@ -75,6 +77,12 @@ pub fn page(frame: &Frame, title: &str, viewer: Option<&Viewer>, body: Markup) -
         }
     };
     Html(markup.into_string()).into_response()
+}
+
+/// The page of paths that lead nowhere.
+pub async fn not_found(State(frame): State<Arc<Frame>>) -> Response {
+    let body = html! { p { "Nothing here. " a href="/" { "Back to the overview" } } };
+    (StatusCode::NOT_FOUND, page(&frame, "Not found", None, body)).into_response()
 }
 
 /// Add the console's security headers to every response: a strict content

@@ -34,6 +34,13 @@ pub struct CoordinatorConfig {
     pub exit_when_done: bool,
     /// The plan to run.
     pub plan: TrainingPlan,
+    /// Address of the web console's HTTP listener; no console unless set.
+    #[serde(default)]
+    pub console_listen: Option<SocketAddr>,
+    /// Who may log in to the console: a users file (`[[user]]` name, role,
+    /// argon2 `password_hash`), relative to this file; needed with `console_listen`.
+    #[serde(default)]
+    pub console_users: Option<PathBuf>,
 }
 
 /// An enrolled hospital.
@@ -63,6 +70,8 @@ pub struct CoordinatorSettings {
     pub plan: TrainingPlan,
     /// Stop once the plan is over.
     pub exit_when_done: bool,
+    /// The web console, when configured.
+    pub console: Option<console::ConsoleSettings>,
 }
 
 /// Problems with the configuration.
@@ -123,6 +132,20 @@ impl CoordinatorConfig {
                 )));
             }
         }
+        let console = match (self.console_listen, &self.console_users) {
+            (None, _) => None,
+            (Some(listen), Some(users)) => Some(console::ConsoleSettings {
+                listen,
+                users: console::Users::load(&at(users))
+                    .map_err(|e| ConfigError::Invalid(e.to_string()))?,
+                secure_cookies: true,
+            }),
+            (Some(_), None) => {
+                return Err(ConfigError::Invalid(
+                    "console_listen needs console_users (the console's users file)".into(),
+                ));
+            }
+        };
         Ok(CoordinatorSettings {
             federation: self.federation.clone(),
             listen: self.listen,
@@ -131,6 +154,7 @@ impl CoordinatorConfig {
             registry,
             plan: self.plan.clone(),
             exit_when_done: self.exit_when_done,
+            console,
         })
     }
 }

@@ -16,6 +16,7 @@ pub mod ledger;
 pub mod registry;
 mod service;
 pub mod store;
+mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -166,12 +167,19 @@ pub struct RunningCoordinator {
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
     driver: JoinHandle<()>,
+    /// The web console's address and task, when configured.
+    console: Option<(SocketAddr, JoinHandle<()>)>,
 }
 
 impl RunningCoordinator {
     /// The address the service listens on.
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Where the web console listens, when configured.
+    pub fn console_address(&self) -> Option<SocketAddr> {
+        self.console.as_ref().map(|(address, _)| *address)
     }
 
     /// Events as they happen (rounds aggregated, completion...).
@@ -268,6 +276,9 @@ impl RunningCoordinator {
             let _ = tx.send(());
         }
         self.driver.abort();
+        if let Some((_, console)) = &self.console {
+            console.abort();
+        }
         let _ = self.server.await;
     }
 }
@@ -378,6 +389,10 @@ pub async fn start(settings: CoordinatorSettings) -> Result<RunningCoordinator, 
         );
     let server = tokio::spawn(server);
     let driver = tokio::spawn(drive_deadlines(shared.clone()));
+    let console = match &settings.console {
+        Some(c) => Some(web::start(shared.clone(), c).await?),
+        None => None,
+    };
     tracing::info!(%address, federation = %settings.federation, "coordinator listening");
     Ok(RunningCoordinator {
         address,
@@ -385,6 +400,7 @@ pub async fn start(settings: CoordinatorSettings) -> Result<RunningCoordinator, 
         shutdown: Some(shutdown_tx),
         server,
         driver,
+        console,
     })
 }
 
