@@ -1,7 +1,8 @@
 //! `cohort imaging serve`: a stand-alone ultrasound receiver (DICOM C-STORE
-//! and C-ECHO, DICOMweb STOW-RS/WADO-RS) over a local image store. Inside a
-//! node, the node mounts `imaging::router` and links the hospital's EHR
-//! instead of the JSON patient list used here.
+//! and C-ECHO, DICOMweb STOW-RS/QIDO-RS/WADO-RS) over a local image store,
+//! tied to the hospital's EHR as a node ties it: DICOMweb takes the EHR's
+//! bearer tokens and every access is an AuditEvent there; studies are linked
+//! to its Patients and filed as ImagingStudy. There is no anonymous mode.
 //!
 //! `cohort imaging gate`: the imaging side of the training gate over an image
 //! store: consenting, linked patients' images de-identified (headers and
@@ -11,13 +12,14 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use imaging::gate::{FileStatus, FrameCrop, MANIFEST, REPORT};
 use imaging::{
-    ConsentCheck, DicomReceiver, GateOptions, ImageStore, Imaging, MemoryDirectory,
-    PatientDirectory, PatientRef, StoreSink, TrainingGate,
+    ConsentCheck, DicomReceiver, GateOptions, ImageStore, MemoryDirectory, PatientDirectory,
+    PatientRef, TrainingGate, WebConfig,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
@@ -81,22 +83,32 @@ pub struct GateArgs {
 /// Arguments of `cohort imaging serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Image store folder (instances, index, reconciliation queue, ImagingStudy JSON).
+    /// Image store folder (instances, index, reconciliation queue).
     #[arg(long)]
     pub dir: PathBuf,
+    /// The hospital's EHR (`sqlite:PATH` or `postgres://...`). DICOMweb
+    /// accepts its bearer tokens (`cohort ehr token create`; scopes on
+    /// ImagingStudy: read to search and retrieve, write to store) and records
+    /// every access there as an AuditEvent; studies are linked to its
+    /// Patients by identifier and filed as ImagingStudy.
+    #[arg(long)]
+    pub db: String,
     /// DICOM listen address.
-    #[arg(long, default_value = "0.0.0.0:11112")]
+    #[arg(long, default_value = "127.0.0.1:11112")]
     pub dicom_listen: SocketAddr,
     /// HTTP listen address (DICOMweb under /dicomweb).
     #[arg(long, default_value = "127.0.0.1:8042")]
     pub http_listen: SocketAddr,
-    /// AE title of the receiver.
+    /// AE title of the receiver (associations calling another are rejected).
     #[arg(long, default_value = "COHORT")]
     pub ae_title: String,
-    /// JSON object mapping Patient ID to FHIR Patient id, for linking studies
-    /// without an EHR (others wait in the reconciliation queue).
-    #[arg(long)]
-    pub patients: Option<PathBuf>,
+    /// Largest STOW-RS request body, in bytes (larger ones get 413).
+    #[arg(long, default_value_t = WebConfig::default().max_upload_bytes)]
+    pub max_upload_bytes: u64,
+    /// Seconds a DICOM association or an HTTP connection may stay silent
+    /// before it is closed.
+    #[arg(long, default_value_t = 30)]
+    pub idle_timeout_secs: u64,
 }
 
 /// Run an imaging command until interrupted.
@@ -120,14 +132,14 @@ fn patient_list(path: &std::path::Path) -> anyhow::Result<MemoryDirectory> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let store = ImageStore::local(&args.dir)?;
-    let directory = Arc::new(match &args.patients {
-        Some(path) => patient_list(path)?,
-        None => MemoryDirectory::default(),
-    });
-    let service =
-        Arc::new(Imaging::open(store.clone(), directory, Arc::new(StoreSink::new(store))).await?);
-    let receiver = DicomReceiver::bind(args.dicom_listen, &args.ae_title, service.clone()).await?;
+    let ehr_store = ehr::Store::open(&args.db)
+        .await
+        .with_context(|| format!("cannot open the EHR database {}", args.db))?;
+    let service = node::imaging::open(&args.dir, ehr_store.clone()).await?;
+    let idle = Duration::from_secs(args.idle_timeout_secs);
+    let receiver = DicomReceiver::bind(args.dicom_listen, &args.ae_title, service.clone())
+        .await?
+        .with_idle_timeout(idle);
     println!(
         "DICOM receiver {} on {}",
         args.ae_title,
@@ -136,11 +148,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.http_listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.http_listen))?;
-    println!("DICOMweb on http://{}/dicomweb", listener.local_addr()?);
-    let app = axum::Router::new().nest("/dicomweb", imaging::router(service));
+    println!(
+        "DICOMweb on http://{}/dicomweb (bearer tokens of {})",
+        listener.local_addr()?,
+        args.db
+    );
+    let access = Arc::new(node::imaging::EhrAccess::new(
+        ehr_store,
+        "cohort imaging serve",
+    ));
+    let config = WebConfig {
+        max_upload_bytes: args.max_upload_bytes,
+        idle_timeout: idle,
+    };
+    let app = axum::Router::new().nest("/dicomweb", imaging::router(service, access, config));
     tokio::select! {
         result = receiver.run() => result?,
-        result = axum::serve(listener, app) => result?,
+        result = imaging::http::serve(listener, app, idle) => result?,
         _ = tokio::signal::ctrl_c() => println!("stopping"),
     }
     Ok(())

@@ -26,6 +26,22 @@ pub const DATA_SET_MISMATCH: u16 = 0xA900;
 pub const CANNOT_UNDERSTAND: u16 = 0xC000;
 /// DIMSE status: refused, out of resources.
 pub const OUT_OF_RESOURCES: u16 = 0xA700;
+/// DIMSE status: failure, duplicate SOP instance (a different object is
+/// already stored under this SOP Instance UID).
+pub const DUPLICATE_SOP_INSTANCE: u16 = 0x0111;
+
+/// The failure status (C-STORE status, STOW-RS Failure Reason) for an
+/// instance refused with `error`.
+pub fn failure_status(error: &ImagingError) -> u16 {
+    match error {
+        ImagingError::InvalidInstance(_) => CANNOT_UNDERSTAND,
+        ImagingError::Inconsistent(_)
+        | ImagingError::UnsupportedSopClass(_)
+        | ImagingError::InvalidUid(_) => DATA_SET_MISMATCH,
+        ImagingError::Conflict(_) => DUPLICATE_SOP_INSTANCE,
+        _ => OUT_OF_RESOURCES,
+    }
+}
 
 /// The fields of a request this receiver acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,8 +83,9 @@ pub fn read_request(bytes: &[u8]) -> Result<Request> {
     })
 }
 
-/// The response to `request` with `status`, encoded.
-pub fn response(request: &Request, status: u16) -> Result<Vec<u8>> {
+/// The response to `request` with `status` and, for failures, an Error
+/// Comment (cut to its 64 characters), encoded.
+pub fn response(request: &Request, status: u16, comment: Option<&str>) -> Result<Vec<u8>> {
     let mut elements = vec![
         DataElement::new(
             tags::AFFECTED_SOP_CLASS_UID,
@@ -92,6 +109,14 @@ pub fn response(request: &Request, status: u16) -> Result<Vec<u8>> {
         ),
         DataElement::new(tags::STATUS, VR::US, PrimitiveValue::from(status)),
     ];
+    if let Some(comment) = comment {
+        let comment: String = comment.chars().filter(char::is_ascii).take(64).collect();
+        elements.push(DataElement::new(
+            tags::ERROR_COMMENT,
+            VR::LO,
+            PrimitiveValue::from(comment),
+        ));
+    }
     if request.command == C_STORE_RQ {
         elements.push(DataElement::new(
             tags::AFFECTED_SOP_INSTANCE_UID,
@@ -122,7 +147,7 @@ mod tests {
             sop_instance_uid: String::new(),
             has_data_set: false,
         };
-        let bytes = response(&request, SUCCESS).expect("encodes");
+        let bytes = response(&request, SUCCESS, None).expect("encodes");
         let back = read_request(&bytes).expect("decodes");
         assert_eq!(back.command, C_ECHO_RQ | 0x8000);
         assert_eq!(back.sop_class_uid, uids::VERIFICATION);

@@ -9,7 +9,6 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::store::ImageStore;
 
 /// A patient identifier as DICOM carries it: Patient ID, qualified by
 /// Issuer of Patient ID when present.
@@ -104,34 +103,5 @@ impl ImagingStudySink for MemorySink {
             studies.insert(id, imaging_study);
         }
         Box::pin(async { Ok(()) })
-    }
-}
-
-/// An ImagingStudy sink that writes each resource as JSON into an image
-/// store (`fhir/ImagingStudy/{id}.json`), for a receiver running without an EHR.
-#[derive(Debug, Clone)]
-pub struct StoreSink {
-    store: ImageStore,
-}
-
-impl StoreSink {
-    /// Write into `store`.
-    pub fn new(store: ImageStore) -> Self {
-        Self { store }
-    }
-}
-
-impl ImagingStudySink for StoreSink {
-    fn upsert(&self, imaging_study: serde_json::Value) -> BoxFuture<'_, Result<()>> {
-        Box::pin(async move {
-            let id = imaging_study["id"].as_str().unwrap_or_default().to_string();
-            let path = format!("fhir/ImagingStudy/{}.json", crate::uid::checked(&id)?);
-            self.store
-                .put(
-                    &path,
-                    bytes::Bytes::from(serde_json::to_vec_pretty(&imaging_study)?),
-                )
-                .await
-        })
     }
 }

@@ -6,6 +6,29 @@ pub enum ImagingError {
     /// The bytes are not a usable DICOM instance.
     #[error("invalid DICOM instance: {0}")]
     InvalidInstance(String),
+    /// The instance parses but contradicts itself (e.g. its Pixel Data is
+    /// shorter or longer than its rows, columns, frames and bits say).
+    #[error("inconsistent DICOM instance: {0}")]
+    Inconsistent(String),
+    /// A different object is already stored under this SOP Instance UID
+    /// (stored instances are never replaced; a byte-identical resend is fine).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The upload is larger than this server accepts.
+    #[error("upload larger than {limit} bytes")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The client stopped sending a request body.
+    #[error("request timeout: {0}")]
+    Stalled(String),
+    /// No credentials, or credentials this server does not accept.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// The caller is known but may not do this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// The SOP class is not one this receiver stores.
     #[error("SOP class {0} is not accepted here")]
     UnsupportedSopClass(String),

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ehr::PatientIdentifier;
 use crate::instance::InstanceInfo;
+use crate::reconcile::QueueReason;
+use crate::service::Link;
 
 /// One stored instance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,6 +22,12 @@ pub struct InstanceRecord {
     pub frames: u32,
     /// Transfer syntax stored.
     pub transfer_syntax: String,
+    /// Rows.
+    #[serde(default)]
+    pub rows: Option<u32>,
+    /// Columns.
+    #[serde(default)]
+    pub columns: Option<u32>,
 }
 
 /// One series of a study.
@@ -50,6 +58,24 @@ pub struct StudyRecord {
     pub time: Option<String>,
     /// Study Description.
     pub description: Option<String>,
+    /// Patient's Name.
+    #[serde(default)]
+    pub patient_name: Option<String>,
+    /// Patient's Birth Date.
+    #[serde(default)]
+    pub patient_birth_date: Option<String>,
+    /// Patient's Sex.
+    #[serde(default)]
+    pub patient_sex: Option<String>,
+    /// Study ID.
+    #[serde(default)]
+    pub study_id: Option<String>,
+    /// Referring Physician's Name.
+    #[serde(default)]
+    pub referring_physician: Option<String>,
+    /// The FHIR Patient id the study is linked to; `None` while queued.
+    #[serde(default)]
+    pub linked: Option<String>,
     /// Series by Series Instance UID.
     pub series: BTreeMap<String, SeriesRecord>,
 }
@@ -63,6 +89,11 @@ impl StudyRecord {
         fill(&mut self.date, &info.study_date);
         fill(&mut self.time, &info.study_time);
         fill(&mut self.description, &info.study_description);
+        fill(&mut self.patient_name, &info.patient_name);
+        fill(&mut self.patient_birth_date, &info.patient_birth_date);
+        fill(&mut self.patient_sex, &info.patient_sex);
+        fill(&mut self.study_id, &info.study_id);
+        fill(&mut self.referring_physician, &info.referring_physician);
         let series = self.series.entry(info.series_uid.clone()).or_default();
         fill(&mut series.number, &info.series_number);
         fill(&mut series.modality, &info.modality);
@@ -74,8 +105,19 @@ impl StudyRecord {
                 number: info.instance_number,
                 frames: info.frames,
                 transfer_syntax: info.transfer_syntax.clone(),
+                rows: info.rows,
+                columns: info.columns,
             },
         );
+    }
+
+    /// The study's link as last recorded.
+    pub fn current_link(&self) -> Link {
+        match (&self.linked, &self.patient) {
+            (Some(patient), _) => Link::Linked(patient.clone()),
+            (None, Some(_)) => Link::Queued(QueueReason::UnknownPatient),
+            (None, None) => Link::Queued(QueueReason::NoPatientId),
+        }
     }
 
     /// Number of instances over all series.

@@ -1,9 +1,9 @@
 //! What the index needs to know about one received instance, read from its
-//! header (the pixel data is not parsed).
+//! header (the pixel data is not parsed; [`crate::validate`] checks it).
 
 use dicom_core::Tag;
 use dicom_dictionary_std::tags;
-use dicom_object::{InMemDicomObject, OpenFileOptions};
+use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::ehr::PatientIdentifier;
@@ -53,6 +53,33 @@ pub struct InstanceInfo {
     pub instance_number: Option<i64>,
     /// Number of Frames (1 when absent).
     pub frames: u32,
+    /// Patient's Name (as encoded, components separated by `^`).
+    #[serde(default)]
+    pub patient_name: Option<String>,
+    /// Patient's Birth Date.
+    #[serde(default)]
+    pub patient_birth_date: Option<String>,
+    /// Patient's Sex.
+    #[serde(default)]
+    pub patient_sex: Option<String>,
+    /// Study ID.
+    #[serde(default)]
+    pub study_id: Option<String>,
+    /// Referring Physician's Name.
+    #[serde(default)]
+    pub referring_physician: Option<String>,
+    /// Rows.
+    #[serde(default)]
+    pub rows: Option<u32>,
+    /// Columns.
+    #[serde(default)]
+    pub columns: Option<u32>,
+    /// Samples per Pixel.
+    #[serde(default)]
+    pub samples_per_pixel: Option<u32>,
+    /// Bits Allocated.
+    #[serde(default)]
+    pub bits_allocated: Option<u32>,
 }
 
 fn text(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
@@ -65,16 +92,33 @@ fn int(obj: &InMemDicomObject, tag: Tag) -> Option<i64> {
     obj.get(tag)?.to_int::<i64>().ok()
 }
 
+fn count(obj: &InMemDicomObject, tag: Tag) -> Option<u32> {
+    int(obj, tag).and_then(|n| u32::try_from(n).ok())
+}
+
 impl InstanceInfo {
-    /// Read the header of a DICOM Part 10 file. Refuses files without the
-    /// three identifying UIDs or whose SOP class is not accepted.
+    /// Read the header of a DICOM Part 10 file in memory. Refuses files
+    /// without the three identifying UIDs or whose SOP class is not accepted.
     pub fn read(bytes: &[u8], accepted_classes: &[&str]) -> Result<Self> {
         let file = OpenFileOptions::new()
             .read_until(tags::PIXEL_DATA)
             .from_reader(bytes)
             .map_err(|e| ImagingError::InvalidInstance(e.to_string()))?;
+        Self::from_header(&file, accepted_classes)
+    }
+
+    /// Like [`InstanceInfo::read`], for a file on disk (only its header is read).
+    pub fn read_file(path: &std::path::Path, accepted_classes: &[&str]) -> Result<Self> {
+        let file = OpenFileOptions::new()
+            .read_until(tags::PIXEL_DATA)
+            .open_file(path)
+            .map_err(|e| ImagingError::InvalidInstance(e.to_string()))?;
+        Self::from_header(&file, accepted_classes)
+    }
+
+    fn from_header(file: &DefaultDicomObject, accepted_classes: &[&str]) -> Result<Self> {
         let required = |tag: Tag, name: &str| -> Result<String> {
-            let value = text(&file, tag)
+            let value = text(file, tag)
                 .ok_or_else(|| ImagingError::InvalidInstance(format!("{name} missing")))?;
             Ok(uid::checked(&value)?.to_string())
         };
@@ -88,19 +132,29 @@ impl InstanceInfo {
             sop_uid: required(tags::SOP_INSTANCE_UID, "SOPInstanceUID")?,
             sop_class_uid,
             transfer_syntax: file.meta().transfer_syntax().to_string(),
-            patient: text(&file, tags::PATIENT_ID).map(|value| PatientIdentifier {
-                issuer: text(&file, tags::ISSUER_OF_PATIENT_ID),
+            patient: text(file, tags::PATIENT_ID).map(|value| PatientIdentifier {
+                issuer: text(file, tags::ISSUER_OF_PATIENT_ID),
                 value,
             }),
-            accession_number: text(&file, tags::ACCESSION_NUMBER),
-            study_date: text(&file, tags::STUDY_DATE),
-            study_time: text(&file, tags::STUDY_TIME),
-            study_description: text(&file, tags::STUDY_DESCRIPTION),
-            modality: text(&file, tags::MODALITY),
-            series_number: int(&file, tags::SERIES_NUMBER),
-            series_description: text(&file, tags::SERIES_DESCRIPTION),
-            instance_number: int(&file, tags::INSTANCE_NUMBER),
-            frames: int(&file, tags::NUMBER_OF_FRAMES).map_or(1, |n| n.max(1) as u32),
+            accession_number: text(file, tags::ACCESSION_NUMBER),
+            study_date: text(file, tags::STUDY_DATE),
+            study_time: text(file, tags::STUDY_TIME),
+            study_description: text(file, tags::STUDY_DESCRIPTION),
+            modality: text(file, tags::MODALITY),
+            series_number: int(file, tags::SERIES_NUMBER),
+            series_description: text(file, tags::SERIES_DESCRIPTION),
+            instance_number: int(file, tags::INSTANCE_NUMBER),
+            frames: int(file, tags::NUMBER_OF_FRAMES)
+                .map_or(1, |n| n.clamp(1, u32::MAX.into()) as u32),
+            patient_name: text(file, tags::PATIENT_NAME),
+            patient_birth_date: text(file, tags::PATIENT_BIRTH_DATE),
+            patient_sex: text(file, tags::PATIENT_SEX),
+            study_id: text(file, tags::STUDY_ID),
+            referring_physician: text(file, tags::REFERRING_PHYSICIAN_NAME),
+            rows: count(file, tags::ROWS),
+            columns: count(file, tags::COLUMNS),
+            samples_per_pixel: count(file, tags::SAMPLES_PER_PIXEL),
+            bits_allocated: count(file, tags::BITS_ALLOCATED),
         })
     }
 

@@ -14,7 +14,7 @@ use crate::index::{StudyRecord, record_path};
 use crate::instance::{InstanceInfo, ULTRASOUND_SOP_CLASSES, instance_path};
 use crate::reconcile::{QUEUE_PREFIX, QueueReason, QueuedStudy, queue_path};
 use crate::store::ImageStore;
-use crate::{render, uid};
+use crate::{render, uid, validate};
 
 /// Where a stored instance's study stands with the EHR.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +32,8 @@ pub struct Stored {
     pub info: InstanceInfo,
     /// Its study's link to the EHR.
     pub link: Link,
+    /// The same bytes were already stored (nothing was written).
+    pub already_stored: bool,
 }
 
 /// Receives, stores and serves images.
@@ -72,33 +74,89 @@ impl Imaging {
         })
     }
 
-    /// Store one DICOM Part 10 instance (an ultrasound SOP class), index it
-    /// and create or update its study's ImagingStudy. Storing the same
-    /// instance again replaces it.
+    /// Store one DICOM Part 10 instance held in memory (see
+    /// [`Imaging::store_file`]).
     pub async fn store_instance(&self, bytes: Bytes) -> Result<Stored> {
-        let info = InstanceInfo::read(&bytes, &ULTRASOUND_SOP_CLASSES)?;
-        self.store.put(&info.path(), bytes).await?;
+        let staged = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+            let mut file = tempfile::NamedTempFile::new()?;
+            std::io::Write::write_all(&mut file, &bytes)?;
+            Ok(file.into_temp_path())
+        })
+        .await
+        .map_err(|e| ImagingError::Network(e.to_string()))?
+        .map_err(|e| ImagingError::InvalidInstance(format!("cannot stage the instance: {e}")))?;
+        self.store_file(&staged).await
+    }
+
+    /// Store one DICOM Part 10 instance (an ultrasound SOP class) from a
+    /// local file, index it and create or update its study's ImagingStudy.
+    /// The file is checked first ([`validate::check_file`]): a truncated or
+    /// inconsistent instance is refused. A stored instance is never
+    /// replaced: sending the same bytes again is acknowledged and changes
+    /// nothing, a different object under a stored SOP Instance UID is a
+    /// [`ImagingError::Conflict`].
+    pub async fn store_file(&self, file: &std::path::Path) -> Result<Stored> {
+        let path = file.to_path_buf();
+        let info = tokio::task::spawn_blocking(move || {
+            let info = InstanceInfo::read_file(&path, &ULTRASOUND_SOP_CLASSES)?;
+            validate::check_file(&path, &info)?;
+            Ok::<_, ImagingError>(info)
+        })
+        .await
+        .map_err(|e| ImagingError::InvalidInstance(e.to_string()))??;
+        // one store at a time: the check for a stored copy and the write
+        // must not interleave with another store of the same instance
         let mut studies = self.studies.lock().await;
+        match self.store.same_as_file(&info.path(), file).await? {
+            Some(true) => {
+                let link = match studies.get_mut(&info.study_uid) {
+                    Some(record) => record.current_link(),
+                    None => {
+                        self.link(studies.entry(info.study_uid.clone()).or_default())
+                            .await?
+                    }
+                };
+                tracing::info!(study = %info.study_uid, instance = %info.sop_uid, "instance already stored");
+                return Ok(Stored {
+                    info,
+                    link,
+                    already_stored: true,
+                });
+            }
+            Some(false) => {
+                return Err(ImagingError::Conflict(format!(
+                    "a different instance is already stored as SOP Instance UID {}; stored instances are not replaced",
+                    info.sop_uid
+                )));
+            }
+            None => {}
+        }
+        self.store.put_file(&info.path(), file).await?;
         let record = studies.entry(info.study_uid.clone()).or_default();
         record.add(&info);
-        let record = record.clone();
+        let link = self.link(record).await?;
+        tracing::info!(study = %info.study_uid, instance = %info.sop_uid, ?link, "stored instance");
+        Ok(Stored {
+            info,
+            link,
+            already_stored: false,
+        })
+    }
+
+    /// Link a study to its Patient (upserting its ImagingStudy), or queue
+    /// it; the study's index record is written with the outcome.
+    async fn link(&self, record: &mut StudyRecord) -> Result<Link> {
+        let found = match &record.patient {
+            Some(identifier) => self.directory.find_patient(identifier).await?,
+            None => None,
+        };
+        record.linked = found.as_ref().map(|p| p.id.clone());
         self.store
             .put(
                 &record_path(&record.uid),
                 Bytes::from(serde_json::to_vec(&record)?),
             )
             .await?;
-        let link = self.link(&record).await?;
-        tracing::info!(study = %info.study_uid, instance = %info.sop_uid, ?link, "stored instance");
-        Ok(Stored { info, link })
-    }
-
-    /// Link a study to its Patient (upserting its ImagingStudy), or queue it.
-    async fn link(&self, record: &StudyRecord) -> Result<Link> {
-        let found = match &record.patient {
-            Some(identifier) => self.directory.find_patient(identifier).await?,
-            None => None,
-        };
         match found {
             Some(patient) => {
                 self.sink.upsert(imaging_study(record, &patient)).await?;
@@ -141,16 +199,28 @@ impl Imaging {
 
     /// Try again to link every queued study; returns how many got linked.
     pub async fn reconcile(&self) -> Result<usize> {
-        let studies = self.studies.lock().await;
+        let mut studies = self.studies.lock().await;
         let mut linked = 0;
         for queued in self.reconciliation_queue().await? {
-            if let Some(record) = studies.get(&queued.study_uid)
+            if let Some(record) = studies.get_mut(&queued.study_uid)
                 && matches!(self.link(record).await?, Link::Linked(_))
             {
                 linked += 1;
             }
         }
         Ok(linked)
+    }
+
+    /// Every study's index record, by Study Instance UID.
+    pub async fn studies(&self) -> Vec<StudyRecord> {
+        let mut studies: Vec<StudyRecord> = self.studies.lock().await.values().cloned().collect();
+        studies.sort_by(|a, b| a.uid.cmp(&b.uid));
+        studies
+    }
+
+    /// The object store holding the images.
+    pub fn store(&self) -> &ImageStore {
+        &self.store
     }
 
     /// The index record of a study.

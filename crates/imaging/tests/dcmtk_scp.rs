@@ -78,8 +78,6 @@ async fn storescu_sends_every_fixture_and_each_is_stored_and_indexed() {
     if !dcmtk_present() {
         return;
     }
-    let h = harness().await;
-    let port = start(h.service.clone()).await;
     let mut files: Vec<String> = std::fs::read_dir(fixtures_dir())
         .expect("fixtures")
         .filter_map(|e| e.ok())
@@ -88,7 +86,12 @@ async fn storescu_sends_every_fixture_and_each_is_stored_and_indexed() {
         .map(|p| p.display().to_string())
         .collect();
     files.sort();
+    let (mut linked, mut queued) = (0, 0);
     for file in &files {
+        // several fixtures are variants of one SOP instance, and a stored
+        // instance is never replaced: each goes to a receiver of its own
+        let h = harness().await;
+        let port = start(h.service.clone()).await;
         let bytes = std::fs::read(file).expect("fixture");
         let info = imaging::instance::InstanceInfo::read(
             &bytes,
@@ -135,14 +138,10 @@ async fn storescu_sends_every_fixture_and_each_is_stored_and_indexed() {
             back.transfer_syntax, info.transfer_syntax,
             "{file}: stored as received"
         );
+        linked += h.sink.len();
+        queued += h.service.reconciliation_queue().await.expect("queue").len();
     }
-    // the US1 patient is known: their study got an ImagingStudy; others wait
-    assert!(!h.sink.is_empty());
-    assert!(
-        !h.service
-            .reconciliation_queue()
-            .await
-            .expect("queue")
-            .is_empty()
-    );
+    // the US1 patient is known: their studies got an ImagingStudy; others wait
+    assert!(linked > 0);
+    assert!(queued > 0);
 }

@@ -147,3 +147,113 @@ async fn non_ultrasound_and_unreadable_instances_are_refused() {
         "{garbage:?}"
     );
 }
+
+#[tokio::test]
+async fn every_fixture_passes_the_checks_and_a_resend_changes_nothing() {
+    let mut names: Vec<String> = std::fs::read_dir(common::fixtures_dir())
+        .expect("fixtures")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".dcm"))
+        .collect();
+    names.sort();
+    for name in &names {
+        // several fixtures are variants of one SOP instance: one store each
+        let h = harness().await;
+        let first = h.service.store_instance(fixture(name)).await;
+        let first = first.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!first.already_stored, "{name}");
+        let again = h
+            .service
+            .store_instance(fixture(name))
+            .await
+            .expect("resend");
+        assert!(again.already_stored, "{name}");
+        assert_eq!(again.link, first.link, "{name}");
+    }
+}
+
+/// `name` with its Rows element set to `rows`, re-encoded.
+fn with_rows(name: &str, rows: u16) -> bytes::Bytes {
+    use dicom_core::{DataElement, PrimitiveValue, VR};
+    let mut object = dicom_object::OpenFileOptions::new()
+        .from_reader(&fixture(name)[128..])
+        .expect("fixture parses");
+    object.put(DataElement::new(
+        dicom_dictionary_std::tags::ROWS,
+        VR::US,
+        PrimitiveValue::from(rows),
+    ));
+    let mut out = Vec::new();
+    object.write_all(&mut out).expect("re-encodes");
+    out.into()
+}
+
+#[tokio::test]
+async fn truncated_and_inconsistent_instances_are_refused_before_anything_is_stored() {
+    let h = harness().await;
+    let good = fixture("US1_UNCR.dcm");
+    for cut in [good.len() - 1, good.len() - 5000, good.len() / 2] {
+        let refused = h.service.store_instance(good.slice(..cut)).await;
+        assert!(
+            matches!(refused, Err(ImagingError::InvalidInstance(_))),
+            "cut at {cut}: {refused:?}"
+        );
+    }
+    // an encapsulated file cut inside its fragments
+    let jpeg = fixture("US1_J2KR.dcm");
+    let refused = h
+        .service
+        .store_instance(jpeg.slice(..jpeg.len() - 100))
+        .await;
+    assert!(
+        matches!(refused, Err(ImagingError::InvalidInstance(_))),
+        "{refused:?}"
+    );
+    // complete, but Rows says more pixels than Pixel Data holds
+    let refused = h
+        .service
+        .store_instance(with_rows("US1_UNCR.dcm", 481))
+        .await;
+    assert!(
+        matches!(&refused, Err(ImagingError::Inconsistent(m)) if m.contains("Pixel Data holds")),
+        "{refused:?}"
+    );
+    assert!(h.service.studies().await.is_empty());
+    assert!(
+        h.service
+            .reconciliation_queue()
+            .await
+            .expect("queue")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_different_object_under_a_stored_sop_instance_uid_is_a_conflict() {
+    let h = harness().await;
+    let good = fixture("US1_UNCR.dcm");
+    let stored = h
+        .service
+        .store_instance(good.clone())
+        .await
+        .expect("stored");
+    let mut altered = good.to_vec();
+    let last = altered.len() - 1;
+    altered[last] ^= 0xFF;
+    let refused = h.service.store_instance(altered.into()).await;
+    assert!(
+        matches!(refused, Err(ImagingError::Conflict(_))),
+        "{refused:?}"
+    );
+    let kept = h
+        .service
+        .retrieve(
+            &stored.info.study_uid,
+            &stored.info.series_uid,
+            &stored.info.sop_uid,
+        )
+        .await
+        .expect("kept");
+    assert_eq!(kept, good);
+}

@@ -1,6 +1,7 @@
 //! The node's own HTTP API on its loopback port, for the hospital's staff:
 //! health, the log of everything that left the hospital, and the hospital's
-//! FHIR R4 API when the node holds its EHR.
+//! FHIR R4 API when the node holds its EHR, with DICOMweb beside it behind
+//! the same bearer tokens.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,7 +11,8 @@ use axum::{Json, Router};
 use crate::store::{Disclosure, NodeStore};
 
 /// Routes of the node API; with an EHR, its FHIR R4 API under `/fhir`; with
-/// imaging, DICOMweb (STOW-RS, WADO-RS) under `/dicomweb`.
+/// imaging (which needs the EHR), DICOMweb (STOW-RS, QIDO-RS, WADO-RS) under
+/// `/dicomweb`, taking the EHR's tokens and audited in the EHR.
 pub fn router(
     name: String,
     store: NodeStore,
@@ -21,8 +23,21 @@ pub fn router(
         .route("/health", get(|| async { "ok" }))
         .route("/disclosures", get(disclosures))
         .with_state((name.clone(), store));
-    if let Some(images) = images {
-        api = api.nest("/dicomweb", imaging::router(images));
+    match (images, &ehr) {
+        (Some(images), Some(ehr_store)) => {
+            let access = std::sync::Arc::new(crate::imaging::EhrAccess::new(
+                ehr_store.clone(),
+                name.clone(),
+            ));
+            api = api.nest(
+                "/dicomweb",
+                imaging::router(images, access, imaging::WebConfig::default()),
+            );
+        }
+        (Some(_), None) => {
+            tracing::error!("DICOMweb not served: it needs the node's EHR for its tokens");
+        }
+        (None, _) => {}
     }
     match ehr {
         None => api,
@@ -58,4 +73,156 @@ async fn disclosures(
         hospital: name,
         disclosures,
     }))
+}
+
+/// Where the tests find the ultrasound fixtures (shared with deid's tests).
+#[cfg(test)]
+#[path = "../../deid/tests/common/fixtures.rs"]
+mod fixtures;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, header};
+    use serde_json::json;
+    use tower::ServiceExt;
+
+    async fn status(app: &Router, request: Request<Body>) -> StatusCode {
+        app.clone().oneshot(request).await.expect("served").status()
+    }
+
+    fn get(uri: &str, token: Option<&str>) -> Request<Body> {
+        let mut request = Request::get(uri);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        request.body(Body::empty()).expect("request")
+    }
+
+    fn stow(token: &str, file: &[u8]) -> Request<Body> {
+        Request::post("/dicomweb/studies")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "multipart/related; boundary=b")
+            .body(Body::from(imaging::multipart::build(
+                &[file],
+                "application/dicom",
+                "b",
+            )))
+            .expect("request")
+    }
+
+    async fn audit_events(store: &ehr::Store, entity: &str) -> usize {
+        let mut tx = store.begin().await.expect("tx");
+        let ids = tx
+            .matching_ids("AuditEvent", &[("entity".into(), entity.into())], 100)
+            .await
+            .expect("search");
+        tx.commit().await.expect("committed");
+        ids.len()
+    }
+
+    #[tokio::test]
+    async fn dicomweb_takes_the_ehr_tokens_and_audits_every_access() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite:{}", dir.path().join("ehr.db").display());
+        let ehr_store = ehr::Store::open(&url).await.expect("EHR opens");
+        let mut tx = ehr_store.begin().await.expect("tx");
+        tx.update(
+            "Patient",
+            "p1",
+            json!({"resourceType": "Patient", "id": "p1",
+                "identifier": [{"system": "urn:hospital:mrn", "value": "13US1"}]}),
+            None,
+        )
+        .await
+        .expect("patient");
+        tx.commit().await.expect("committed");
+        let images = crate::imaging::open(&dir.path().join("images"), ehr_store.clone())
+            .await
+            .expect("imaging opens");
+        let node_store = NodeStore::open(&dir.path().join("node"))
+            .await
+            .expect("node store");
+        let app = router(
+            "hospital-a".into(),
+            node_store,
+            Some(ehr_store.clone()),
+            Some(images),
+        );
+        let token = |name: &'static str, scopes: &'static str, patient: Option<&'static str>| {
+            let store = ehr_store.clone();
+            async move {
+                store
+                    .create_token(name, scopes, patient, None)
+                    .await
+                    .expect("token")
+            }
+        };
+        let pacs = token("pacs", "system/ImagingStudy.write", None).await;
+        let reader = token("radiologist", "user/ImagingStudy.read", None).await;
+        let patient_p1 = token("p1-app", "patient/*.read", Some("p1")).await;
+        let patient_p2 = token("p2-app", "patient/*.read", Some("p2")).await;
+
+        let file = std::fs::read(fixtures::fixtures_dir().join("US1_UNCR.dcm")).expect("fixture");
+        let info = imaging::instance::InstanceInfo::read(
+            &file,
+            &imaging::instance::ULTRASOUND_SOP_CLASSES,
+        )
+        .expect("header");
+        let instance = format!(
+            "/dicomweb/studies/{}/series/{}/instances/{}",
+            info.study_uid, info.series_uid, info.sop_uid
+        );
+
+        // like /fhir beside it, /dicomweb serves nobody without a token
+        assert_eq!(
+            status(&app, get("/fhir/Patient", None)).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            status(&app, get("/dicomweb/studies", None)).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            status(&app, get(&instance, Some("cohort_ehr_forged"))).await,
+            StatusCode::UNAUTHORIZED
+        );
+        // reading needs a read scope, storing a write scope
+        assert_eq!(
+            status(&app, stow(&reader, &file)).await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(status(&app, stow(&pacs, &file)).await, StatusCode::OK);
+        assert_eq!(
+            status(&app, get(&instance, Some(&pacs))).await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            status(&app, get(&instance, None)).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            status(&app, get(&instance, Some(&reader))).await,
+            StatusCode::OK
+        );
+        // patient/ scopes reach that patient's studies only
+        assert_eq!(
+            status(&app, get(&instance, Some(&patient_p1))).await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            status(&app, get(&instance, Some(&patient_p2))).await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            status(&app, stow(&patient_p1, &file)).await,
+            StatusCode::FORBIDDEN
+        );
+
+        // the store and the two reads are in the EHR's access log
+        let study = format!("ImagingStudy/{}", info.study_uid);
+        assert_eq!(audit_events(&ehr_store, &study).await, 3);
+        assert_eq!(audit_events(&ehr_store, "Patient/p1").await, 3);
+    }
 }

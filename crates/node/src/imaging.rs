@@ -3,7 +3,9 @@
 //! to the Patient holding the DICOM PatientID as an identifier, and each study
 //! becomes (or updates) a FHIR ImagingStudy in the EHR. For training, the
 //! imaging gate asks the EHR's consent rule ([`EhrConsent`]) and its export
-//! is recorded as an AuditEvent ([`record_training_export`]).
+//! is recorded as an AuditEvent ([`record_training_export`]). DICOMweb takes
+//! the EHR's bearer tokens and records every access as an AuditEvent
+//! ([`EhrAccess`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,6 +14,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use imaging::ehr::{ImagingStudySink, PatientDirectory, PatientIdentifier, PatientRef};
 use imaging::gate::ConsentCheck;
+use imaging::{AccessControl, AccessRecord, Grant, ImagingError, Operation, Reach};
 
 /// Where the node keeps images and listens for DICOM associations.
 #[derive(Clone, Debug)]
@@ -118,14 +121,134 @@ pub async fn record_training_export(
             report.exported, report.excluded_by_consent, report.unreconciled, report.failed
         )),
     };
+    write_audit(store, &access, "cohort imaging training gate").await
+}
+
+async fn write_audit(
+    store: &ehr::Store,
+    access: &ehr::audit::Access<'_>,
+    observer: &str,
+) -> ehr::Result<()> {
     let mut tx = store.begin().await?;
     tx.create(ehr::audit::audit_event(
-        &access,
-        "cohort imaging training gate",
+        access,
+        observer,
         ehr::datetime::now_micros(),
     ))
     .await?;
     tx.commit().await
+}
+
+/// DICOMweb access through the EHR: the FHIR API's bearer tokens and SMART
+/// scopes on ImagingStudy (read for QIDO-RS searches and WADO-RS retrievals,
+/// create for STOW-RS, update for the reconciliation queue; `patient/`
+/// scopes reach only studies linked to the token's patient), and an
+/// AuditEvent in the EHR for every access, naming the studies
+/// (`ImagingStudy/{Study Instance UID}`) and their patients.
+pub struct EhrAccess {
+    store: ehr::Store,
+    observer: String,
+}
+
+impl EhrAccess {
+    /// Tokens and access log of `store`; AuditEvents name `observer` as
+    /// their source.
+    pub fn new(store: ehr::Store, observer: impl Into<String>) -> Self {
+        Self {
+            store,
+            observer: observer.into(),
+        }
+    }
+}
+
+impl AccessControl for EhrAccess {
+    fn authorize<'a>(
+        &'a self,
+        token: Option<&'a str>,
+        operation: Operation,
+    ) -> BoxFuture<'a, imaging::Result<Grant>> {
+        Box::pin(async move {
+            let token = token.ok_or_else(|| {
+                ImagingError::Unauthorized(
+                    "DICOMweb needs an Authorization: Bearer token (one of the EHR's tokens)"
+                        .into(),
+                )
+            })?;
+            let principal = self.store.authenticate(token).await.map_err(auth_error)?;
+            let interaction = match operation {
+                Operation::Search => ehr::auth::Interaction::Search,
+                Operation::Read => ehr::auth::Interaction::Read,
+                Operation::Store => ehr::auth::Interaction::Create,
+                Operation::Reconcile => ehr::auth::Interaction::Update,
+            };
+            let reach = match principal
+                .access("ImagingStudy", interaction)
+                .map_err(auth_error)?
+            {
+                ehr::auth::Access::All => Reach::All,
+                ehr::auth::Access::Compartment(patient) => Reach::Patient(patient),
+            };
+            Ok(Grant {
+                name: principal.name,
+                reach,
+            })
+        })
+    }
+
+    fn record<'a>(
+        &'a self,
+        grant: &'a Grant,
+        address: Option<&'a str>,
+        access: &'a AccessRecord,
+    ) -> BoxFuture<'a, imaging::Result<()>> {
+        Box::pin(async move {
+            let principal = ehr::auth::Principal {
+                name: grant.name.clone(),
+                scopes: Vec::new(),
+                patient: None,
+            };
+            let (action, interaction) = match access.operation {
+                Operation::Search => (ehr::audit::Action::Read, "search-type"),
+                Operation::Read => (ehr::audit::Action::Read, "read"),
+                Operation::Store => (ehr::audit::Action::Create, "create"),
+                Operation::Reconcile => (ehr::audit::Action::Execute, "operation"),
+            };
+            let mut resources: Vec<String> = access
+                .studies
+                .iter()
+                .map(|study| format!("ImagingStudy/{study}"))
+                .collect();
+            if resources.is_empty() {
+                resources.push("ImagingStudy".to_string());
+            }
+            let description = match &access.description {
+                Some(what) => format!("DICOMweb {}: {what}", access.interaction),
+                None => format!("DICOMweb {}", access.interaction),
+            };
+            let event = ehr::audit::Access {
+                principal: &principal,
+                address,
+                action,
+                interaction,
+                resources,
+                patients: access.patients.clone(),
+                query: access.query.as_deref(),
+                success: access.success,
+                description: Some(description),
+            };
+            write_audit(&self.store, &event, &self.observer)
+                .await
+                .map_err(ehr_error)
+        })
+    }
+}
+
+fn auth_error(e: ehr::Error) -> ImagingError {
+    match e {
+        ehr::Error::Unauthorized(message) => ImagingError::Unauthorized(message),
+        ehr::Error::Forbidden(message) => ImagingError::Forbidden(message),
+        other => ehr_error(other),
+    }
 }
 
 fn ehr_error(e: ehr::Error) -> imaging::ImagingError {
@@ -176,6 +299,26 @@ impl ImagingStudySink for EhrStudySink {
     }
 }
 
+/// The ingest service over the image store in `dir`, filing into and
+/// finding patients in the EHR `ehr_store`.
+pub async fn open(
+    dir: &std::path::Path,
+    ehr_store: ehr::Store,
+) -> imaging::Result<Arc<imaging::Imaging>> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| imaging::ImagingError::Ehr(format!("{}: {e}", dir.display())))?;
+    Ok(Arc::new(
+        imaging::Imaging::open(
+            imaging::store::ImageStore::local(dir)?,
+            Arc::new(EhrDirectory {
+                store: ehr_store.clone(),
+            }),
+            Arc::new(EhrStudySink { store: ehr_store }),
+        )
+        .await?,
+    ))
+}
+
 /// The ingest service over the node's EHR, and its DICOM receiver when configured.
 pub async fn start(
     settings: &ImagingSettings,
@@ -184,18 +327,7 @@ pub async fn start(
     Arc<imaging::Imaging>,
     Option<(SocketAddr, tokio::task::JoinHandle<()>)>,
 )> {
-    std::fs::create_dir_all(&settings.dir)
-        .map_err(|e| imaging::ImagingError::Ehr(format!("{}: {e}", settings.dir.display())))?;
-    let service = Arc::new(
-        imaging::Imaging::open(
-            imaging::store::ImageStore::local(&settings.dir)?,
-            Arc::new(EhrDirectory {
-                store: ehr_store.clone(),
-            }),
-            Arc::new(EhrStudySink { store: ehr_store }),
-        )
-        .await?,
-    );
+    let service = open(&settings.dir, ehr_store).await?;
     let receiver = match settings.dicom_listen {
         None => None,
         Some(address) => {

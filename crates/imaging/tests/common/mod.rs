@@ -47,3 +47,65 @@ pub async fn harness() -> Harness {
         service,
     }
 }
+
+/// Test tokens: `writer` may do everything, `reader` may search and read
+/// every study, `us1` reads only the studies of `patient-us1`. Every access
+/// is kept in `records`.
+#[derive(Default)]
+pub struct TestAccess {
+    pub records: std::sync::Mutex<Vec<(imaging::Grant, imaging::AccessRecord)>>,
+}
+
+impl imaging::AccessControl for TestAccess {
+    fn authorize<'a>(
+        &'a self,
+        token: Option<&'a str>,
+        operation: imaging::Operation,
+    ) -> futures::future::BoxFuture<'a, imaging::Result<imaging::Grant>> {
+        use imaging::{ImagingError, Operation, Reach};
+        let reading = matches!(operation, Operation::Search | Operation::Read);
+        let outcome = match token {
+            None => Err(ImagingError::Unauthorized("no token".into())),
+            Some("writer") => Ok(Reach::All),
+            Some("reader") if reading => Ok(Reach::All),
+            Some("us1") if reading => Ok(Reach::Patient("patient-us1".into())),
+            Some("reader" | "us1") => Err(ImagingError::Forbidden("read-only token".into())),
+            Some(_) => Err(ImagingError::Unauthorized("unknown token".into())),
+        };
+        Box::pin(async move {
+            Ok(imaging::Grant {
+                name: token.unwrap_or_default().to_string(),
+                reach: outcome?,
+            })
+        })
+    }
+
+    fn record<'a>(
+        &'a self,
+        grant: &'a imaging::Grant,
+        _address: Option<&'a str>,
+        access: &'a imaging::AccessRecord,
+    ) -> futures::future::BoxFuture<'a, imaging::Result<()>> {
+        if let Ok(mut records) = self.records.lock() {
+            records.push((grant.clone(), access.clone()));
+        }
+        Box::pin(async { Ok(()) })
+    }
+}
+
+impl TestAccess {
+    /// How many accesses were recorded.
+    pub fn count(&self) -> usize {
+        self.records.lock().map_or(0, |r| r.len())
+    }
+}
+
+/// The DICOMweb router over a harness's service, with test tokens and
+/// `config`.
+pub fn web(h: &Harness, config: imaging::WebConfig) -> (axum::Router, Arc<TestAccess>) {
+    let access = Arc::new(TestAccess::default());
+    (
+        imaging::router(h.service.clone(), access.clone(), config),
+        access,
+    )
+}
