@@ -76,6 +76,22 @@ pub enum BenchCommand {
     },
 }
 
+/// Median time (open to aggregated, coordinator clock) of the first or the
+/// last tenth of the rounds: whether rounds slow down as the plan grows.
+fn tenth_round_median_ms(history: &[fed::server::RoundRecord], last: bool) -> f64 {
+    let tenth = history.len().div_ceil(10);
+    let rounds = if last {
+        &history[history.len() - tenth..]
+    } else {
+        &history[..tenth]
+    };
+    let took: Vec<f64> = rounds
+        .iter()
+        .map(|r| (r.closed_unix_ms - r.opened_unix_ms) as f64)
+        .collect();
+    median(&took)
+}
+
 /// Peak resident set size of this process in kB (Linux `VmHWM`).
 fn peak_rss_kb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -114,6 +130,8 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                     "per_round_s": wall / f64::from(plan.rounds),
                     "peak_rss_kb": peak_rss_kb(),
                     "pooled_test_accuracy": pooled.accuracy,
+                    "first_tenth_round_median_ms": tenth_round_median_ms(&state.history, false),
+                    "last_tenth_round_median_ms": tenth_round_median_ms(&state.history, true),
                 })
             );
         }
