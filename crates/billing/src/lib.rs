@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+pub mod claim;
 pub mod codiesp;
 pub mod corpus;
 mod error;
