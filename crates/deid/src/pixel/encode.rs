@@ -78,7 +78,7 @@ pub fn store(file: &mut DefaultDicomObject, image: Image) -> Result<String> {
         put_jpegls(file, &image)?;
         set_transfer_syntax(file, image::JPEG_LS_LOSSLESS)?;
     } else {
-        put_rle(file, &image);
+        put_rle(file, &image)?;
         set_transfer_syntax(file, uids::RLE_LOSSLESS)?;
     }
     Ok(file.meta().transfer_syntax().to_string())
@@ -131,11 +131,10 @@ fn put_jpegls(file: &mut DefaultDicomObject, image: &Image) -> Result<()> {
             Ok(stream)
         })
         .collect::<Result<Vec<Vec<u8>>>>()?;
-    put_fragments(file, fragments);
-    Ok(())
+    put_fragments(file, fragments, image::JPEG_LS_LOSSLESS)
 }
 
-fn put_rle(file: &mut DefaultDicomObject, image: &Image) {
+fn put_rle(file: &mut DefaultDicomObject, image: &Image) -> Result<()> {
     let frame_len = image.frame_len();
     let fragments: Vec<Vec<u8>> = image
         .data
@@ -151,17 +150,21 @@ fn put_rle(file: &mut DefaultDicomObject, image: &Image) {
             )
         })
         .collect();
-    put_fragments(file, fragments);
+    put_fragments(file, fragments, uids::RLE_LOSSLESS)
 }
 
-/// Encapsulated Pixel Data, one fragment per frame, with its offset table.
-fn put_fragments(file: &mut DefaultDicomObject, fragments: Vec<Vec<u8>>) {
+/// Encapsulated Pixel Data, one fragment per frame, with its offset table
+/// (whose 32-bit offsets limit the frames to 4 GiB in all).
+fn put_fragments(file: &mut DefaultDicomObject, fragments: Vec<Vec<u8>>, ts: &str) -> Result<()> {
     let mut offsets = Vec::with_capacity(fragments.len());
     let mut at = 0u32;
     for fragment in &fragments {
         offsets.push(at);
         // each fragment is preceded by an 8-byte item header
-        at += fragment.len() as u32 + 8;
+        at = u32::try_from(fragment.len())
+            .ok()
+            .and_then(|len| at.checked_add(len)?.checked_add(8))
+            .ok_or_else(|| encode_error(ts, "the encoded frames exceed 4 GiB"))?;
     }
     file.put(DataElement::new_with_len(
         tags::PIXEL_DATA,
@@ -169,4 +172,5 @@ fn put_fragments(file: &mut DefaultDicomObject, fragments: Vec<Vec<u8>>) {
         Length::UNDEFINED,
         PixelFragmentSequence::new(offsets, fragments),
     ));
+    Ok(())
 }
