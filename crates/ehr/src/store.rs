@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Semaphore};
 
 use crate::error::{Error, Result};
 
@@ -49,18 +49,31 @@ impl Dialect {
 
 /// A FHIR store on SQLite or PostgreSQL. Cheap to clone (a connection pool).
 ///
-/// Writers never wait for a connection while holding one. On SQLite, where the database takes
-/// one writer at a time, write transactions queue on an in-process lock before they take a
-/// connection (and then begin `IMMEDIATE`), so that readers keep the other connections and no
-/// writer fails with "database is locked". On PostgreSQL, writers of the same resource queue on
-/// an advisory lock ([`Tx::lock`]).
+/// A write transaction takes its turn before it takes a connection, and reads (with the short
+/// transactions that audit them, [`Store::begin_short`]) go ahead of queued writers, so a burst
+/// of writes neither fails nor holds up reads. On PostgreSQL, writers of the same resource also
+/// queue on an advisory lock ([`Tx::lock`]).
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
-    /// SQLite only: held by the one open write transaction.
-    writer: Option<Arc<Mutex<()>>>,
+    turns: Arc<Turns>,
 }
+
+/// How write transactions take their turn, before they take a connection.
+#[derive(Debug)]
+struct Turns {
+    /// Held by every write transaction but the short ones ([`Store::begin_short`]): on SQLite
+    /// one at a time, on PostgreSQL fewer than the pool has connections, so that reads, and the
+    /// short transactions that audit them, go ahead of queued writers.
+    writers: Arc<Semaphore>,
+    /// SQLite only, which takes one writer at a time: held by the open write transaction of any
+    /// kind, which then begins `IMMEDIATE` (no writer fails with "database is locked").
+    database: Option<Arc<Mutex<()>>>,
+}
+
+/// Connections of a PostgreSQL store's pool.
+const POSTGRES_CONNECTIONS: u32 = 8;
 
 impl Store {
     /// Opens (creating if needed) the store at `url`: `sqlite:PATH`, `sqlite::memory:` or
@@ -107,18 +120,24 @@ impl Store {
                     })
                 });
         } else {
-            options = options.max_connections(8);
+            options = options.max_connections(POSTGRES_CONNECTIONS);
         }
         let pool = options.connect(&url).await.map_err(|e| {
             Error::Database(sqlx::Error::Configuration(
                 format!("cannot open database {}: {e}", redact(&url)).into(),
             ))
         })?;
-        let writer = (dialect == Dialect::Sqlite).then(|| Arc::new(Mutex::new(())));
+        let turns = Turns {
+            writers: Arc::new(Semaphore::new(match dialect {
+                Dialect::Sqlite => 1,
+                Dialect::Postgres => POSTGRES_CONNECTIONS as usize - 2,
+            })),
+            database: (dialect == Dialect::Sqlite).then(|| Arc::new(Mutex::new(()))),
+        };
         let store = Store {
             pool,
             dialect,
-            writer,
+            turns: Arc::new(turns),
         };
         schema::migrate(&store).await?;
         Ok(store)
@@ -135,7 +154,13 @@ impl Store {
 
     /// Starts a write transaction; nothing is visible to others until [`Tx::commit`].
     pub async fn begin(&self) -> Result<Tx> {
-        Tx::begin(self).await
+        Tx::begin(self, false).await
+    }
+
+    /// Starts a short write transaction that goes ahead of queued writers: for a record of a
+    /// read (an AuditEvent), so that reads are not held up by a burst of writes. Keep it short.
+    pub async fn begin_short(&self) -> Result<Tx> {
+        Tx::begin(self, true).await
     }
 
     /// Closes the connections.

@@ -186,9 +186,10 @@ impl Caller {
         tx.create(event).await.map(|_| ())
     }
 
-    /// Records `access` (a read) in a transaction of its own; the read fails if this fails.
+    /// Records `access` (a read) in a short transaction of its own; the read fails if this
+    /// fails.
     pub async fn audit(&self, state: &EhrState, access: &audit::Access<'_>) -> Result<()> {
-        let mut tx = state.store().begin().await?;
+        let mut tx = state.store().begin_short().await?;
         self.audit_in(state, &mut tx, access).await?;
         tx.commit().await
     }

@@ -107,7 +107,7 @@ impl Refused<'_> {
             (Some(t), None) => access.resources.push(t.to_string()),
             (None, _) => {}
         }
-        let mut tx = state.store().begin().await?;
+        let mut tx = state.store().begin_short().await?;
         let event = audit::audit_event(&access, &state.config().observer, tx.now());
         tx.create(event).await?;
         tx.commit().await

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Value, json};
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Row, Transaction};
-use tokio::sync::OwnedMutexGuard;
+use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit};
 
 use super::sql::{Arg, insert_rows};
 use super::{Dialect, Store, Version, version_columns_for, version_from_row};
@@ -174,9 +174,9 @@ struct Link {
 /// A write transaction. Dropping it without [`Tx::commit`] rolls everything back.
 pub struct Tx {
     tx: Transaction<'static, Any>,
-    /// SQLite: the store's writer lock, released after the transaction ends (fields drop in
-    /// order).
-    _writer: Option<OwnedMutexGuard<()>>,
+    /// Its turn (see `Turns`), released after the transaction ends (fields drop in order).
+    _database: Option<OwnedMutexGuard<()>>,
+    _writer: Option<OwnedSemaphorePermit>,
     dialect: Dialect,
     now: i64,
     pending: Pending,
@@ -187,9 +187,21 @@ pub struct Tx {
 }
 
 impl Tx {
-    pub(super) async fn begin(store: &Store) -> Result<Tx> {
-        // Queue for the writer lock before taking a connection: waiting writers hold none.
-        let writer = match &store.writer {
+    pub(super) async fn begin(store: &Store, short: bool) -> Result<Tx> {
+        // Take the turn before a connection: waiting writers hold none.
+        let writer = match short {
+            true => None,
+            false => Some(
+                store
+                    .turns
+                    .writers
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| Error::Internal("the store is closed".into()))?,
+            ),
+        };
+        let database = match &store.turns.database {
             Some(lock) => Some(lock.clone().lock_owned().await),
             None => None,
         };
@@ -201,6 +213,7 @@ impl Tx {
         };
         Ok(Tx {
             tx,
+            _database: database,
             _writer: writer,
             dialect: store.dialect,
             now: datetime::now_micros(),
