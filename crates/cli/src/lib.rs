@@ -3,6 +3,7 @@
 
 pub mod baselines;
 pub mod bench;
+pub mod billing_cmd;
 pub mod ca;
 pub mod deid_cmd;
 pub mod deid_text_cmd;

@@ -62,6 +62,9 @@ enum Command {
     /// Ultrasound receiver: DICOM C-STORE/C-ECHO and DICOMweb.
     #[command(subcommand)]
     Imaging(imaging_cmd::ImagingCommand),
+    /// Clinical coding: train the code model, code cases with evidence, CodiEsp metrics.
+    #[command(subcommand)]
+    Billing(cli::billing_cmd::BillingCommand),
     /// The federation's transparency log: verify, prove, check-proof, bench.
     #[command(subcommand)]
     Ledger(cli::ledger_cmd::LedgerCommand),
@@ -169,5 +172,6 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(command) => runtime.block_on(bench::run(command)),
+        Command::Billing(command) => cli::billing_cmd::run(command),
     }
 }

@@ -6,6 +6,7 @@
 mod consent;
 mod definition;
 mod pseudonym;
+mod text;
 
 use std::collections::{HashMap, HashSet};
 
@@ -14,6 +15,7 @@ use serde_json::Value as Json;
 pub use consent::{Purpose, default_research_purposes, denying_patient};
 pub use definition::{Code, DatasetDefinition, Feature, Label, Source, Split, Value};
 pub use pseudonym::{MAX_SHIFT_DAYS, PseudonymKey};
+pub use text::{TextDataset, TextDocument, build_text_dataset};
 
 use crate::datetime;
 use crate::error::{Error, Result};
@@ -187,6 +189,23 @@ async fn record_use(
     table: &TrainingTable,
     now: i64,
 ) -> Result<()> {
+    let description = format!(
+        "training table {}: {} rows, {} patients excluded by consent, {} incomplete",
+        definition.name,
+        table.rows.len(),
+        table.excluded,
+        table.incomplete
+    );
+    record_read(store, used, description, now).await
+}
+
+/// Writes the AuditEvent of a read by the gate: whose records were read and what came out.
+async fn record_read(
+    store: &Store,
+    used: Vec<String>,
+    description: String,
+    now: i64,
+) -> Result<()> {
     let principal = crate::auth::Principal {
         name: "training-gate".to_string(),
         scopes: Vec::new(),
@@ -201,13 +220,7 @@ async fn record_use(
         patients: used,
         query: None,
         success: true,
-        description: Some(format!(
-            "training table {}: {} rows, {} patients excluded by consent, {} incomplete",
-            definition.name,
-            table.rows.len(),
-            table.excluded,
-            table.incomplete
-        )),
+        description: Some(description),
     };
     let mut tx = store.begin().await?;
     tx.create(crate::audit::audit_event(

@@ -209,6 +209,9 @@ pub struct Context {
     pub addresses: Vec<String>,
     /// Phone numbers and e-mail addresses.
     pub telecom: Vec<String>,
+    /// Days by which this patient's dates move (the caller's own shift, e.g.
+    /// the training gate's); without it, derived from the key and `patient_id`.
+    pub date_shift_days: Option<i64>,
 }
 
 /// How spans are replaced.

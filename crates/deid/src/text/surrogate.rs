@@ -50,7 +50,9 @@ impl<'a> Surrogates<'a> {
         Self {
             key,
             lang,
-            offset_days: key.date_offset_days(&scope),
+            offset_days: context
+                .date_shift_days
+                .unwrap_or_else(|| key.date_offset_days(&scope)),
             scope,
         }
     }

@@ -1,0 +1,191 @@
+//! `cohort billing`: clinical coding — train the code model, code case texts with ranked codes
+//! and evidence spans, and score predictions with the CodiEsp metrics.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use billing::codiesp::{code_cases, evaluate, spec_for};
+use billing::corpus::{Lang, Split, read_cases};
+use billing::features::Featurizer;
+use billing::metrics::Predictions;
+use billing::{Coder, TrainConfig, examples};
+use clap::{Subcommand, ValueEnum};
+
+/// Clinical coding commands.
+#[derive(Subcommand)]
+pub enum BillingCommand {
+    /// Train a code model on a CodiEsp-layout split (texts + `*D.tsv` / `*P.tsv`); its label
+    /// space is the codes of that split.
+    Train {
+        /// Split folder (e.g. codiesp/train).
+        split: PathBuf,
+        /// Language of the texts.
+        #[arg(long, value_enum, default_value = "es")]
+        lang: LangArg,
+        /// Model folder to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Hash buckets, as a power of two.
+        #[arg(long, default_value_t = 15)]
+        buckets_log2: u32,
+        /// Longest word n-gram.
+        #[arg(long, default_value_t = 2)]
+        max_n: usize,
+        /// Document embedding width.
+        #[arg(long, default_value_t = 64)]
+        dim: usize,
+        /// Training epochs.
+        #[arg(long, default_value_t = TrainConfig::default().epochs)]
+        epochs: usize,
+        /// Documents per step.
+        #[arg(long, default_value_t = TrainConfig::default().batch_size)]
+        batch_size: usize,
+        /// AdamW learning rate.
+        #[arg(long, default_value_t = TrainConfig::default().learning_rate)]
+        learning_rate: f64,
+        /// AdamW weight decay.
+        #[arg(long, default_value_t = TrainConfig::default().weight_decay)]
+        weight_decay: f64,
+        /// Seed of the initial weights and the shuffles.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Code every `*.txt` case of a folder: case id -> ranked `[{code, system, score, evidence}]`.
+    Code {
+        /// Folder of case texts, one file per case.
+        input: PathBuf,
+        /// Model folder (from `cohort billing train`).
+        #[arg(long)]
+        model: PathBuf,
+        /// Language of the texts (must be the model's).
+        #[arg(long, value_enum, default_value = "es")]
+        lang: LangArg,
+        /// Codes kept per system and case.
+        #[arg(long, default_value_t = 100)]
+        top: usize,
+        /// Where to write the predictions.
+        #[arg(long)]
+        json: PathBuf,
+    },
+    /// Score predictions against a split's gold files: CodiEsp MAP (D and P), micro-F1 at the
+    /// best threshold, and evidence precision/recall (CodiEsp-X, spans overlapping).
+    Eval {
+        /// Predictions (from `cohort billing code`, or any `{case: [{code, score}]}` file).
+        #[arg(long)]
+        pred: PathBuf,
+        /// Split folder with the gold `*D.tsv`, `*P.tsv`, `*X.tsv`.
+        #[arg(long)]
+        gold: PathBuf,
+    },
+}
+
+/// Case-text language.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LangArg {
+    /// Spanish.
+    Es,
+    /// English.
+    En,
+}
+
+impl From<LangArg> for Lang {
+    fn from(lang: LangArg) -> Self {
+        match lang {
+            LangArg::Es => Lang::Es,
+            LangArg::En => Lang::En,
+        }
+    }
+}
+
+/// Runs a `cohort billing` command.
+///
+/// # Errors
+/// When a file cannot be read or written, or does not fit the model.
+pub fn run(cmd: BillingCommand) -> anyhow::Result<()> {
+    match cmd {
+        BillingCommand::Train {
+            split,
+            lang,
+            out,
+            buckets_log2,
+            max_n,
+            dim,
+            epochs,
+            batch_size,
+            learning_rate,
+            weight_decay,
+            seed,
+        } => {
+            let lang = Lang::from(lang);
+            let split = Split::load(&split, lang)?;
+            let buckets = 1u32
+                .checked_shl(buckets_log2)
+                .filter(|_| buckets_log2 < 32)
+                .context("--buckets-log2 must be below 32")?;
+            let spec = spec_for(&split, lang, Featurizer { buckets, max_n }, dim);
+            let cfg = TrainConfig {
+                epochs,
+                batch_size,
+                learning_rate,
+                weight_decay,
+            };
+            let clock = Instant::now();
+            let data = examples(&spec, &split);
+            let (weights, report) = billing::train(&spec, &spec.init(seed), &data, &cfg, seed)?;
+            let seconds = clock.elapsed().as_secs_f64();
+            println!(
+                "{} cases, {} labels, {} parameters; loss {:.3} -> {:.3}; {seconds:.1} s ({:.2} s an epoch)",
+                data.len(),
+                spec.labels.len(),
+                weights.len(),
+                report.epoch_losses.first().copied().unwrap_or(f32::NAN),
+                report.epoch_losses.last().copied().unwrap_or(f32::NAN),
+                seconds / epochs as f64
+            );
+            Coder::new(spec, weights)?.save(&out)?;
+            Ok(())
+        }
+        BillingCommand::Code {
+            input,
+            model,
+            lang,
+            top,
+            json,
+        } => {
+            let coder = Coder::load(&model)?;
+            anyhow::ensure!(
+                coder.spec.lang == Lang::from(lang),
+                "the model reads {:?} texts, not {:?}",
+                coder.spec.lang,
+                Lang::from(lang)
+            );
+            let cases = read_cases(&input)?;
+            let clock = Instant::now();
+            let predictions = code_cases(&coder, &cases, top)?;
+            let seconds = clock.elapsed().as_secs_f64();
+            write_json(&json, &predictions)?;
+            println!(
+                "{} cases coded in {seconds:.2} s ({:.1} ms a case)",
+                predictions.len(),
+                1000.0 * seconds / predictions.len().max(1) as f64
+            );
+            Ok(())
+        }
+        BillingCommand::Eval { pred, gold } => {
+            let bytes =
+                std::fs::read(&pred).with_context(|| format!("reading {}", pred.display()))?;
+            let predictions: Predictions = serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is not a predictions file", pred.display()))?;
+            // Gold files only: the texts' language does not matter here.
+            let report = evaluate(&predictions, &Split::load(&gold, Lang::Es)?);
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+    }
+}
+
+fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let bytes = serde_json::to_vec(value)?;
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
