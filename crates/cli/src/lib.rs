@@ -12,6 +12,7 @@ pub mod dp_cmd;
 pub mod ehr_cmd;
 pub mod imaging_cmd;
 pub mod ledger_cmd;
+pub mod notes_cmd;
 pub mod plan_options;
 pub mod report;
 pub mod results;

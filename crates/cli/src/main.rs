@@ -65,6 +65,9 @@ enum Command {
     /// Clinical coding: train the code model, code cases with evidence, CodiEsp metrics.
     #[command(subcommand)]
     Billing(cli::billing_cmd::BillingCommand),
+    /// Consultation summaries: transcript to structured note, evaluation, classifier training.
+    #[command(subcommand)]
+    Notes(cli::notes_cmd::NotesCommand),
     /// The federation's transparency log: verify, prove, check-proof, bench.
     #[command(subcommand)]
     Ledger(cli::ledger_cmd::LedgerCommand),
@@ -161,6 +164,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Dp(command) => dp_cmd::run(command),
+        Command::Notes(command) => cli::notes_cmd::run(command),
         Command::Ehr(command) => runtime.block_on(ehr_cmd::run(command)),
         Command::Deid(command) => deid_cmd::run(command),
         Command::Imaging(command) => runtime.block_on(imaging_cmd::run(command)),

@@ -1,0 +1,429 @@
+//! `cohort notes`: consultation transcript → structured clinical note (draft, checked facts),
+//! its evaluation on ACI-Bench, the section classifier's training, and federated averaging of
+//! that classifier over hospitals in one process.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use fed::strategy::{ClientUpdate, StrategyConfig};
+use notes::classifier::{self, Example, SectionClassifier, TrainConfig};
+use notes::corpus::{self, Encounter, SectionPair};
+use notes::eval::{FactFigures, score};
+use notes::rouge::Rouge;
+use notes::{Draft, DraftConfig, Summarizer, Weights};
+use serde_json::{Value, json};
+
+/// Consultation summaries.
+#[derive(Subcommand)]
+pub enum NotesCommand {
+    /// Draft the note of one transcript: IN.json `{"dialogue"}` → OUT.json `{"note", "sections",
+    /// "flags"}`.
+    Summarize {
+        /// Input JSON with the transcript in `dialogue` (`[doctor] … [patient] …`).
+        input: PathBuf,
+        /// Output JSON.
+        output: PathBuf,
+        #[command(flatten)]
+        model: ModelArgs,
+    },
+    /// Train the section classifier on ACI-Bench train notes and MTS-Dialog sections.
+    Train {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Where to write the weights (safetensors).
+        #[arg(long, default_value = "crates/notes/model/sections.safetensors")]
+        out: PathBuf,
+        /// Passes over the training examples.
+        #[arg(long, default_value_t = TrainConfig::default().epochs)]
+        epochs: usize,
+        /// Seed of the example order.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Draft every ACI-Bench visit of a split and score the drafts: ROUGE-1/2/Lsum, fact
+    /// checker figures, time per note.
+    Eval {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Split to score (`valid`, or `train`).
+        #[arg(long, default_value = "valid")]
+        split: String,
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Also write the figures and every draft as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Federated averaging of the section classifier over hospitals in one process (ACI-Bench
+    /// subsets and MTS-Dialog as hospitals) beside pooled and local-only training.
+    BenchFederated {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Federated rounds.
+        #[arg(long, default_value_t = 10)]
+        rounds: usize,
+        /// Local epochs per round.
+        #[arg(long, default_value_t = 1)]
+        local_epochs: usize,
+        /// Seed of the example orders.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+}
+
+/// Which classifier and settings draft the notes.
+#[derive(Args)]
+pub struct ModelArgs {
+    /// Section classifier weights (safetensors); the shipped model when absent.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Smallest probability of being in a section for an utterance to be kept.
+    #[arg(long, default_value_t = DraftConfig::default().keep_threshold)]
+    keep_threshold: f32,
+}
+
+/// Where the corpora are.
+#[derive(Args)]
+pub struct DataArgs {
+    /// The clinical-dialogue folder (ACI-Bench and MTS-Dialog); default:
+    /// `$COHORT_SHARED_DATA/clinical-dialogue`, else `../shared/data/clinical-dialogue`.
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+impl DataArgs {
+    fn root(&self) -> PathBuf {
+        self.data.clone().unwrap_or_else(|| {
+            std::env::var_os("COHORT_SHARED_DATA")
+                .map_or_else(|| PathBuf::from("../shared/data"), PathBuf::from)
+                .join("clinical-dialogue")
+        })
+    }
+
+    fn aci_bench(&self, split: &str) -> anyhow::Result<Vec<Encounter>> {
+        let path = self
+            .root()
+            .join(format!("aci-bench/challenge_data/{split}.csv"));
+        Ok(corpus::aci_bench(&read(&path)?)?)
+    }
+
+    fn mts_dialog(&self) -> anyhow::Result<Vec<SectionPair>> {
+        let path = self
+            .root()
+            .join("mts-dialog/Main-Dataset/MTS-Dialog-TrainingSet.csv");
+        Ok(corpus::mts_dialog(&read(&path)?)?)
+    }
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+impl ModelArgs {
+    fn summarizer(&self) -> anyhow::Result<Summarizer> {
+        let classifier = match &self.model {
+            Some(path) => {
+                let bytes =
+                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                SectionClassifier::new(&Weights::from_safetensors(&bytes)?)?
+            }
+            None => SectionClassifier::shipped()?,
+        };
+        Ok(Summarizer::new(
+            classifier,
+            DraftConfig {
+                keep_threshold: self.keep_threshold,
+                ..DraftConfig::default()
+            },
+        ))
+    }
+}
+
+/// Runs a `cohort notes` command.
+///
+/// # Errors
+/// When an input cannot be read or parsed, or an output cannot be written.
+pub fn run(cmd: NotesCommand) -> anyhow::Result<()> {
+    match cmd {
+        NotesCommand::Summarize {
+            input,
+            output,
+            model,
+        } => summarize(&input, &output, &model),
+        NotesCommand::Train {
+            data,
+            out,
+            epochs,
+            seed,
+        } => train(&data, &out, epochs, seed),
+        NotesCommand::Eval {
+            data,
+            split,
+            model,
+            json,
+        } => evaluate(&data, &split, &model, json.as_deref()),
+        NotesCommand::BenchFederated {
+            data,
+            rounds,
+            local_epochs,
+            seed,
+        } => bench_federated(&data, rounds, local_epochs, seed),
+    }
+}
+
+fn summarize(input: &Path, output: &Path, model: &ModelArgs) -> anyhow::Result<()> {
+    let request: Value = serde_json::from_str(&read(input)?)
+        .with_context(|| format!("{} is not JSON", input.display()))?;
+    let Some(dialogue) = request.get("dialogue").and_then(Value::as_str) else {
+        bail!("{} has no \"dialogue\" string", input.display());
+    };
+    let draft = model.summarizer()?.draft(dialogue)?;
+    let out = serde_json::to_string_pretty(&draft_json(&draft))?;
+    std::fs::write(output, out).with_context(|| format!("writing {}", output.display()))
+}
+
+/// The draft as `summarize` writes it: the plain-text note, its sections, the flagged sentences.
+fn draft_json(draft: &Draft) -> Value {
+    let sections: Vec<Value> = draft
+        .sections
+        .iter()
+        .map(|s| {
+            json!({
+                "section": s.section,
+                "title": s.title,
+                "loinc": s.section.loinc().0,
+                "text": draft.section_text(s.section),
+                "sentences": s.statements,
+            })
+        })
+        .collect();
+    json!({"note": draft.text(), "sections": sections, "flags": draft.flags})
+}
+
+fn train(data: &DataArgs, out: &Path, epochs: usize, seed: u64) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let examples = notes::align::corpus_examples(&data.aci_bench("train")?, &data.mts_dialog()?)?;
+    let config = TrainConfig {
+        epochs,
+        ..TrainConfig::default()
+    };
+    let (weights, report) =
+        classifier::train_local(&classifier::initial_weights(), &examples, &config, seed)?;
+    std::fs::write(out, weights.to_safetensors())
+        .with_context(|| format!("writing {}", out.display()))?;
+    let valid = notes::align::corpus_examples(&data.aci_bench("valid")?, &[])?;
+    println!(
+        "{} examples, loss {:.4} -> {:.4}, train accuracy {:.3}, valid accuracy {:.3}, {:.1} s; weights {} (sha256 {})",
+        report.samples,
+        report.initial_loss,
+        report.final_loss,
+        classifier::accuracy(&weights, &examples)?,
+        classifier::accuracy(&weights, &valid)?,
+        started.elapsed().as_secs_f64(),
+        out.display(),
+        weights.sha256_hex()
+    );
+    Ok(())
+}
+
+/// Mean ROUGE and summed fact figures over a split's drafts.
+struct SplitScore {
+    rouge: Rouge,
+    facts: FactFigures,
+    seconds_per_note: f64,
+    drafts: Vec<Value>,
+}
+
+fn score_split(summarizer: &Summarizer, visits: &[Encounter]) -> anyhow::Result<SplitScore> {
+    let mut total = Rouge::default();
+    let mut facts = FactFigures::default();
+    let mut drafts = Vec::new();
+    let started = Instant::now();
+    for visit in visits {
+        let (draft, s) = score(summarizer, &visit.dialogue, &visit.note)
+            .with_context(|| format!("encounter {}", visit.id))?;
+        total.rouge1 += s.rouge.rouge1;
+        total.rouge2 += s.rouge.rouge2;
+        total.rouge_lsum += s.rouge.rouge_lsum;
+        facts += s.facts;
+        drafts.push(json!({"encounter_id": visit.id, "score": s, "draft": draft_json(&draft)}));
+    }
+    let n = visits.len().max(1) as f64;
+    Ok(SplitScore {
+        rouge: Rouge {
+            rouge1: total.rouge1 / n,
+            rouge2: total.rouge2 / n,
+            rouge_lsum: total.rouge_lsum / n,
+        },
+        facts,
+        seconds_per_note: started.elapsed().as_secs_f64() / n,
+        drafts,
+    })
+}
+
+fn evaluate(
+    data: &DataArgs,
+    split: &str,
+    model: &ModelArgs,
+    json_out: Option<&Path>,
+) -> anyhow::Result<()> {
+    let visits = data.aci_bench(split)?;
+    let s = score_split(&model.summarizer()?, &visits)?;
+    let f = &s.facts;
+    println!(
+        "ACI-Bench {split} ({} encounters): ROUGE-1 {:.2}  ROUGE-2 {:.2}  ROUGE-Lsum {:.2}",
+        visits.len(),
+        100.0 * s.rouge.rouge1,
+        100.0 * s.rouge.rouge2,
+        100.0 * s.rouge.rouge_lsum
+    );
+    println!(
+        "facts: {} in candidate sentences, {} unsupported ({:.1}%, {} medications/doses); checker removed {} sentences",
+        f.candidate_facts,
+        f.unsupported_candidate_facts,
+        100.0 * f.hallucination_rate_before_check(),
+        f.unsupported_candidate_medications_doses,
+        f.removed_sentences
+    );
+    println!(
+        "draft: {} facts, {} unsupported ({:.1}%, {} medications/doses); omitted {} of {} supported reference facts ({:.1}%)",
+        f.draft_facts,
+        f.unsupported_draft_facts,
+        100.0 * f.hallucination_rate(),
+        f.unsupported_draft_medications_doses,
+        f.omitted_reference_facts,
+        f.reference_facts,
+        100.0 * f.omission_rate()
+    );
+    println!("time per note: {:.1} ms", 1000.0 * s.seconds_per_note);
+    if let Some(path) = json_out {
+        let out = json!({
+            "split": split,
+            "rouge": s.rouge,
+            "facts": s.facts,
+            "hallucination_rate_before_check": f.hallucination_rate_before_check(),
+            "hallucination_rate": f.hallucination_rate(),
+            "omission_rate": f.omission_rate(),
+            "seconds_per_note": s.seconds_per_note,
+            "drafts": s.drafts,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&out)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// One in-process hospital of the federated benchmark.
+struct Hospital {
+    name: String,
+    examples: Vec<Example>,
+}
+
+fn hospitals(data: &DataArgs) -> anyhow::Result<Vec<Hospital>> {
+    let visits = data.aci_bench("train")?;
+    let mut names: Vec<String> = visits.iter().map(|v| v.dataset.clone()).collect();
+    names.sort();
+    names.dedup();
+    let mut out = Vec::new();
+    for name in names {
+        let own: Vec<Encounter> = visits
+            .iter()
+            .filter(|v| v.dataset == name)
+            .cloned()
+            .collect();
+        out.push(Hospital {
+            examples: notes::align::corpus_examples(&own, &[])?,
+            name: format!("aci-bench-{name}"),
+        });
+    }
+    out.push(Hospital {
+        name: "mts-dialog".into(),
+        examples: notes::align::corpus_examples(&[], &data.mts_dialog()?)?,
+    });
+    Ok(out)
+}
+
+fn bench_federated(
+    data: &DataArgs,
+    rounds: usize,
+    local_epochs: usize,
+    seed: u64,
+) -> anyhow::Result<()> {
+    let hospitals = hospitals(data)?;
+    let valid = data.aci_bench("valid")?;
+    let valid_examples = notes::align::corpus_examples(&valid, &[])?;
+    let report = |label: &str, weights: &Weights, seconds: f64| -> anyhow::Result<()> {
+        let summarizer = Summarizer::new(SectionClassifier::new(weights)?, DraftConfig::default());
+        let s = score_split(&summarizer, &valid)?;
+        println!(
+            "{label:<34} valid accuracy {:.3}  ROUGE-1 {:.2}  ROUGE-2 {:.2}  ROUGE-Lsum {:.2}  ({seconds:.1} s training)",
+            classifier::accuracy(weights, &valid_examples)?,
+            100.0 * s.rouge.rouge1,
+            100.0 * s.rouge.rouge2,
+            100.0 * s.rouge.rouge_lsum
+        );
+        Ok(())
+    };
+    for h in &hospitals {
+        println!("{}: {} labelled utterances", h.name, h.examples.len());
+    }
+    let epochs = rounds * local_epochs;
+
+    let started = Instant::now();
+    let pooled: Vec<Example> = hospitals.iter().flat_map(|h| h.examples.clone()).collect();
+    let config = TrainConfig {
+        epochs,
+        ..TrainConfig::default()
+    };
+    let (weights, _) =
+        classifier::train_local(&classifier::initial_weights(), &pooled, &config, seed)?;
+    report(
+        &format!("pooled ({epochs} epochs)"),
+        &weights,
+        started.elapsed().as_secs_f64(),
+    )?;
+
+    let started = Instant::now();
+    let mut strategy = StrategyConfig::FedAvg.build()?;
+    let mut global = classifier::initial_weights();
+    let local = TrainConfig {
+        epochs: local_epochs,
+        ..TrainConfig::default()
+    };
+    for round in 0..rounds {
+        let mut trained = Vec::new();
+        for (i, h) in hospitals.iter().enumerate() {
+            let round_seed = seed ^ ((round as u64) << 32) ^ i as u64;
+            trained.push(classifier::train_local(&global, &h.examples, &local, round_seed)?.0);
+        }
+        let updates: Vec<ClientUpdate<'_>> = hospitals
+            .iter()
+            .zip(&trained)
+            .map(|(h, w)| ClientUpdate {
+                node: &h.name,
+                weights: w.values(),
+                num_samples: h.examples.len() as u64,
+            })
+            .collect();
+        global = global.with_values(strategy.aggregate(global.values(), &updates)?)?;
+    }
+    report(
+        &format!("fedavg ({rounds} rounds x {local_epochs} epochs)"),
+        &global,
+        started.elapsed().as_secs_f64(),
+    )?;
+
+    for h in &hospitals {
+        let started = Instant::now();
+        let (weights, _) =
+            classifier::train_local(&classifier::initial_weights(), &h.examples, &config, seed)?;
+        report(
+            &format!("local only: {}", h.name),
+            &weights,
+            started.elapsed().as_secs_f64(),
+        )?;
+    }
+    Ok(())
+}

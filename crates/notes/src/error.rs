@@ -1,0 +1,24 @@
+//! The notes crate's error type.
+
+/// What went wrong drafting, checking, training or exporting a note.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The transcript could not be read as a dialogue.
+    #[error("transcript: {0}")]
+    Dialogue(String),
+    /// A corpus file could not be read.
+    #[error("corpus: {0}")]
+    Corpus(String),
+    /// The classifier's weights or training data do not fit.
+    #[error("section classifier: {0}")]
+    Model(String),
+    /// A tensor operation failed.
+    #[error("tensor: {0}")]
+    Tensor(#[from] candle_core::Error),
+    /// Weights could not be built or read.
+    #[error("weights: {0}")]
+    Weights(#[from] learn::Error),
+    /// A FHIR resource could not be built or signed.
+    #[error("FHIR: {0}")]
+    Fhir(String),
+}
