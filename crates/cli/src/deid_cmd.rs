@@ -162,9 +162,25 @@ pub fn files_under(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// A temporary file that is removed when dropped (on an error, or while a
+/// panic unwinds) unless it was renamed into place.
+struct Temporary<'a> {
+    path: &'a Path,
+    renamed: bool,
+}
+
+impl Drop for Temporary<'_> {
+    fn drop(&mut self) {
+        if !self.renamed {
+            let _ = std::fs::remove_file(self.path);
+        }
+    }
+}
+
 /// Write `path` whole or not at all: `fill` writes into a temporary file
-/// beside it, which is renamed into place only if `fill` succeeds (not
-/// synced to disk: durability across a crash is left to the file system).
+/// beside it, which is renamed into place only if `fill` succeeds, and
+/// removed otherwise, even if `fill` panics (not synced to disk: durability
+/// across a crash is left to the file system).
 pub fn write_atomically<T>(
     path: &Path,
     fill: impl FnOnce(&mut std::fs::File) -> Result<T, String>,
@@ -181,17 +197,16 @@ pub fn write_atomically<T>(
         }
         _ => Err(e),
     });
-    let result = created
-        .map_err(|e| format!("cannot write: {e}"))
-        .and_then(|mut file| fill(&mut file))
-        .and_then(|value| {
-            std::fs::rename(&temporary, path).map_err(|e| format!("cannot write: {e}"))?;
-            Ok(value)
-        });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    result
+    let mut file = created.map_err(|e| format!("cannot write: {e}"))?;
+    let mut guard = Temporary {
+        path: &temporary,
+        renamed: false,
+    };
+    let value = fill(&mut file)?;
+    drop(file);
+    std::fs::rename(&temporary, path).map_err(|e| format!("cannot write: {e}"))?;
+    guard.renamed = true;
+    Ok(value)
 }
 
 /// Whether `bytes` start like a DICOM Part 10 file (`DICM` after the preamble).
@@ -222,8 +237,9 @@ impl deid::ReadAt for OpenInput<'_> {
 }
 
 /// De-identify one file of the batch (nothing is left behind on error).
-/// Files without the DICOM marker are skipped, not failed. `buffer` is
-/// reused between files.
+/// Files without the DICOM marker are skipped, not failed. A panic while
+/// de-identifying (a bug, never the input's fault) fails this file alone.
+/// `buffer` is reused between files.
 ///
 /// Headers only, the pixel data is not read into memory: the new header is
 /// written, then the input's Pixel Data element is copied into the output
@@ -237,16 +253,29 @@ pub fn deidentify_file(
     buffer: &mut Vec<u8>,
 ) -> FileOutcome {
     let file = relative.display().to_string();
-    let (status, error, report) =
-        match deidentify_one(deid, input, &output_dir.join(relative), buffer) {
-            Ok(Some(report)) => ("ok", None, Some(report)),
-            Ok(None) => (
-                "skipped",
-                Some("not a DICOM Part 10 file (no DICM marker)".into()),
-                None,
-            ),
-            Err(error) => ("error", Some(error), None),
-        };
+    let output = output_dir.join(relative);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        deidentify_one(deid, input, &output, buffer)
+    }))
+    .unwrap_or_else(|panic| {
+        // the buffer may hold half a file: start the next one afresh
+        *buffer = Vec::new();
+        let message = panic
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("no message");
+        Err(format!("internal error while de-identifying: {message}"))
+    });
+    let (status, error, report) = match outcome {
+        Ok(Some(report)) => ("ok", None, Some(report)),
+        Ok(None) => (
+            "skipped",
+            Some("not a DICOM Part 10 file (no DICM marker)".into()),
+            None,
+        ),
+        Err(error) => ("error", Some(error), None),
+    };
     FileOutcome {
         file,
         status,
@@ -552,6 +581,10 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
 mod test_fixtures;
 
 #[cfg(test)]
+#[path = "../../deid/tests/common/corrupt.rs"]
+mod test_corrupt;
+
+#[cfg(test)]
 mod tests {
     use super::test_fixtures::fixtures_dir;
     use super::*;
@@ -666,5 +699,100 @@ mod tests {
             [output.join("sub/good.dcm")],
             "no partial file left behind"
         );
+    }
+
+    #[test]
+    fn corrupt_files_fail_alone_and_the_batch_says_so() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let input = dir.path().join("in");
+        std::fs::create_dir_all(&input).expect("mkdir");
+        let good = ["ExplVR_BigEnd.dcm", "OBXXXX1A_rle.dcm", "color-px.dcm"];
+        for name in good {
+            std::fs::copy(fixtures_dir().join(name), input.join(name)).expect("fixture present");
+        }
+        let rle = std::fs::read(fixtures_dir().join("OBXXXX1A_rle.dcm")).expect("readable");
+        std::fs::write(
+            input.join("corrupt-rle.dcm"),
+            super::test_corrupt::truncated_rle(&rle),
+        )
+        .expect("write");
+        // 64 MiB declared in a 480 KB file (the length check refuses any lie)
+        let native = std::fs::read(fixtures_dir().join("OBXXXX1A.dcm")).expect("readable");
+        std::fs::write(
+            input.join("lying.dcm"),
+            super::test_corrupt::lying_pixel_data_length(&native, 64 << 20),
+        )
+        .expect("write");
+        let key_file = dir.path().join("key");
+        std::fs::write(&key_file, b"a test secret of enough bytes").expect("write");
+        for jobs in [1, 2] {
+            let output = dir.path().join(format!("out-{jobs}"));
+            let result = run(DeidCommand::Dicom(DicomArgs {
+                input: input.clone(),
+                output: output.clone(),
+                profile: Profile::Training,
+                report: None,
+                jobs: Some(jobs),
+                key: KeyArgs {
+                    key_file: Some(key_file.clone()),
+                    key: None,
+                },
+            }));
+            let error = result.expect_err("one file failed");
+            assert!(
+                error.to_string().contains("2 of 5 DICOM files"),
+                "{jobs} jobs: {error}"
+            );
+            let report =
+                std::fs::read_to_string(output.join("deid-report.jsonl")).expect("report written");
+            let lines: Vec<serde_json::Value> = report
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("json line"))
+                .collect();
+            assert_eq!(lines.len(), 5, "{report}");
+            for line in &lines {
+                let (file, error) = (line["file"].as_str(), line["error"].as_str());
+                match file.expect("file") {
+                    "corrupt-rle.dcm" => assert!(
+                        error.is_some_and(
+                            |e| e.contains("1.2.840.10008.1.2.5") && e.contains("segment 1")
+                        ),
+                        "{line}"
+                    ),
+                    "lying.dcm" => assert!(
+                        error
+                            .is_some_and(|e| e.contains("(7FE0,0010)")
+                                && e.contains("declares 67108864 bytes")),
+                        "{line}"
+                    ),
+                    _ => assert_eq!(line["status"], "ok", "{line}"),
+                }
+                if error.is_some() {
+                    assert_eq!(line["status"], "error", "{line}");
+                }
+            }
+            let mut written = files_under(&output).expect("list");
+            written.retain(|p| !p.ends_with("deid-report.jsonl"));
+            let expected: Vec<PathBuf> = good.iter().map(|n| output.join(n)).collect();
+            assert_eq!(
+                written, expected,
+                "{jobs} jobs: the good files, nothing partial"
+            );
+        }
+    }
+
+    #[test]
+    fn a_panic_while_writing_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("out.dcm");
+        let panicked = std::panic::catch_unwind(|| {
+            write_atomically(&path, |file| -> Result<(), String> {
+                file.write_all(b"half a file").map_err(|e| e.to_string())?;
+                panic!("a bug while writing");
+            })
+        });
+        assert!(panicked.is_err());
+        let left: Vec<PathBuf> = files_under(dir.path()).expect("list");
+        assert!(left.is_empty(), "{left:?}");
     }
 }
