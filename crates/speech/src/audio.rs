@@ -1,0 +1,223 @@
+//! Audio in: WAV/FLAC/MP3/Ogg Vorbis/AIFF decoded by symphonia, mixed to mono and resampled to
+//! 16 kHz with a windowed-sinc filter.
+
+use crate::{Error, Result, SAMPLE_RATE};
+use symphonia::core::audio::SampleBuffer;
+use symphonia::core::codecs::{CODEC_TYPE_NULL, DecoderOptions};
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::formats::FormatOptions;
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
+
+/// Decodes an audio file's bytes to mono 16 kHz samples in [-1, 1].
+pub fn decode_16k(bytes: &[u8]) -> Result<Vec<f32>> {
+    let (samples, rate) = decode_mono(bytes)?;
+    Ok(resample(&samples, rate, SAMPLE_RATE))
+}
+
+/// Decodes an audio file's bytes to mono samples at the file's own rate.
+pub fn decode_mono(bytes: &[u8]) -> Result<(Vec<f32>, u32)> {
+    if bytes.is_empty() {
+        return Err(Error::Audio("empty file".into()));
+    }
+    let source = MediaSourceStream::new(
+        Box::new(std::io::Cursor::new(bytes.to_vec())),
+        Default::default(),
+    );
+    let probed = symphonia::default::get_probe()
+        .format(
+            &Hint::new(),
+            source,
+            &FormatOptions::default(),
+            &MetadataOptions::default(),
+        )
+        .map_err(|e| {
+            Error::Audio(format!(
+                "not a WAV, FLAC, MP3, Ogg Vorbis or AIFF file ({e})"
+            ))
+        })?;
+    let mut format = probed.format;
+    let track = format
+        .tracks()
+        .iter()
+        .find(|t| t.codec_params.codec != CODEC_TYPE_NULL)
+        .ok_or_else(|| Error::Audio("no audio track".into()))?;
+    let track_id = track.id;
+    let rate = track
+        .codec_params
+        .sample_rate
+        .ok_or_else(|| Error::Audio("sample rate unknown".into()))?;
+    let mut decoder = symphonia::default::get_codecs()
+        .make(&track.codec_params, &DecoderOptions::default())
+        .map_err(|e| Error::Audio(format!("unsupported codec ({e})")))?;
+    let mut mono = Vec::new();
+    loop {
+        let packet = match format.next_packet() {
+            Ok(p) => p,
+            Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(SymError::ResetRequired) => break,
+            Err(e) => return Err(Error::Audio(format!("reading packets: {e}"))),
+        };
+        if packet.track_id() != track_id {
+            continue;
+        }
+        let decoded = match decoder.decode(&packet) {
+            Ok(d) => d,
+            Err(SymError::DecodeError(e)) => {
+                return Err(Error::Audio(format!("corrupt audio data: {e}")));
+            }
+            Err(e) => return Err(Error::Audio(format!("decoding: {e}"))),
+        };
+        let spec = *decoded.spec();
+        let channels = spec.channels.count().max(1);
+        let mut buf = SampleBuffer::<f32>::new(decoded.capacity() as u64, spec);
+        buf.copy_interleaved_ref(decoded);
+        mono.extend(
+            buf.samples()
+                .chunks_exact(channels)
+                .map(|frame| frame.iter().sum::<f32>() / channels as f32),
+        );
+    }
+    if mono.is_empty() {
+        return Err(Error::Audio("no audio samples decoded".into()));
+    }
+    Ok((mono, rate))
+}
+
+/// Half-width of the resampling kernel, in input samples at the output's bandwidth.
+const SINC_HALF_WIDTH: f64 = 16.0;
+
+/// Resamples with a Hann-windowed sinc low-pass at the lower of the two Nyquist frequencies.
+pub fn resample(input: &[f32], from: u32, to: u32) -> Vec<f32> {
+    if from == to || input.is_empty() {
+        return input.to_vec();
+    }
+    let step = from as f64 / to as f64;
+    // Cut-off relative to the input rate; keep 5% guard band below Nyquist when downsampling.
+    let cutoff = if to < from { 0.95 / step } else { 1.0 };
+    let half = SINC_HALF_WIDTH / cutoff;
+    let out_len = ((input.len() as f64) / step).floor() as usize;
+    (0..out_len)
+        .map(|n| {
+            let t = n as f64 * step;
+            let lo = (t - half).ceil().max(0.0) as usize;
+            let hi = ((t + half).floor() as usize).min(input.len() - 1);
+            let (mut acc, mut norm) = (0.0f64, 0.0f64);
+            for (k, &x) in input.iter().enumerate().take(hi + 1).skip(lo) {
+                let d = k as f64 - t;
+                let window = 0.5 + 0.5 * (std::f64::consts::PI * d / half).cos();
+                let arg = std::f64::consts::PI * d * cutoff;
+                let sinc = if arg.abs() < 1e-9 {
+                    1.0
+                } else {
+                    arg.sin() / arg
+                };
+                let h = cutoff * sinc * window;
+                acc += h * x as f64;
+                norm += h;
+            }
+            // Normalising by the kernel's sum keeps DC gain at exactly 1 at the edges too.
+            if norm.abs() > 1e-12 {
+                (acc / norm) as f32
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sine(freq: f64, rate: u32, secs: f64) -> Vec<f32> {
+        (0..(rate as f64 * secs) as usize)
+            .map(|i| (2.0 * std::f64::consts::PI * freq * i as f64 / rate as f64).sin() as f32)
+            .collect()
+    }
+
+    fn rms(x: &[f32]) -> f32 {
+        (x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32).sqrt()
+    }
+
+    #[test]
+    fn resampling_keeps_a_tone_in_band_and_removes_one_above_nyquist() {
+        let kept = resample(&sine(1000.0, 44_100, 1.0), 44_100, 16_000);
+        assert_eq!(kept.len(), 16_000);
+        let reference = sine(1000.0, 16_000, 1.0);
+        let mid = 200..15_800;
+        let err: f32 = kept[mid.clone()]
+            .iter()
+            .zip(&reference[mid.clone()])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(err < 0.01, "max error {err}");
+        let removed = resample(&sine(12_000.0, 48_000, 1.0), 48_000, 16_000);
+        assert!(
+            rms(&removed[200..15_800]) < 0.01,
+            "alias rms {}",
+            rms(&removed[200..15_800])
+        );
+    }
+
+    #[test]
+    fn upsampling_keeps_the_tone() {
+        let up = resample(&sine(440.0, 8_000, 0.5), 8_000, 16_000);
+        assert_eq!(up.len(), 8_000);
+        let reference = sine(440.0, 16_000, 0.5);
+        let err: f32 = up[200..7_800]
+            .iter()
+            .zip(&reference[200..7_800])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(err < 0.01, "max error {err}");
+    }
+
+    /// A minimal 16-bit PCM WAV file.
+    pub(crate) fn wav_bytes(samples: &[f32], rate: u32, channels: u16) -> Vec<u8> {
+        let data: Vec<u8> = samples
+            .iter()
+            .flat_map(|s| ((s.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes())
+            .collect();
+        let mut out = Vec::new();
+        out.extend(b"RIFF");
+        out.extend((36 + data.len() as u32).to_le_bytes());
+        out.extend(b"WAVEfmt ");
+        out.extend(16u32.to_le_bytes());
+        out.extend(1u16.to_le_bytes());
+        out.extend(channels.to_le_bytes());
+        out.extend(rate.to_le_bytes());
+        out.extend((rate * channels as u32 * 2).to_le_bytes());
+        out.extend((channels * 2).to_le_bytes());
+        out.extend(16u16.to_le_bytes());
+        out.extend(b"data");
+        out.extend((data.len() as u32).to_le_bytes());
+        out.extend(data);
+        out
+    }
+
+    #[test]
+    fn wav_stereo_is_mixed_and_resampled() {
+        let tone = sine(500.0, 32_000, 0.5);
+        let stereo: Vec<f32> = tone.iter().flat_map(|&s| [s * 0.5, s * 0.5]).collect();
+        let samples = decode_16k(&wav_bytes(&stereo, 32_000, 2)).unwrap();
+        assert_eq!(samples.len(), 8_000);
+        assert!((rms(&samples[100..7_900]) - 0.5 / 2f32.sqrt()).abs() < 0.01);
+    }
+
+    #[test]
+    fn corrupt_and_unsupported_audio_get_clear_errors() {
+        for bytes in [
+            &b""[..],
+            b"this is a text file, not audio",
+            &[0u8; 4096][..],
+        ] {
+            let err = decode_16k(bytes).unwrap_err().to_string();
+            assert!(err.starts_with("unsupported or corrupt audio"), "{err}");
+        }
+        let mut truncated = wav_bytes(&sine(500.0, 16_000, 0.1), 16_000, 1);
+        truncated.truncate(30);
+        assert!(decode_16k(&truncated).is_err());
+    }
+}

@@ -1,0 +1,327 @@
+//! Decoding one 30-second window: the start-of-transcript sequence after an optional prompt,
+//! Whisper's logit rules (suppressed tokens, blank at the start, timestamp pairing, monotonic
+//! timestamps, initial timestamp at most 1 s, timestamps win when their total probability beats
+//! any text token), vocabulary bias, and greedy or temperature sampling.
+
+use crate::Result;
+use crate::model::{DecoderState, Whisper};
+use crate::tokenizer::Tokenizer;
+use crate::vocab::Bias;
+
+/// Token rules of an installed model (from its package's `config.json`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TokenRules {
+    /// English-only models have no language or task token.
+    pub multilingual: bool,
+    /// Tokens never sampled (non-speech symbols and control tokens).
+    pub suppress_ids: Vec<u32>,
+    /// Tokens not sampled first (space, end of text).
+    pub suppress_ids_begin: Vec<u32>,
+}
+
+/// Options of one window's decoding.
+pub struct WindowOptions<'a> {
+    /// Language token (multilingual models).
+    pub language: Option<u32>,
+    /// 0 for greedy decoding; above 0, sampling at this temperature.
+    pub temperature: f32,
+    /// Seed of the sampler.
+    pub seed: u64,
+    /// Bias towards the record's vocabulary.
+    pub bias: Option<&'a Bias>,
+}
+
+/// What one window's decoding produced.
+#[derive(Debug, Clone)]
+pub struct WindowResult {
+    /// Sampled tokens (text and timestamps), end of text excluded.
+    pub tokens: Vec<u32>,
+    /// Mean log-probability of the sampled tokens.
+    pub avg_logprob: f32,
+    /// Probability of `<|nospeech|>` at the start.
+    pub no_speech_prob: f32,
+    /// Bytes of the text over bytes of its zlib compression (repetition loops compress well).
+    pub compression_ratio: f32,
+}
+
+/// Maximum tokens sampled per window (half the text context, as Whisper).
+const SAMPLE_LEN: usize = 224;
+/// Latest first timestamp, in timestamp steps of 20 ms (1 s).
+const MAX_INITIAL_TIMESTAMP: u32 = 50;
+
+/// Decodes one window whose encoder state is `audio` (left untouched).
+pub fn decode_window(
+    model: &Whisper,
+    tok: &Tokenizer,
+    rules: &TokenRules,
+    audio: &DecoderState,
+    prompt: &[u32],
+    opts: &WindowOptions,
+) -> Result<WindowResult> {
+    let sp = &tok.special;
+    let mut prefix = Vec::new();
+    if !prompt.is_empty() {
+        let keep = model.config.n_text_ctx / 2 - 1;
+        prefix.push(sp.sot_prev);
+        prefix.extend_from_slice(&prompt[prompt.len().saturating_sub(keep)..]);
+    }
+    let sot_index = prefix.len();
+    prefix.push(sp.sot);
+    if rules.multilingual {
+        prefix.extend(opts.language);
+        prefix.push(sp.transcribe);
+    }
+    let mut state = audio.clone();
+    let logits = model.decode(&mut state, &prefix)?;
+    let no_speech_prob = {
+        let lp = log_softmax(&logits[sot_index]);
+        lp[sp.no_speech as usize].exp()
+    };
+    let mut current = logits.last().cloned().unwrap_or_default();
+    let mut tokens: Vec<u32> = Vec::new();
+    let mut sum_logprob = 0.0f32;
+    let mut rng = opts.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let budget = SAMPLE_LEN.min(model.config.n_text_ctx - prefix.len());
+    for _ in 0..budget {
+        apply_rules(&mut current, &tokens, tok, rules, opts.bias);
+        let lp = log_softmax(&current);
+        let next = if opts.temperature > 0.0 {
+            sample(&current, opts.temperature, &mut rng)
+        } else {
+            argmax(&current)
+        };
+        sum_logprob += lp[next as usize];
+        if next == sp.eot {
+            break;
+        }
+        tokens.push(next);
+        current = model.decode(&mut state, &[next])?.pop().unwrap_or_default();
+    }
+    let text = tok.decode(&tokens);
+    Ok(WindowResult {
+        avg_logprob: sum_logprob / (tokens.len() + 1) as f32,
+        no_speech_prob,
+        compression_ratio: compression_ratio(&text),
+        tokens,
+    })
+}
+
+/// Applies the suppression, timestamp and bias rules to one step's logits.
+fn apply_rules(
+    logits: &mut [f32],
+    sampled: &[u32],
+    tok: &Tokenizer,
+    rules: &TokenRules,
+    bias: Option<&Bias>,
+) {
+    let sp = &tok.special;
+    let ts = sp.timestamp_begin as usize;
+    let n = logits.len();
+    let ban = |logits: &mut [f32], range: std::ops::Range<usize>| {
+        logits[range.start.min(n)..range.end.min(n)]
+            .iter_mut()
+            .for_each(|l| *l = f32::NEG_INFINITY)
+    };
+    for &id in &rules.suppress_ids {
+        ban(logits, id as usize..id as usize + 1);
+    }
+    // Between text and timestamps only the end of text is ever sampled.
+    ban(logits, sp.eot as usize + 1..ts);
+    if sampled.is_empty() {
+        for &id in &rules.suppress_ids_begin {
+            ban(logits, id as usize..id as usize + 1);
+        }
+    }
+    if let Some(bias) = bias {
+        let text: Vec<u32> = sampled
+            .iter()
+            .rev()
+            .take_while(|&&t| t < sp.eot)
+            .copied()
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        bias.apply(&text, logits);
+    }
+    let is_ts = |t: &u32| *t >= sp.timestamp_begin;
+    let last_ts = sampled.last().is_some_and(is_ts);
+    let penultimate_ts = sampled.len() < 2 || is_ts(&sampled[sampled.len() - 2]);
+    if last_ts {
+        if penultimate_ts {
+            ban(logits, ts..n);
+        } else {
+            ban(logits, 0..sp.eot as usize);
+        }
+    }
+    if let Some(&latest) = sampled.iter().rev().find(|t| is_ts(t)) {
+        // Timestamps never go back; a closing timestamp may equal the opening one.
+        let floor = if last_ts && !penultimate_ts {
+            latest
+        } else {
+            latest + 1
+        };
+        ban(logits, ts..floor as usize);
+    }
+    if sampled.is_empty() {
+        ban(logits, 0..ts);
+        ban(logits, ts + MAX_INITIAL_TIMESTAMP as usize + 1..n);
+    }
+    let lp = log_softmax(logits);
+    let ts_mass = log_sum_exp(&lp[ts.min(n)..]);
+    let best_text = lp[..ts.min(n)]
+        .iter()
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
+    if ts_mass > best_text {
+        ban(logits, 0..ts);
+    }
+}
+
+fn log_sum_exp(x: &[f32]) -> f32 {
+    let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if m == f32::NEG_INFINITY {
+        return m;
+    }
+    m + x.iter().map(|v| (v - m).exp()).sum::<f32>().ln()
+}
+
+fn log_softmax(x: &[f32]) -> Vec<f32> {
+    let z = log_sum_exp(x);
+    x.iter().map(|v| v - z).collect()
+}
+
+fn argmax(x: &[f32]) -> u32 {
+    x.iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 { (i, v) } else { best }
+        })
+        .0 as u32
+}
+
+/// Samples from softmax(logits / temperature) with a xorshift generator.
+fn sample(logits: &[f32], temperature: f32, rng: &mut u64) -> u32 {
+    let scaled: Vec<f32> = logits.iter().map(|l| l / temperature).collect();
+    let probs: Vec<f32> = log_softmax(&scaled).iter().map(|l| l.exp()).collect();
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    let mut u = (*rng >> 40) as f32 / (1u64 << 24) as f32;
+    for (i, p) in probs.iter().enumerate() {
+        if u < *p {
+            return i as u32;
+        }
+        u -= p;
+    }
+    argmax(logits)
+}
+
+/// Whisper's repetition measure: text bytes over zlib-compressed bytes.
+pub fn compression_ratio(text: &str) -> f32 {
+    use std::io::Write;
+    if text.is_empty() {
+        return 0.0;
+    }
+    let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    let compressed = enc
+        .write_all(text.as_bytes())
+        .and_then(|_| enc.finish())
+        .map_or(1, |c| c.len());
+    text.len() as f32 / compressed as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokenizer::tests::tiny_tokenizer_json;
+
+    fn setup() -> (Whisper, Tokenizer, TokenRules) {
+        let tok = Tokenizer::from_json(&tiny_tokenizer_json()).unwrap();
+        // Vocabulary: 272 text/special tokens + 1501 timestamps.
+        let model = Whisper::load(
+            &crate::model::tests::random_model(16, 1, 272 + 1501, 9),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        let rules = TokenRules {
+            multilingual: true,
+            suppress_ids: vec![tok.special.sot, tok.special.sot_prev],
+            suppress_ids_begin: vec![b' ' as u32, tok.special.eot],
+        };
+        (model, tok, rules)
+    }
+
+    #[test]
+    fn timestamps_come_first_in_pairs_and_never_go_back() {
+        let (model, tok, rules) = setup();
+        let mel: Vec<f32> = (0..8 * 3000)
+            .map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0)
+            .collect();
+        let audio = model.encode(&mel, 3000).unwrap();
+        let ts = tok.special.timestamp_begin;
+        for seed in 0..4 {
+            let opts = WindowOptions {
+                language: tok.language("fr"),
+                temperature: if seed == 0 { 0.0 } else { 1.0 },
+                seed,
+                bias: None,
+            };
+            let r = decode_window(&model, &tok, &rules, &audio, &[40, 41], &opts).unwrap();
+            assert!(
+                r.tokens[0] >= ts && r.tokens[0] <= ts + MAX_INITIAL_TIMESTAMP,
+                "{:?}",
+                r.tokens
+            );
+            let stamps: Vec<u32> = r.tokens.iter().copied().filter(|&t| t >= ts).collect();
+            assert!(stamps.windows(2).all(|w| w[1] >= w[0]), "{stamps:?}");
+            // Never three timestamps in a row, never a control token.
+            assert!(
+                r.tokens.windows(3).all(|w| !w.iter().all(|&t| t >= ts)),
+                "{:?}",
+                r.tokens
+            );
+            assert!(r.tokens.iter().all(|&t| t >= ts || t < tok.special.eot));
+            assert!(r.avg_logprob <= 0.0 && (0.0..=1.0).contains(&r.no_speech_prob));
+        }
+    }
+
+    #[test]
+    fn repetition_loops_have_a_high_compression_ratio() {
+        let loop_text = "the patient is taking the medication. ".repeat(8);
+        assert!(compression_ratio(&loop_text) > 2.4);
+        assert!(
+            compression_ratio(
+                "Patient reports chest pain radiating to the left arm since yesterday."
+            ) < 2.0
+        );
+        assert_eq!(compression_ratio(""), 0.0);
+    }
+
+    #[test]
+    fn rules_ban_text_first_and_after_a_lone_timestamp() {
+        let (_, tok, rules) = setup();
+        let n = 272 + 1501;
+        let ts = tok.special.timestamp_begin as usize;
+        let mut logits = vec![0.0f32; n];
+        logits[70] = 30.0;
+        apply_rules(&mut logits, &[], &tok, &rules, None);
+        assert!(
+            logits[70].is_infinite() && logits[ts].is_finite() && logits[ts + 51].is_infinite()
+        );
+        // After <|0.00|> text: text allowed; after "<|0.00|> a <|1.00|>": only a timestamp >= 1.00 or end.
+        let mut logits = vec![0.0f32; n];
+        apply_rules(
+            &mut logits,
+            &[ts as u32, 97, ts as u32 + 50],
+            &tok,
+            &rules,
+            None,
+        );
+        assert!(
+            logits[97].is_infinite()
+                && logits[ts + 49].is_infinite()
+                && logits[ts + 50].is_finite()
+        );
+    }
+}

@@ -1,0 +1,370 @@
+//! Transcription of a whole recording: voice-activity detection first (silence and noise give no
+//! text), the speech joined and cut into 30-second windows that follow Whisper's timestamps,
+//! each window decoded greedily and decoded again at rising temperatures when it looks like a
+//! hallucination (repetition loop: compression ratio over 2.4; low confidence: mean
+//! log-probability under -1), windows that Whisper itself calls silent skipped.
+
+use crate::decode::{TokenRules, WindowOptions, WindowResult, decode_window};
+use crate::mel::{HOP, LogMel, WINDOW_FRAMES};
+use crate::model::Whisper;
+use crate::tokenizer::Tokenizer;
+use crate::vad::{VadOptions, speech_regions};
+use crate::vocab::{Bias, prompt_text};
+use crate::{Error, Result, SAMPLE_RATE};
+use std::ops::Range;
+use std::path::Path;
+
+/// How to transcribe.
+#[derive(Debug, Clone)]
+pub struct TranscribeOptions {
+    /// Language code (`en`, `fr`); English-only models accept `en` only.
+    pub language: String,
+    /// The record's vocabulary (drug names, problems, allergies).
+    pub terms: Vec<String>,
+    /// Put the vocabulary in the prompt.
+    pub prompt_terms: bool,
+    /// Logit bonus for continuing a vocabulary word (0: none).
+    pub bias_bonus: f32,
+    /// Voice-activity detection (None: decode all audio).
+    pub vad: Option<VadOptions>,
+    /// Give each window the previous windows' text as its prompt.
+    pub condition_on_previous_text: bool,
+}
+
+impl Default for TranscribeOptions {
+    fn default() -> Self {
+        TranscribeOptions {
+            language: "en".into(),
+            terms: Vec::new(),
+            prompt_terms: true,
+            bias_bonus: crate::vocab::DEFAULT_BONUS,
+            vad: Some(VadOptions::default()),
+            condition_on_previous_text: true,
+        }
+    }
+}
+
+/// A timed piece of transcript.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Segment {
+    /// Start in seconds from the start of the recording.
+    pub start: f32,
+    /// End in seconds.
+    pub end: f32,
+    /// Text.
+    pub text: String,
+}
+
+/// A recording's transcript.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Transcript {
+    /// The whole text.
+    pub text: String,
+    /// Timed segments.
+    pub segments: Vec<Segment>,
+}
+
+const TEMPERATURES: [f32; 6] = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
+const COMPRESSION_RATIO_MAX: f32 = 2.4;
+const LOGPROB_MIN: f32 = -1.0;
+const NO_SPEECH_MIN: f32 = 0.6;
+/// Seconds per timestamp step.
+const TIME_STEP: f32 = 0.02;
+
+/// A loaded model ready to transcribe.
+pub struct Transcriber {
+    model: Whisper,
+    tok: Tokenizer,
+    rules: TokenRules,
+}
+
+impl Transcriber {
+    /// Assembles a transcriber from its parts.
+    pub fn new(model: Whisper, tok: Tokenizer, rules: TokenRules) -> Transcriber {
+        Transcriber { model, tok, rules }
+    }
+
+    /// Loads an installed model directory (see [`crate::models`]).
+    pub fn load(dir: &Path, device: &candle_core::Device) -> Result<Transcriber> {
+        let (model, tok, rules) = crate::models::load(dir, device)?;
+        Ok(Transcriber::new(model, tok, rules))
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tok
+    }
+
+    /// Decodes an audio file's bytes and transcribes it.
+    pub fn transcribe_bytes(&self, bytes: &[u8], opts: &TranscribeOptions) -> Result<Transcript> {
+        self.transcribe(&crate::audio::decode_16k(bytes)?, opts)
+    }
+
+    /// Transcribes mono 16 kHz samples.
+    pub fn transcribe(&self, samples: &[f32], opts: &TranscribeOptions) -> Result<Transcript> {
+        let language =
+            if self.rules.multilingual {
+                Some(self.tok.language(&opts.language).ok_or_else(|| {
+                    Error::Invalid(format!("unknown language {:?}", opts.language))
+                })?)
+            } else if opts.language == "en" {
+                None
+            } else {
+                return Err(Error::Invalid(format!(
+                    "this model is English-only; language {:?} needs a multilingual model (base)",
+                    opts.language
+                )));
+            };
+        let regions = match &opts.vad {
+            Some(vad) => speech_regions(samples, vad),
+            None => std::iter::once(0..samples.len()).collect(),
+        };
+        if regions.is_empty() {
+            return Ok(Transcript {
+                text: String::new(),
+                segments: Vec::new(),
+            });
+        }
+        let speech: Vec<f32> = regions
+            .iter()
+            .flat_map(|r| samples[r.clone()].iter().copied())
+            .collect();
+        let prompt = if opts.prompt_terms && !opts.terms.is_empty() {
+            self.tok
+                .encode(&format!(" {}", prompt_text(&opts.terms, &opts.language)))
+        } else {
+            Vec::new()
+        };
+        let bias = (opts.bias_bonus > 0.0 && !opts.terms.is_empty())
+            .then(|| Bias::new(&self.tok, &opts.terms, opts.bias_bonus));
+        let mut segments = self.windows(
+            &speech,
+            language,
+            prompt,
+            bias.as_ref(),
+            opts.condition_on_previous_text,
+        )?;
+        for s in &mut segments {
+            s.start = original_time(&regions, s.start);
+            s.end = original_time(&regions, s.end);
+        }
+        let text = segments
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        Ok(Transcript { text, segments })
+    }
+
+    /// The seek loop over 30-second windows of `speech`.
+    fn windows(
+        &self,
+        speech: &[f32],
+        language: Option<u32>,
+        initial_prompt: Vec<u32>,
+        bias: Option<&Bias>,
+        condition: bool,
+    ) -> Result<Vec<Segment>> {
+        let mel = LogMel::compute(speech, self.model.config.n_mels);
+        let content = speech.len() / HOP;
+        let ts = self.tok.special.timestamp_begin;
+        let mut history = initial_prompt;
+        let mut segments = Vec::new();
+        let mut seek = 0usize;
+        while seek < content {
+            let size = (content - seek).min(WINDOW_FRAMES);
+            let offset = seek as f32 * HOP as f32 / SAMPLE_RATE as f32;
+            let audio = self.model.encode(&mel.window(seek), WINDOW_FRAMES)?;
+            let (result, temperature) =
+                self.with_fallback(&audio, &history, language, bias, seek as u64)?;
+            let silent = result.no_speech_prob > NO_SPEECH_MIN && result.avg_logprob < LOGPROB_MIN;
+            if silent || result.compression_ratio > COMPRESSION_RATIO_MAX {
+                seek += size;
+                continue;
+            }
+            let tokens = &result.tokens;
+            let is_ts = |t: u32| t >= ts;
+            let single_ending = tokens.len() >= 2
+                && !is_ts(tokens[tokens.len() - 2])
+                && is_ts(tokens[tokens.len() - 1]);
+            let cuts: Vec<usize> = (1..tokens.len())
+                .filter(|&i| is_ts(tokens[i - 1]) && is_ts(tokens[i]))
+                .collect();
+            let time = |t: u32| offset + (t - ts) as f32 * TIME_STEP;
+            if cuts.is_empty() {
+                let end = tokens
+                    .iter()
+                    .rev()
+                    .find(|&&t| is_ts(t) && t != ts)
+                    .map_or(offset + size as f32 * 0.01, |&t| time(t));
+                self.push_segment(&mut segments, offset, end, tokens);
+                seek += size;
+            } else {
+                let mut last = 0;
+                for &cut in &cuts {
+                    let piece = &tokens[last..cut];
+                    self.push_segment(
+                        &mut segments,
+                        time(piece[0]),
+                        time(piece[piece.len() - 1]),
+                        piece,
+                    );
+                    last = cut;
+                }
+                if single_ending {
+                    let piece = &tokens[last..];
+                    self.push_segment(
+                        &mut segments,
+                        time(piece[0]),
+                        time(piece[piece.len() - 1]),
+                        piece,
+                    );
+                    seek += size;
+                } else {
+                    seek += (2 * (tokens[last - 1] - ts) as usize).max(1);
+                }
+            }
+            if condition && temperature <= 0.5 {
+                history.extend(tokens.iter().filter(|&&t| t < self.tok.special.eot));
+            } else {
+                history.clear();
+            }
+        }
+        Ok(segments)
+    }
+
+    fn push_segment(&self, segments: &mut Vec<Segment>, start: f32, end: f32, tokens: &[u32]) {
+        let text = self.tok.decode(tokens).trim().to_string();
+        if !text.is_empty() {
+            segments.push(Segment {
+                start,
+                end: end.max(start),
+                text,
+            });
+        }
+    }
+
+    /// Greedy decoding, then sampling at rising temperatures while the result looks like a
+    /// hallucination; returns the last try and its temperature.
+    fn with_fallback(
+        &self,
+        audio: &crate::model::DecoderState,
+        prompt: &[u32],
+        language: Option<u32>,
+        bias: Option<&Bias>,
+        seed: u64,
+    ) -> Result<(WindowResult, f32)> {
+        let mut last = None;
+        for &temperature in &TEMPERATURES {
+            let opts = WindowOptions {
+                language,
+                temperature,
+                seed,
+                bias,
+            };
+            let r = decode_window(&self.model, &self.tok, &self.rules, audio, prompt, &opts)?;
+            let silent = r.no_speech_prob > NO_SPEECH_MIN;
+            if (r.compression_ratio <= COMPRESSION_RATIO_MAX && r.avg_logprob >= LOGPROB_MIN)
+                || silent
+            {
+                return Ok((r, temperature));
+            }
+            last = Some((r, temperature));
+        }
+        Ok(last.expect("at least one temperature"))
+    }
+}
+
+/// Maps a time in the joined speech back to the recording.
+fn original_time(regions: &[Range<usize>], t: f32) -> f32 {
+    let mut pos = (t * SAMPLE_RATE as f32).max(0.0) as usize;
+    for r in regions {
+        if pos <= r.len() {
+            return (r.start + pos) as f32 / SAMPLE_RATE as f32;
+        }
+        pos -= r.len();
+    }
+    regions
+        .last()
+        .map_or(0.0, |r| r.end as f32 / SAMPLE_RATE as f32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokenizer::tests::tiny_tokenizer_json;
+
+    fn transcriber(multilingual: bool) -> Transcriber {
+        let tok = Tokenizer::from_json(&tiny_tokenizer_json()).unwrap();
+        let model = Whisper::load(
+            &crate::model::tests::random_model(16, 1, 272 + 1501, 4),
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        let rules = TokenRules {
+            multilingual,
+            suppress_ids: vec![],
+            suppress_ids_begin: vec![],
+        };
+        Transcriber::new(model, tok, rules)
+    }
+
+    #[test]
+    fn silence_and_noise_give_empty_transcripts_without_decoding() {
+        let t = transcriber(true);
+        let opts = TranscribeOptions::default();
+        assert_eq!(t.transcribe(&vec![0.0; 64_000], &opts).unwrap().text, "");
+        let noise = crate::vad::tests::noise(64_000, 0.2, 11);
+        assert!(t.transcribe(&noise, &opts).unwrap().segments.is_empty());
+    }
+
+    #[test]
+    fn segments_are_timed_within_the_recording() {
+        let t = transcriber(true);
+        let mut audio = crate::vad::tests::noise(6 * 16_000, 0.005, 2);
+        for (x, v) in audio[40_000..70_000]
+            .iter_mut()
+            .zip(crate::vad::tests::vowels(30_000, 0.4))
+        {
+            *x += v;
+        }
+        let opts = TranscribeOptions {
+            language: "fr".into(),
+            terms: vec!["metformin".into()],
+            ..Default::default()
+        };
+        let out = t.transcribe(&audio, &opts).unwrap();
+        for s in &out.segments {
+            assert!(s.start >= 2.0 && s.end <= 6.0 && s.start <= s.end, "{s:?}");
+        }
+        assert_eq!(
+            out.text,
+            out.segments
+                .iter()
+                .map(|s| s.text.clone())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+
+    #[test]
+    fn english_only_models_refuse_other_languages() {
+        let t = transcriber(false);
+        let opts = TranscribeOptions {
+            language: "fr".into(),
+            vad: None,
+            ..Default::default()
+        };
+        let err = t.transcribe(&[0.0; 1600], &opts).unwrap_err().to_string();
+        assert!(err.contains("English-only"), "{err}");
+    }
+
+    #[test]
+    fn times_map_back_across_removed_silence() {
+        let regions = [16_000..32_000, 64_000..80_000];
+        assert_eq!(original_time(&regions, 0.0), 1.0);
+        assert_eq!(original_time(&regions, 0.5), 1.5);
+        assert_eq!(original_time(&regions, 1.5), 4.5);
+        assert_eq!(original_time(&regions, 9.0), 5.0);
+    }
+}
