@@ -110,6 +110,24 @@ impl CoordinatorConfig {
         })
     }
 
+    /// The web console's settings, when `console_listen` is set.
+    fn console(&self, base: &Path) -> Result<Option<console::ConsoleSettings>, ConfigError> {
+        let Some(listen) = self.console_listen else {
+            return Ok(None);
+        };
+        let users = self.console_users.as_ref().ok_or_else(|| {
+            ConfigError::Invalid(
+                "console_listen needs console_users (the console's users file)".into(),
+            )
+        })?;
+        Ok(Some(console::ConsoleSettings {
+            listen,
+            users: console::Users::load(&base.join(users))
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?,
+            secure_cookies: true,
+        }))
+    }
+
     /// Read the files it names (relative paths are taken from `base`).
     pub fn resolve(&self, base: &Path) -> Result<CoordinatorSettings, ConfigError> {
         let at = |p: &Path| base.join(p);
@@ -132,20 +150,7 @@ impl CoordinatorConfig {
                 )));
             }
         }
-        let console = match (self.console_listen, &self.console_users) {
-            (None, _) => None,
-            (Some(listen), Some(users)) => Some(console::ConsoleSettings {
-                listen,
-                users: console::Users::load(&at(users))
-                    .map_err(|e| ConfigError::Invalid(e.to_string()))?,
-                secure_cookies: true,
-            }),
-            (Some(_), None) => {
-                return Err(ConfigError::Invalid(
-                    "console_listen needs console_users (the console's users file)".into(),
-                ));
-            }
-        };
+        let console = self.console(base)?;
         Ok(CoordinatorSettings {
             federation: self.federation.clone(),
             listen: self.listen,
@@ -169,6 +174,28 @@ mod tests {
         let config = CoordinatorConfig::load(&path).unwrap();
         config.plan.validate().unwrap();
         assert_eq!(config.hospitals.len(), 4);
+    }
+
+    #[test]
+    fn the_console_is_off_unless_configured_and_needs_its_users_file() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/coordinator.toml");
+        let mut config = CoordinatorConfig::load(&path).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        assert!(config.console(dir.path()).unwrap().is_none());
+        config.console_listen = Some("127.0.0.1:0".parse().unwrap());
+        let err = config.console(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("console_users"), "{err}");
+        std::fs::write(
+            dir.path().join("users.toml"),
+            console::Users::one_per_role("pw").to_toml(),
+        )
+        .unwrap();
+        config.console_users = Some("users.toml".into());
+        let settings = config.console(dir.path()).unwrap().unwrap();
+        assert_eq!(
+            settings.users.check("auditor", "pw"),
+            Some(console::Role::Auditor)
+        );
     }
 
     #[test]
