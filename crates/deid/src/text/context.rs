@@ -4,7 +4,7 @@
 //! e-mail and street addresses.
 
 use super::lexicon;
-use super::token::{Token, fold, tokenize};
+use super::token::{Case, Token, fold, tokenize};
 use super::{Context, Found, Label, Lang};
 
 /// Spans of `text` that repeat a value of `context`.
@@ -40,7 +40,11 @@ pub fn detect(text: &str, tokens: &[Token], context: &Context) -> Vec<Found> {
     }
     // Initials next to a matched name (`J. Dupont`, `Dupont J`).
     for (i, t) in tokens.iter().enumerate() {
-        let initial = t.alpha && t.chars() == 1 && t.lower.chars().all(char::is_alphabetic);
+        // A capital letter, not an elided article (`l'accompagne`).
+        let initial = t.alpha
+            && t.chars() == 1
+            && t.case == Case::Title
+            && !text[t.end..].starts_with(['\'', '’']);
         let next_to = (i > 0 && matched[i - 1]) || matched.get(i + 1).copied().unwrap_or(false);
         if initial && next_to && names.iter().any(|n| n.starts_with(&fold(&t.lower))) {
             found.push(Found::new(t.start, t.end, Label::Name));
