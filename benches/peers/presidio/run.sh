@@ -3,7 +3,8 @@
 # the same notes, in the same run: character-level quality (the official textdeid_score.py, plus
 # `cohort deid text eval` per label for both tools) and throughput (analysis time, single thread).
 #
-# usage: benches/peers/presidio/run.sh [SHARED_DATA_DIR] [OUT_DIR]   (after `cargo build --release -p cli`)
+# usage: benches/peers/presidio/run.sh [SHARED_DATA_DIR] [OUT_DIR]
+#   COHORT=path/to/cohort (default: $CARGO_TARGET_DIR/release/cohort), SCORER=textdeid_score.py
 set -e
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../../.." && pwd)"
@@ -17,19 +18,18 @@ if [ ! -d "$PHILTER/philter_lite" ]; then
   "$PY" -m pip download -q --no-deps philter-lite==0.6.0 -d "$PHILTER" >&2
   (cd "$PHILTER" && "$PY" -m zipfile -e philter_lite-0.6.0-py3-none-any.whl .)
 fi
-python3 "$HERE/make_gold.py" "$DATA" "$PHILTER" "$OUT" --synthea 1381 --codiesp 250 --synthetic 200 >&2
+python3 "$HERE/make_gold.py" "$DATA" "$PHILTER" "$OUT" --synthea 300 --codiesp 100 --synthetic 200 >&2
 echo "set,lang,tool,notes,chars,seconds,chars_per_s,recall_chars,recall_name_id_chars,precision_chars"
 for set in eds-fr:fr synthetic-fr:fr synthea-en:en synthetic-en:en i2b2-en:en codiesp-en:en; do
   name=${set%%:*}; lang=${set##*:}
-  # cohort: tags, no context (Presidio gets none either); timed inside the command
-  start=$(date +%s.%N)
-  "$COHORT" deid text --lang "$lang" --tags "$OUT/$name.jsonl" "$OUT/$name.cohort.jsonl" 2>/dev/null
-  end=$(date +%s.%N)
+  # cohort: tags, no context (Presidio gets none either); the command times itself, word-list loading
+  # excluded as Presidio's model loading is
+  seconds=$("$COHORT" deid text --lang "$lang" --tags "$OUT/$name.jsonl" "$OUT/$name.cohort.jsonl" 2>&1 | sed -n 's/.* in \([0-9.]*\) s (word lists.*/\1/p')
   "$COHORT" deid text eval --lang "$lang" --no-context "$OUT/$name.jsonl" --write-predictions "$OUT/$name.cohort.pred.jsonl" > "$OUT/$name.cohort.eval.txt"
   chars=$(python3 -c "import json,sys; print(sum(len(json.loads(l)['note_text']) for l in open(sys.argv[1])))" "$OUT/$name.jsonl")
   notes=$(wc -l < "$OUT/$name.jsonl")
   score=$(python3 "$SCORER" "$OUT/$name.jsonl" "$OUT/$name.cohort.pred.jsonl")
-  python3 -c "import json,sys; s=json.loads(sys.argv[1]); t=float(sys.argv[4])-float(sys.argv[3]); print(f\"$name,$lang,cohort,{sys.argv[2]},{sys.argv[5]},{t:.3f},{int(sys.argv[5])/t:.0f},{s['recall_chars']},{s['recall_name_id_chars']},{s['precision_chars']}\")" "$score" "$notes" "$start" "$end" "$chars"
+  python3 -c "import json,sys; s=json.loads(sys.argv[1]); t=float(sys.argv[3]); print(f\"$name,$lang,cohort,{sys.argv[2]},{sys.argv[4]},{t:.3f},{int(sys.argv[4])/t:.0f},{s['recall_chars']},{s['recall_name_id_chars']},{s['precision_chars']}\")" "$score" "$notes" "$seconds" "$chars"
   timing=$("$PY" "$HERE/presidio_deid.py" --lang "$lang" "$OUT/$name.jsonl" "$OUT/$name.presidio.pred.jsonl")
   "$COHORT" deid text eval --lang "$lang" "$OUT/$name.jsonl" --predictions "$OUT/$name.presidio.pred.jsonl" > "$OUT/$name.presidio.eval.txt"
   score=$(python3 "$SCORER" "$OUT/$name.jsonl" "$OUT/$name.presidio.pred.jsonl")
