@@ -644,6 +644,8 @@ const HOSPITAL_SUFFIXES: &[&str] = &[
     "centre",
     "institute",
     "home",
+    "rehab",
+    "rehabilitation",
 ];
 
 const LOCATIVES: &[&str] = &[

@@ -306,7 +306,31 @@ fn short_dates(text: &str, rules: &Rules, found: &mut Vec<Found>) {
         let padded = second.starts_with('0');
         let fraction =
             !padded && matches!((a, b), (1, 2) | (1, 3) | (2, 3) | (1, 4) | (3, 4) | (1, 8));
-        let score = !padded && (b == 10 || b == 5 || b == 6 || b == 4) && a <= b;
+        // `on 3/10` is a date, `pain 3/10` a score.
+        let word_before: String = text[..m.start()]
+            .trim_end()
+            .chars()
+            .rev()
+            .take_while(|c| c.is_alphabetic())
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<String>()
+            .to_lowercase();
+        let dated = matches!(
+            word_before.as_str(),
+            "on" | "le"
+                | "du"
+                | "au"
+                | "since"
+                | "depuis"
+                | "from"
+                | "until"
+                | "by"
+                | "dated"
+                | "of"
+        );
+        let score = !padded && !dated && (b == 10 || b == 5 || b == 6 || b == 4) && a <= b;
         if month_year || (day_month && !fraction && !score) {
             found.push(Found::new(m.start(), m.end(), Label::Date));
         }
@@ -717,6 +741,7 @@ mod tests {
     fn scores_and_fractions_are_not_dates() {
         assert!(labels("pain 5/10, strength 4/5, 1/2 tab", Lang::En).is_empty());
         assert!(!labels("seen 10/12 by team", Lang::En).is_empty());
+        assert!(!labels("transferred on 3/10", Lang::En).is_empty());
     }
 
     #[test]
