@@ -445,9 +445,11 @@ async fn login(
     response
 }
 
+/// A form that carries nothing but the session's CSRF token.
 #[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
+pub(crate) struct CsrfForm {
+    /// The token.
+    pub(crate) csrf: String,
 }
 
 async fn logout(viewer: Viewer, headers: HeaderMap, Form(form): Form<CsrfForm>) -> Response {

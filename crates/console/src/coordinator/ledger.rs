@@ -19,7 +19,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{Coord, Page, verdict};
-use crate::auth::{Refused, Viewer};
+use crate::auth::{CsrfForm, Refused, Viewer};
 use crate::layout::utc;
 use crate::roles;
 
@@ -238,11 +238,6 @@ async fn receipt(State(s): State<Coord>, viewer: Viewer, Path(index): Path<u64>)
     let receipt = Receipt::build(&dir, &checkpoint, index)
         .map_err(|e| Refused::from((StatusCode::NOT_FOUND, e.to_string()).into_response()))?;
     Ok(([(CONTENT_TYPE, "application/json")], receipt.to_json()).into_response())
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
 }
 
 /// Run the auditor over the whole log; htmx gets the report alone.
