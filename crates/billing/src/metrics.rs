@@ -103,18 +103,19 @@ pub fn micro_f1(pred: &Predictions, gold: &CodeLists, system: CodeSystem, thresh
     Prf::from_counts(correct, predicted, total)
 }
 
-/// The threshold among 0.01, 0.02, ..., 0.99 with the best micro-F1, and that F1.
+/// The threshold among 0.001, 0.002, ..., 0.999 with the best micro-F1 (the lowest of equals),
+/// and that F1.
 pub fn tune_threshold(pred: &Predictions, gold: &CodeLists, system: CodeSystem) -> (f32, Prf) {
-    (1..100)
+    (1..1000)
         .map(|t| {
-            let threshold = t as f32 / 100.0;
+            let threshold = t as f32 / 1000.0;
             (threshold, micro_f1(pred, gold, system, threshold))
         })
         .fold(None, |best: Option<(f32, Prf)>, (t, prf)| match best {
             Some((_, b)) if b.f1 >= prf.f1 => best,
             _ => Some((t, prf)),
         })
-        .expect("99 thresholds")
+        .expect("999 thresholds")
 }
 
 /// Evidence quality (CodiEsp-X with overlap matching): a predicted code (scored at least
@@ -217,8 +218,8 @@ mod tests {
         // At 0.3: R50.9 right, N45 wrong; A23.9 missed. The procedure is not a diagnosis.
         assert_eq!(micro_f1(&pred, &g, d, 0.3), Prf::from_counts(1, 2, 2));
         let (threshold, best) = tune_threshold(&pred, &g, d);
-        // Every code from 0.01 to 0.10 (the lowest of equals wins): 2 right of 3, all found.
-        assert_eq!((threshold, best), (0.01, Prf::from_counts(2, 3, 2)));
+        // Every code from 0.001 to 0.100 (the lowest of equals wins): 2 right of 3, all found.
+        assert_eq!((threshold, best), (0.001, Prf::from_counts(2, 3, 2)));
         let codes = ranked_codes(&pred, d);
         assert_eq!(codes["a"], ["R50.9", "N45", "A23.9"]);
     }
