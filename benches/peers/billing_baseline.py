@@ -42,7 +42,7 @@ for letter, system in [("D", "diagnosis"), ("P", "procedure")]:
     binarizer = MultiLabelBinarizer()
     y = binarizer.fit_transform([labels.get(case, []) for case in train_ids])
     clock = time.time()
-    model = OneVsRestClassifier(LogisticRegression(C=10.0, max_iter=1000), n_jobs=1).fit(x_train, y)
+    model = OneVsRestClassifier(LogisticRegression(C=10.0, solver="liblinear"), n_jobs=1).fit(x_train, y)
     fit = time.time() - clock
     scores = model.predict_proba(x_test)
     for case, row in zip(test_ids, scores):
