@@ -23,7 +23,7 @@ pub struct DraftConfig {
 impl Default for DraftConfig {
     fn default() -> Self {
         Self {
-            keep_threshold: 0.5,
+            keep_threshold: 0.4,
             min_words: 4,
         }
     }
