@@ -31,6 +31,10 @@ use tonic::transport::Channel;
 pub use config::{NodeConfig, NodeSettings};
 use store::{Disclosure, NodeStore};
 
+/// How long the node's API waits for a request head before closing the
+/// connection (half-open and stalled clients hold nothing for long).
+const API_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Why a node stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -210,10 +214,9 @@ pub async fn start(settings: NodeSettings) -> Result<RunningNode, NodeError> {
                 store.clone(),
                 settings.ehr.clone(),
                 images,
-            )
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+            );
             let task = tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, app).await {
+                if let Err(e) = ::imaging::http::serve(listener, app, API_READ_TIMEOUT).await {
                     tracing::error!(error = %e, "node API stopped");
                 }
             });
