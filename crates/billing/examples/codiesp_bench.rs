@@ -34,11 +34,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         max_n: env("MAX_N", 2.0) as usize,
     };
     let spec = spec_for(&train_split, lang, featurizer, env("DIM", 64.0) as usize);
+    let defaults = TrainConfig::default();
     let cfg = TrainConfig {
-        epochs: env("EPOCHS", 20.0) as usize,
-        batch_size: env("BATCH", 16.0) as usize,
-        learning_rate: env("LR", 3e-3),
-        weight_decay: env("WD", 0.0),
+        epochs: env("EPOCHS", defaults.epochs as f64) as usize,
+        batch_size: env("BATCH", defaults.batch_size as f64) as usize,
+        learning_rate: env("LR", defaults.learning_rate),
+        weight_decay: env("WD", defaults.weight_decay),
     };
     let data = examples(&spec, &train_split);
     let score = |weights: &Weights| -> Result<serde_json::Value, billing::Error> {
