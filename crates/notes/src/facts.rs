@@ -58,6 +58,10 @@ const SPOKEN_NEGATIONS: &[&str] = &[
     "no", "not", "nope", "never", "none", "denies", "deny", "negative", "without", "nothing",
     "don't", "doesn't", "didn't", "haven't", "hasn't", "isn't", "wasn't", "aren't", "can't", "nah",
 ];
+/// Words after which "right" is not a side ("right now", "right away").
+const NOT_A_SIDE_AFTER: &[&str] = &[
+    "now", "away", "here", "there", "then", "after", "before", "back", "around", "about", "off",
+];
 /// Laterality words.
 const SIDES: &[&str] = &["left", "right", "bilateral", "bilaterally", "both"];
 
@@ -117,7 +121,9 @@ pub fn facts(sentence: &str) -> Vec<Fact> {
                 Some(unit) => push(FactKind::Dose, format!("{w} {unit}")),
                 None => push(FactKind::Number, w.clone()),
             }
-        } else if SIDES.contains(&w.as_str()) {
+        } else if SIDES.contains(&w.as_str())
+            && !next.is_some_and(|n| NOT_A_SIDE_AFTER.contains(&n))
+        {
             if let Some(part) = words[i + 1..].iter().take(3).find(|n| is_content(n)) {
                 push(FactKind::Laterality, format!("{w} {part}"));
             }
@@ -253,6 +259,11 @@ mod tests {
         );
         assert_eq!(f[2].text, "20 mg");
         assert_eq!(f[3].text, "left knee");
+        assert!(
+            facts("He is on day 6 right now.")
+                .iter()
+                .all(|f| f.kind != FactKind::Laterality)
+        );
     }
 
     #[test]
