@@ -145,6 +145,7 @@ fn transcribe(args: TranscribeArgs) -> anyhow::Result<()> {
 }
 
 /// One clip of an evaluation manifest.
+#[derive(Debug)]
 struct Clip {
     file: PathBuf,
     lang: String,
