@@ -3,7 +3,9 @@ note_id, note_text, entities [start, end, label], optional context).
 
 usage: python3 make_gold.py SHARED_DATA_DIR PHILTER_LITE_DIR OUT_DIR [--synthea N] [--codiesp N] [--synthetic N]
 
-  eds-fr.jsonl        EDS-Pseudo public sample (train + dev), French, 13 labels
+  eds-fr.jsonl        EDS-Pseudo public sample (train + dev), French, 13 labels; also eds-fr-train/-dev.jsonl
+  letters-fr.jsonl    French letters of crates/deid/tests/data/text/make_synthetic.py (report split)
+  nursing-en.jsonl    English nursing notes of make_synthetic.py (report split)
   synthetic-fr.jsonl  French notes with planted IPP, NDA, NIR, addresses, phones, names, dates
   synthetic-en.jsonl  the same in English (MRN, SSN, account numbers, US addresses)
   synthea-en.jsonl    Synthea notes (base64 in DocumentReference); gold = the Patient's names and the dates
@@ -29,12 +31,18 @@ def write(name, rows):
     print(name, len(rows), "notes", sum(len(r["entities"]) for r in rows), "spans")
 
 
-# EDS-Pseudo sample
+# EDS-Pseudo sample: train (the rules are tuned on it) and dev (reported apart)
 rows = []
-for part in ["public_small_train_data.jsonl", "public_small_dev_data.jsonl"]:
-    for l in open(os.path.join(shared, "text-deid/fr", part)):
-        rows.append(json.loads(l))
+for part, name in [("public_small_train_data.jsonl", "eds-fr-train.jsonl"), ("public_small_dev_data.jsonl", "eds-fr-dev.jsonl")]:
+    split = [json.loads(l) for l in open(os.path.join(shared, "text-deid/fr", part))]
+    write(name, split)
+    rows += split
 write("eds-fr.jsonl", rows)
+
+# make_synthetic.py's notes written from the sentences the rules were not tuned on
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../crates/deid/tests/data/text")
+for name, fixture in [("letters-fr.jsonl", "synthetic-letters-fr-report.jsonl"), ("nursing-en.jsonl", "synthetic-nursing-en-report.jsonl")]:
+    write(name, [json.loads(l) for l in open(os.path.join(FIXTURES, fixture))])
 
 # Synthea notes
 rows = []

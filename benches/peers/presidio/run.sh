@@ -20,7 +20,7 @@ if [ ! -d "$PHILTER/philter_lite" ]; then
 fi
 python3 "$HERE/make_gold.py" "$DATA" "$PHILTER" "$OUT" --synthea 300 --codiesp 100 --synthetic 200 >&2
 echo "set,lang,tool,notes,chars,seconds,chars_per_s,recall_chars,recall_name_id_chars,precision_chars"
-for set in eds-fr:fr synthetic-fr:fr synthea-en:en synthetic-en:en i2b2-en:en codiesp-en:en; do
+for set in eds-fr-train:fr eds-fr-dev:fr synthetic-fr:fr letters-fr:fr synthea-en:en synthetic-en:en nursing-en:en i2b2-en:en codiesp-en:en; do
   name=${set%%:*}; lang=${set##*:}
   # cohort: tags, no context (Presidio gets none either); the command times itself, word-list loading
   # excluded as Presidio's model loading is
