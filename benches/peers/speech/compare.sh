@@ -1,30 +1,48 @@
 #!/usr/bin/env bash
-# One run, same machine, same files: cohort speech eval beside faster-whisper (same CTranslate2
-# weights, greedy, float32, all cores) on the real clips and the synthetic clinical set.
-# usage: compare.sh COHORT_BIN FW_MODELS_DIR CLINICAL_DIR OUT_DIR
+# One run, same machine, same files: cohort's speech eval beside faster-whisper (same CTranslate2
+# weights, greedy with temperature fallback, float32, 2 threads on each side; the peer's OpenMP
+# threads wait passively, its faster setting on a shared machine), interleaved: each
+# set is run REPEATS times, alternating which side goes first, so that load from other processes
+# falls on both sides alike. Prints WER, term recall and the median real-time factors and ratio.
+# usage: [ONLY="real-en clinical-en-tiny"] compare.sh "EVAL_COMMAND" FW_MODELS_DIR CLINICAL_DIR OUT_DIR [REPEATS]
+#   ONLY: the sets to run (default all: real-en real-fr clinical-en-tiny clinical-fr)
+#   EVAL_COMMAND: "target/release/examples/speech_bench eval" or "cohort speech eval"
 #   FW_MODELS_DIR/{tiny.en,base}: the wheels' model folders (base: model.bin = part1 + part2)
 set -euo pipefail
-BIN=$1; FW=$2; CLIN=$3; OUT=$4
+read -r -a EVAL <<< "$1"; FW=$2; CLIN=$3; OUT=$4; REPEATS=${5:-3}
+THREADS=${THREADS:-2}
 PY="${COHORT_SPEECH_PEER:-$HOME/.cache/cohort-speech-peer}/bin/python"
 HERE=$(cd "$(dirname "$0")" && pwd)
 REAL="${COHORT_SHARED_DATA:-$HERE/../../../../shared/data}/asr-samples/manifest.tsv"
 mkdir -p "$OUT"
-run() { # name model lang manifest [cohort args...]
-  local name=$1 model=$2 lang=$3 manifest=$4; shift 4
-  "$BIN" speech eval "$manifest" --model "$model" --lang "$lang" "$@" --out "$OUT/$name.cohort.jsonl" > "$OUT/$name.cohort.json" 2> "$OUT/$name.cohort.log"
-  "$PY" "$HERE/run_faster_whisper.py" "$FW/$model" "$manifest" --lang "$lang" --out "$OUT/$name.fw.jsonl" > "$OUT/$name.fw.json" 2> "$OUT/$name.fw.log"
+cohort() { # name rep model lang manifest vocab
+  RAYON_NUM_THREADS=$THREADS "${EVAL[@]}" "$5" --model "$3" --lang "$4" --vocab "$6" --out "$OUT/$1.cohort.$2.jsonl" > "$OUT/$1.cohort.$2.json" 2> "$OUT/$1.cohort.$2.log"
 }
-run real-en tiny.en en "$REAL" --vocab none
-run real-fr base fr "$REAL" --vocab none
-run clinical-en-tiny tiny.en en "$CLIN/manifest.tsv" --vocab none
-run clinical-en-base base en "$CLIN/manifest.tsv" --vocab none
-run clinical-fr base fr "$CLIN/manifest.tsv" --vocab none
+peer() { # name rep model lang manifest
+  OMP_WAIT_POLICY=PASSIVE "$PY" "$HERE/run_faster_whisper.py" "$FW/$3" "$5" --lang "$4" --threads "$THREADS" --out "$OUT/$1.fw.$2.jsonl" > "$OUT/$1.fw.$2.json" 2> "$OUT/$1.fw.$2.log"
+}
+SETS=(
+  "real-en tiny.en en $REAL"
+  "real-fr base fr $REAL"
+  "clinical-en-tiny tiny.en en $CLIN/manifest.tsv"
+  "clinical-fr base fr $CLIN/manifest.tsv"
+)
+for rep in $(seq 1 "$REPEATS"); do
+  for set in "${SETS[@]}"; do
+    read -r name model lang manifest <<< "$set"
+    [[ " ${ONLY:-$name} " == *" $name "* ]] || continue
+    if (( rep % 2 )); then
+      cohort "$name" "$rep" "$model" "$lang" "$manifest" none; peer "$name" "$rep" "$model" "$lang" "$manifest"
+    else
+      peer "$name" "$rep" "$model" "$lang" "$manifest"; cohort "$name" "$rep" "$model" "$lang" "$manifest" none
+    fi
+  done
+done
+# The record's vocabulary (cohort only: faster-whisper has no such input), and silence/noise.
 for v in prompt full; do
-  "$BIN" speech eval "$CLIN/manifest.tsv" --model tiny.en --lang en --vocab $v > "$OUT/clinical-en-tiny.$v.json" 2> "$OUT/clinical-en-tiny.$v.log"
-  "$BIN" speech eval "$CLIN/manifest.tsv" --model base --lang fr --vocab $v > "$OUT/clinical-fr.$v.json" 2> "$OUT/clinical-fr.$v.log"
+  [[ " ${ONLY:-clinical-en-tiny} " == *" clinical-en-tiny "* ]] && cohort "clinical-en-tiny-$v" 1 tiny.en en "$CLIN/manifest.tsv" "$v"
+  [[ " ${ONLY:-clinical-fr} " == *" clinical-fr "* ]] && cohort "clinical-fr-$v" 1 base fr "$CLIN/manifest.tsv" "$v"
 done
-"$BIN" speech eval "$CLIN/empty.tsv" --model tiny.en > "$OUT/empty.cohort.json" 2> "$OUT/empty.cohort.log"
-"$PY" "$HERE/run_faster_whisper.py" "$FW/tiny.en" "$CLIN/empty.tsv" > "$OUT/empty.fw.json" 2> "$OUT/empty.fw.log"
-for f in "$OUT"/*.json; do
-  printf '%-28s %s\n' "$(basename "$f" .json)" "$("$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print("wer=%.3f recall=%s rtf=%.3f words=%d" % (d["wer"], d["term_recall"], d["rtf"], d["words"]))' "$f")"
-done
+cohort empty 1 tiny.en en "$CLIN/empty.tsv" none
+peer empty 1 tiny.en en "$CLIN/empty.tsv"
+"$PY" "$HERE/summarize.py" "$OUT"

@@ -21,8 +21,6 @@ pub struct TokenRules {
 
 /// Options of one window's decoding.
 pub struct WindowOptions<'a> {
-    /// Language token (multilingual models).
-    pub language: Option<u32>,
     /// 0 for greedy decoding; above 0, sampling at this temperature.
     pub temperature: f32,
     /// Seed of the sampler.
@@ -49,15 +47,27 @@ const SAMPLE_LEN: usize = 224;
 /// Latest first timestamp, in timestamp steps of 20 ms (1 s).
 const MAX_INITIAL_TIMESTAMP: u32 = 50;
 
-/// Decodes one window whose encoder state is `audio` (left untouched).
-pub fn decode_window(
+/// The decoder of one window after its start sequence (previous text, start of transcript,
+/// language and task): computed once and shared by every temperature of the fallback.
+pub struct Primed {
+    state: DecoderState,
+    logits: Vec<f32>,
+    prefix_len: usize,
+    /// Probability of `<|nospeech|>` at the start of the transcript.
+    pub no_speech_prob: f32,
+}
+
+/// Feeds the start sequence of a window whose encoder state is `audio`: the end of `prompt`
+/// after `<|startofprev|>`, then `<|startoftranscript|>` and, for multilingual models, the
+/// `language` and `<|transcribe|>`.
+pub fn prime(
     model: &Whisper,
     tok: &Tokenizer,
     rules: &TokenRules,
-    audio: &DecoderState,
+    mut audio: DecoderState,
     prompt: &[u32],
-    opts: &WindowOptions,
-) -> Result<WindowResult> {
+    language: Option<u32>,
+) -> Result<Primed> {
     let sp = &tok.special;
     let mut prefix = Vec::new();
     if !prompt.is_empty() {
@@ -68,20 +78,37 @@ pub fn decode_window(
     let sot_index = prefix.len();
     prefix.push(sp.sot);
     if rules.multilingual {
-        prefix.extend(opts.language);
+        prefix.extend(language);
         prefix.push(sp.transcribe);
     }
-    let mut state = audio.clone();
-    let logits = model.decode(&mut state, &prefix)?;
-    let no_speech_prob = {
-        let lp = log_softmax(&logits[sot_index]);
-        lp[sp.no_speech as usize].exp()
-    };
-    let mut current = logits.last().cloned().unwrap_or_default();
+    let mut rows = model.decode(&mut audio, &prefix, &[sot_index, prefix.len() - 1])?;
+    let logits = rows.pop().unwrap_or_default();
+    let no_speech_prob = rows
+        .pop()
+        .map_or(0.0, |l| log_softmax(&l)[sp.no_speech as usize].exp());
+    Ok(Primed {
+        state: audio,
+        logits,
+        prefix_len: prefix.len(),
+        no_speech_prob,
+    })
+}
+
+/// Decodes one window from its primed decoder (left untouched).
+pub fn decode_window(
+    model: &Whisper,
+    tok: &Tokenizer,
+    rules: &TokenRules,
+    primed: &Primed,
+    opts: &WindowOptions,
+) -> Result<WindowResult> {
+    let sp = &tok.special;
+    let mut state = primed.state.clone();
+    let mut current = primed.logits.clone();
     let mut tokens: Vec<u32> = Vec::new();
     let mut sum_logprob = 0.0f32;
     let mut rng = opts.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let budget = SAMPLE_LEN.min(model.config.n_text_ctx - prefix.len());
+    let budget = SAMPLE_LEN.min(model.config.n_text_ctx - primed.prefix_len);
     for _ in 0..budget {
         apply_rules(&mut current, &tokens, tok, rules, opts.bias);
         let lp = log_softmax(&current);
@@ -95,12 +122,15 @@ pub fn decode_window(
             break;
         }
         tokens.push(next);
-        current = model.decode(&mut state, &[next])?.pop().unwrap_or_default();
+        current = model
+            .decode(&mut state, &[next], &[0])?
+            .pop()
+            .unwrap_or_default();
     }
     let text = tok.decode(&tokens);
     Ok(WindowResult {
         avg_logprob: sum_logprob / (tokens.len() + 1) as f32,
-        no_speech_prob,
+        no_speech_prob: primed.no_speech_prob,
         compression_ratio: compression_ratio(&text),
         tokens,
     })
@@ -259,15 +289,15 @@ mod tests {
             .map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0)
             .collect();
         let audio = model.encode(&mel, 3000).unwrap();
+        let primed = prime(&model, &tok, &rules, audio, &[40, 41], tok.language("fr")).unwrap();
         let ts = tok.special.timestamp_begin;
         for seed in 0..4 {
             let opts = WindowOptions {
-                language: tok.language("fr"),
                 temperature: if seed == 0 { 0.0 } else { 1.0 },
                 seed,
                 bias: None,
             };
-            let r = decode_window(&model, &tok, &rules, &audio, &[40, 41], &opts).unwrap();
+            let r = decode_window(&model, &tok, &rules, &primed, &opts).unwrap();
             assert!(
                 r.tokens[0] >= ts && r.tokens[0] <= ts + MAX_INITIAL_TIMESTAMP,
                 "{:?}",

@@ -7,17 +7,19 @@
 pub mod audio;
 pub mod ct2;
 pub mod decode;
-pub mod fhir;
+pub mod eval;
+pub mod kernels;
 pub mod mel;
 pub mod model;
 pub mod models;
+pub mod record;
 pub mod tokenizer;
 pub mod transcribe;
 pub mod vad;
 pub mod vocab;
 pub mod wer;
 
-pub use transcribe::{Segment, TranscribeOptions, Transcriber, Transcript};
+pub use transcribe::{Segment, TranscribeOptions, Transcriber, Transcript, VocabUse};
 
 /// Everything that can go wrong in speech-to-text.
 #[derive(Debug, thiserror::Error)]

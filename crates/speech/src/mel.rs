@@ -78,12 +78,24 @@ impl LogMel {
         let mut padded = samples.to_vec();
         padded.resize(samples.len() + WINDOW_SAMPLES, 0.0);
         let power = power_spectrogram(&padded);
-        let filters = mel_filters(n_mels);
+        // Each triangle covers a few bins: keep only its non-zero span.
+        let filters: Vec<(usize, Vec<f32>)> = mel_filters(n_mels)
+            .into_iter()
+            .map(|f| {
+                let first = f.iter().position(|&w| w != 0.0).unwrap_or(0);
+                let last = f.iter().rposition(|&w| w != 0.0).map_or(first, |l| l + 1);
+                (first, f[first..last].to_vec())
+            })
+            .collect();
         let frames = power.len();
         let mut data = vec![0f32; n_mels * frames];
         for (t, spectrum) in power.iter().enumerate() {
-            for (m, filter) in filters.iter().enumerate() {
-                let e: f32 = filter.iter().zip(spectrum).map(|(w, p)| w * p).sum();
+            for (m, (first, weights)) in filters.iter().enumerate() {
+                let e: f32 = weights
+                    .iter()
+                    .zip(&spectrum[*first..])
+                    .map(|(w, p)| w * p)
+                    .sum();
                 data[m * frames + t] = e.max(1e-10).log10();
             }
         }

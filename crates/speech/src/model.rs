@@ -2,6 +2,7 @@
 //! sinusoidal positions, decoder with learned positions, self- and cross-attention, a KV cache
 //! and the output projection tied to the token embedding.
 
+use crate::kernels::{self, HalfMatrix};
 use crate::{Error, Result};
 use candle_core::{D, DType, Device, Module, Tensor};
 use candle_nn::{Conv1d, Conv1dConfig, LayerNorm, Linear};
@@ -42,14 +43,24 @@ impl Weights {
             .ok_or_else(|| Error::Model(format!("weights: tensor {name} missing")))?;
         Ok(t.to_dtype(DType::F32)?)
     }
-    fn linear(&self, prefix: &str) -> Result<Linear> {
-        Ok(Linear::new(
-            self.get(&format!("{prefix}.weight"))?,
-            self.map
-                .get(&format!("{prefix}.bias"))
-                .map(|b| b.to_dtype(DType::F32))
-                .transpose()?,
-        ))
+    /// A linear layer; with `half`, also kept at half precision for one-token steps.
+    fn linear(&self, prefix: &str, half: bool) -> Result<Proj> {
+        let weight = self.get(&format!("{prefix}.weight"))?;
+        let bias = self
+            .map
+            .get(&format!("{prefix}.bias"))
+            .map(|b| b.to_dtype(DType::F32))
+            .transpose()?;
+        let half = half
+            .then(|| -> Result<_> {
+                let bias = bias.as_ref().map(|b| b.to_vec1::<f32>()).transpose()?;
+                Ok((HalfMatrix::new(&weight)?, bias))
+            })
+            .transpose()?;
+        Ok(Proj {
+            linear: Linear::new(weight, bias),
+            half,
+        })
     }
     fn norm(&self, prefix: &str) -> Result<LayerNorm> {
         Ok(LayerNorm::new(
@@ -80,49 +91,93 @@ impl Weights {
     }
 }
 
-/// Scaled dot-product attention of `q` (b, tq, d) over `k`, `v` (b, tk, d) with `heads` heads.
-fn attend(
-    q: &Tensor,
-    k: &Tensor,
-    v: &Tensor,
-    heads: usize,
-    mask: Option<&Tensor>,
-) -> Result<Tensor> {
-    let (b, tq, d) = q.dims3()?;
-    let tk = k.dim(1)?;
-    let hd = d / heads;
-    let split = |x: &Tensor, t: usize| -> Result<Tensor> {
-        Ok(x.reshape((b, t, heads, hd))?
-            .transpose(1, 2)?
-            .contiguous()?)
-    };
-    let (q, k, v) = (split(q, tq)?, split(k, tk)?, split(v, tk)?);
-    let mut w = (q.matmul(&k.t()?)? * (1.0 / (hd as f64).sqrt()))?;
-    if let Some(mask) = mask {
-        w = w.broadcast_add(mask)?;
+/// A linear layer. Decoder layers also hold their weights at half precision (the precision
+/// the models ship in, so the values are the same) for one-token steps, whose matrix-vector
+/// products are bound by memory reads.
+struct Proj {
+    linear: Linear,
+    half: Option<(HalfMatrix, Option<Vec<f32>>)>,
+}
+
+impl Proj {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match &self.half {
+            Some((w, bias)) if x.elem_count() == w.cols() => {
+                let mut y = w.mul_vec(&x.flatten_all()?.to_vec1::<f32>()?);
+                if let Some(bias) = bias {
+                    y.iter_mut().zip(bias).for_each(|(y, b)| *y += b);
+                }
+                let mut shape = x.dims().to_vec();
+                if let Some(last) = shape.last_mut() {
+                    *last = w.rows();
+                }
+                Ok(Tensor::from_vec(y, shape, x.device())?)
+            }
+            _ => Ok(self.linear.forward(x)?),
+        }
     }
-    let w = candle_nn::ops::softmax_last_dim(&w)?;
-    Ok(w.matmul(&v)?.transpose(1, 2)?.reshape((b, tq, d))?)
+}
+
+/// Splits `x` (b, t, d) into `heads` contiguous heads (b, heads, t, d / heads).
+fn split_heads(x: &Tensor, heads: usize) -> Result<Tensor> {
+    let (b, t, d) = x.dims3()?;
+    Ok(x.reshape((b, t, heads, d / heads))?
+        .transpose(1, 2)?
+        .contiguous()?)
+}
+
+/// Attention weights above this many values are computed one head at a time (the encoder's
+/// 1500 x 1500 per head), so that the buffers stay small enough for the allocator to reuse.
+const ATTENTION_CHUNK: usize = 1 << 21;
+
+/// Scaled dot-product attention of heads `q` (b, h, tq, hd) over `k`, `v` (b, h, tk, hd);
+/// returns (b, tq, h * hd).
+fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    let (b, h, tq, hd) = q.dims4()?;
+    let tk = k.dim(2)?;
+    let heads = |q: &Tensor, k: &Tensor, v: &Tensor| -> Result<Tensor> {
+        let mut w = q.matmul(&k.t()?)?;
+        if let Some(mask) = mask {
+            w = w.broadcast_add(mask)?;
+        }
+        let w = kernels::scaled_softmax(w, 1.0 / (hd as f32).sqrt())?;
+        Ok(w.matmul(v)?)
+    };
+    let out = if b * h * tq * tk > ATTENTION_CHUNK {
+        let per_head = (0..h)
+            .map(|i| {
+                heads(
+                    &q.narrow(1, i, 1)?,
+                    &k.narrow(1, i, 1)?,
+                    &v.narrow(1, i, 1)?,
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Tensor::cat(&per_head, 1)?
+    } else {
+        heads(q, k, v)?
+    };
+    Ok(out.transpose(1, 2)?.reshape((b, tq, h * hd))?)
 }
 
 struct Mlp {
     ln: LayerNorm,
-    fc1: Linear,
-    fc2: Linear,
+    fc1: Proj,
+    fc2: Proj,
 }
 
 impl Mlp {
-    fn load(w: &Weights, p: &str) -> Result<Mlp> {
+    fn load(w: &Weights, p: &str, half: bool) -> Result<Mlp> {
         Ok(Mlp {
             ln: w.norm(&format!("{p}.mlp_ln"))?,
-            fc1: w.linear(&format!("{p}.mlp.fc1"))?,
-            fc2: w.linear(&format!("{p}.mlp.fc2"))?,
+            fc1: w.linear(&format!("{p}.mlp.fc1"), half)?,
+            fc2: w.linear(&format!("{p}.mlp.fc2"), half)?,
         })
     }
     fn residual(&self, x: &Tensor) -> Result<Tensor> {
         let h = self
             .fc2
-            .forward(&self.fc1.forward(&self.ln.forward(x)?)?.gelu_erf()?)?;
+            .forward(&kernels::gelu(&self.fc1.forward(&self.ln.forward(x)?)?)?)?;
         Ok((x + h)?)
     }
 }
@@ -130,21 +185,22 @@ impl Mlp {
 /// Self-attention with fused q/k/v projection.
 struct SelfAttention {
     ln: LayerNorm,
-    qkv: Linear,
-    out: Linear,
+    qkv: Proj,
+    out: Proj,
     heads: usize,
 }
 
 impl SelfAttention {
-    fn load(w: &Weights, p: &str, heads: usize) -> Result<SelfAttention> {
+    fn load(w: &Weights, p: &str, heads: usize, half: bool) -> Result<SelfAttention> {
         Ok(SelfAttention {
             ln: w.norm(&format!("{p}.attn_ln"))?,
-            qkv: w.linear(&format!("{p}.attn.qkv"))?,
-            out: w.linear(&format!("{p}.attn.out"))?,
+            qkv: w.linear(&format!("{p}.attn.qkv"), half)?,
+            out: w.linear(&format!("{p}.attn.out"), half)?,
             heads,
         })
     }
-    /// Adds attention to `x`; with a cache, keys and values are appended to it first.
+    /// Adds attention to `x`; with a cache, keys and values (split into heads) are appended
+    /// to it first.
     fn residual(
         &self,
         x: &Tensor,
@@ -153,19 +209,16 @@ impl SelfAttention {
     ) -> Result<Tensor> {
         let qkv = self.qkv.forward(&self.ln.forward(x)?)?;
         let d = qkv.dim(D::Minus1)? / 3;
-        let (q, mut k, mut v) = (
-            qkv.narrow(D::Minus1, 0, d)?,
-            qkv.narrow(D::Minus1, d, d)?,
-            qkv.narrow(D::Minus1, 2 * d, d)?,
-        );
+        let part = |i: usize| split_heads(&qkv.narrow(D::Minus1, i * d, d)?, self.heads);
+        let (q, mut k, mut v) = (part(0)?, part(1)?, part(2)?);
         if let Some(cache) = cache {
             if let Some((pk, pv)) = cache.as_ref() {
-                k = Tensor::cat(&[pk, &k], 1)?;
-                v = Tensor::cat(&[pv, &v], 1)?;
+                k = Tensor::cat(&[pk, &k], 2)?;
+                v = Tensor::cat(&[pv, &v], 2)?;
             }
             *cache = Some((k.clone(), v.clone()));
         }
-        let h = attend(&q, &k, &v, self.heads, mask)?;
+        let h = attend(&q, &k, &v, mask)?;
         Ok((x + self.out.forward(&h)?)?)
     }
 }
@@ -173,9 +226,9 @@ impl SelfAttention {
 struct DecoderBlock {
     attn: SelfAttention,
     cross_ln: LayerNorm,
-    cross_q: Linear,
-    cross_kv: Linear,
-    cross_out: Linear,
+    cross_q: Proj,
+    cross_kv: Proj,
+    cross_out: Proj,
     mlp: Mlp,
 }
 
@@ -189,13 +242,16 @@ pub struct Whisper {
     enc_blocks: Vec<(SelfAttention, Mlp)>,
     enc_ln: LayerNorm,
     embedding: Tensor,
+    /// The output projection (the token embedding) at half precision, on the CPU.
+    projection: Option<HalfMatrix>,
     dec_pos: Tensor,
     dec_blocks: Vec<DecoderBlock>,
     dec_ln: LayerNorm,
     device: Device,
 }
 
-/// Decoder state for one audio window: cross-attention keys/values and the self-attention cache.
+/// Decoder state for one audio window: cross-attention keys/values (computed once per window,
+/// split into heads) and the self-attention cache.
 #[derive(Clone)]
 pub struct DecoderState {
     cross: Vec<(Tensor, Tensor)>,
@@ -236,21 +292,22 @@ impl Whisper {
             .map(|i| {
                 let p = format!("encoder.blocks.{i}");
                 Ok((
-                    SelfAttention::load(&w, &p, config.encoder_heads)?,
-                    Mlp::load(&w, &p)?,
+                    SelfAttention::load(&w, &p, config.encoder_heads, false)?,
+                    Mlp::load(&w, &p, false)?,
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
+        let half = device.is_cpu();
         let dec_blocks = (0..config.decoder_layers)
             .map(|i| {
                 let p = format!("decoder.blocks.{i}");
                 Ok(DecoderBlock {
-                    attn: SelfAttention::load(&w, &p, config.decoder_heads)?,
+                    attn: SelfAttention::load(&w, &p, config.decoder_heads, half)?,
                     cross_ln: w.norm(&format!("{p}.cross_ln"))?,
-                    cross_q: w.linear(&format!("{p}.cross.q"))?,
-                    cross_kv: w.linear(&format!("{p}.cross.kv"))?,
-                    cross_out: w.linear(&format!("{p}.cross.out"))?,
-                    mlp: Mlp::load(&w, &p)?,
+                    cross_q: w.linear(&format!("{p}.cross.q"), half)?,
+                    cross_kv: w.linear(&format!("{p}.cross.kv"), false)?,
+                    cross_out: w.linear(&format!("{p}.cross.out"), half)?,
+                    mlp: Mlp::load(&w, &p, half)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -262,6 +319,10 @@ impl Whisper {
             config,
             enc_pos,
             enc_blocks,
+            projection: device
+                .is_cpu()
+                .then(|| HalfMatrix::new(&embedding))
+                .transpose()?,
             embedding,
             dec_pos,
             dec_blocks,
@@ -273,8 +334,8 @@ impl Whisper {
     /// prepares the decoder's cross-attention for it.
     pub fn encode(&self, mel: &[f32], frames: usize) -> Result<DecoderState> {
         let x = Tensor::from_slice(mel, (1, self.config.n_mels, frames), &self.device)?;
-        let x = self.conv1.forward(&x)?.gelu_erf()?;
-        let x = self.conv2.forward(&x)?.gelu_erf()?.transpose(1, 2)?;
+        let x = kernels::gelu(&self.conv1.forward(&x)?)?;
+        let x = kernels::gelu(&self.conv2.forward(&x)?)?.transpose(1, 2)?;
         let n = x.dim(1)?;
         let mut x = x.broadcast_add(&self.enc_pos.narrow(0, 0, n)?)?;
         for (attn, mlp) in &self.enc_blocks {
@@ -288,8 +349,8 @@ impl Whisper {
                 let kv = b.cross_kv.forward(&audio)?;
                 let d = self.config.d_model;
                 Ok((
-                    kv.narrow(D::Minus1, 0, d)?.contiguous()?,
-                    kv.narrow(D::Minus1, d, d)?.contiguous()?,
+                    split_heads(&kv.narrow(D::Minus1, 0, d)?, b.attn.heads)?,
+                    split_heads(&kv.narrow(D::Minus1, d, d)?, b.attn.heads)?,
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -300,16 +361,24 @@ impl Whisper {
         })
     }
 
-    /// Feeds `tokens` after those already in `state`; returns the logits of every fed position
-    /// as rows of `n_vocab` values.
-    pub fn decode(&self, state: &mut DecoderState, tokens: &[u32]) -> Result<Vec<Vec<f32>>> {
+    /// Feeds `tokens` after those already in `state`; returns the logits (`n_vocab` values) of
+    /// the fed positions listed in `rows` (indices into `tokens`), in that order.
+    pub fn decode(
+        &self,
+        state: &mut DecoderState,
+        tokens: &[u32],
+        rows: &[usize],
+    ) -> Result<Vec<Vec<f32>>> {
         let t = tokens.len();
         if state.offset + t > self.config.n_text_ctx {
             return Err(Error::Invalid("decoder context exceeded".into()));
         }
-        let ids = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
-        let mut x = self.embedding.embedding(&ids.squeeze(0)?)?.unsqueeze(0)?;
-        x = x.broadcast_add(&self.dec_pos.narrow(0, state.offset, t)?)?;
+        if let Some(&bad) = rows.iter().find(|&&r| r >= t) {
+            return Err(Error::Invalid(format!("logits of position {bad} of {t}")));
+        }
+        let ids = Tensor::new(tokens, &self.device)?;
+        let x = self.embedding.embedding(&ids)?.unsqueeze(0)?;
+        let mut x = x.broadcast_add(&self.dec_pos.narrow(0, state.offset, t)?)?;
         let mask = (t > 1)
             .then(|| causal_mask(t, state.offset, &self.device))
             .transpose()?;
@@ -317,16 +386,21 @@ impl Whisper {
             x = b
                 .attn
                 .residual(&x, Some(&mut state.cache[i]), mask.as_ref())?;
-            let q = b.cross_q.forward(&b.cross_ln.forward(&x)?)?;
+            let q = split_heads(&b.cross_q.forward(&b.cross_ln.forward(&x)?)?, b.attn.heads)?;
             let (k, v) = &state.cross[i];
-            let h = attend(&q, k, v, b.attn.heads, None)?;
-            x = (&x + b.cross_out.forward(&h)?)?;
+            x = (&x + b.cross_out.forward(&attend(&q, k, v, None)?)?)?;
             x = b.mlp.residual(&x)?;
         }
         state.offset += t;
+        let index: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+        let x = x
+            .squeeze(0)?
+            .index_select(&Tensor::new(index.as_slice(), &self.device)?, 0)?;
         let x = self.dec_ln.forward(&x)?;
-        let logits = x.squeeze(0)?.matmul(&self.embedding.t()?)?;
-        Ok(logits.to_vec2()?)
+        match &self.projection {
+            Some(p) => Ok(x.to_vec2::<f32>()?.iter().map(|r| p.mul_vec(r)).collect()),
+            None => Ok(x.matmul(&self.embedding.t()?)?.to_vec2()?),
+        }
     }
 }
 
@@ -448,14 +522,17 @@ pub(crate) mod tests {
             .collect();
         let tokens = [3u32, 17, 250, 42, 7];
         let mut full = model.encode(&mel, 3000).unwrap();
-        let all = model.decode(&mut full, &tokens).unwrap();
-        assert_eq!((all.len(), all[0].len()), (5, 300));
+        let all = model.decode(&mut full, &tokens, &[4, 1]).unwrap();
+        assert_eq!((all.len(), all[0].len()), (2, 300));
         let mut step = model.encode(&mel, 3000).unwrap();
-        let mut last = model.decode(&mut step, &tokens[..2]).unwrap();
+        let first = model.decode(&mut step, &tokens[..2], &[1]).unwrap();
+        assert_eq!(first[0], all[1], "rows are returned in the order asked");
+        let mut last = first;
         for &t in &tokens[2..] {
-            last = model.decode(&mut step, &[t]).unwrap();
+            last = model.decode(&mut step, &[t], &[0]).unwrap();
         }
-        let diff = all[4]
+        assert!(model.decode(&mut step, &[1], &[1]).is_err());
+        let diff = all[0]
             .iter()
             .zip(&last[0])
             .map(|(a, b)| (a - b).abs())

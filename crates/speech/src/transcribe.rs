@@ -4,12 +4,12 @@
 //! hallucination (repetition loop: compression ratio over 2.4; low confidence: mean
 //! log-probability under -1), windows that Whisper itself calls silent skipped.
 
-use crate::decode::{TokenRules, WindowOptions, WindowResult, decode_window};
+use crate::decode::{TokenRules, WindowOptions, WindowResult, decode_window, prime};
 use crate::mel::{HOP, LogMel, WINDOW_FRAMES};
 use crate::model::Whisper;
 use crate::tokenizer::Tokenizer;
 use crate::vad::{VadOptions, speech_regions};
-use crate::vocab::{Bias, prompt_text};
+use crate::vocab::{Bias, correct, prompt_text};
 use crate::{Error, Result, SAMPLE_RATE};
 use std::ops::Range;
 use std::path::Path;
@@ -25,6 +25,8 @@ pub struct TranscribeOptions {
     pub prompt_terms: bool,
     /// Logit bonus for continuing a vocabulary word (0: none).
     pub bias_bonus: f32,
+    /// Replace runs of words that sound like a vocabulary term by the term.
+    pub correct_terms: bool,
     /// Voice-activity detection (None: decode all audio).
     pub vad: Option<VadOptions>,
     /// Give each window the previous windows' text as its prompt.
@@ -38,8 +40,43 @@ impl Default for TranscribeOptions {
             terms: Vec::new(),
             prompt_terms: true,
             bias_bonus: crate::vocab::DEFAULT_BONUS,
+            correct_terms: true,
             vad: Some(VadOptions::default()),
             condition_on_previous_text: true,
+        }
+    }
+}
+
+/// How the record's vocabulary is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VocabUse {
+    /// Ignore it.
+    None,
+    /// Put it in the prompt.
+    Prompt,
+    /// Prompt, logit bonus for continuing a vocabulary word and correction of near misses.
+    Full,
+}
+
+impl TranscribeOptions {
+    /// Default options for `language` using the record's `terms` as `vocab` says.
+    pub fn with_vocabulary(language: &str, terms: Vec<String>, vocab: VocabUse) -> Self {
+        let defaults = TranscribeOptions::default();
+        TranscribeOptions {
+            language: language.to_string(),
+            terms: if vocab == VocabUse::None {
+                Vec::new()
+            } else {
+                terms
+            },
+            prompt_terms: vocab != VocabUse::None,
+            bias_bonus: if vocab == VocabUse::Full {
+                defaults.bias_bonus
+            } else {
+                0.0
+            },
+            correct_terms: vocab == VocabUse::Full,
+            ..defaults
         }
     }
 }
@@ -79,8 +116,10 @@ pub struct Transcriber {
 }
 
 impl Transcriber {
-    /// Assembles a transcriber from its parts.
+    /// Assembles a transcriber from its parts (and tunes the allocator for inference, see
+    /// [`crate::kernels::tune_allocator`]).
     pub fn new(model: Whisper, tok: Tokenizer, rules: TokenRules) -> Transcriber {
+        crate::kernels::tune_allocator();
         Transcriber { model, tok, rules }
     }
 
@@ -147,6 +186,9 @@ impl Transcriber {
         for s in &mut segments {
             s.start = original_time(&regions, s.start);
             s.end = original_time(&regions, s.end);
+            if opts.correct_terms {
+                s.text = correct(&s.text, &opts.terms);
+            }
         }
         let text = segments
             .iter()
@@ -176,7 +218,7 @@ impl Transcriber {
             let offset = seek as f32 * HOP as f32 / SAMPLE_RATE as f32;
             let audio = self.model.encode(&mel.window(seek), WINDOW_FRAMES)?;
             let (result, temperature) =
-                self.with_fallback(&audio, &history, language, bias, seek as u64)?;
+                self.with_fallback(audio, &history, language, bias, seek as u64)?;
             let silent = result.no_speech_prob > NO_SPEECH_MIN && result.avg_logprob < LOGPROB_MIN;
             if silent || result.compression_ratio > COMPRESSION_RATIO_MAX {
                 seek += size;
@@ -248,21 +290,21 @@ impl Transcriber {
     /// hallucination; returns the last try and its temperature.
     fn with_fallback(
         &self,
-        audio: &crate::model::DecoderState,
+        audio: crate::model::DecoderState,
         prompt: &[u32],
         language: Option<u32>,
         bias: Option<&Bias>,
         seed: u64,
     ) -> Result<(WindowResult, f32)> {
+        let primed = prime(&self.model, &self.tok, &self.rules, audio, prompt, language)?;
         let mut last = None;
         for &temperature in &TEMPERATURES {
             let opts = WindowOptions {
-                language,
                 temperature,
                 seed,
                 bias,
             };
-            let r = decode_window(&self.model, &self.tok, &self.rules, audio, prompt, &opts)?;
+            let r = decode_window(&self.model, &self.tok, &self.rules, &primed, &opts)?;
             let silent = r.no_speech_prob > NO_SPEECH_MIN;
             if (r.compression_ratio <= COMPRESSION_RATIO_MAX && r.avg_logprob >= LOGPROB_MIN)
                 || silent

@@ -1,6 +1,8 @@
 //! Vocabulary from the patient's record (medications, problems, allergies) and the hospital's
-//! formulary, used two ways: as Whisper's prompt (the decoder reads it as preceding text) and as
-//! a logit bonus for the next token of a vocabulary word whose first tokens were just sampled.
+//! formulary, used three ways: as Whisper's prompt (the decoder reads it as preceding text), as
+//! a logit bonus for the next token of a vocabulary word whose first tokens were just sampled,
+//! and after decoding, to correct near misses: a run of words that sounds like a record term
+//! ("met forming", "Suma trip tan") is replaced by the term when their phonetic keys are close.
 
 use crate::tokenizer::Tokenizer;
 
@@ -77,6 +79,159 @@ pub fn terms_from_text(text: &str) -> Vec<String> {
     terms
 }
 
+/// Shortest term (in letters) that corrections may produce: short names collide with words.
+const MIN_TERM_LETTERS: usize = 5;
+/// Largest edit distance between phonetic keys, as a fraction of the term's key length.
+const MAX_KEY_DISTANCE: f32 = 0.3;
+/// Largest edit distance between the spellings (letters only), as a fraction of the term's.
+const MAX_SPELLING_DISTANCE: f32 = 0.34;
+/// Terms with shorter phonetic keys must also start with the same sound.
+const SAME_START_BELOW: usize = 10;
+
+/// Letters of a word, lower case, accents removed; None when it has a digit.
+fn letters(word: &str) -> Option<String> {
+    let mut out = String::new();
+    for c in word.chars().flat_map(char::to_lowercase) {
+        match c {
+            'a'..='z' => out.push(c),
+            'à' | 'â' | 'ä' => out.push('a'),
+            'é' | 'è' | 'ê' | 'ë' => out.push('e'),
+            'î' | 'ï' => out.push('i'),
+            'ô' | 'ö' => out.push('o'),
+            'ù' | 'û' | 'ü' => out.push('u'),
+            'ç' => out.push('s'),
+            '0'..='9' => return None,
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
+/// A phonetic key: spellings of one sound merged (ph/f, c/k/s, x/ks, y/i, z/s), `h` after a
+/// consonant dropped, every vowel run one `a`, doubled letters single.
+fn phonetic_key(letters: &str) -> Vec<u8> {
+    let b = letters.as_bytes();
+    let vowel = |c: u8| matches!(c, b'a' | b'e' | b'i' | b'o' | b'u' | b'y');
+    let mut out: Vec<u8> = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let next = b.get(i + 1).copied();
+        let (sound, skip): (&[u8], usize) = match (b[i], next) {
+            (b'p', Some(b'h')) => (b"f", 2),
+            (b'q', Some(b'u')) => (b"k", 2),
+            (b'c', Some(b'e' | b'i' | b'y')) => (b"s", 1),
+            (b'c' | b'q', _) => (b"k", 1),
+            (b'x', _) => (b"ks", 1),
+            (b'z', _) => (b"s", 1),
+            (b'h', _) if i > 0 && !vowel(b[i - 1]) => (b"", 1),
+            (c, _) if vowel(c) => (b"a", 1),
+            _ => (&b[i..i + 1], 1),
+        };
+        for &c in sound {
+            if out.last() != Some(&c) {
+                out.push(c);
+            }
+        }
+        i += skip;
+    }
+    out
+}
+
+fn edit_distance(a: &[u8], b: &[u8]) -> usize {
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut diag = row[0];
+        row[0] = i;
+        for j in 1..=b.len() {
+            let next = (row[j] + 1)
+                .min(row[j - 1] + 1)
+                .min(diag + usize::from(a[i - 1] != b[j - 1]));
+            diag = row[j];
+            row[j] = next;
+        }
+    }
+    row[b.len()]
+}
+
+/// Replaces runs of words that sound like one of `terms` by that term: a run of up to two words
+/// more than the term has, without digits, whose joined phonetic key lies within 30% of the
+/// term's key length in edit distance and whose joined letters lie within 34% of the term's
+/// (short terms must also start with the same sound). Terms shorter than five letters are left
+/// alone; the closest match wins. On 100 MTS-Dialog conversations (9,000 words) with 66 drug
+/// names these thresholds change one word ("Hydrocode" to "hydrocodone").
+pub fn correct(text: &str, terms: &[String]) -> String {
+    let keyed: Vec<(&str, Vec<u8>, Vec<u8>, usize)> = terms
+        .iter()
+        .filter_map(|t| {
+            let l = letters(t)?;
+            (l.len() >= MIN_TERM_LETTERS).then(|| {
+                let key = phonetic_key(&l);
+                (t.trim(), key, l.into_bytes(), t.split_whitespace().count())
+            })
+        })
+        .collect();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let keys: Vec<Option<String>> = words.iter().map(|w| letters(w)).collect();
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let mut best: Option<(f32, usize, &str)> = None;
+        for (term, key, spelling, n) in &keyed {
+            for len in 1..=(n + 2).min(words.len() - i) {
+                let Some(joined) = keys[i..i + len]
+                    .iter()
+                    .map(|k| k.as_deref())
+                    .collect::<Option<String>>()
+                else {
+                    break;
+                };
+                let candidate = phonetic_key(&joined);
+                if key.len() < SAME_START_BELOW && candidate.first() != key.first() {
+                    continue;
+                }
+                let d = edit_distance(&candidate, key) as f32 / key.len() as f32;
+                let spelled =
+                    edit_distance(joined.as_bytes(), spelling) as f32 / spelling.len() as f32;
+                if d <= MAX_KEY_DISTANCE
+                    && spelled <= MAX_SPELLING_DISTANCE
+                    && best.is_none_or(|(bd, _, _)| d < bd)
+                {
+                    best = Some((d, len, term));
+                }
+            }
+        }
+        match best {
+            Some((_, len, term)) => {
+                let span = &words[i..i + len];
+                let lead: String = span[0]
+                    .chars()
+                    .take_while(|c| !c.is_alphanumeric())
+                    .collect();
+                let last = span[len - 1];
+                let trail = &last[last.trim_end_matches(|c: char| !c.is_alphanumeric()).len()..];
+                let spelled = if span[0]
+                    .chars()
+                    .find(|c| c.is_alphabetic())
+                    .is_some_and(char::is_uppercase)
+                {
+                    let mut c = term.chars();
+                    c.next()
+                        .map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
+                } else {
+                    term.to_string()
+                };
+                out.push(format!("{lead}{spelled}{trail}"));
+                i += len;
+            }
+            None => {
+                out.push(words[i].to_string());
+                i += 1;
+            }
+        }
+    }
+    out.join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +263,72 @@ mod tests {
         );
         assert!(prompt_text(&terms, "fr").starts_with("Traitements"));
         assert_eq!(prompt_text(&[], "en"), "");
+    }
+
+    fn record() -> Vec<String> {
+        [
+            "metformin",
+            "sumatriptan",
+            "hydrocortisone",
+            "insulin lispro",
+            "aspirin",
+            "acetaminophen",
+            "budesonide",
+            "ticagrelor",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    #[test]
+    fn near_misses_snap_to_record_terms() {
+        let terms = record();
+        assert_eq!(
+            correct("The patient takes met forming 500 milligrams.", &terms),
+            "The patient takes metformin 500 milligrams."
+        );
+        assert_eq!(
+            correct("Continue Suma trip tan and review.", &terms),
+            "Continue Sumatriptan and review."
+        );
+        assert_eq!(
+            correct("insulin lisp pro at night, acetaminofen", &terms),
+            "insulin lispro at night, acetaminophen"
+        );
+        let record = ["glatiramer acetate".to_string(), "omeprazole".into()];
+        assert_eq!(
+            correct(
+                "The patient takes slagiramer acetate and ompranol daily.",
+                &record
+            ),
+            "The patient takes glatiramer acetate and omeprazole daily."
+        );
+    }
+
+    #[test]
+    fn ordinary_words_and_numbers_are_left_alone() {
+        let terms = record();
+        for text in [
+            "The patient takes the medication 500 milligrams twice a day.",
+            "Metformin and aspirin are continued.",
+            "Review in three months, inspiring progress.",
+            "Because you need the regular check, you spoken to her.",
+            "",
+        ] {
+            assert_eq!(
+                correct(text, &terms),
+                text.split_whitespace().collect::<Vec<_>>().join(" ")
+            );
+        }
+        // Short terms never replace words.
+        assert_eq!(correct("take the pill", &["pill".into()]), "take the pill");
+    }
+
+    #[test]
+    fn phonetic_keys_merge_spellings_of_one_sound() {
+        assert_eq!(phonetic_key("acetaminophen"), phonetic_key("asetaminofen"));
+        assert_eq!(phonetic_key("metformin"), b"matfarman");
+        assert_eq!(letters("Prédnisone,"), Some("prednisone".into()));
+        assert_eq!(letters("500mg"), None);
     }
 }
