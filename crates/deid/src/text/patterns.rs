@@ -15,6 +15,10 @@ const FULL_MONTHS_FR: &str =
 const FULL_MONTHS_EN: &str =
     r"January|February|April|June|July|August|September|October|November|December";
 const WEEKDAYS: &str = r"lundi|lun|mardi|mar|mercredi|mer|jeudi|jeu|vendredi|ven|samedi|sam|dimanche|dim|monday|mon|tuesday|tues|tue|wednesday|wed|thursday|thurs|thur|thu|friday|fri|saturday|sat|sunday|sun";
+const US_STATES: &str = "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|PR";
+/// The states that are no title or ordinary word (not `MD`, `PA`, `OR`, `ME`...).
+const US_STATES_SAFE: &str = "AL|AK|AZ|AR|CA|CO|CT|DC|FL|GA|IA|KS|KY|LA|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY";
+const US_STATE_NAMES: &str = "Alabama|Alaska|Arizona|Arkansas|California|Colorado|Connecticut|Delaware|Florida|Georgia|Hawaii|Idaho|Illinois|Indiana|Iowa|Kansas|Kentucky|Louisiana|Maine|Maryland|Massachusetts|Michigan|Minnesota|Mississippi|Missouri|Montana|Nebraska|Nevada|New Hampshire|New Jersey|New Mexico|New York|North Carolina|North Dakota|Ohio|Oklahoma|Oregon|Pennsylvania|Rhode Island|South Carolina|South Dakota|Tennessee|Texas|Utah|Vermont|Virginia|Washington|West Virginia|Wisconsin|Wyoming|Puerto Rico";
 const DAY: &str = r"(?:0?[1-9]|[12]\d|3[01])(?:er|e|ème|st|nd|rd|th)?";
 const STREET_FR: &str = r"(?i:rue|avenue|av|boulevard|bd|bld|all[ée]e|impasse|imp|chemin|quai|r[ée]sidence|lotissement|lieu-dit|hameau|sentier|rond-point|esplanade|parvis|promenade|faubourg|fg|chauss[ée]e|ruelle|venelle)|Route|ROUTE|Rte|Place|PLACE|Cours|COURS|Passage|PASSAGE|Voie|VOIE|Square|SQUARE|Cit[ée]|CIT[ÉE]|Villa|VILLA|Mont[ée]e|MONT[ÉE]E|Traverse|TRAVERSE|Clos|CLOS|Domaine|DOMAINE";
 const STREET_EN: &str = r"Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter|Circle|Cir|Glen|Parkway|Pkwy|Highway|Hwy|Square|Sq|Trail|Trl|Path|Pike|Row|Alley|Crossing|Loop|Run|Ridge|Heights|Plaza|Crescent|Cres|Gardens|Grove|Hill|Hollow|Junction|Manor|Mews|Mill|Park|Point|Port|Station|Summit|Valley|View|Village|Walk";
@@ -31,6 +35,7 @@ struct Rules {
     street_en: Regex,
     street_fr_zip: Regex,
     zip_city: Regex,
+    service_place: Regex,
 }
 
 fn rules(lang: Lang) -> &'static Rules {
@@ -84,6 +89,30 @@ impl Rules {
                 0,
             ),
             (re(&full_months), Label::Date, 0),
+            // a weekday before a numeric date: Tues 3/14, jeudi 12/03/2024
+            (
+                re(
+                    r"(?i)\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|mon|tue|tues|wed|thu|thur|thurs|fri|lun|mer|jeu|ven)\.?,?\s+\d{1,2}[/.\-]\d{1,2}(?:[/.\-]\d{2,4})?\b",
+                ),
+                Label::Date,
+                0,
+            ),
+            // the 14th of March, 3rd of Nov 2019
+            (
+                re(&format!(
+                    r"(?i)\b{DAY}\s+of\s+(?:{MONTHS})\b\.?(?:,?\s*(?:1[89]|2[01])\d{{2}}\b)?"
+                )),
+                Label::Date,
+                0,
+            ),
+            // seasons and holidays with a year: summer 2019, Noël 2020, Xmas '98
+            (
+                re(
+                    r"(?i)\b(?:spring|summer|fall|autumn|winter|printemps|été|automne|hiver|christmas|xmas|thanksgiving|easter|no[eë]l|p[aâ]ques|toussaint)\s+(?:of\s+|de\s+|d')?(?:(?:1[89]|2[01])\d{2}|'\d{2})\b",
+                ),
+                Label::Date,
+                0,
+            ),
             // ISO dates and timestamps
             (
                 re(
@@ -109,6 +138,14 @@ impl Rules {
             ),
             (
                 re(r"(?i)\b(?:âg[ée]e?\s+de|aged?)\s+(9\d|1[0-4]\d)\b"),
+                Label::Age,
+                1,
+            ),
+            // written out: ninety-two years old, quatre-vingt-treize ans
+            (
+                re(
+                    r"(?i)\b((?:ninety|one\s+hundred(?:\s+and)?)(?:[\s\-]+(?:one|two|three|four|five|six|seven|eight|nine|ten))?|quatre[\s\-]vingt[\s\-](?:dix|onze|douze|treize|quatorze|quinze|seize|dix[\s\-]sept|dix[\s\-]huit|dix[\s\-]neuf)|cent(?:[\s\-]\w+)?)[\s\-]+(?:ans|years?|yrs?|year-old)\b",
+                ),
                 Label::Age,
                 1,
             ),
@@ -163,6 +200,20 @@ impl Rules {
                 1,
             ),
             (re(r"(?i)\b(?:x|ext\.?\s?)(\d{4,5})\b"), Label::Phone, 1),
+            // pager numbers: `page Janet at 83273`, `beeper #4521`
+            (
+                re(r"(?i)\b(?:page|paged|pager|beeper|bip|bipper)\b[^\n.\d]{0,30}?(\d{4,6})\b"),
+                Label::Phone,
+                1,
+            ),
+            // a typist's or signer's initials: `tapé par AB/CD`, `Dictated by: JS`, `typed: ab/kl`
+            (
+                re(
+                    r"(?i:tap[ée]e?s?|typed|transcribed|dictated|dict[ée]e?s?|dactylographi[ée]e?s?|transcrit|transcrite)(?:\s+(?i:par|by))?\s*:?\s*([A-Z]{2,3}(?:\s?/\s?(?:[A-Z]{2,3}|[a-z]{2,3}))*|[a-z]{2,3}/[a-z]{2,3})\b",
+                ),
+                Label::Name,
+                1,
+            ),
             // identifiers with a shape
             (re(r"\b\d{3}[ \-]\d{2}[ \-]\d{4}\b"), Label::Ssn, 0),
             (re(r"\b\d{6,}\b"), Label::Id, 0),
@@ -194,6 +245,22 @@ impl Rules {
                 0,
             ));
         }
+        if lang == Lang::En {
+            // A US city before its state (`Quincy, MA`), the state too;
+            // states that are also titles or words (`Smith, MD`) only before a ZIP code.
+            let city = r"\b((?:[A-Z][a-z]+[ \-]){0,2}[A-Z][a-z]{2,}),[ \t]*";
+            let states = format!(r"(?:{US_STATES})");
+            let safe = format!(r"(?:{US_STATES_SAFE})");
+            for (pattern, group) in [
+                (format!(r"{city}({safe})\b"), 1),
+                (format!(r"{city}({safe})\b"), 2),
+                (format!(r"{city}({states})\s+\d{{5}}\b"), 1),
+                (format!(r"{city}({states})\s+\d{{5}}\b"), 2),
+            ] {
+                plain.push((re(&pattern), Label::City, group));
+            }
+            plain.push((re(&format!(r"\b(?:{US_STATE_NAMES})\b")), Label::City, 0));
+        }
         Self {
             plain,
             numeric_date: re(r"\b(\d{1,2})\s?[/.\-]\s?(\d{1,2})\s?[/.\-]\s?(\d{4}|\d{2})\b"),
@@ -214,8 +281,11 @@ impl Rules {
             street_en: re(&format!(
                 r"\b\d{{1,6}}\s+(?:[NSEW]\.?\s+)?(?:[A-Z][\w'\-]*\.?\s+){{1,4}}(?:{STREET_EN})\b\.?(?:,?\s*(?:Suite|Ste|Apt|Apartment|Unit|Room|Rm|Floor|Fl|#)\.?\s*#?\w+)?"
             )),
+            service_place: re(
+                r"(?i:service|consultation|unit[ée]|p[ôo]le|d[ée]partement|[ée]quipe|h[ôo]pital\s+de\s+jour)\s+(?:de\s+|des\s+|d['’]\s*)(?:la\s+|l['’])?\p{Ll}[\p{Ll}\-]+(?:\s+\p{Ll}[\p{Ll}\-]+)?\s+(?:de\s+l['’]\s*|de\s+la\s+|du\s+|de\s+|d['’]\s*|au\s+|à\s+(?:l['’]\s*)?)(\p{Lu}[\p{L}'’.\-]*(?:(?:[ \t]+|[ \t]*[–\-][ \t]*)(?:\p{Lu}[\p{L}'’.\-]*|\d{1,2}\b)){0,5})",
+            ),
             zip_city: re(
-                r"\b(\d{5}|\d{2}\s\d{3})\s+(\p{Lu}[\p{L}'’\-]*(?:[\s\-]+(?:\p{Lu}[\p{L}'’\-]*|sur|sous|en|lès|les|de|du|des|la|le|aux?)){0,4})",
+                r"\b(\d{5}|\d{2}\s\d{3}|2[AB]\s?\d{3})\s+(\p{Lu}[\p{L}'’\-]*(?:[\s\-]+(?:\p{Lu}[\p{L}'’\-]*|sur|sous|en|lès|les|de|du|des|la|le|aux?)){0,4})",
             ),
         }
     }
@@ -258,6 +328,7 @@ pub fn detect(text: &str, lang: Lang) -> Vec<Found> {
     streets(text, rules, lang, &mut found);
     if lang == Lang::Fr {
         zip_cities(text, rules, &mut found);
+        service_places(text, rules, &mut found);
     }
     found
 }
@@ -273,6 +344,60 @@ fn zip_cities(text: &str, rules: &Rules, found: &mut Vec<Found>) {
             found.push(Found::new(zip.start(), zip.end(), Label::Zip));
             found.push(Found::new(city.start(), city.end(), Label::City));
         }
+    }
+}
+
+/// `Service de gériatrie de PARIS 7 – DENIS DIDEROT`, `Consultation de
+/// cardiologie de l'FOUGÈRE`: the capitalised words after a service and its
+/// specialty name its hospital or town; words in capitals stop at the first
+/// word that is not (`PAUL BROUSSE Saturation`).
+fn service_places(text: &str, rules: &Rules, found: &mut Vec<Found>) {
+    for caps in rules.service_place.captures_iter(text) {
+        let place = caps.get(1).expect("place");
+        let words: Vec<(usize, &str)> = place
+            .as_str()
+            .split_inclusive([' ', '\t'])
+            .scan(0, |at, w| {
+                let s = *at;
+                *at += w.len();
+                Some((s, w))
+            })
+            .collect();
+        let title = words.first().is_some_and(|(_, w)| {
+            let w = w.trim().trim_end_matches('.').to_lowercase();
+            matches!(
+                w.as_str(),
+                "m" | "mme"
+                    | "mlle"
+                    | "mr"
+                    | "dr"
+                    | "pr"
+                    | "monsieur"
+                    | "madame"
+                    | "docteur"
+                    | "professeur"
+            )
+        });
+        if title {
+            continue;
+        }
+        let upper = |w: &str| !w.chars().any(char::is_lowercase);
+        let first_upper = words.first().is_some_and(|&(_, w)| upper(w));
+        let mut end = 0;
+        for (at, w) in words {
+            if first_upper && !upper(w) {
+                break;
+            }
+            let trimmed = w.trim_end();
+            if !trimmed.is_empty() && !matches!(trimmed, "–" | "-") {
+                end = at + trimmed.len();
+            }
+        }
+        found.push(Found::new(
+            place.start(),
+            place.start() + end,
+            Label::Hospital,
+        ));
     }
 }
 
@@ -762,6 +887,49 @@ mod tests {
             en.iter()
                 .any(|(s, _)| s.starts_with("2491 Bogisich Glen Suite 636")),
             "{en:?}"
+        );
+    }
+
+    #[test]
+    fn english_dates_ages_and_places_in_more_shapes() {
+        let text = "seen the 14th of March, again Tues 3/14 and in summer 2019; a ninety-two year old from Quincy, MA and Texas; typed by JS/kl";
+        let found = labels(text, Lang::En);
+        for (value, label) in [
+            ("14th of March", Label::Date),
+            ("Tues 3/14", Label::Date),
+            ("summer 2019", Label::Date),
+            ("ninety-two", Label::Age),
+            ("Quincy", Label::City),
+            ("MA", Label::City),
+            ("Texas", Label::City),
+            ("JS/kl", Label::Name),
+        ] {
+            assert!(
+                found.contains(&(value.to_string(), label)),
+                "{value}: {found:?}"
+            );
+        }
+        // A physician's degree after a name is no state.
+        assert!(
+            !labels("Jones, MD saw him", Lang::En)
+                .iter()
+                .any(|(_, l)| *l == Label::City)
+        );
+    }
+
+    #[test]
+    fn french_services_named_with_their_place() {
+        let text = "Service de gériatrie de PARIS 7 – DENIS DIDEROT Saturation en O2, 2B 065 CHATENOIS-LES-FORGES";
+        let found = labels(text, Lang::Fr);
+        assert!(
+            found.contains(&("PARIS 7 – DENIS DIDEROT".into(), Label::Hospital)),
+            "{found:?}"
+        );
+        assert!(found.contains(&("2B 065".into(), Label::Zip)), "{found:?}");
+        assert!(
+            !labels("Consultation de suivi de Mme Dupont", Lang::Fr)
+                .iter()
+                .any(|(_, l)| *l == Label::Hospital)
         );
     }
 
