@@ -4,7 +4,8 @@
 use crate::corpus::{Case, CodeSystem, Lang, Split};
 use crate::features::{Document, Featurizer};
 use crate::metrics::{
-    Predictions, Prf, evidence_prf, mean_average_precision, ranked_codes, tune_threshold,
+    Predictions, Prf, SpanMatch, codiesp_x, mean_average_precision, ranked_codes,
+    tune_threshold,
 };
 use crate::{Coder, CoderSpec, Error, label_space};
 
@@ -57,9 +58,12 @@ pub struct Report {
     pub diagnosis: Option<SystemScores>,
     /// CodiEsp-P (absent without gold procedures).
     pub procedure: Option<SystemScores>,
-    /// CodiEsp-X with overlapping spans, at the diagnosis threshold (absent without gold
-    /// evidence).
+    /// CodiEsp-X as the official scorer counts it (code + evidence span containing the gold
+    /// span within 10 characters), each system's codes at its tuned threshold (absent without
+    /// gold evidence).
     pub evidence: Option<Prf>,
+    /// The same with any overlap of the spans accepted.
+    pub evidence_overlap: Option<Prf>,
 }
 
 /// Scores `pred` against `gold`'s code lists and evidence.
@@ -78,11 +82,21 @@ pub fn evaluate(pred: &Predictions, gold: &Split) -> Report {
         })
     };
     let diagnosis = scores(CodeSystem::Diagnosis);
-    let threshold = diagnosis.as_ref().map_or(0.5, |d| d.threshold);
+    let procedure = scores(CodeSystem::Procedure);
+    let thresholds = |system| {
+        let tuned = match system {
+            CodeSystem::Diagnosis => &diagnosis,
+            CodeSystem::Procedure => &procedure,
+        };
+        tuned.as_ref().map_or(0.5, |s| s.threshold)
+    };
+    let x = |rule| {
+        (!gold.evidence.is_empty()).then(|| codiesp_x(pred, &gold.evidence, thresholds, rule))
+    };
     Report {
-        procedure: scores(CodeSystem::Procedure),
-        evidence: (!gold.evidence.is_empty())
-            .then(|| evidence_prf(pred, &gold.evidence, threshold)),
+        evidence: x(SpanMatch::Official),
+        evidence_overlap: x(SpanMatch::Overlap),
         diagnosis,
+        procedure,
     }
 }

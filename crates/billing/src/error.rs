@@ -32,6 +32,9 @@ pub enum Error {
     /// A candle tensor operation failed.
     #[error("tensor computation failed: {0}")]
     Tensor(#[from] candle_core::Error),
+    /// The EHR store refused a read, search or write.
+    #[error("EHR: {0}")]
+    Ehr(#[from] ehr::Error),
     /// JSON that could not be read or written.
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),

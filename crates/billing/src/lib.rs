@@ -11,8 +11,10 @@
 pub mod claim;
 pub mod codiesp;
 pub mod corpus;
+pub mod encounter;
 mod error;
 pub mod features;
+pub mod federated;
 pub mod metrics;
 mod model;
 pub mod rules;
@@ -23,4 +25,4 @@ pub use error::Error;
 pub use learn::Weights;
 pub use model::{Coder, CoderSpec, Label, label_space};
 pub use suggest::Suggestion;
-pub use train::{Example, TrainConfig, TrainReport, examples, train};
+pub use train::{DpSgd, Example, TrainConfig, TrainReport, examples, train};

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use crate::corpus::{CodeLists, CodeSystem, Evidence};
+use crate::corpus::{CodeLists, CodeSystem, Evidence, Span};
 use crate::suggest::Suggestion;
 
 /// Predictions per case, best first.
@@ -118,40 +118,77 @@ pub fn tune_threshold(pred: &Predictions, gold: &CodeLists, system: CodeSystem) 
         .expect("999 thresholds")
 }
 
-/// Evidence quality (CodiEsp-X with overlap matching): a predicted code (scored at least
-/// `threshold`) is correct when the case's gold evidence has that code with a span overlapping
-/// the suggestion's first evidence span; recall counts the gold (case, code) pairs so found.
-pub fn evidence_prf(
-    pred: &Predictions,
-    gold: &BTreeMap<String, Vec<Evidence>>,
-    threshold: f32,
-) -> Prf {
-    let (mut correct, mut predicted, mut total) = (0, 0, 0);
-    for (case, rows) in gold {
-        let mut pairs: Vec<(CodeSystem, &str)> =
-            rows.iter().map(|r| (r.system, r.code.as_str())).collect();
-        pairs.sort();
-        pairs.dedup();
-        total += pairs.len();
-        for s in pred
-            .get(case)
-            .into_iter()
-            .flatten()
-            .filter(|s| s.score >= threshold)
-        {
-            predicted += 1;
-            let Some(span) = s.evidence.first() else {
-                continue;
-            };
-            let found = rows.iter().any(|r| {
-                r.code.eq_ignore_ascii_case(&s.code)
-                    && s.system.is_none_or(|sys| sys == r.system)
-                    && r.spans.iter().any(|g| g.overlaps(span))
-            });
-            correct += usize::from(found);
+/// How far, in characters, a predicted evidence span may reach beyond each end of the gold
+/// span it contains and still match in the official CodiEsp-X metric.
+pub const CODIESP_X_TOLERANCE: usize = 10;
+
+/// How a predicted evidence span must sit against a gold span of the same code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpanMatch {
+    /// The official CodiEsp-X rule: the predicted span contains the gold span (a
+    /// discontinuous gold reference read as its first start to its last end) and goes at most
+    /// [`CODIESP_X_TOLERANCE`] characters beyond it at each end.
+    Official,
+    /// Lenient: the two spans share at least one character (any part of a discontinuous gold
+    /// reference).
+    Overlap,
+}
+
+impl SpanMatch {
+    fn matches(self, predicted: &Span, gold: &[Span]) -> bool {
+        match self {
+            Self::Official => {
+                let (Some(first), Some(last)) = (gold.first(), gold.last()) else {
+                    return false;
+                };
+                let (start, end) = (first.start, last.end);
+                predicted.start <= start
+                    && start - predicted.start <= CODIESP_X_TOLERANCE
+                    && predicted.end >= end
+                    && predicted.end - end <= CODIESP_X_TOLERANCE
+            }
+            Self::Overlap => gold.iter().any(|g| g.overlaps(predicted)),
         }
     }
-    Prf::from_counts(correct, predicted, total)
+}
+
+/// CodiEsp-X: precision and recall of codes with their evidence, as the official scorer counts
+/// them. Every evidence span of a suggestion scored at least its system's threshold
+/// (`thresholds(system)`) is one predicted `(case, code, span)` row. Predictions are the
+/// distinct `(case, code)` pairs with at least one row, gold the distinct `(case, code)` pairs
+/// of `gold`; a gold pair is found when one of its spans matches (`rule`) one of the predicted
+/// rows of that pair. Codes compare case-insensitively; the code system is not compared (as in
+/// the official scorer).
+pub fn codiesp_x(
+    pred: &Predictions,
+    gold: &BTreeMap<String, Vec<Evidence>>,
+    thresholds: impl Fn(CodeSystem) -> f32,
+    rule: SpanMatch,
+) -> Prf {
+    let mut predicted: BTreeMap<(&str, String), Vec<Span>> = BTreeMap::new();
+    for (case, list) in pred {
+        for s in list {
+            let threshold = s.system.map_or(0.0, &thresholds);
+            if s.score >= threshold && !s.evidence.is_empty() {
+                predicted
+                    .entry((case.as_str(), s.code.to_uppercase()))
+                    .or_default()
+                    .extend(&s.evidence);
+            }
+        }
+    }
+    let mut pairs: BTreeMap<(&str, String), bool> = BTreeMap::new();
+    for (case, rows) in gold {
+        for row in rows {
+            let key = (case.as_str(), row.code.to_uppercase());
+            let found = predicted
+                .get(&key)
+                .is_some_and(|spans| spans.iter().any(|p| rule.matches(p, &row.spans)));
+            *pairs.entry(key).or_default() |= found;
+        }
+    }
+    let correct = pairs.values().filter(|&&f| f).count();
+    Prf::from_counts(correct, predicted.len(), pairs.len())
 }
 
 #[cfg(test)]
@@ -225,26 +262,66 @@ mod tests {
     }
 
     #[test]
-    fn evidence_needs_the_code_and_an_overlapping_span() {
+    fn codiesp_x_counts_code_and_span_pairs_as_the_official_scorer() {
         let d = CodeSystem::Diagnosis;
-        let pred: Predictions = [(
+        let p = CodeSystem::Procedure;
+        let pred: Predictions = [
+            (
+                "a".to_string(),
+                vec![
+                    // Contains the gold 12-20 with 2 and 0 characters to spare: found.
+                    suggestion("r50.9", d, 0.9, &[(10, 20)]),
+                    // Overlaps gold 0-5 without containing it; a second span misses.
+                    suggestion("N45", d, 0.8, &[(3, 8), (40, 50)]),
+                    // Below its threshold: not predicted.
+                    suggestion("A23.9", d, 0.2, &[(60, 70)]),
+                    // Contains the discontinuous gold 30-34;38-41 (as 30-41), 11 characters too
+                    // far on the right.
+                    suggestion("BW03ZZZ", p, 0.5, &[(30, 52)]),
+                ],
+            ),
+            // A predicted case without gold still counts as predictions.
+            ("z".to_string(), vec![suggestion("R50.9", d, 0.9, &[(0, 3)])]),
+        ]
+        .into();
+        let evidence = |system, code: &str, spans: &[(usize, usize)]| Evidence {
+            system,
+            code: code.into(),
+            spans: spans
+                .iter()
+                .map(|&(start, end)| Span { start, end })
+                .collect(),
+        };
+        let gold = [(
             "a".to_string(),
             vec![
-                suggestion("R50.9", d, 0.9, &[(10, 16)]),
-                suggestion("N45", d, 0.8, &[(40, 50)]),
+                evidence(d, "R50.9", &[(12, 20)]),
+                // A second reference of the same code: one pair, found once is enough.
+                evidence(d, "R50.9", &[(80, 90)]),
+                evidence(d, "N45", &[(0, 5)]),
+                evidence(d, "A23.9", &[(60, 70)]),
+                evidence(p, "BW03ZZZ", &[(30, 34), (38, 41)]),
             ],
         )]
         .into();
-        let evidence = |code: &str, start, end| Evidence {
-            system: d,
-            code: code.into(),
-            spans: vec![Span { start, end }],
+        let thresholds = |system| match system {
+            CodeSystem::Diagnosis => 0.5,
+            CodeSystem::Procedure => 0.4,
         };
-        let g = [(
-            "a".to_string(),
-            vec![evidence("R50.9", 12, 20), evidence("N45", 0, 5)],
-        )]
-        .into();
-        assert_eq!(evidence_prf(&pred, &g, 0.5), Prf::from_counts(1, 2, 2));
+        // Predicted pairs: a/R50.9, a/N45, a/BW03ZZZ, z/R50.9; gold pairs: 4; found: a/R50.9.
+        assert_eq!(
+            codiesp_x(&pred, &gold, thresholds, SpanMatch::Official),
+            Prf::from_counts(1, 4, 4)
+        );
+        // Overlap also accepts N45 and BW03ZZZ.
+        assert_eq!(
+            codiesp_x(&pred, &gold, thresholds, SpanMatch::Overlap),
+            Prf::from_counts(3, 4, 4)
+        );
+        // At a lower threshold A23.9 comes in, with an exact span.
+        assert_eq!(
+            codiesp_x(&pred, &gold, |_| 0.1, SpanMatch::Official),
+            Prf::from_counts(2, 5, 4)
+        );
     }
 }

@@ -1,12 +1,17 @@
 //! `cohort billing`: clinical coding — train the code model, code case texts with ranked codes
-//! and evidence spans, and score predictions with the CodiEsp metrics.
+//! and evidence spans, score predictions with the CodiEsp metrics, and turn an EHR encounter
+//! into a reviewed claim.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
+use billing::claim::{Decision, Encounter, FeeSchedule};
 use billing::codiesp::{code_cases, evaluate, spec_for};
-use billing::corpus::{Lang, Split, read_cases};
+use billing::corpus::{CodeSystem, Lang, Split, read_cases};
+use billing::encounter::{
+    CodeDecision, find_coverage, read_encounter_note, review, suggest_note, write_claim,
+};
 use billing::features::Featurizer;
 use billing::metrics::Predictions;
 use billing::{Coder, TrainConfig, examples};
@@ -78,6 +83,120 @@ pub enum BillingCommand {
         #[arg(long)]
         gold: PathBuf,
     },
+    /// Code an encounter of a node's EHR and write its claim. Reads the encounter's latest
+    /// DocumentReference with a text attachment and suggests codes with evidence; without
+    /// decisions it prints them (JSON) and writes nothing. With the coder's decisions
+    /// (`--accept`, `--reject`, `--decisions`) it writes the Claim, a ChargeItem per accepted
+    /// procedure and a Provenance per decision into the store, and prints their ids.
+    Claim {
+        /// The Encounter's id.
+        #[arg(long)]
+        encounter: String,
+        /// The EHR database (e.g. `sqlite:///var/lib/cohort/ehr.db`).
+        #[arg(long)]
+        db: String,
+        /// Model folder (from `cohort billing train`).
+        #[arg(long)]
+        model: PathBuf,
+        /// Codes suggested per system.
+        #[arg(long, default_value_t = 5)]
+        top: usize,
+        /// A code the coder accepts, in claim order (the first diagnosis is principal);
+        /// `diagnosis:CODE` or `procedure:CODE` for a code that was not suggested. Repeatable.
+        #[arg(long)]
+        accept: Vec<String>,
+        /// A suggested code the coder rejects. Repeatable.
+        #[arg(long)]
+        reject: Vec<String>,
+        /// JSON list of `{"code", "decision": "accepted"|"rejected", "system"?}`, in claim
+        /// order (after any `--accept` / `--reject`).
+        #[arg(long)]
+        decisions: Option<PathBuf>,
+        /// The coder, as a FHIR reference (`Practitioner/<id>`).
+        #[arg(long)]
+        coder: Option<String>,
+        /// The Coverage to bill (default: the patient's first Coverage in the store).
+        #[arg(long)]
+        coverage: Option<String>,
+        /// The billing Organization (default: the encounter's service provider).
+        #[arg(long)]
+        provider: Option<String>,
+        /// Fee schedule: `code,amount` lines.
+        #[arg(long)]
+        fees: Option<PathBuf>,
+        /// Currency of the fees (ISO 4217).
+        #[arg(long, default_value = "EUR")]
+        currency: String,
+        /// Price of a code without a fee.
+        #[arg(long, default_value_t = 0.0)]
+        default_fee: f64,
+    },
+}
+
+/// Arguments of `cohort billing claim`.
+struct ClaimArgs {
+    encounter: String,
+    db: String,
+    model: PathBuf,
+    top: usize,
+    decisions: Vec<CodeDecision>,
+    coder: Option<String>,
+    coverage: Option<String>,
+    provider: Option<String>,
+    fees: FeeSchedule,
+}
+
+/// A `--accept` / `--reject` value: `CODE`, `diagnosis:CODE` or `procedure:CODE`.
+fn flag_decision(value: &str, decision: Decision) -> CodeDecision {
+    let (system, code) = match value.split_once(':') {
+        Some(("diagnosis", code)) => (Some(CodeSystem::Diagnosis), code),
+        Some(("procedure", code)) => (Some(CodeSystem::Procedure), code),
+        _ => (None, value),
+    };
+    CodeDecision {
+        code: code.to_string(),
+        decision,
+        system,
+    }
+}
+
+/// Suggests codes for the encounter; with decisions, writes the claim.
+async fn claim(args: ClaimArgs) -> anyhow::Result<serde_json::Value> {
+    let coder = Coder::load(&args.model)?;
+    let store = ehr::Store::open(&args.db)
+        .await
+        .with_context(|| format!("opening the EHR {}", args.db))?;
+    let note = read_encounter_note(&store, &args.encounter).await?;
+    let suggestions = suggest_note(&coder, &note, args.top)?;
+    let mut out = serde_json::json!({"document": note.document, "suggestions": suggestions});
+    if args.decisions.is_empty() {
+        return Ok(out);
+    }
+    let reviewed = review(&suggestions, &args.decisions)?;
+    let coverage = match args.coverage {
+        Some(c) => c,
+        None => find_coverage(&store, &note.patient)
+            .await?
+            .with_context(|| format!("{} has no Coverage: pass --coverage", note.patient))?,
+    };
+    let encounter = Encounter {
+        provider: args
+            .provider
+            .or(note.provider)
+            .context("the encounter names no service provider: pass --provider")?,
+        coder: args
+            .coder
+            .context("recording decisions needs the coder: pass --coder Practitioner/<id>")?,
+        patient: note.patient,
+        encounter: note.encounter,
+        coverage,
+        document: note.document,
+        date: ehr::datetime::format_instant(ehr::datetime::now_micros()),
+    };
+    let written = write_claim(&store, &encounter, &reviewed, &args.fees).await?;
+    store.close().await;
+    out["written"] = serde_json::to_value(written)?;
+    Ok(out)
 }
 
 /// Case-text language.
@@ -129,6 +248,7 @@ pub fn run(cmd: BillingCommand) -> anyhow::Result<()> {
                 batch_size,
                 learning_rate,
                 weight_decay,
+                dp: None,
             };
             let clock = Instant::now();
             let data = examples(&spec, &split);
@@ -180,6 +300,56 @@ pub fn run(cmd: BillingCommand) -> anyhow::Result<()> {
             // Gold files only: the texts' language does not matter here.
             let report = evaluate(&predictions, &Split::load(&gold, Lang::Es)?);
             println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        BillingCommand::Claim {
+            encounter,
+            db,
+            model,
+            top,
+            accept,
+            reject,
+            decisions,
+            coder,
+            coverage,
+            provider,
+            fees,
+            currency,
+            default_fee,
+        } => {
+            let mut list: Vec<CodeDecision> = accept
+                .iter()
+                .map(|c| flag_decision(c, Decision::Accepted))
+                .chain(reject.iter().map(|c| flag_decision(c, Decision::Rejected)))
+                .collect();
+            if let Some(path) = decisions {
+                let bytes =
+                    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+                let file: Vec<CodeDecision> = serde_json::from_slice(&bytes)
+                    .with_context(|| format!("{} is not a decisions list", path.display()))?;
+                list.extend(file);
+            }
+            let fee_text = match &fees {
+                Some(path) => std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?,
+                None => String::new(),
+            };
+            let args = ClaimArgs {
+                encounter,
+                db,
+                model,
+                top,
+                decisions: list,
+                coder,
+                coverage,
+                provider,
+                fees: FeeSchedule::parse(&currency, default_fee, &fee_text)?,
+            };
+            let out = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(claim(args))?;
+            println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }
     }
