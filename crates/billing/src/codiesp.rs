@@ -4,8 +4,7 @@
 use crate::corpus::{Case, CodeSystem, Lang, Split};
 use crate::features::{Document, Featurizer};
 use crate::metrics::{
-    Predictions, Prf, SpanMatch, codiesp_x, mean_average_precision, ranked_codes,
-    tune_threshold,
+    Predictions, Prf, SpanMatch, codiesp_x, mean_average_precision, ranked_codes, tune_threshold,
 };
 use crate::{Coder, CoderSpec, Error, label_space};
 

@@ -50,7 +50,12 @@ pub fn note_text(document: &Value) -> Option<String> {
         })
 }
 
-async fn search(store: &ehr::Store, kind: &str, param: &str, value: &str) -> Result<Vec<Value>, Error> {
+async fn search(
+    store: &ehr::Store,
+    kind: &str,
+    param: &str,
+    value: &str,
+) -> Result<Vec<Value>, Error> {
     let request = ehr::search::SearchRequest::parse(kind, &[(param.into(), value.into())])?;
     let found = store.search(&request, None).await?;
     found
@@ -163,7 +168,11 @@ pub fn review(
 }
 
 /// Suggests the `top` codes of each system for the note.
-pub fn suggest_note(coder: &Coder, note: &EncounterNote, top: usize) -> Result<Vec<Suggestion>, Error> {
+pub fn suggest_note(
+    coder: &Coder,
+    note: &EncounterNote,
+    top: usize,
+) -> Result<Vec<Suggestion>, Error> {
     let doc = coder.encode(&note.text);
     Ok(coder.suggest(&[&doc], top)?.pop().unwrap_or_default())
 }
@@ -187,7 +196,9 @@ pub fn claim_resources(
     fees: &FeeSchedule,
 ) -> Result<(Value, Vec<Value>, Vec<Value>), Error> {
     if !reviewed.iter().any(|r| r.decision == Decision::Accepted) {
-        return Err(Error::Model("no code was accepted: nothing to claim".into()));
+        return Err(Error::Model(
+            "no code was accepted: nothing to claim".into(),
+        ));
     }
     Ok((
         claim(encounter, reviewed, fees),

@@ -148,7 +148,11 @@ impl LocalCoding {
         let mut gold: [BTreeMap<String, Vec<String>>; 2] = Default::default();
         for (i, (example, logits)) in self.examples.iter().zip(&logits).enumerate() {
             for (l, &z) in logits.iter().enumerate() {
-                let y = if example.labels.contains(&l) { 1.0 } else { 0.0 };
+                let y = if example.labels.contains(&l) {
+                    1.0
+                } else {
+                    0.0
+                };
                 let z = f64::from(z);
                 loss += z.max(0.0) - z * y + (-z.abs()).exp().ln_1p();
             }
@@ -291,8 +295,8 @@ pub fn agreed_labels(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::tests::{tiny_spec, tiny_split};
     use crate::train::DpSgd;
+    use crate::train::tests::{tiny_spec, tiny_split};
 
     fn dp_config(noise_multiplier: f32) -> TrainConfig {
         TrainConfig {
@@ -365,7 +369,10 @@ mod tests {
         assert!(LocalCoding::new(spec.clone(), data, TrainConfig::default()).is_err());
         let mut bad_dp = LocalCoding::from_split(spec.clone(), &split, dp_config(-1.0)).unwrap();
         assert!(bad_dp.train(&spec.init(0), 0).is_err());
-        let other = CoderSpec { dim: 3, ..spec.clone() };
+        let other = CoderSpec {
+            dim: 3,
+            ..spec.clone()
+        };
         let mut site = LocalCoding::from_split(spec, &split, dp_config(1.0)).unwrap();
         assert!(site.train(&other.init(0), 0).is_err());
         assert!(site.evaluate(&other.init(0)).is_err());
@@ -405,9 +412,8 @@ mod tests {
         assert_eq!(h2, [1.0, 0.0, 1.0, 1.0]);
         // The secure sum, read back with a small quantisation error.
         let summed: Vec<f32> = h1.iter().zip(&h2).map(|(a, b)| a + b + 0.003).collect();
-        let codes = |labels: Vec<Label>| -> Vec<String> {
-            labels.into_iter().map(|l| l.code).collect()
-        };
+        let codes =
+            |labels: Vec<Label>| -> Vec<String> { labels.into_iter().map(|l| l.code).collect() };
         assert_eq!(
             codes(agreed_labels(&public, &summed, 2).unwrap()),
             ["R50.9", "S72.0"]

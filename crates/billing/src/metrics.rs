@@ -281,7 +281,10 @@ mod tests {
                 ],
             ),
             // A predicted case without gold still counts as predictions.
-            ("z".to_string(), vec![suggestion("R50.9", d, 0.9, &[(0, 3)])]),
+            (
+                "z".to_string(),
+                vec![suggestion("R50.9", d, 0.9, &[(0, 3)])],
+            ),
         ]
         .into();
         let evidence = |system, code: &str, spans: &[(usize, usize)]| Evidence {

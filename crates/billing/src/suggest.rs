@@ -201,7 +201,10 @@ mod tests {
     }
 
     fn text_of(text: &str, span: Span) -> String {
-        text.chars().skip(span.start).take(span.end - span.start).collect()
+        text.chars()
+            .skip(span.start)
+            .take(span.end - span.start)
+            .collect()
     }
 
     #[test]

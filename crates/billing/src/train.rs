@@ -272,7 +272,8 @@ fn dp_sgd(
                 .map_err(privacy_error)?;
             let mut grads = GradStore::default();
             for (var, (range, shape)) in vars.iter().zip(ranges.iter()) {
-                let part = Tensor::from_slice(&gradient[range.clone()], shape.as_slice(), &Device::Cpu)?;
+                let part =
+                    Tensor::from_slice(&gradient[range.clone()], shape.as_slice(), &Device::Cpu)?;
                 grads.insert(var.as_tensor(), part);
             }
             optimizer.step(&grads)?;

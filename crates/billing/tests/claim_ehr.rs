@@ -21,15 +21,35 @@ fn coder() -> Coder {
         ("1", "Fiebre alta y escalofríos.", &["R50.9"], &[]),
         ("2", "Refiere fiebre de tres días.", &["R50.9"], &[]),
         ("3", "Cuadro febril, fiebre persistente.", &["R50.9"], &[]),
-        ("4", "Fractura de cuello de fémur; radiografía de cadera.", &["S72.0"], &["BW03ZZZ"]),
-        ("5", "Caída con fractura de fémur y radiografía.", &["S72.0"], &["BW03ZZZ"]),
-        ("6", "Fractura del fémur derecho, radiografía urgente.", &["S72.0"], &["BW03ZZZ"]),
+        (
+            "4",
+            "Fractura de cuello de fémur; radiografía de cadera.",
+            &["S72.0"],
+            &["BW03ZZZ"],
+        ),
+        (
+            "5",
+            "Caída con fractura de fémur y radiografía.",
+            &["S72.0"],
+            &["BW03ZZZ"],
+        ),
+        (
+            "6",
+            "Fractura del fémur derecho, radiografía urgente.",
+            &["S72.0"],
+            &["BW03ZZZ"],
+        ),
         ("7", "Control anual sin hallazgos.", &[], &[]),
         ("8", "Revisión rutinaria, sin incidencias.", &[], &[]),
     ];
     let codes = |pick: fn(&(&str, &str, &[&str], &[&str])) -> &[&str]| {
         rows.iter()
-            .map(|r| (r.0.to_string(), pick(r).iter().map(|c| c.to_string()).collect()))
+            .map(|r| {
+                (
+                    r.0.to_string(),
+                    pick(r).iter().map(|c| c.to_string()).collect(),
+                )
+            })
             .collect()
     };
     let split = Split {
@@ -108,7 +128,16 @@ async fn encounter_store() -> ehr::Store {
 
 async fn read(store: &ehr::Store, reference: &str) -> Value {
     let (kind, id) = reference.split_once('/').unwrap();
-    serde_json::from_str(store.read(kind, id).await.unwrap().content.as_deref().unwrap()).unwrap()
+    serde_json::from_str(
+        store
+            .read(kind, id)
+            .await
+            .unwrap()
+            .content
+            .as_deref()
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -116,7 +145,10 @@ async fn an_encounter_note_becomes_a_reviewed_claim_in_the_store() {
     let store = encounter_store().await;
     let note = read_encounter_note(&store, "e1").await.unwrap();
     assert_eq!(note.document, "DocumentReference/d1");
-    assert_eq!((note.patient.as_str(), note.provider.as_deref()), ("Patient/p1", Some("Organization/hosp")));
+    assert_eq!(
+        (note.patient.as_str(), note.provider.as_deref()),
+        ("Patient/p1", Some("Organization/hosp"))
+    );
     assert_eq!(note.text, NOTE);
 
     let suggestions = suggest_note(&coder(), &note, 2).unwrap();
@@ -128,7 +160,9 @@ async fn an_encounter_note_becomes_a_reviewed_claim_in_the_store() {
         .map(|s| chars[s.start..s.end].iter().collect())
         .collect();
     assert!(
-        evidence.iter().any(|e| e.contains("fractura") || e.contains("fémur")),
+        evidence
+            .iter()
+            .any(|e| e.contains("fractura") || e.contains("fémur")),
         "{evidence:?}"
     );
 
@@ -161,21 +195,39 @@ async fn an_encounter_note_becomes_a_reviewed_claim_in_the_store() {
         date: "2026-03-03T09:00:00Z".into(),
     };
     let fees = FeeSchedule::parse("EUR", 40.0, "BW03ZZZ,32.5\n").unwrap();
-    let written = write_claim(&store, &encounter, &reviewed, &fees).await.unwrap();
-    assert_eq!((written.charge_items.len(), written.provenances.len()), (1, 4));
+    let written = write_claim(&store, &encounter, &reviewed, &fees)
+        .await
+        .unwrap();
+    assert_eq!(
+        (written.charge_items.len(), written.provenances.len()),
+        (1, 4)
+    );
 
     let claim = read(&store, &written.claim).await;
     let diagnoses: Vec<&str> = claim["diagnosis"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|d| d["diagnosisCodeableConcept"]["coding"][0]["code"].as_str().unwrap())
+        .map(|d| {
+            d["diagnosisCodeableConcept"]["coding"][0]["code"]
+                .as_str()
+                .unwrap()
+        })
         .collect();
     assert_eq!(diagnoses, ["S72.0", "W19"]);
-    assert_eq!(claim["procedure"][0]["procedureCodeableConcept"]["coding"][0]["code"], "BW03ZZZ");
-    assert_eq!(claim["insurance"][0]["coverage"]["reference"], "Coverage/cov1");
+    assert_eq!(
+        claim["procedure"][0]["procedureCodeableConcept"]["coding"][0]["code"],
+        "BW03ZZZ"
+    );
+    assert_eq!(
+        claim["insurance"][0]["coverage"]["reference"],
+        "Coverage/cov1"
+    );
     assert_eq!(claim["total"]["value"], 40.0 + 32.5 + 40.0);
-    assert_eq!(claim["supportingInfo"][0]["valueReference"]["reference"], "DocumentReference/d1");
+    assert_eq!(
+        claim["supportingInfo"][0]["valueReference"]["reference"],
+        "DocumentReference/d1"
+    );
     let charge = read(&store, &written.charge_items[0]).await;
     assert_eq!(charge["code"]["coding"][0]["code"], "BW03ZZZ");
     let mut provenances = Vec::new();
@@ -215,6 +267,9 @@ async fn missing_encounters_notes_and_decisions_are_clear_errors() {
     .unwrap();
     tx.commit().await.unwrap();
     let error = read_encounter_note(&store, "e2").await.unwrap_err();
-    assert!(error.to_string().contains("no DocumentReference"), "{error}");
+    assert!(
+        error.to_string().contains("no DocumentReference"),
+        "{error}"
+    );
     assert_eq!(find_coverage(&store, "Patient/other").await.unwrap(), None);
 }
