@@ -6,7 +6,7 @@
 
 use base64::Engine;
 use billing::claim::{Decision, Encounter, FeeSchedule, accepted_labels};
-use billing::corpus::{Case, CodeSystem, Lang, Split};
+use billing::corpus::{Case, CodeLists, CodeSystem, Lang, Split};
 use billing::encounter::{
     CodeDecision, find_coverage, read_encounter_note, review, suggest_note, write_claim,
 };
@@ -16,8 +16,16 @@ use serde_json::{Value, json};
 
 /// A code model trained on eight short Spanish notes: fractures (S72.0 with an X-ray,
 /// BW03ZZZ) and fevers (R50.9).
+/// A training case: id, text, diagnoses, procedures.
+type Row = (
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
 fn coder() -> Coder {
-    let rows: [(&str, &str, &[&str], &[&str]); 8] = [
+    let rows: [Row; 8] = [
         ("1", "Fiebre alta y escalofríos.", &["R50.9"], &[]),
         ("2", "Refiere fiebre de tres días.", &["R50.9"], &[]),
         ("3", "Cuadro febril, fiebre persistente.", &["R50.9"], &[]),
@@ -42,7 +50,7 @@ fn coder() -> Coder {
         ("7", "Control anual sin hallazgos.", &[], &[]),
         ("8", "Revisión rutinaria, sin incidencias.", &[], &[]),
     ];
-    let codes = |pick: fn(&(&str, &str, &[&str], &[&str])) -> &[&str]| {
+    let codes = |pick: fn(&Row) -> &'static [&'static str]| -> CodeLists {
         rows.iter()
             .map(|r| {
                 (
