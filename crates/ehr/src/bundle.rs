@@ -446,6 +446,14 @@ fn rewrite(value: &mut Value, aliases: &HashMap<String, String>, conditional: &m
                     } else if text.contains('?') && !text.contains("://") {
                         conditional.push(text.clone());
                     }
+                } else if key == "url"
+                    && let Value::String(text) = child
+                {
+                    // An Attachment's url naming a resource of the bundle (a recording's
+                    // Binary): FHIR asks for every link to a new resource to be rewritten.
+                    if let Some(target) = aliases.get(text.as_str()) {
+                        *text = target.clone();
+                    }
                 } else {
                     rewrite(child, aliases, conditional);
                 }
@@ -494,12 +502,15 @@ mod tests {
 
     #[test]
     fn local_references_are_rewritten_and_conditional_ones_collected() {
-        let mut v = json!({"subject": {"reference": "urn:uuid:1"}, "performer": [{"reference": "Practitioner?identifier=x"}], "note": [{"text": "urn:uuid:1"}]});
+        let mut v = json!({"subject": {"reference": "urn:uuid:1"}, "performer": [{"reference": "Practitioner?identifier=x"}], "note": [{"text": "urn:uuid:1"}],
+            "content": [{"attachment": {"url": "urn:uuid:1"}}], "extension": [{"url": "http://x", "valueUrl": "urn:uuid:1"}]});
         let aliases = HashMap::from([("urn:uuid:1".to_string(), "Patient/abc".to_string())]);
         let mut conditional = Vec::new();
         rewrite(&mut v, &aliases, &mut conditional);
         assert_eq!(v["subject"]["reference"], "Patient/abc");
         assert_eq!(v["note"][0]["text"], "urn:uuid:1");
+        assert_eq!(v["content"][0]["attachment"]["url"], "Patient/abc");
+        assert_eq!(v["extension"][0]["url"], "http://x");
         assert_eq!(conditional, vec!["Practitioner?identifier=x".to_string()]);
     }
 }

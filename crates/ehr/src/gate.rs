@@ -15,7 +15,7 @@ use serde_json::Value as Json;
 pub use consent::{Purpose, default_research_purposes, denying_patient};
 pub use definition::{Code, DatasetDefinition, Feature, Label, Source, Split, Value};
 pub use pseudonym::{MAX_SHIFT_DAYS, PseudonymKey};
-pub use text::{TextDataset, TextDocument, build_text_dataset};
+pub use text::{TextCounts, TextDataset, TextDocument, TextKind, build_text_dataset};
 
 use crate::datetime;
 use crate::error::{Error, Result};
@@ -105,7 +105,7 @@ pub async fn build_table(
     key: &PseudonymKey,
     now: i64,
 ) -> Result<TrainingTable> {
-    let denied = denied_patients(store, definition, now).await?;
+    let denied = denied_patients(store, &definition.research_purposes, now).await?;
     let mut columns: Vec<HashMap<String, Observed>> = Vec::new();
     for feature in &definition.features {
         columns.push(match &feature.source {
@@ -281,16 +281,12 @@ async fn all_matching(
     Ok(store.search(&request, None).await?.matches)
 }
 
-async fn denied_patients(
-    store: &Store,
-    definition: &DatasetDefinition,
-    now: i64,
-) -> Result<HashSet<String>> {
+/// The patients whose active Consent denies `purposes` at time `now`.
+async fn denied_patients(store: &Store, purposes: &[Purpose], now: i64) -> Result<HashSet<String>> {
     let consents = all_matching(store, "Consent", &[("status".into(), "active".into())]).await?;
     let mut denied = HashSet::new();
     for consent in &consents {
-        if let Some(patient) = denying_patient(&parse(consent)?, &definition.research_purposes, now)
-        {
+        if let Some(patient) = denying_patient(&parse(consent)?, purposes, now) {
             denied.insert(patient);
         }
     }

@@ -7,10 +7,12 @@ use crate::error::{Error, Result};
 pub const RESOURCE_TYPES: &[&str] = &[
     "AllergyIntolerance",
     "AuditEvent",
+    "Binary",
     "CarePlan",
     "CareTeam",
     "ChargeItem",
     "Claim",
+    "Composition",
     "Condition",
     "Consent",
     "Coverage",
@@ -42,13 +44,19 @@ pub const RESOURCE_TYPES: &[&str] = &[
 /// For each type in the Patient compartment, the search parameters whose Patient references
 /// put a resource into that patient's compartment (FHIR R4 CompartmentDefinition "patient",
 /// restricted to the types above). Patient itself is in its own compartment.
+///
+/// One addition to R4's: a `Binary` (a recording, a scanned letter) whose `securityContext` is
+/// a Patient is that patient's data, so patient/ scopes reach it, its reads are audited and it
+/// is exported with the record; R4 leaves Binary out of every compartment.
 pub const PATIENT_COMPARTMENT: &[(&str, &[&str])] = &[
     ("AllergyIntolerance", &["patient", "recorder", "asserter"]),
     ("AuditEvent", &["patient"]),
+    ("Binary", &["securitycontext"]),
     ("CarePlan", &["patient", "performer"]),
     ("CareTeam", &["patient", "participant"]),
     ("ChargeItem", &["subject"]),
     ("Claim", &["patient", "payee"]),
+    ("Composition", &["subject", "author", "attester"]),
     ("Condition", &["patient", "asserter"]),
     ("Consent", &["patient"]),
     (

@@ -16,6 +16,7 @@ use crate::types;
 const REQUIRED: &[(&str, &[&str])] = &[
     ("AllergyIntolerance", &["patient"]),
     ("AuditEvent", &["type", "recorded", "agent", "source"]),
+    ("Binary", &["contentType"]),
     ("CarePlan", &["status", "intent", "subject"]),
     ("ChargeItem", &["status", "code", "subject"]),
     (
@@ -30,6 +31,10 @@ const REQUIRED: &[(&str, &[&str])] = &[
             "priority",
             "insurance",
         ],
+    ),
+    (
+        "Composition",
+        &["status", "type", "date", "author", "title"],
     ),
     ("Condition", &["subject"]),
     ("Consent", &["status", "scope", "category"]),
@@ -173,6 +178,21 @@ const BINDINGS: &[(&str, &str, &[&str])] = &[
             "instance-order",
             "option",
         ],
+    ),
+    (
+        "Composition",
+        "status",
+        &["preliminary", "final", "amended", "entered-in-error"],
+    ),
+    (
+        "DocumentReference",
+        "status",
+        &["current", "superseded", "entered-in-error"],
+    ),
+    (
+        "DocumentReference",
+        "docStatus",
+        &["preliminary", "final", "amended", "entered-in-error"],
     ),
     ("AuditEvent", "action", &["C", "R", "U", "D", "E"]),
     ("AuditEvent", "outcome", &["0", "4", "8", "12"]),
@@ -612,6 +632,56 @@ mod tests {
         assert_eq!(
             message,
             "Patient.name[0].family must be a FHIR string (a JSON string), not the number 1"
+        );
+    }
+
+    #[test]
+    fn attachments_and_binaries_must_hold_base64() {
+        let binary = |data: &str| json!({"resourceType": "Binary", "contentType": "audio/wav", "data": data});
+        validate(&binary("UklGRg=="), None).unwrap();
+        validate(&binary("Ukl GRg\n=="), None).unwrap();
+        for bad in ["UklGRg=", "Ukl*Rg==", "U=klGRg=", "UklGRg==="] {
+            let err = validate(&binary(bad), None).unwrap_err();
+            assert_eq!(expression(err), "Binary.data", "{bad}");
+        }
+        let note = json!({"resourceType": "DocumentReference", "status": "current",
+            "content": [{"attachment": {"contentType": "text/plain", "data": "not base64!"}}]});
+        assert_eq!(
+            expression(validate(&note, None).unwrap_err()),
+            "DocumentReference.content[0].attachment.data"
+        );
+        let no_type = json!({"resourceType": "Binary", "data": "UklGRg=="});
+        assert_eq!(
+            expression(validate(&no_type, None).unwrap_err()),
+            "Binary.contentType"
+        );
+    }
+
+    #[test]
+    fn compositions_need_their_r4_elements_and_status_codes() {
+        let mut composition = json!({"resourceType": "Composition", "status": "preliminary",
+            "type": {"coding": [{"system": "http://loinc.org", "code": "11488-4"}]},
+            "date": "2024-03-12T10:00:00Z", "author": [{"reference": "Practitioner/d1"}],
+            "title": "Consultation note",
+            "section": [{"title": "Plan", "text": {"status": "generated",
+                "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">Rest.</div>"}}]});
+        validate(&composition, None).unwrap();
+        composition["status"] = json!("signed");
+        assert_eq!(
+            expression(validate(&composition, None).unwrap_err()),
+            "Composition.status"
+        );
+        composition["status"] = json!("final");
+        composition["section"][0]["section"] = json!({"title": "nested"});
+        assert_eq!(
+            expression(validate(&composition, None).unwrap_err()),
+            "Composition.section[0].section"
+        );
+        composition.as_object_mut().unwrap().remove("section");
+        composition.as_object_mut().unwrap().remove("title");
+        assert_eq!(
+            expression(validate(&composition, None).unwrap_err()),
+            "Composition.title"
         );
     }
 

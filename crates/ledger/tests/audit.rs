@@ -633,3 +633,57 @@ fn a_dataset_statement_by_the_coordinator_is_unauthorised() {
         "{report}"
     );
 }
+
+#[test]
+fn text_dataset_statements_follow_the_dataset_rules_and_add_up() {
+    use ledger::entry::{PhiCategory, TextCount, TextDatasetPrepared, TextKind, TextPrepared};
+    let (federation, plan, _) = setup(2);
+    let registration = federation.plan_entries(&plan).unwrap()[0].entry_hash();
+    let with_text = |i: usize, documents: u32, names: u32| {
+        let Statement::DatasetPrepared(dataset) = federation
+            .dataset_prepared(&plan, registration, i, 50, 1, 0)
+            .unwrap()
+            .statement()
+            .clone()
+        else {
+            unreachable!()
+        };
+        let text = TextPrepared::new(
+            vec![TextCount {
+                kind: TextKind::Note,
+                count: documents,
+            }],
+            vec![TextCount {
+                kind: PhiCategory::Name,
+                count: names,
+            }],
+        )
+        .unwrap();
+        federation
+            .by_hospital(
+                i,
+                Statement::TextDatasetPrepared(TextDatasetPrepared { dataset, text }),
+            )
+            .unwrap()
+    };
+    // 0 genesis, 1 plan, 2-3 approvals; 4: fine; 5: names removed from no document;
+    // 6: hospital 0 states its dataset a second time.
+    let tail = [
+        with_text(0, 40, 120),
+        with_text(1, 0, 3),
+        with_text(0, 41, 120),
+    ];
+    let (_dir, report) = log_with(&federation, &plan, &tail);
+    assert_eq!(
+        found(&report),
+        [
+            (Some(5), ViolationKind::Plan),
+            (Some(6), ViolationKind::Plan)
+        ],
+        "{report}"
+    );
+    assert!(
+        report.violations[0].message.contains("no document"),
+        "{report}"
+    );
+}

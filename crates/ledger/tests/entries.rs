@@ -235,13 +235,20 @@ fn non_canonical_dataset_statements_are_rejected() {
         assert!(Statement::decode(&exact).is_err(), "records {records}");
     }
 
+    // Version 2 carries free-text counts after these fields: these bytes lack them.
+    let mut text_version = bytes.clone();
+    text_version[1] = 2;
+    assert_eq!(
+        Statement::decode(&text_version),
+        Err(DecodeError::Truncated)
+    );
     let mut unknown_version = bytes.clone();
-    unknown_version[1] = 2;
+    unknown_version[1] = 3;
     assert!(matches!(
         Statement::decode(&unknown_version),
         Err(DecodeError::UnknownStatement {
             kind: 13,
-            version: 2
+            version: 3
         })
     ));
     let mut unknown_kind = bytes.clone();

@@ -82,20 +82,28 @@ fn check_format(parts: &Parts) -> Result<()> {
             "_format={format} is not supported; this server speaks JSON only"
         )));
     }
-    if let Some(accept) = parts
-        .headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        && !accept.is_empty()
-        && !accept.contains("json")
-        && !accept.contains("*/*")
-        && !accept.contains("application/*")
-    {
+    // A Binary is also served as its own content (see `instance::read`).
+    let binary =
+        parts.method == axum::http::Method::GET && parts.uri.path().starts_with("/Binary/");
+    if !binary && let Some(accept) = non_json_accept(&parts.headers) {
         return Err(Error::NotAcceptable(format!(
             "Accept: {accept} cannot be served; this server produces application/fhir+json"
         )));
     }
     Ok(())
+}
+
+/// The `Accept` header when it admits no JSON (and so no FHIR resource).
+pub fn non_json_accept(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .filter(|accept| {
+            !accept.is_empty()
+                && !accept.contains("json")
+                && !accept.contains("*/*")
+                && !accept.contains("application/*")
+        })
 }
 
 /// The configured base URL, or `scheme://host/prefix` where prefix is where the router is

@@ -3,10 +3,11 @@
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use base64::Engine as _;
 
 use super::EhrState;
 use super::bundles::history_bundle;
-use super::caller::{Caller, patients_of};
+use super::caller::{Caller, non_json_accept, patients_of};
 use super::response::{ApiResult, Fhir, parse_body, parse_stored, written_response};
 use crate::audit::Action;
 use crate::auth::Interaction;
@@ -44,7 +45,11 @@ async fn answer_read(
     {
         return Ok(Fhir::empty(StatusCode::NOT_MODIFIED).header(header::ETAG, etag));
     }
-    Ok(Fhir::json(StatusCode::OK, &resource).versioned(
+    let body = match non_json_accept(headers) {
+        Some(accept) if version.resource_type == "Binary" => binary_content(&resource, accept)?,
+        _ => Fhir::json(StatusCode::OK, &resource),
+    };
+    Ok(body.versioned(
         &caller.base,
         &version.resource_type,
         &version.id,
@@ -54,7 +59,40 @@ async fn answer_read(
     ))
 }
 
-/// `GET [type]/[id]`
+/// The content of a Binary, for a client that asked for it rather than for FHIR JSON (FHIR R4
+/// Binary: "read with an Accept header that is not a FHIR format").
+fn binary_content(binary: &serde_json::Value, accept: &str) -> Result<Fhir, Error> {
+    let content_type = binary["contentType"].as_str().unwrap_or_default();
+    let media = |t: &str| {
+        t.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    };
+    let wanted = accept.split(',').map(media).any(|a| {
+        a == media(content_type)
+            || a.strip_suffix("/*")
+                .is_some_and(|top| media(content_type).starts_with(&format!("{top}/")))
+    });
+    if !wanted {
+        return Err(Error::NotAcceptable(format!(
+            "Accept: {accept} cannot be served: this Binary is {content_type} (or ask for application/fhir+json)"
+        )));
+    }
+    let data: String = binary["data"]
+        .as_str()
+        .unwrap_or_default()
+        .split_ascii_whitespace()
+        .collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .map_err(|e| Error::Corrupt(format!("Binary data: {e}")))?;
+    Ok(Fhir::bytes(StatusCode::OK, bytes, content_type.to_string()))
+}
+
+/// `GET [type]/[id]`: a Binary asked for with its own media type in `Accept` is answered with
+/// its content.
 pub async fn read(
     State(state): State<EhrState>,
     caller: Caller,

@@ -16,9 +16,9 @@ pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 /// A response with a FHIR JSON body (or none) and headers.
 pub struct Fhir {
     status: StatusCode,
-    body: Option<String>,
+    body: Option<Vec<u8>>,
     headers: Vec<(header::HeaderName, String)>,
-    content_type: &'static str,
+    content_type: std::borrow::Cow<'static, str>,
 }
 
 impl Fhir {
@@ -26,9 +26,9 @@ impl Fhir {
     pub fn json(status: StatusCode, body: &Value) -> Fhir {
         Fhir {
             status,
-            body: Some(body.to_string()),
+            body: Some(body.to_string().into_bytes()),
             headers: Vec::new(),
-            content_type: FHIR_JSON,
+            content_type: FHIR_JSON.into(),
         }
     }
 
@@ -36,9 +36,19 @@ impl Fhir {
     pub fn text(status: StatusCode, body: String, content_type: &'static str) -> Fhir {
         Fhir {
             status,
+            body: Some(body.into_bytes()),
+            headers: Vec::new(),
+            content_type: content_type.into(),
+        }
+    }
+
+    /// A response whose body is the content of a Binary, of its own media type.
+    pub fn bytes(status: StatusCode, body: Vec<u8>, content_type: String) -> Fhir {
+        Fhir {
+            status,
             body: Some(body),
             headers: Vec::new(),
-            content_type,
+            content_type: content_type.into(),
         }
     }
 
@@ -48,7 +58,7 @@ impl Fhir {
             status,
             body: None,
             headers: Vec::new(),
-            content_type: FHIR_JSON,
+            content_type: FHIR_JSON.into(),
         }
     }
 
@@ -59,7 +69,7 @@ impl Fhir {
         if let Some(resource) = self
             .body
             .as_deref()
-            .and_then(|b| serde_json::from_str::<Value>(b).ok())
+            .and_then(|b| serde_json::from_slice::<Value>(b).ok())
         {
             entry["resource"] = resource;
         }
@@ -100,10 +110,9 @@ impl IntoResponse for Fhir {
         let mut response = match self.body {
             Some(body) => {
                 let mut r = (self.status, body).into_response();
-                r.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static(self.content_type),
-                );
+                let content_type = HeaderValue::from_str(&self.content_type)
+                    .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+                r.headers_mut().insert(header::CONTENT_TYPE, content_type);
                 r
             }
             None => self.status.into_response(),

@@ -127,8 +127,12 @@ fn check_value(value: &Value, ty: &str, path: Path<'_>) -> Result<()> {
             "a whole number from 0",
         ),
         "decimal" => (value.is_number(), "a JSON number"),
-        "base64Binary" | "canonical" | "code" | "date" | "dateTime" | "id" | "instant"
-        | "markdown" | "oid" | "string" | "time" | "uri" | "url" | "uuid" | "xhtml" => {
+        "base64Binary" => (
+            value.as_str().is_some_and(is_base64),
+            "a base64 string (RFC 4648, padded)",
+        ),
+        "canonical" | "code" | "date" | "dateTime" | "id" | "instant" | "markdown" | "oid"
+        | "string" | "time" | "uri" | "url" | "uuid" | "xhtml" => {
             (value.is_string(), "a JSON string")
         }
         // Contained resources are validated as resources of their own.
@@ -148,6 +152,23 @@ fn check_value(value: &Value, ty: &str, path: Path<'_>) -> Result<()> {
         };
         Err(mismatch(path, &what, value))
     }
+}
+
+/// True for padded standard base64 (RFC 4648 section 4), whitespace between characters allowed
+/// as in FHIR's base64Binary.
+fn is_base64(text: &str) -> bool {
+    let mut count = 0usize;
+    let mut padding = 0usize;
+    for b in text.bytes().filter(|b| !b.is_ascii_whitespace()) {
+        match b {
+            b'=' => padding += 1,
+            _ if padding > 0 => return false,
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' => {}
+            _ => return false,
+        }
+        count += 1;
+    }
+    count.is_multiple_of(4) && padding <= 2
 }
 
 fn mismatch(path: Path<'_>, expected: &str, found: &Value) -> Error {

@@ -7,7 +7,9 @@
 //! * a hospital states how it prepared its data for a plan (DatasetPrepared)
 //!   at most once, for a registered plan it is eligible for, naming the plan's
 //!   registration entry, before or after its approval but before its first
-//!   contribution to the plan (publishing one is optional);
+//!   contribution to the plan (publishing one is optional); its text version
+//!   (TextDatasetPrepared) follows the same rules and cannot say spans were
+//!   removed from free text when no document was let out;
 //! * rounds of a plan open one at a time, numbered 1, 2, ... up to the plan's
 //!   rounds, each after the previous one was aggregated;
 //! * a contribution belongs to the open round of its plan, comes from an
@@ -176,6 +178,16 @@ impl Rules<'_> {
                 }
             }
             Statement::DatasetPrepared(p) => self.dataset_prepared(index, author, p),
+            Statement::TextDatasetPrepared(t) => {
+                self.dataset_prepared(index, author, &t.dataset);
+                if t.text.total_documents() == 0 && t.text.total_removed() > 0 {
+                    let message = format!(
+                        "{} spans said removed from free text with no document let out",
+                        t.text.total_removed()
+                    );
+                    self.flag(index, ViolationKind::Plan, message);
+                }
+            }
             Statement::Contribution(c) => self.contribution(index, hash, author, c),
             Statement::RoundAggregated(a) => self.aggregate(index, a),
             Statement::ModelReleased(m) => {

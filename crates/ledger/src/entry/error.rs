@@ -96,6 +96,9 @@ pub enum DecodeError {
     /// A set that is not in strictly increasing order.
     #[error("{0} is not sorted without repetition")]
     NotCanonicalOrder(&'static str),
+    /// A list of counts that holds a zero (zeros are left out when encoding).
+    #[error("{0} lists a zero count")]
+    ZeroCount(&'static str),
     /// A value the schema does not admit.
     #[error(transparent)]
     Value(#[from] ValueError),

@@ -17,10 +17,10 @@ pub use signed::SignedEntry;
 pub use statement::{
     Consumed, Contribution, DatasetPrepared, DpBudget, Genesis, KeyEnrolled, KeyRevoked,
     KeyRotated, MAX_LIST_LEN, Metric, Metrics, ModelReleased, Objection, PartyKey, PartySet,
-    PlanApproved, PlanRegistered, PolicyUpdate, RoundAggregated, RoundOpened, Statement,
-    WitnessKey, WitnessPolicy,
+    PlanApproved, PlanRegistered, PolicyUpdate, RoundAggregated, RoundOpened, Statement, TextCount,
+    TextDatasetPrepared, TextPrepared, WitnessKey, WitnessPolicy,
 };
 pub use values::{
-    Delta, Epsilon, MetricKind, Number, ObjectionReason, RevocationReason, Role, SampleBucket,
-    Strategy, Weight,
+    Delta, Epsilon, MetricKind, Number, ObjectionReason, PhiCategory, RevocationReason, Role,
+    SampleBucket, Strategy, TextKind, Weight,
 };

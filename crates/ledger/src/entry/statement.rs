@@ -2,7 +2,8 @@
 //! a fixed table or a validated party identifier: the schema has no place for
 //! free text, so no patient data can be written into the log through it.
 //!
-//! Each variant is version 1 of its statement kind. A format is never
+//! Each variant is one version of its statement kind (version 1, except
+//! [`TextDatasetPrepared`], version 2 of `DatasetPrepared`). A format is never
 //! rewritten: a changed statement becomes a new variant with a new version
 //! (see [`Statement::kind_code`]).
 
@@ -10,8 +11,8 @@ use super::error::ValueError;
 use super::ids::PartyId;
 use super::public_key::PublicKey;
 use super::values::{
-    Delta, Epsilon, MetricKind, Number, ObjectionReason, RevocationReason, Role, SampleBucket,
-    Strategy, Weight,
+    Delta, Epsilon, MetricKind, Number, ObjectionReason, PhiCategory, RevocationReason, Role,
+    SampleBucket, Strategy, TextKind, Weight,
 };
 use crate::hash::Hash;
 
@@ -262,6 +263,70 @@ pub struct DatasetPrepared {
     pub incomplete: u32,
 }
 
+/// A hospital has prepared de-identified free text for a plan (version 2 of
+/// `DatasetPrepared`): the dataset counts, and what the text gate let out and
+/// removed, in numbers only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TextDatasetPrepared {
+    /// The counts every dataset statement has.
+    pub dataset: DatasetPrepared,
+    /// The free text's counts.
+    pub text: TextPrepared,
+}
+
+/// One count of a [`TextPrepared`] list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TextCount<K> {
+    /// What is counted.
+    pub kind: K,
+    /// How many.
+    pub count: u32,
+}
+
+/// Documents let out per kind and spans of protected health information
+/// removed per category: counts, never text. Kinds and categories with a zero
+/// count are left out; each list is sorted by code, without repeats.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TextPrepared {
+    documents: Vec<TextCount<TextKind>>,
+    removed: Vec<TextCount<PhiCategory>>,
+}
+
+impl TextPrepared {
+    /// Sort and check the counts (zero counts dropped).
+    pub fn new(
+        documents: Vec<TextCount<TextKind>>,
+        removed: Vec<TextCount<PhiCategory>>,
+    ) -> Result<Self, ValueError> {
+        let documents = documents.into_iter().filter(|c| c.count > 0).collect();
+        let removed = removed.into_iter().filter(|c| c.count > 0).collect();
+        Ok(Self {
+            documents: sorted_unique("text documents", documents, |c| c.kind)?,
+            removed: sorted_unique("removed spans", removed, |c| c.kind)?,
+        })
+    }
+
+    /// Documents per kind, sorted.
+    pub fn documents(&self) -> &[TextCount<TextKind>] {
+        &self.documents
+    }
+
+    /// Spans removed per category, sorted.
+    pub fn removed(&self) -> &[TextCount<PhiCategory>] {
+        &self.removed
+    }
+
+    /// Documents of every kind.
+    pub fn total_documents(&self) -> u64 {
+        self.documents.iter().map(|c| u64::from(c.count)).sum()
+    }
+
+    /// Spans removed, every category.
+    pub fn total_removed(&self) -> u64 {
+        self.removed.iter().map(|c| u64::from(c.count)).sum()
+    }
+}
+
 /// A round starts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoundOpened {
@@ -363,6 +428,8 @@ pub enum Statement {
     Objection(Objection),
     /// See [`DatasetPrepared`].
     DatasetPrepared(DatasetPrepared),
+    /// See [`TextDatasetPrepared`].
+    TextDatasetPrepared(TextDatasetPrepared),
 }
 
 impl Statement {
@@ -382,11 +449,13 @@ impl Statement {
             Self::ModelReleased(_) => "ModelReleased",
             Self::Objection(_) => "Objection",
             Self::DatasetPrepared(_) => "DatasetPrepared",
+            Self::TextDatasetPrepared(_) => "TextDatasetPrepared",
         }
     }
 
     /// The wire `(kind, version)` codes: kinds 1 to 13 in the order of the
-    /// variants, all at version 1.
+    /// variants, at version 1; [`TextDatasetPrepared`] is kind 13 (a dataset
+    /// statement) at version 2.
     pub fn kind_code(&self) -> (u8, u8) {
         let kind = match self {
             Self::Genesis(_) => 1,
@@ -402,8 +471,18 @@ impl Statement {
             Self::ModelReleased(_) => 11,
             Self::Objection(_) => 12,
             Self::DatasetPrepared(_) => 13,
+            Self::TextDatasetPrepared(_) => return (13, 2),
         };
         (kind, 1)
+    }
+
+    /// The dataset counts of a `DatasetPrepared` statement, either version.
+    pub fn dataset_prepared(&self) -> Option<&DatasetPrepared> {
+        match self {
+            Self::DatasetPrepared(d) => Some(d),
+            Self::TextDatasetPrepared(t) => Some(&t.dataset),
+            _ => None,
+        }
     }
 
     /// Which roles may author this statement (before any further rule of the
@@ -419,9 +498,10 @@ impl Statement {
             | Self::RoundOpened(_)
             | Self::RoundAggregated(_)
             | Self::ModelReleased(_) => &[Role::Coordinator],
-            Self::PlanApproved(_) | Self::DatasetPrepared(_) | Self::Contribution(_) => {
-                &[Role::Hospital]
-            }
+            Self::PlanApproved(_)
+            | Self::DatasetPrepared(_)
+            | Self::TextDatasetPrepared(_)
+            | Self::Contribution(_) => &[Role::Hospital],
             Self::KeyRotated(_) => &[],
             Self::KeyRevoked(_) => &[Role::Coordinator],
             Self::Objection(_) => &[Role::Coordinator, Role::Hospital, Role::Auditor],

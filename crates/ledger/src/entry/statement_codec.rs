@@ -7,8 +7,8 @@ use super::ids::PartyId;
 use super::public_key::PublicKey;
 use super::statement::*;
 use super::values::{
-    Delta, Epsilon, MetricKind, Number, ObjectionReason, RevocationReason, Role, SampleBucket,
-    Strategy, Weight,
+    Delta, Epsilon, MetricKind, Number, ObjectionReason, PhiCategory, RevocationReason, Role,
+    SampleBucket, Strategy, TextKind, Weight,
 };
 
 impl Statement {
@@ -82,12 +82,17 @@ impl Statement {
                 e.hash(&s.entry);
                 e.u8(s.reason.code());
             }
-            Self::DatasetPrepared(s) => {
-                e.hash(&s.plan);
-                e.hash(&s.registration);
-                e.u64(s.records.value());
-                e.u32(s.excluded_by_consent);
-                e.u32(s.incomplete);
+            Self::DatasetPrepared(s) => put_dataset(&mut e, s),
+            Self::TextDatasetPrepared(s) => {
+                put_dataset(&mut e, &s.dataset);
+                e.list(s.text.documents(), |e, c| {
+                    e.u8(c.kind.code());
+                    e.u32(c.count);
+                });
+                e.list(s.text.removed(), |e, c| {
+                    e.u8(c.kind.code());
+                    e.u32(c.count);
+                });
             }
         }
         e.finish()
@@ -105,6 +110,18 @@ impl Statement {
     pub(crate) fn read(d: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         let kind = d.u8()?;
         let version = d.u8()?;
+        if (kind, version) == (13, 2) {
+            return Ok(Self::TextDatasetPrepared(TextDatasetPrepared {
+                dataset: get_dataset(d)?,
+                text: {
+                    let documents = d.list(|d| get_count(d, TextKind::from_code))?;
+                    let removed = d.list(|d| get_count(d, PhiCategory::from_code))?;
+                    check_canonical_counts("text documents", &documents)?;
+                    check_canonical_counts("removed spans", &removed)?;
+                    TextPrepared::new(documents, removed)?
+                },
+            }));
+        }
         if version != 1 {
             return Err(DecodeError::UnknownStatement { kind, version });
         }
@@ -195,13 +212,7 @@ impl Statement {
                 entry: d.hash()?,
                 reason: ObjectionReason::from_code(d.u8()?)?,
             }),
-            13 => Self::DatasetPrepared(DatasetPrepared {
-                plan: d.hash()?,
-                registration: d.hash()?,
-                records: SampleBucket::from_value(d.u64()?)?,
-                excluded_by_consent: d.u32()?,
-                incomplete: d.u32()?,
-            }),
+            13 => Self::DatasetPrepared(get_dataset(d)?),
             _ => return Err(DecodeError::UnknownStatement { kind, version }),
         })
     }
@@ -219,6 +230,46 @@ fn check_sorted<T, K: Ord>(
     } else {
         Err(DecodeError::NotCanonicalOrder(what))
     }
+}
+
+fn put_dataset(e: &mut Encoder, s: &DatasetPrepared) {
+    e.hash(&s.plan);
+    e.hash(&s.registration);
+    e.u64(s.records.value());
+    e.u32(s.excluded_by_consent);
+    e.u32(s.incomplete);
+}
+
+fn get_dataset(d: &mut Decoder<'_>) -> Result<DatasetPrepared, DecodeError> {
+    Ok(DatasetPrepared {
+        plan: d.hash()?,
+        registration: d.hash()?,
+        records: SampleBucket::from_value(d.u64()?)?,
+        excluded_by_consent: d.u32()?,
+        incomplete: d.u32()?,
+    })
+}
+
+fn get_count<K>(
+    d: &mut Decoder<'_>,
+    kind: impl Fn(u8) -> Result<K, DecodeError>,
+) -> Result<TextCount<K>, DecodeError> {
+    Ok(TextCount {
+        kind: kind(d.u8()?)?,
+        count: d.u32()?,
+    })
+}
+
+/// Text counts arrive sorted by code, without repeats or zeros (the one
+/// encoding [`TextPrepared::new`] would give them).
+fn check_canonical_counts<K: Ord + Copy>(
+    what: &'static str,
+    counts: &[TextCount<K>],
+) -> Result<(), DecodeError> {
+    if counts.iter().any(|c| c.count == 0) {
+        return Err(DecodeError::ZeroCount(what));
+    }
+    check_sorted(what, counts, |c| c.kind)
 }
 
 fn put_party_key(e: &mut Encoder, p: &PartyKey) {
@@ -260,4 +311,171 @@ pub(crate) fn get_party(d: &mut Decoder<'_>) -> Result<PartyId, DecodeError> {
 
 fn get_public_key(d: &mut Decoder<'_>) -> Result<PublicKey, DecodeError> {
     Ok(PublicKey::from_bytes(&d.array32()?)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::Hash;
+
+    fn dataset() -> DatasetPrepared {
+        DatasetPrepared {
+            plan: Hash::of_bytes(b"plan"),
+            registration: Hash::of_bytes(b"registration"),
+            records: SampleBucket::of(1_234).unwrap(),
+            excluded_by_consent: 17,
+            incomplete: 3,
+        }
+    }
+
+    fn text() -> TextPrepared {
+        TextPrepared::new(
+            vec![
+                TextCount {
+                    kind: TextKind::Transcript,
+                    count: 12,
+                },
+                TextCount {
+                    kind: TextKind::Note,
+                    count: 340,
+                },
+                TextCount {
+                    kind: TextKind::CompositionSection,
+                    count: 0,
+                },
+            ],
+            vec![
+                TextCount {
+                    kind: PhiCategory::Date,
+                    count: 2_100,
+                },
+                TextCount {
+                    kind: PhiCategory::Name,
+                    count: 905,
+                },
+                TextCount {
+                    kind: PhiCategory::Nir,
+                    count: 4,
+                },
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn text_counts_round_trip_as_version_2_of_the_dataset_statement() {
+        let statement = Statement::TextDatasetPrepared(TextDatasetPrepared {
+            dataset: dataset(),
+            text: text(),
+        });
+        assert_eq!(statement.kind_code(), (13, 2));
+        let bytes = statement.encode();
+        let decoded = Statement::decode(&bytes).unwrap();
+        assert_eq!(decoded, statement);
+        assert_eq!(decoded.encode(), bytes);
+        assert_eq!(decoded.dataset_prepared(), Some(&dataset()));
+        // Version 1's fields, then the two lists: kinds 1 and 2 (zero left out), then
+        // categories name (1), date (2), NIR (14), each with a u32 count.
+        let v1 = Statement::DatasetPrepared(dataset()).encode();
+        assert_eq!(bytes[..2], [13, 2]);
+        assert_eq!(bytes[2..v1.len()], v1[2..]);
+        let mut lists = vec![0, 2, 1, 0, 0, 1, 84, 2, 0, 0, 0, 12];
+        lists.extend([0, 3, 1, 0, 0, 3, 137, 2, 0, 0, 8, 52, 14, 0, 0, 0, 4]);
+        assert_eq!(bytes[v1.len()..], lists);
+    }
+
+    #[test]
+    fn version_1_dataset_statements_still_decode_as_signed() {
+        let v1 = Statement::DatasetPrepared(dataset());
+        let bytes = v1.encode();
+        assert_eq!(bytes[..2], [13, 1]);
+        assert_eq!(Statement::decode(&bytes).unwrap(), v1);
+        assert_eq!(v1.dataset_prepared(), Some(&dataset()));
+        // A version 1 entry followed by text counts is not a version 1 entry.
+        let text = Statement::TextDatasetPrepared(TextDatasetPrepared {
+            dataset: dataset(),
+            text: text(),
+        })
+        .encode();
+        let mut relabelled = text.clone();
+        relabelled[1] = 1;
+        assert!(matches!(
+            Statement::decode(&relabelled),
+            Err(DecodeError::TrailingBytes(_))
+        ));
+        let mut future = text;
+        future[1] = 3;
+        assert_eq!(
+            Statement::decode(&future),
+            Err(DecodeError::UnknownStatement {
+                kind: 13,
+                version: 3
+            })
+        );
+    }
+
+    #[test]
+    fn text_counts_have_one_encoding() {
+        let statement = Statement::TextDatasetPrepared(TextDatasetPrepared {
+            dataset: dataset(),
+            text: text(),
+        });
+        let bytes = statement.encode();
+        let lists = Statement::DatasetPrepared(dataset()).encode().len();
+        // The categories' list starts after the kinds' (2 + 2 x 5 bytes).
+        let removed = lists + 12;
+        let mut unsorted = bytes.clone();
+        unsorted[removed + 2] = 2;
+        unsorted[removed + 7] = 1;
+        assert_eq!(
+            Statement::decode(&unsorted),
+            Err(DecodeError::NotCanonicalOrder("removed spans"))
+        );
+        let mut zero = bytes.clone();
+        zero[removed + 3..removed + 7].copy_from_slice(&[0; 4]);
+        assert_eq!(
+            Statement::decode(&zero),
+            Err(DecodeError::ZeroCount("removed spans"))
+        );
+        let mut unknown = bytes.clone();
+        unknown[removed + 12] = 99;
+        assert!(matches!(
+            Statement::decode(&unknown),
+            Err(DecodeError::UnknownCode {
+                what: "PHI category",
+                code: 99
+            })
+        ));
+        assert!(Statement::decode(&bytes[..bytes.len() - 1]).is_err());
+        let twice = TextPrepared::new(
+            vec![],
+            vec![
+                TextCount {
+                    kind: PhiCategory::Name,
+                    count: 1,
+                },
+                TextCount {
+                    kind: PhiCategory::Name,
+                    count: 2,
+                },
+            ],
+        );
+        assert!(twice.is_err());
+    }
+
+    #[test]
+    fn categories_are_named_as_the_text_de_identifier_tags_them() {
+        for tag in [
+            "NAME", "DATE", "AGE", "PHONE", "EMAIL", "URL", "IP", "ADDRESS", "ZIP", "CITY",
+            "HOSPITAL", "IPP", "NDA", "NIR", "SSN", "MRN", "ACCOUNT", "ID",
+        ] {
+            let category = PhiCategory::from_name(&tag.to_ascii_lowercase()).unwrap();
+            assert_eq!(category.name().to_ascii_uppercase(), tag);
+        }
+        assert_eq!(PhiCategory::ALL.len(), 18);
+        assert_eq!(
+            TextKind::from_name("composition-section"),
+            Some(TextKind::CompositionSection)
+        );
+    }
 }

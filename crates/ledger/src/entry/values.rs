@@ -118,6 +118,61 @@ code_table!(
 );
 
 code_table!(
+    /// A category of protected health information removed from free text before training (the
+    /// labels of the text de-identifier, `deid::text::Label`, by their tag in lower case).
+    PhiCategory, "PHI category", {
+        /// A person's name.
+        Name = 1 => "name",
+        /// A date or part of one.
+        Date = 2 => "date",
+        /// An age over 89.
+        Age = 3 => "age",
+        /// Telephone or fax number.
+        Phone = 4 => "phone",
+        /// E-mail address.
+        Email = 5 => "email",
+        /// Web address.
+        Url = 6 => "url",
+        /// IP address.
+        Ip = 7 => "ip",
+        /// Street address.
+        Address = 8 => "address",
+        /// Postcode.
+        Zip = 9 => "zip",
+        /// City or other place.
+        City = 10 => "city",
+        /// Hospital, clinic or service named with a place.
+        Hospital = 11 => "hospital",
+        /// French patient identifier (IPP).
+        Ipp = 12 => "ipp",
+        /// French stay number (NDA).
+        Nda = 13 => "nda",
+        /// French social-security number (NIR).
+        Nir = 14 => "nir",
+        /// US social-security number.
+        Ssn = 15 => "ssn",
+        /// Medical record number.
+        Mrn = 16 => "mrn",
+        /// Account or insurance number.
+        Account = 17 => "account",
+        /// Any other identifying number or code.
+        Id = 18 => "id",
+    }
+);
+
+code_table!(
+    /// What kind of free text a hospital prepared for training.
+    TextKind, "text kind", {
+        /// Notes and letters (DocumentReference text attachments).
+        Note = 1 => "note",
+        /// Dictation and consultation transcripts.
+        Transcript = 2 => "transcript",
+        /// Sections of structured notes (Composition).
+        CompositionSection = 3 => "composition-section",
+    }
+);
+
+code_table!(
     /// Why a key was revoked.
     RevocationReason, "revocation reason", {
         /// The private key may be known to someone else.
