@@ -1,6 +1,6 @@
 //! CPU kernels for the spots where candle's generic operations cost Whisper most: the exact
 //! (erf) GELU and the attention softmax, whose scalar `erff`/`expf` calls dominate outside the
-//! matrix products, run here as polynomial approximations (error below 2e-7) that the compiler
+//! matrix products, run here as polynomial approximations (errors below 5e-7) that the compiler
 //! vectorises, in parallel and, for the softmax, in place; and the vocabulary projection of each
 //! decoded token, a matrix-vector product bound by memory, reads its weights at the half
 //! precision the models ship in (half the bytes of f32, exact values) with f32 arithmetic.
@@ -67,7 +67,8 @@ fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
     let shifted = x * std::f32::consts::LOG2_E + ROUND;
     let n = shifted - ROUND;
-    let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
+    // ln 2 split in two: n times the first part (355/512, 9 bits) is exact.
+    let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
     let p = 1.0
         + r * (1.0
             + r * (0.5
@@ -77,7 +78,7 @@ fn exp(x: f32) -> f32 {
     p * f32::from_bits(n_bits.wrapping_add(127) << 23)
 }
 
-/// `erf` after Abramowitz and Stegun 7.1.26 (absolute error below 1.5e-7).
+/// `erf` after Abramowitz and Stegun 7.1.26 (absolute error below 1.5e-7, 4e-7 in f32).
 #[inline(always)]
 fn erf(x: f32) -> f32 {
     let z = x.abs();
@@ -358,7 +359,7 @@ mod tests {
             (2.0, 0.995_322_3),
             (4.0, 1.0),
         ] {
-            assert!((erf(x) - want).abs() < 3e-7, "erf({x}) = {}", erf(x));
+            assert!((erf(x) - want).abs() < 5e-7, "erf({x}) = {}", erf(x));
         }
     }
 
