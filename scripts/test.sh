@@ -90,3 +90,7 @@ FHIR_SCHEMA="$SCHEMA" COHORT_EHR="$CARGO_TARGET_DIR/debug/cohort ehr" PYTHONDONT
 # (screenshots into a scratch folder; docs/console/ holds the committed ones).
 COHORT_BIN="$CARGO_TARGET_DIR/debug/cohort" NODE_PATH="$TOOLS/node_modules" \
     COHORT_SCREENSHOTS="$TOOLS/console-screenshots" node tests/console/console_test.cjs
+# A node's console (patients, frames, consent, approvals) over fixture data.
+cargo build -p console --example node_console
+NODE_CONSOLE_BIN="$CARGO_TARGET_DIR/debug/examples/node_console" NODE_PATH="$TOOLS/node_modules" \
+    COHORT_SCREENSHOTS="$TOOLS/console-screenshots" node tests/console/node_console_test.cjs

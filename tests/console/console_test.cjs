@@ -14,30 +14,12 @@ const os = require("node:os");
 const path = require("node:path");
 const { chromium } = require("playwright-core");
 
-const root = path.resolve(__dirname, "../..");
+const { root, shots, browserPath, check, assert, accessible, shoot, login, finish, crashed } = require("./browser.cjs");
+
 const cohort = process.env.COHORT_BIN || path.join(root, "target/debug/cohort");
-const shots = process.env.COHORT_SCREENSHOTS || path.join(root, "docs/console");
-const browserPath = process.env.CHROMIUM || "/usr/bin/chromium";
-const axeSource = fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
 // Enough rounds (about 40 s in a debug build) to open the page while they run;
 // a budget that many DP-SGD rounds do not exhaust.
 const rounds = process.env.COHORT_CONSOLE_ROUNDS || "300";
-
-let passed = 0;
-let failed = 0;
-async function check(name, body) {
-  try {
-    await body();
-    passed += 1;
-    console.log(`ok - ${name}`);
-  } catch (e) {
-    failed += 1;
-    console.log(`not ok - ${name}\n  ${String(e && e.stack || e).split("\n").join("\n  ")}`);
-  }
-}
-function assert(condition, message) {
-  if (!condition) { throw new Error(message); }
-}
 
 /** Start the demo federation with its console: `ready` resolves with the URL
  * and password, `settled` once the run is over and its ledger published. */
@@ -66,33 +48,6 @@ function startDemo(workdir) {
     demo.on("exit", (code) => reject(new Error(`cohort demo exited with ${code}:\n${out}`)));
   });
   return { demo, ready, settled };
-}
-
-const seen = [];
-/** Run axe-core on the page: no serious or critical violation. */
-async function accessible(page, name) {
-  await page.addScriptTag({ content: axeSource });
-  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
-  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  seen.push(name);
-  assert(bad.length === 0, `${name}: axe found ${bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target).join(", ")}`).join("; ")}`);
-}
-
-async function shoot(page, name) {
-  await page.screenshot({ path: path.join(shots, `${name}.png`) });
-}
-
-async function login(browser, base, user, password) {
-  const context = await browser.newContext({ bypassCSP: true, viewport: { width: 1200, height: 800 } });
-  const page = await context.newPage();
-  await page.goto(`${base}/`);
-  assert(page.url().includes("/login"), `not sent to the login page: ${page.url()}`);
-  await page.fill("#user", user);
-  await page.fill("#password", password);
-  await Promise.all([page.waitForURL((u) => !u.pathname.startsWith("/login")), page.click("button[type=submit]")]);
-  const who = await page.textContent("form.who span");
-  assert(who.includes(user), `logged in as ${who}, not ${user}`);
-  return page;
 }
 
 async function main() {
@@ -210,13 +165,7 @@ async function main() {
     demo.kill("SIGTERM");
     fs.rmSync(workdir, { recursive: true, force: true });
   }
-  console.log(`axe-core checked: ${seen.join(", ")}`);
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed === 0 ? 0 : 1);
+  finish();
 }
 
-main().catch((e) => {
-  console.error(e);
-  console.log(`${passed} passed, ${failed + 1} failed`);
-  process.exit(1);
-});
+main().catch(crashed);

@@ -20,6 +20,7 @@ use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 
 use crate::layout::{self, Frame};
+use crate::oidc::Provider;
 use crate::roles::Role;
 
 /// How long a session lasts after login.
@@ -28,6 +29,9 @@ const SESSION_LIFETIME: Duration = Duration::from_secs(8 * 3600);
 const SESSION_COOKIE: &str = "cohort_session";
 /// Cookie of the login form's CSRF token (double submit: no session yet).
 const LOGIN_COOKIE: &str = "cohort_login";
+/// Cookie binding an OpenID Connect login's state to the browser that
+/// started it (`SameSite=Lax`: it must come back on the provider's redirect).
+const OIDC_COOKIE: &str = "cohort_oidc";
 
 /// Why the users file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -167,6 +171,7 @@ pub struct Auth {
     users: Users,
     sessions: Mutex<HashMap<String, Session>>,
     secure_cookies: bool,
+    oidc: Option<Arc<Provider>>,
 }
 
 impl Auth {
@@ -177,7 +182,14 @@ impl Auth {
             users,
             sessions: Mutex::new(HashMap::new()),
             secure_cookies,
+            oidc: None,
         }
+    }
+
+    /// Also let people log in through an OpenID Connect provider.
+    pub fn with_oidc(mut self, provider: Option<Arc<Provider>>) -> Self {
+        self.oidc = provider;
+        self
     }
 
     fn open(&self, name: String, role: Role) -> String {
@@ -210,9 +222,20 @@ impl Auth {
     }
 
     fn cookie(&self, name: &str, value: &str, path: &str, max_age: u64) -> HeaderValue {
+        self.cookie_with(name, value, path, max_age, "Strict")
+    }
+
+    fn cookie_with(
+        &self,
+        name: &str,
+        value: &str,
+        path: &str,
+        max_age: u64,
+        same_site: &str,
+    ) -> HeaderValue {
         let secure = if self.secure_cookies { "; Secure" } else { "" };
         HeaderValue::from_str(&format!(
-            "{name}={value}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+            "{name}={value}; Path={path}; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}"
         ))
         .expect("cookie is ASCII")
     }
@@ -245,12 +268,19 @@ impl Viewer {
         if roles.contains(&self.role) {
             return Ok(());
         }
+        Err(self.refuse(
+            html! { "This page is not open to the role " strong { (self.role.label()) } "." },
+        ))
+    }
+
+    /// The 403 page saying why the viewer is refused.
+    pub fn refuse(&self, why: Markup) -> Refused {
         let body = html! {
-            p { "This page is not open to the role " strong { (self.role.label()) } "." }
+            p { (why) }
             p { a href="/" { "Back to the overview" } }
         };
         let page = self.page("Not allowed", body);
-        Err((StatusCode::FORBIDDEN, page).into_response().into())
+        (StatusCode::FORBIDDEN, page).into_response().into()
     }
 
     /// Refuse (403) a form whose CSRF token is not this session's.
@@ -352,6 +382,8 @@ where
 {
     Router::new()
         .route("/login", get(login_form).post(login))
+        .route("/login/oidc", get(oidc_start))
+        .route("/login/oidc/callback", get(oidc_callback))
         .route("/logout", post(logout))
 }
 
@@ -380,6 +412,9 @@ fn login_page(frame: &Frame, next: &str, error: Option<&str>) -> Response {
             label for="password" { "Password" }
             input #password type="password" name="password" autocomplete="current-password" required;
             button type="submit" { "Log in" }
+        }
+        @if let Some(provider) = &frame.auth.oidc {
+            p.sso { a.button href={ "/login/oidc?next=" (encode_component(next)) } { (provider.label()) } }
         }
     };
     let status = if error.is_some() {
@@ -432,8 +467,15 @@ async fn login(
         return login_page(&frame, &next, Some("Unknown user or wrong password."));
     };
     tracing::info!(user = %form.user, role = role.name(), "console login");
-    let token = frame.auth.open(form.user, role);
     let mut response = (StatusCode::SEE_OTHER, [(LOCATION, next)]).into_response();
+    start_session(&frame, &mut response, form.user, role);
+    response
+}
+
+/// Open a session for `name` and set its cookie on `response` (the login
+/// form's cookie goes).
+fn start_session(frame: &Frame, response: &mut Response, name: String, role: Role) {
+    let token = frame.auth.open(name, role);
     let headers = response.headers_mut();
     headers.append(
         SET_COOKIE,
@@ -442,6 +484,82 @@ async fn login(
             .cookie(SESSION_COOKIE, &token, "/", SESSION_LIFETIME.as_secs()),
     );
     headers.append(SET_COOKIE, frame.auth.cookie(LOGIN_COOKIE, "", "/login", 0));
+}
+
+/// Send the browser to the OpenID Connect provider (404 when none is configured).
+async fn oidc_start(State(frame): State<Arc<Frame>>, Query(q): Query<Next>) -> Response {
+    let Some(provider) = &frame.auth.oidc else {
+        return layout::not_found(State(frame.clone())).await;
+    };
+    let (url, state) = provider.start(safe_next(q.next.as_deref()));
+    let mut response = (StatusCode::SEE_OTHER, [(LOCATION, url)]).into_response();
+    response.headers_mut().append(
+        SET_COOKIE,
+        frame
+            .auth
+            .cookie_with(OIDC_COOKIE, &state, "/login/oidc", 600, "Lax"),
+    );
+    response
+}
+
+#[derive(Deserialize)]
+struct Callback {
+    state: Option<String>,
+    code: Option<String>,
+    error: Option<String>,
+}
+
+/// The provider's redirect back: check the state against the browser's
+/// cookie, finish the login, open a session.
+async fn oidc_callback(
+    State(frame): State<Arc<Frame>>,
+    headers: HeaderMap,
+    Query(q): Query<Callback>,
+) -> Response {
+    let Some(provider) = frame.auth.oidc.clone() else {
+        return layout::not_found(State(frame.clone())).await;
+    };
+    let bound = cookie(&headers, OIDC_COOKIE).unwrap_or_default();
+    let outcome = match (q.state.as_deref(), q.code.as_deref(), q.error.as_deref()) {
+        (_, _, Some(error)) => Err(format!(
+            "The identity provider refused the login ({error})."
+        )),
+        (Some(state), Some(code), None)
+            if !bound.is_empty() && constant_time_eq(bound.as_bytes(), state.as_bytes()) =>
+        {
+            provider.finish(state, code).await.map_err(|e| {
+                tracing::info!(error = %e, "OpenID Connect login refused");
+                format!("{e}.")
+            })
+        }
+        _ => Err("This login was not started in this browser: please log in again.".into()),
+    };
+    let mut response = match outcome {
+        Ok(done) => {
+            tracing::info!(user = %done.name, role = done.role.name(), "console login (OpenID Connect)");
+            let next = safe_next(Some(done.next.as_str())).to_string();
+            // A page, not a redirect: the session cookie is SameSite=Strict, and
+            // a redirect chain that began at the provider would not send it.
+            let body = html! {
+                (maud::DOCTYPE)
+                html lang="en" { head {
+                    meta charset="utf-8";
+                    meta http-equiv="refresh" content={ "0;url=" (next) };
+                    title { "Logged in" }
+                } body { main { p { "Logged in. " a href=(next) { "Continue" } } } } }
+            };
+            let mut response = axum::response::Html(body.into_string()).into_response();
+            start_session(&frame, &mut response, done.name, done.role);
+            response
+        }
+        Err(message) => login_page(&frame, "/", Some(&message)),
+    };
+    response.headers_mut().append(
+        SET_COOKIE,
+        frame
+            .auth
+            .cookie_with(OIDC_COOKIE, "", "/login/oidc", 0, "Lax"),
+    );
     response
 }
 

@@ -13,7 +13,7 @@ use axum::extract::{FromRef, Query, State};
 use axum::response::Response;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
-use fed::server::{Phase, PlanEvent, PlanState, RoundRecord};
+use fed::plan_run::{Phase, PlanEvent, PlanState, RoundRecord};
 use futures::future::BoxFuture;
 use futures::{Stream, StreamExt};
 use maud::{Markup, PreEscaped, html};
@@ -23,7 +23,7 @@ use tokio::sync::broadcast;
 use crate::auth::{self, Auth, Refused, Viewer};
 use crate::layout::{self, Frame, NavItem};
 use crate::roles::{self, Role};
-use crate::{ConsoleSettings, assets};
+use crate::{ConsoleSettings, assets, plan_view};
 
 /// What the console reads from a running coordinator.
 pub trait FederationSource: Send + Sync + 'static {
@@ -140,10 +140,6 @@ async fn overview(State(s): State<Coord>, viewer: Viewer) -> Response {
     viewer.page("Overview", body)
 }
 
-fn yes_no(on: bool) -> &'static str {
-    if on { "yes" } else { "no" }
-}
-
 async fn plans(State(s): State<Coord>, viewer: Viewer) -> Page {
     viewer.allow(roles::FEDERATION)?;
     let state = s.console.source.state().await;
@@ -152,41 +148,9 @@ async fn plans(State(s): State<Coord>, viewer: Viewer) -> Page {
         h2 { (plan.name) }
         dl.facts {
             dt { "Plan id" } dd.hash { (state.plan_id) }
-            dt { "Code hash" } dd.hash #code-hash { (plan.code_hash()) }
-            dt { "Dataset" } dd { (plan.dataset) }
-            dt { "Model" } dd { (plan.model.describe()) }
-            dt { "Strategy" } dd { (plan.strategy.name()) }
-            dt { "Rounds" } dd { (plan.rounds) }
-            dt { "Fewest hospitals per round" } dd { (plan.min_hospitals) }
-            dt { "Round deadline" } dd { (plan.round_deadline_secs) " s" }
-            dt { "Federated standardisation" } dd { (yes_no(plan.standardize)) }
             dt { "Status" } dd { (phase_text(&state)) }
         }
-        h2 { "Privacy settings" }
-        dl.facts {
-            dt { "Secure aggregation (SecAgg+)" }
-            dd { @match &plan.secure_aggregation {
-                Some(sa) => { "yes, range " (sa.range)
-                    @if let Some(k) = sa.num_shares { ", " (k) " shares per node" } }
-                None => "no",
-            } }
-            dt { "DP-SGD" }
-            dd { @match &plan.training.dp {
-                Some(dp) => { "noise multiplier " (dp.noise_multiplier) ", clip norm " (dp.clip_norm) }
-                None => "no",
-            } }
-            dt { "Client-level DP-FedAvg" }
-            dd { @match &plan.client_dp {
-                Some(c) => { "noise multiplier " (c.noise_multiplier) ", clip norm " (c.clip_norm)
-                    @if c.adaptive.is_some() { ", adaptive clipping" } }
-                None => "no",
-            } }
-            dt { "Budget per hospital" }
-            dd { @match &plan.privacy_budget {
-                Some(b) => { "epsilon " (b.epsilon) " at delta " (b.delta) }
-                None => "none",
-            } }
-        }
+        (plan_view::facts(plan))
         h2 { "Approvals" }
         table #approvals {
             thead { tr { th scope="col" { "Hospital" } th scope="col" { "Decision" } th scope="col" { "Note" } } }
@@ -231,10 +195,10 @@ fn pooled(metrics: &std::collections::BTreeMap<String, learn::Metrics>) -> Optio
 }
 
 fn round_row(r: &RoundRecord) -> RoundRow {
-    let test = pooled(&r.input_test);
-    let train = pooled(&r.train);
+    let test = pooled(&r.input_test());
+    let train = pooled(&r.train());
     let seconds = (r.closed_unix_ms - r.opened_unix_ms) as f64 / 1000.0;
-    let contributors: Vec<&str> = r.contributors.keys().map(String::as_str).collect();
+    let contributors: Vec<&str> = r.contributions.keys().map(String::as_str).collect();
     let row = html! {
         tr data-round=(r.round) {
             th scope="row" { (r.round) }

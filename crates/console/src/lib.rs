@@ -13,7 +13,15 @@ mod assets;
 pub mod auth;
 pub mod coordinator;
 pub mod layout;
+pub mod node;
+pub mod oidc;
+mod plan_view;
 pub mod roles;
+#[cfg(test)]
+mod testing;
+// The node console's fixtures (shared with its example server) name the crate.
+#[cfg(test)]
+extern crate self as console;
 
 use std::net::SocketAddr;
 

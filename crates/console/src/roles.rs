@@ -57,8 +57,8 @@ impl Role {
         match self {
             Role::Clinician => {
                 "user/Patient.read user/Condition.read user/MedicationRequest.read \
-                 user/Observation.read user/DocumentReference.* user/Composition.* \
-                 user/ImagingStudy.read"
+                 user/AllergyIntolerance.read user/Encounter.read user/Observation.read \
+                 user/DocumentReference.* user/ImagingStudy.read"
             }
             Role::Billing => {
                 "user/Patient.read user/Encounter.read user/Condition.read \
@@ -70,6 +70,12 @@ impl Role {
         }
     }
 }
+
+/// Roles that see what left the hospital (the node's disclosures log).
+pub const DISCLOSURES: &[Role] = &[Role::Dpo, Role::Auditor];
+
+/// Roles that decide on plans and edit the node's allow-list.
+pub const APPROVALS: &[Role] = &[Role::Dpo];
 
 /// Roles that see the federation's plans, rounds and privacy budgets.
 pub const FEDERATION: &[Role] = &[Role::Dpo, Role::DataScientist, Role::Auditor];

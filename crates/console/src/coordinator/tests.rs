@@ -1,13 +1,11 @@
-use std::collections::BTreeMap;
-
 use ::ledger::entry::Epsilon;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 use super::*;
 use crate::Users;
+use crate::testing::{csrf_in, get, login, post, send, set_cookie};
 
 struct Fixed {
     state: PlanState,
@@ -34,7 +32,10 @@ fn metrics(accuracy: f64) -> learn::Metrics {
 /// A plan two rounds in, with one approval and one decline.
 fn plan_state() -> PlanState {
     let plan = fed::plan::TrainingPlan::heart_disease_default();
-    let mut state = fed::server::PlanRun::new(plan, 0).unwrap().state().clone();
+    let mut state = fed::plan_run::PlanRun::new(plan, 0)
+        .unwrap()
+        .state()
+        .clone();
     state.plan.privacy_budget = Some(fed::plan::PrivacyBudget {
         epsilon: 8.0,
         delta: 1e-5,
@@ -44,18 +45,34 @@ fn plan_state() -> PlanState {
     let first = state.plan.hospitals[0].clone();
     state.epsilon_spent_micro.insert(first.clone(), 1_500_000);
     for round in 1..=2 {
-        let contributors: BTreeMap<String, u64> = [(first.clone(), 10)].into();
+        let contribution = fed::contribution::Contribution {
+            round,
+            update_sha256: "ef".repeat(32),
+            num_samples: 10,
+            train: metrics(0.7),
+            global_test: metrics(0.6 + f64::from(round) / 10.0),
+            code_hash: state.plan.code_hash(),
+            epsilon_round_micro: 0,
+            epsilon_total_micro: 0,
+        };
+        let entry = fed::record::sign_contribution(
+            &state.plan,
+            &contribution,
+            &::ledger::entry::LogOrigin::new("test/log").unwrap(),
+            ::ledger::entry::PartyId::new(&first).unwrap(),
+            &::ledger::synthetic::derived_key(&first),
+        )
+        .unwrap();
+        let signed = fed::contribution::SignedContribution {
+            contribution,
+            entry,
+        };
         state.history.push(RoundRecord {
             round,
-            contributors,
+            contributions: [(first.clone(), signed)].into(),
             missing: vec![state.plan.hospitals[1].clone()],
             input_sha256: String::new(),
             output_sha256: String::new(),
-            update_sha256: BTreeMap::new(),
-            train: [(first.clone(), metrics(0.7))].into(),
-            input_test: [(first.clone(), metrics(0.6 + f64::from(round) / 10.0))].into(),
-            epsilon_total_micro: BTreeMap::new(),
-            contribution_entries: BTreeMap::new(),
             opened_unix_ms: 1_000,
             closed_unix_ms: 2_250,
         });
@@ -99,65 +116,6 @@ fn app(dir: &std::path::Path) -> (Router, broadcast::Sender<PlanEvent>) {
         secure_cookies: true,
     };
     (router(console, &settings), events)
-}
-
-async fn send(app: &Router, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, headers, String::from_utf8_lossy(&body).into_owned())
-}
-
-fn set_cookie(headers: &axum::http::HeaderMap, name: &str) -> String {
-    headers
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .map(|v| v.split(';').next().unwrap().to_string())
-        .unwrap_or_else(|| panic!("no {name} cookie"))
-}
-
-fn csrf_in(page: &str) -> String {
-    let at = page.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
-    page[at..].split('"').next().unwrap().to_string()
-}
-
-fn get(path: &str, cookie: &str) -> Request<Body> {
-    Request::get(path)
-        .header("cookie", cookie)
-        .body(Body::empty())
-        .unwrap()
-}
-
-fn post(path: &str, cookie: &str, form: &str) -> Request<Body> {
-    Request::post(path)
-        .header("cookie", cookie)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(Body::from(form.to_string()))
-        .unwrap()
-}
-
-/// Log in as `user` (password "pw"): the session cookie and its CSRF token.
-async fn login(app: &Router, user: &str) -> (String, String) {
-    let (status, headers, page) = send(app, get("/login?next=/plans", "")).await;
-    assert_eq!(status, StatusCode::OK);
-    let login_cookie = set_cookie(&headers, "cohort_login");
-    let form = format!("user={user}&password=pw&next=%2F&csrf={}", csrf_in(&page));
-    let (status, headers, _) = send(app, post("/login", &login_cookie, &form)).await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    let session = set_cookie(&headers, "cohort_session");
-    let cookie_line = headers
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_string())
-        .find(|v| v.starts_with("cohort_session="))
-        .unwrap();
-    assert!(cookie_line.contains("HttpOnly") && cookie_line.contains("SameSite=Strict"));
-    assert!(cookie_line.contains("Secure"));
-    let (_, _, home) = send(app, get("/", &session)).await;
-    (session, csrf_in(&home))
 }
 
 #[tokio::test]

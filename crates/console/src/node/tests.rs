@@ -1,0 +1,499 @@
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use ehr::auth::{Interaction, Principal};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+#[path = "../../examples/node_console/fixtures.rs"]
+mod fixtures;
+
+use super::*;
+use crate::testing::{csrf_in, get, login, post, send};
+use crate::{ConsoleSettings, Users};
+
+struct Node {
+    app: Router,
+    ehr: ehr::Store,
+    approvals: Arc<MemoryApprovals>,
+    patients: fixtures::Seeded,
+    _dir: tempfile::TempDir,
+}
+
+async fn node() -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let ehr = ehr::Store::open(&format!(
+        "sqlite:{}",
+        dir.path().join("ehr.sqlite").display()
+    ))
+    .await
+    .unwrap();
+    let patients = fixtures::seed(&ehr).await.unwrap();
+    let images = fixtures::images(&dir.path().join("images"), &ehr)
+        .await
+        .unwrap();
+    let approvals = fixtures::approvals("hospital-test");
+    let settings = ConsoleSettings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        users: Users::one_per_role("pw"),
+        secure_cookies: true,
+    };
+    let app = router(
+        NodeConsole {
+            hospital: "hospital-test".into(),
+            ehr: ehr.clone(),
+            images: Some(images),
+            disclosures: fixtures::disclosures(&"ef".repeat(32)),
+            approvals: approvals.clone(),
+            oidc: None,
+        },
+        &settings,
+    );
+    Node {
+        app,
+        ehr,
+        approvals,
+        patients,
+        _dir: dir,
+    }
+}
+
+/// The AuditEvents naming `patient`.
+async fn audit_events(store: &ehr::Store, patient: &str) -> Vec<Value> {
+    let request = ehr::search::SearchRequest::parse(
+        "AuditEvent",
+        &[
+            ("patient".into(), patient.into()),
+            ("_count".into(), "100".into()),
+        ],
+    )
+    .unwrap();
+    store
+        .search(&request, None)
+        .await
+        .unwrap()
+        .matches
+        .iter()
+        .map(|v| serde_json::from_str(v.content.as_deref().unwrap()).unwrap())
+        .collect()
+}
+
+fn described(events: &[Value], who: &str, page: &str) -> usize {
+    events
+        .iter()
+        .filter(|e| {
+            e["agent"][0]["who"]["display"] == who
+                && e["outcomeDesc"] == format!("web console: {page}")
+        })
+        .count()
+}
+
+#[test]
+fn page_roles_are_the_roles_whose_scopes_read_the_resources() {
+    let readers = |resource: &str| -> Vec<Role> {
+        Role::ALL
+            .into_iter()
+            .filter(|role| {
+                let principal = Principal {
+                    name: "x".into(),
+                    scopes: access::scopes(*role),
+                    patient: None,
+                };
+                principal.access(resource, Interaction::Search).is_ok()
+            })
+            .collect()
+    };
+    assert_eq!(readers("Patient"), PATIENT_READERS);
+    assert_eq!(readers("Consent"), CONSENT_READERS);
+    assert_eq!(readers("AuditEvent"), AUDIT_READERS);
+    for role in Role::ALL {
+        let written = role.fhir_scopes().split_whitespace().count();
+        assert_eq!(
+            access::scopes(role).len(),
+            written,
+            "{role:?}: a scope does not parse"
+        );
+    }
+}
+
+#[tokio::test]
+async fn clinicians_search_patients_and_read_charts_and_each_view_is_audited() {
+    let n = node().await;
+    let (cookie, _) = login(&n.app, "clinician").await;
+    let (status, _, page) = send(&n.app, get("/patients?q=haddad", &cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(&format!("href=\"/patients/{}\"", n.patients.haddad)));
+    assert!(!page.contains("Dupont"));
+    let (_, _, page) = send(&n.app, get("/patients?q=MRN-0003", &cookie)).await;
+    assert!(
+        page.contains("Li Wei") && !page.contains("Haddad"),
+        "search by identifier"
+    );
+
+    let chart = format!("/patients/{}", n.patients.haddad);
+    let (status, _, page) = send(&n.app, get(&chart, &cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    for expected in [
+        "Amina Haddad",
+        "1979-04-12",
+        "Gestational diabetes mellitus",
+        "Metformin 500 mg tablet",
+        "Penicillin",
+        "Hives",
+        "growth on the 40th centile",
+        "Outpatient consultation",
+        "Ultrasound studies",
+        &format!("/patients/{}/imaging/", n.patients.haddad),
+    ] {
+        assert!(page.contains(expected), "the chart shows {expected}");
+    }
+
+    let events = audit_events(&n.ehr, &n.patients.haddad).await;
+    assert_eq!(described(&events, "clinician", "patient search"), 1);
+    assert_eq!(described(&events, "clinician", "patient chart"), 1);
+    let chart_event = events
+        .iter()
+        .find(|e| e["outcomeDesc"] == "web console: patient chart")
+        .unwrap();
+    assert_eq!(
+        ehr::validate::validate(chart_event, None).unwrap(),
+        "AuditEvent"
+    );
+    assert!(
+        audit_events(&n.ehr, &n.patients.wei).await.len() == 1,
+        "one search found Wei"
+    );
+
+    let (status, _, _) = send(&n.app, get("/patients/no-such-patient", &cookie)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = send(&n.app, get("/patients/bad%2Fid", &cookie)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+fn frame_link(chart: &str) -> String {
+    let at = chart.find("/imaging/").unwrap();
+    let start = chart[..at].rfind('"').unwrap() + 1;
+    let end = at + chart[at..].find('"').unwrap();
+    chart[start..end].to_string()
+}
+
+#[tokio::test]
+async fn the_frame_viewer_shows_the_patients_ultrasound_rendered_as_png() {
+    let n = node().await;
+    let (cookie, _) = login(&n.app, "clinician").await;
+    let (_, _, chart) = send(
+        &n.app,
+        get(&format!("/patients/{}", n.patients.haddad), &cookie),
+    )
+    .await;
+    let viewer = frame_link(&chart);
+    let (status, _, page) = send(&n.app, get(&viewer, &cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("1 of 1"));
+    let png_path = format!("{viewer}/frames/1/rendered");
+    assert!(page.contains(&png_path));
+
+    let response = n
+        .app
+        .clone()
+        .oneshot(get(&png_path, &cookie))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "image/png");
+    let png = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    assert_eq!(
+        (width, height),
+        (800, 600),
+        "the fixture's 600 rows of 800 columns"
+    );
+
+    // No second frame; another patient's path to the study finds nothing.
+    let (status, _, _) = send(&n.app, get(&format!("{viewer}/frames/2/rendered"), &cookie)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let elsewhere = viewer.replace(&n.patients.haddad, &n.patients.wei);
+    let (status, _, _) = send(&n.app, get(&elsewhere, &cookie)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let events = audit_events(&n.ehr, &n.patients.haddad).await;
+    assert_eq!(
+        described(&events, "clinician", "ultrasound frame viewer"),
+        1
+    );
+    assert_eq!(
+        described(&events, "clinician", "rendered ultrasound frame"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn each_role_reaches_only_what_its_scopes_grant() {
+    let n = node().await;
+    let chart = format!("/patients/{}", n.patients.haddad);
+    let (billing, _) = login(&n.app, "billing").await;
+    let (status, _, page) = send(&n.app, get(&chart, &billing)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("Gestational diabetes mellitus") && page.contains("Outpatient consultation")
+    );
+    assert!(
+        !page.contains("Metformin")
+            && !page.contains("Penicillin")
+            && !page.contains("Ultrasound studies")
+    );
+
+    let (clinician, _) = login(&n.app, "clinician").await;
+    let (_, _, full) = send(&n.app, get(&chart, &clinician)).await;
+    let viewer = frame_link(&full);
+    let refused: &[(&str, &[&str])] = &[
+        (
+            "billing",
+            &[
+                viewer.as_str(),
+                "/consent",
+                "/approvals",
+                "/disclosures",
+                "/access-log",
+            ],
+        ),
+        (
+            "clinician",
+            &["/consent", "/approvals", "/disclosures", "/access-log"],
+        ),
+        (
+            "data-scientist",
+            &[
+                "/patients",
+                chart.as_str(),
+                viewer.as_str(),
+                "/consent",
+                "/approvals",
+                "/disclosures",
+            ],
+        ),
+        (
+            "auditor",
+            &["/patients", chart.as_str(), "/consent", "/approvals"],
+        ),
+        ("dpo", &[viewer.as_str()]),
+    ];
+    for (user, paths) in refused {
+        let (cookie, _) = login(&n.app, user).await;
+        for path in *paths {
+            let (status, _, page) = send(&n.app, get(path, &cookie)).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{user} opened {path}");
+            assert!(page.contains("Not allowed"));
+        }
+    }
+    // A refused chart reads nothing, so it records nothing.
+    let events = audit_events(&n.ehr, &n.patients.haddad).await;
+    assert!(
+        events
+            .iter()
+            .all(|e| e["agent"][0]["who"]["display"] != "data-scientist")
+    );
+}
+
+#[tokio::test]
+async fn the_dpo_records_and_withdraws_research_consent() {
+    let n = node().await;
+    let (cookie, csrf) = login(&n.app, "dpo").await;
+    let (status, _, page) = send(&n.app, get("/consent", &cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Jean Dupont") && page.contains("<strong>yes</strong>"));
+
+    let form = format!("csrf=forged&patient={}&decision=deny", n.patients.wei);
+    let (status, _, _) = send(&n.app, post("/consent", &cookie, &form)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let form = format!("csrf={csrf}&patient=nobody&decision=deny");
+    let (status, _, _) = send(&n.app, post("/consent", &cookie, &form)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let form = format!("csrf={csrf}&patient={}&decision=deny", n.patients.wei);
+    let (status, _, _) = send(&n.app, post("/consent", &cookie, &form)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+
+    // What the training gate reads: Wei and Dupont refused.
+    let purposes = ehr::gate::default_research_purposes();
+    let denying = |consents: &[Value]| -> Vec<String> {
+        let mut ids: Vec<String> = consents
+            .iter()
+            .filter_map(|c| ehr::gate::denying_patient(c, &purposes, ehr::datetime::now_micros()))
+            .collect();
+        ids.sort();
+        ids
+    };
+    let consents = |store: ehr::Store| async move {
+        let request = ehr::search::SearchRequest::parse("Consent", &[]).unwrap();
+        store
+            .search(&request, None)
+            .await
+            .unwrap()
+            .matches
+            .iter()
+            .map(|v| serde_json::from_str::<Value>(v.content.as_deref().unwrap()).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let mut expected = vec![n.patients.wei.clone(), n.patients.dupont.clone()];
+    expected.sort();
+    assert_eq!(denying(&consents(n.ehr.clone()).await), expected);
+
+    // Withdraw Dupont's refusal.
+    let all = consents(n.ehr.clone()).await;
+    let dupont = all
+        .iter()
+        .find(|c| c["patient"]["reference"] == format!("Patient/{}", n.patients.dupont))
+        .unwrap();
+    let path = format!("/consent/{}/status", dupont["id"].as_str().unwrap());
+    let (status, _, _) = send(
+        &n.app,
+        post(&path, &cookie, &format!("csrf={csrf}&status=inactive")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        denying(&consents(n.ehr.clone()).await),
+        vec![n.patients.wei.clone()]
+    );
+    let (status, _, _) = send(
+        &n.app,
+        post(
+            &path,
+            &cookie,
+            &format!("csrf={csrf}&status=entered-in-error"),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let events = audit_events(&n.ehr, &n.patients.dupont).await;
+    assert_eq!(described(&events, "dpo", "consent status changed"), 1);
+    assert!(described(&events, "dpo", "consent management") >= 1);
+}
+
+#[tokio::test]
+async fn the_node_waits_for_the_dpo_to_approve_a_plan() {
+    let n = node().await;
+    let pending = n.approvals.pending().await.unwrap();
+    assert_eq!(pending.len(), 1);
+    let plan_id = pending[0].plan_id.clone();
+    let code_hash = fed::plan::TrainingPlan::from_json(&pending[0].plan_json)
+        .unwrap()
+        .code_hash();
+    let waiting = {
+        let approvals = n.approvals.clone();
+        let plan_id = plan_id.clone();
+        tokio::spawn(async move { approvals.wait(&plan_id).await })
+    };
+
+    let (cookie, csrf) = login(&n.app, "dpo").await;
+    let (_, _, overview) = send(&n.app, get("/", &cookie)).await;
+    assert!(overview.contains("1 plan waiting for your decision"));
+    let (status, _, page) = send(&n.app, get("/approvals", &cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("heart") && page.contains(&code_hash));
+    assert!(page.contains("not on the allow-list") && page.contains("What leaves the hospital"));
+
+    let path = format!("/approvals/{plan_id}");
+    let (status, _, _) = send(&n.app, post(&path, &cookie, "csrf=forged&decision=approve")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    tokio::task::yield_now().await;
+    assert!(!waiting.is_finished(), "no decision yet");
+
+    let (status, _, _) = send(
+        &n.app,
+        post(&path, &cookie, &format!("csrf={csrf}&decision=approve")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let decided = waiting.await.unwrap();
+    assert_eq!(
+        (decided.decision, decided.by.as_str()),
+        (Decision::Approve, "dpo")
+    );
+    assert_eq!(
+        n.approvals.allow_list().await.unwrap(),
+        vec![code_hash.clone()]
+    );
+    assert!(n.approvals.pending().await.unwrap().is_empty());
+    let (status, _, _) = send(
+        &n.app,
+        post(&path, &cookie, &format!("csrf={csrf}&decision=decline")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "decided already");
+
+    // The allow-list: a malformed hash is refused, a hash is removed.
+    let (status, _, _) = send(
+        &n.app,
+        post(
+            "/allow-list",
+            &cookie,
+            &format!("csrf={csrf}&code_hash=xyz&allowed=true"),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let form = format!("csrf={csrf}&code_hash={code_hash}&allowed=false");
+    let (status, _, _) = send(&n.app, post("/allow-list", &cookie, &form)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(n.approvals.allow_list().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_declined_plan_carries_its_reason() {
+    let approvals = MemoryApprovals::new([]).unwrap();
+    approvals.offer("p1", "{}").unwrap();
+    approvals.offer("p1", "{}").unwrap();
+    assert_eq!(approvals.pending().await.unwrap().len(), 1, "offered once");
+    approvals
+        .decide("p1", "ana", Decision::Decline("not now".into()))
+        .await
+        .unwrap();
+    let decided = approvals.wait("p1").await;
+    assert_eq!(decided.decision, Decision::Decline("not now".into()));
+    assert!(matches!(
+        approvals.decide("p1", "ana", Decision::Approve).await,
+        Err(ApprovalError::NotPending(_))
+    ));
+    assert!(MemoryApprovals::new(["ABC".to_string()]).is_err());
+}
+
+#[tokio::test]
+async fn auditors_read_the_disclosures_and_access_logs() {
+    let n = node().await;
+    let (clinician, _) = login(&n.app, "clinician").await;
+    send(
+        &n.app,
+        get(&format!("/patients/{}", n.patients.wei), &clinician),
+    )
+    .await;
+    let (auditor, _) = login(&n.app, "auditor").await;
+    let (status, _, page) = send(&n.app, get("/disclosures", &auditor)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("4 messages") && page.contains("2 update") && page.contains("212"));
+    let (status, _, page) = send(&n.app, get("/access-log", &auditor)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("web console: patient chart") && page.contains(&n.patients.wei));
+}
+
+#[tokio::test]
+async fn every_form_of_the_node_pages_carries_the_csrf_token() {
+    let n = node().await;
+    let (cookie, csrf) = login(&n.app, "dpo").await;
+    for path in ["/consent", "/approvals"] {
+        let (_, _, page) = send(&n.app, get(path, &cookie)).await;
+        let forms = page.matches("<form").count();
+        assert!(forms > 1);
+        assert_eq!(
+            page.matches(&format!("name=\"csrf\" value=\"{csrf}\""))
+                .count(),
+            forms,
+            "{path}"
+        );
+        assert_eq!(csrf_in(&page), csrf);
+    }
+}
