@@ -567,25 +567,31 @@ pub(crate) mod tests {
                 .map(|(a, b)| (a - b).abs())
                 .fold(0f32, f32::max);
             assert!(gap < 1e-4, "document {i}: {gap}");
-            // The gradients (about 5 in norm here) are scaled down to exactly the clip norm,
+            // Clipped to half its norm, the gradient is scaled down to exactly the clip norm,
             // in the same direction.
-            assert!(norm(&exact) > 1.0);
-            let tight = clipped_gradient_sum(&spec, &params, &data, &[i], 0.5).unwrap();
+            let full = norm(&exact);
+            assert!(full > 0.0);
+            let clip = full / 2.0;
+            let tight = clipped_gradient_sum(&spec, &params, &data, &[i], clip).unwrap();
             assert_eq!(tight.sum.clipped, 1);
-            assert!((norm(&tight.sum.sum) - 0.5).abs() < 1e-4);
-            let scale = 0.5 / norm(&exact);
+            assert!((norm(&tight.sum.sum) - clip).abs() < 1e-4 * full.max(1.0));
             assert!(
                 exact
                     .iter()
                     .zip(&tight.sum.sum)
-                    .all(|(a, b)| (f64::from(*a) * scale - f64::from(*b)).abs() < 1e-5)
+                    .all(|(a, b)| (f64::from(*a) * 0.5 - f64::from(*b)).abs() < 1e-5)
             );
         }
         // Summed over every document, each contributes at most the clip norm.
+        let clip = data
+            .iter()
+            .map(|e| norm(&autograd_gradient(&spec, &weights, e)))
+            .fold(f64::INFINITY, f64::min)
+            / 2.0;
         let rows: Vec<usize> = (0..data.len()).collect();
-        let all = clipped_gradient_sum(&spec, &params, &data, &rows, 0.5).unwrap();
+        let all = clipped_gradient_sum(&spec, &params, &data, &rows, clip).unwrap();
         assert_eq!((all.sum.examples, all.sum.clipped), (6, 6));
-        assert!(norm(&all.sum.sum) <= 6.0 * 0.5 + 1e-4);
+        assert!(norm(&all.sum.sum) <= 6.0 * clip + 1e-6);
     }
 
     #[test]
