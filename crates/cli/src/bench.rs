@@ -78,7 +78,7 @@ pub enum BenchCommand {
 
 /// Median time (open to aggregated, coordinator clock) of the first or the
 /// last tenth of the rounds: whether rounds slow down as the plan grows.
-fn tenth_round_median_ms(history: &[fed::server::RoundRecord], last: bool) -> f64 {
+fn tenth_round_median_ms(history: &[fed::plan_run::RoundRecord], last: bool) -> f64 {
     let tenth = history.len().div_ceil(10);
     let rounds = if last {
         &history[history.len() - tenth..]
@@ -111,9 +111,9 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             let plan = plan.plan()?;
             let dir = tempfile::tempdir()?;
             let started = Instant::now();
-            let federation = demo::start_federation(&plan, dir.path()).await?;
+            let federation = harness::start_federation(&plan, dir.path()).await?;
             let progress = demo::round_progress(plan.rounds);
-            let state = federation.finish(&progress).await?.state;
+            let state = federation.finish(demo::show_rounds(&progress)).await?.state;
             progress.finish_and_clear();
             let wall = started.elapsed().as_secs_f64();
             let pooled = learn::Metrics::pooled(
@@ -212,7 +212,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 let s = took.as_secs_f64();
                 println!(
                     "BENCH {}",
-                    json!({"bench": "scale", "round": record.round, "round_s": s, "clients": record.contributors.len()})
+                    json!({"bench": "scale", "round": record.round, "round_s": s, "clients": record.contributions.len()})
                 );
                 per_round.push(s);
             })?;
@@ -314,24 +314,21 @@ async fn secure_run(
     });
     let dir = tempfile::tempdir()?;
     let federation =
-        demo::start_federation_from(&plan, dir.path(), demo::DemoSource::Synthetic { rows })
+        harness::start_federation_from(&plan, dir.path(), harness::DataSource::Synthetic { rows })
             .await?;
     let mut events = federation.coordinator.subscribe();
     let ends = tokio::spawn(async move {
         let mut ends = Vec::new();
         while let Ok(event) = events.recv().await {
-            if let fed::server::PlanEvent::RoundAggregated(_) = event {
+            if let fed::plan_run::PlanEvent::RoundAggregated(_) = event {
                 ends.push(Instant::now());
             }
         }
         ends
     });
-    let state = federation
-        .finish(&indicatif::ProgressBar::hidden())
-        .await?
-        .state;
+    let state = federation.finish(|_| {}).await?.state;
     anyhow::ensure!(
-        state.phase == fed::server::Phase::Completed,
+        state.phase == fed::plan_run::Phase::Completed,
         "bench federation ended {:?}",
         state.phase
     );
@@ -364,8 +361,8 @@ async fn accuracy(options: PlanOptions, strategies: &str, seeds: &[u64]) -> anyh
             .collect()
     };
     let data = tempfile::tempdir()?;
-    demo::write_heart_data(data.path())?;
-    let sites = demo::heart_sites(data.path()).await?;
+    harness::write_heart_data(data.path())?;
+    let sites = harness::heart_sites(data.path()).await?;
     println!(
         "{:<14}{:>8}{:>8}{:>8}{:>8}   per seed",
         "method", "mean", "std", "min", "max"
@@ -378,11 +375,8 @@ async fn accuracy(options: PlanOptions, strategies: &str, seeds: &[u64]) -> anyh
             o.seed = seed;
             let plan = o.plan()?;
             let dir = tempfile::tempdir()?;
-            let federation = demo::start_federation(&plan, dir.path()).await?;
-            let state = federation
-                .finish(&indicatif::ProgressBar::hidden())
-                .await?
-                .state;
+            let federation = harness::start_federation(&plan, dir.path()).await?;
+            let state = federation.finish(|_| {}).await?.state;
             accs.push(crate::results::federated_result(&state).pooled);
         }
         let (mean, std, min, max) = mean_and_spread(&accs);

@@ -2,48 +2,18 @@
 //! process, each node with its own store, talking gRPC over mutual TLS on
 //! loopback; then pooled and local-only baselines, a table and a report.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use fed::client::LocalData;
-use fed::plan::TrainingPlan;
-use fed::server::{Phase, PlanEvent, PlanState};
+use fed::plan_run::{PlanEvent, PlanState};
+use harness::{DataSource, Finished, heart_sites, start_federation, start_federation_with};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::plan_options::PlanOptions;
 use crate::results::{self, DemoResults};
 use crate::{baselines, report};
-
-/// The UCI Heart Disease files (CC BY 4.0, Janosi, Steinbrunn, Pfisterer,
-/// Detrano) and FLamby's split, embedded so the demo needs no set-up.
-const HEART_FILES: [(&str, &str); 6] = [
-    (
-        "processed.cleveland.data",
-        include_str!("../../../data/heart-disease/processed.cleveland.data"),
-    ),
-    (
-        "processed.hungarian.data",
-        include_str!("../../../data/heart-disease/processed.hungarian.data"),
-    ),
-    (
-        "processed.switzerland.data",
-        include_str!("../../../data/heart-disease/processed.switzerland.data"),
-    ),
-    (
-        "processed.va.data",
-        include_str!("../../../data/heart-disease/processed.va.data"),
-    ),
-    (
-        "flamby-split.csv",
-        include_str!("../../../data/heart-disease/flamby-split.csv"),
-    ),
-    (
-        "README.md",
-        include_str!("../../../data/heart-disease/README.md"),
-    ),
-];
 
 /// Options of `cohort demo`.
 #[derive(Args, Clone, Debug)]
@@ -99,7 +69,7 @@ async fn tradeoff_run(options: &PlanOptions) -> anyhow::Result<PlanState> {
     let dir = tempfile::tempdir()?;
     Ok(start_federation(&plan, dir.path())
         .await?
-        .finish(&ProgressBar::hidden())
+        .finish(|_| {})
         .await?
         .state)
 }
@@ -163,328 +133,6 @@ async fn privacy_tradeoff(
     Ok((baseline, points))
 }
 
-/// The secret of a simulated hospital in the demo, derived from the plan's
-/// seed so that a demo run (DP noise included) is reproducible. A real node
-/// draws its secret at random on first start and never shares it; here one
-/// process plays every hospital, so nothing is lost by deriving it.
-fn demo_node_secret(seed: u64, hospital: &str) -> [u8; 32] {
-    let mut bytes = b"cohort demo node secret\0".to_vec();
-    bytes.extend_from_slice(&seed.to_be_bytes());
-    bytes.extend_from_slice(hospital.as_bytes());
-    fed::sha256(&bytes)
-}
-
-/// Write the embedded Heart Disease files into `dir`.
-pub fn write_heart_data(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    for (name, content) in HEART_FILES {
-        std::fs::write(dir.join(name), content)
-            .with_context(|| format!("writing {}", dir.join(name).display()))?;
-    }
-    Ok(())
-}
-
-/// The four hospitals' data as the baselines read it.
-pub async fn heart_sites(dir: &Path) -> anyhow::Result<Vec<(String, LocalData)>> {
-    use node::source::{DatasetSource, HeartDiseaseFiles};
-    let mut sites = Vec::new();
-    for c in learn::heart::CENTRES {
-        let source = HeartDiseaseFiles::new(dir.to_path_buf(), c)?;
-        sites.push((c.to_string(), source.load().await?.data));
-    }
-    Ok(sites)
-}
-
-/// Where the demo's hospitals take their training data from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DemoSource {
-    /// Each node's own EHR (FHIR store loaded with its centre's records),
-    /// through the training gate; the FHIR API is served on the node's port.
-    Ehr,
-    /// The UCI files directly (faster to start; used by tests and benchmarks).
-    Files,
-    /// Synthetic rows with as many features as the plan's model takes (any
-    /// hospital names; for protocol benchmarks).
-    Synthetic {
-        /// Training rows per node.
-        rows: usize,
-    },
-}
-
-/// Credentials of a federation's parties, issued by one CA kept in a directory.
-pub struct Credentials {
-    /// The coordinator's.
-    pub coordinator: pki::PartyCredentials,
-    /// Each hospital's, in plan order.
-    pub hospitals: Vec<pki::PartyCredentials>,
-}
-
-/// TLS material of a party.
-pub fn tls(c: &pki::PartyCredentials) -> protocol::tls::TlsMaterial {
-    protocol::tls::TlsMaterial {
-        cert_pem: c.cert_pem.clone(),
-        key_pem: c.key_pem.clone(),
-        ca_pem: c.ca_cert_pem.clone(),
-    }
-}
-
-impl Credentials {
-    /// Load the CA and credentials from `dir`, creating whatever is missing.
-    pub fn prepare(dir: &Path, hospitals: &[String]) -> anyhow::Result<Self> {
-        let ca = match pki::CertificateAuthority::load(dir) {
-            Ok(ca) => ca,
-            Err(_) => {
-                let ca = pki::CertificateAuthority::generate("cohort-demo")?;
-                ca.save(dir)?;
-                ca
-            }
-        };
-        let party = |name: &str| -> anyhow::Result<pki::PartyCredentials> {
-            match pki::PartyCredentials::load(dir, name) {
-                Ok(c) => Ok(c),
-                Err(_) => {
-                    let c = ca.issue(name)?;
-                    c.save(dir)?;
-                    Ok(c)
-                }
-            }
-        };
-        Ok(Credentials {
-            coordinator: party("coordinator")?,
-            hospitals: hospitals
-                .iter()
-                .map(|h| party(h))
-                .collect::<anyhow::Result<_>>()?,
-        })
-    }
-
-    /// Coordinator settings enrolling every hospital, storing under `dir`.
-    pub fn coordinator_settings(
-        &self,
-        plan: &TrainingPlan,
-        listen: std::net::SocketAddr,
-        dir: &Path,
-    ) -> anyhow::Result<coordinator::CoordinatorSettings> {
-        let mut registry = coordinator::registry::Registry::default();
-        for h in &self.hospitals {
-            registry.enrol(&h.party, &h.cert_pem)?;
-        }
-        Ok(coordinator::CoordinatorSettings {
-            federation: "cohort-demo".into(),
-            listen,
-            data_dir: dir.to_path_buf(),
-            tls: tls(&self.coordinator),
-            registry,
-            plan: plan.clone(),
-            exit_when_done: true,
-            console: None,
-        })
-    }
-
-    /// Settings of a hospital's node reading the Heart Disease files in `data_dir`.
-    pub fn node_settings(
-        &self,
-        hospital: &pki::PartyCredentials,
-        plan: &TrainingPlan,
-        coordinator: std::net::SocketAddr,
-        data_dir: &Path,
-        store_dir: &Path,
-    ) -> anyhow::Result<node::NodeSettings> {
-        let source = node::source::HeartDiseaseFiles::new(data_dir.to_path_buf(), &hospital.party)?;
-        self.node_settings_with(hospital, plan, coordinator, store_dir, Box::new(source))
-    }
-
-    /// Settings of a hospital's node training from `source`.
-    pub fn node_settings_with(
-        &self,
-        hospital: &pki::PartyCredentials,
-        plan: &TrainingPlan,
-        coordinator: std::net::SocketAddr,
-        store_dir: &Path,
-        source: Box<dyn node::source::DatasetSource>,
-    ) -> anyhow::Result<node::NodeSettings> {
-        Ok(node::NodeSettings {
-            ehr: None,
-            imaging: None,
-            name: hospital.party.clone(),
-            coordinator: format!("https://127.0.0.1:{}", coordinator.port()),
-            coordinator_name: "coordinator".into(),
-            data_dir: store_dir.to_path_buf(),
-            approved_code_hashes: vec![plan.code_hash()],
-            exit_when_done: true,
-            listen: Some("127.0.0.1:0".parse()?),
-            tls: tls(hospital),
-            source,
-        })
-    }
-}
-
-/// A federation running in this process.
-pub struct Federation {
-    /// The coordinator.
-    pub coordinator: coordinator::RunningCoordinator,
-    /// Each node's task, by hospital.
-    pub nodes: Vec<(String, node::RunningNode)>,
-}
-
-/// Give a node its own EHR under `store_dir` (loaded with its centre's records
-/// as FHIR when it holds no patient yet), and make the gate over it the
-/// node's dataset.
-async fn with_ehr(
-    mut settings: node::NodeSettings,
-    data_dir: &Path,
-    store_dir: &Path,
-) -> anyhow::Result<node::NodeSettings> {
-    std::fs::create_dir_all(store_dir)?;
-    let url = format!("sqlite:{}", store_dir.join("ehr.sqlite").display());
-    let store = ehr::Store::open(&url).await?;
-    let has_patients = store
-        .counts()
-        .await?
-        .iter()
-        .any(|(kind, n)| kind == "Patient" && *n > 0);
-    if !has_patients {
-        ehr::heart::load_centre_files(&store, &settings.name, data_dir).await?;
-    }
-    settings.source = Box::new(node::source::EhrHeartDisease::new(store.clone()));
-    settings.ehr = Some(store);
-    settings.imaging = Some(node::imaging::ImagingSettings {
-        dir: store_dir.join("images"),
-        dicom_listen: Some("127.0.0.1:0".parse()?),
-        ae_title: "COHORT".into(),
-    });
-    Ok(settings)
-}
-
-/// Issue credentials, start the coordinator on a free loopback port and one
-/// node task per hospital, each with its own store under `workdir`, training
-/// from the UCI files.
-pub async fn start_federation(plan: &TrainingPlan, workdir: &Path) -> anyhow::Result<Federation> {
-    start_federation_from(plan, workdir, DemoSource::Files).await
-}
-
-/// [`start_federation`] with the data source of the nodes chosen.
-pub async fn start_federation_from(
-    plan: &TrainingPlan,
-    workdir: &Path,
-    source: DemoSource,
-) -> anyhow::Result<Federation> {
-    start_federation_with(plan, workdir, source, None).await
-}
-
-/// [`start_federation_from`] with the coordinator's web console.
-pub async fn start_federation_with(
-    plan: &TrainingPlan,
-    workdir: &Path,
-    source: DemoSource,
-    console: Option<console::ConsoleSettings>,
-) -> anyhow::Result<Federation> {
-    let data_dir = workdir.join("data/heart-disease");
-    write_heart_data(&data_dir)?;
-    let credentials = Credentials::prepare(&workdir.join("pki"), &plan.hospitals)?;
-    let mut settings = credentials.coordinator_settings(
-        plan,
-        "127.0.0.1:0".parse()?,
-        &workdir.join("coordinator"),
-    )?;
-    settings.console = console;
-    let coordinator = coordinator::start(settings).await?;
-    let mut nodes = Vec::new();
-    for h in &credentials.hospitals {
-        let store_dir = workdir.join("nodes").join(&h.party);
-        let address = coordinator.address();
-        let settings = match source {
-            DemoSource::Files => {
-                credentials.node_settings(h, plan, address, &data_dir, &store_dir)?
-            }
-            DemoSource::Ehr => {
-                let files = credentials.node_settings(h, plan, address, &data_dir, &store_dir)?;
-                with_ehr(files, &data_dir, &store_dir).await?
-            }
-            DemoSource::Synthetic { rows } => {
-                let index = credentials
-                    .hospitals
-                    .iter()
-                    .position(|o| o.party == h.party);
-                let synthetic = node::source::Synthetic {
-                    rows,
-                    features: plan.model.inputs(),
-                    seed: 100_000 + index.unwrap_or_default() as u64,
-                };
-                credentials.node_settings_with(h, plan, address, &store_dir, Box::new(synthetic))?
-            }
-        };
-        node::store::NodeStore::open(&store_dir)
-            .await?
-            .install_secret(demo_node_secret(plan.seed, &h.party))
-            .await?;
-        nodes.push((h.party.clone(), node::start(settings).await?));
-    }
-    Ok(Federation { coordinator, nodes })
-}
-
-impl Federation {
-    /// Wait for the plan to end (showing progress) and for every node to stop.
-    pub async fn finish(self, progress: &ProgressBar) -> anyhow::Result<Finished> {
-        let (coordinator, finished) = self.settle(progress, true).await;
-        coordinator.shutdown().await;
-        finished
-    }
-
-    /// Wait for the plan to end and its ledger to be published, and hand
-    /// back the coordinator still serving; with `wait_nodes`, also wait for
-    /// every node to stop (otherwise their APIs go on serving).
-    pub async fn settle(
-        self,
-        progress: &ProgressBar,
-        wait_nodes: bool,
-    ) -> (coordinator::RunningCoordinator, anyhow::Result<Finished>) {
-        let mut events = self.coordinator.subscribe();
-        let watcher = {
-            let progress = progress.clone();
-            tokio::spawn(async move {
-                while let Ok(event) = events.recv().await {
-                    if let PlanEvent::RoundAggregated(r) = event {
-                        let all: Vec<learn::Metrics> = r.input_test.values().copied().collect();
-                        let acc = learn::Metrics::pooled(&all).accuracy;
-                        progress.set_position(u64::from(r.round));
-                        progress.set_message(format!(
-                            "test accuracy of round {} input {acc:.3}",
-                            r.round
-                        ));
-                    }
-                }
-            })
-        };
-        let state = self.coordinator.wait_finished().await;
-        if wait_nodes {
-            for (name, node) in self.nodes {
-                if let Err(e) = node.wait().await {
-                    tracing::warn!(node = %name, error = %e, "node stopped with an error");
-                }
-            }
-        }
-        watcher.abort();
-        let ledger = self
-            .coordinator
-            .wait_ledger_published(std::time::Duration::from_secs(10))
-            .await;
-        let finished = match &state.phase {
-            Phase::Failed { reason } => Err(anyhow::anyhow!("the plan failed: {reason}")),
-            _ => Ok(Finished { state, ledger }),
-        };
-        (self.coordinator, finished)
-    }
-}
-
-/// What a federation run leaves: the plan's final state and its ledger.
-pub struct Finished {
-    /// The plan's state.
-    pub state: PlanState,
-    /// The ledger recording it.
-    pub ledger: coordinator::LedgerSummary,
-}
-
 /// Audit the run's ledger offline, as an outsider would, and show its
 /// cosigned checkpoint.
 fn verify_ledger(ledger: &coordinator::LedgerSummary, kept: bool) -> anyhow::Result<()> {
@@ -513,6 +161,20 @@ fn verify_ledger(ledger: &coordinator::LedgerSummary, kept: bool) -> anyhow::Res
         );
     }
     Ok(())
+}
+
+/// Show each aggregated round on `progress`: its number and the pooled test
+/// accuracy of its input model.
+pub fn show_rounds(progress: &ProgressBar) -> impl FnMut(PlanEvent) + Send + 'static {
+    let progress = progress.clone();
+    move |event| {
+        if let PlanEvent::RoundAggregated(r) = event {
+            let all: Vec<learn::Metrics> = r.input_test().into_values().collect();
+            let acc = learn::Metrics::pooled(&all).accuracy;
+            progress.set_position(u64::from(r.round));
+            progress.set_message(format!("test accuracy of round {} input {acc:.3}", r.round));
+        }
+    }
 }
 
 /// A progress bar over the plan's rounds.
@@ -604,7 +266,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
         false => (None, None),
     };
-    let federation = start_federation_with(&plan, &workdir, DemoSource::Ehr, console).await?;
+    let federation = start_federation_with(&plan, &workdir, DataSource::Ehr, console).await?;
     if let (Some(address), Some(password)) = (federation.coordinator.console_address(), &password) {
         println!(
             "console: http://{address}/ (coordinator: plans, rounds, privacy budgets, ledger)"
@@ -628,7 +290,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
     }
     let progress = round_progress(plan.rounds);
-    let (coordinator, finished) = federation.settle(&progress, !args.serve).await;
+    let (coordinator, finished) = federation.settle(show_rounds(&progress), !args.serve).await;
     let serving = match args.serve {
         true => Some(coordinator),
         false => {

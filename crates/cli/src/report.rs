@@ -1,7 +1,7 @@
 //! The HTML report of a demo run: accuracy and loss curves (SVG plots drawn
 //! with plotters), the results table and the round log.
 
-use fed::server::PlanState;
+use fed::plan_run::PlanState;
 use plotters::prelude::*;
 
 use crate::results::{CurvePoint, DemoResults, FLAMBY};
@@ -267,7 +267,7 @@ pub fn html(results: &DemoResults, state: &PlanState) -> String {
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td><td><code>{}</code></td></tr>",
             r.round,
             escape(
-                &r.contributors
+                &r.contributions
                     .keys()
                     .cloned()
                     .collect::<Vec<_>>()

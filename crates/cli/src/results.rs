@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use fed::server::PlanState;
+use fed::plan_run::PlanState;
 use learn::Metrics;
 use serde::Serialize;
 
@@ -170,7 +170,7 @@ pub fn curve(state: &PlanState) -> Vec<CurvePoint> {
     let mut points: Vec<CurvePoint> = state
         .history
         .iter()
-        .map(|r| point(r.round - 1, &r.input_test))
+        .map(|r| point(r.round - 1, &r.input_test()))
         .collect();
     if !state.final_evaluation.is_empty() {
         points.push(point(state.history.len() as u32, &state.final_evaluation));

@@ -131,7 +131,7 @@ fn a_canary_patient_in_an_ehr_never_reaches_the_logs_or_the_coordinator() {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("work");
     let data = work.join("data/heart-disease");
-    cli::demo::write_heart_data(&data).unwrap();
+    harness::write_heart_data(&data).unwrap();
     let store_dir = work.join("nodes/hungarian");
     std::fs::create_dir_all(&store_dir).unwrap();
     tokio::runtime::Runtime::new().unwrap().block_on(async {

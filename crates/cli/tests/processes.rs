@@ -44,7 +44,7 @@ fn set_up(dir: &Path, plan: &TrainingPlan, port: u16) {
     let mut args = vec!["ca"];
     args.extend(parties);
     cohort(&args, dir);
-    cli::demo::write_heart_data(&dir.join("data")).unwrap();
+    harness::write_heart_data(&dir.join("data")).unwrap();
 
     let mut config = toml::Table::new();
     config.insert("listen".into(), format!("127.0.0.1:{port}").into());
@@ -172,12 +172,8 @@ fn reference_model(plan: &TrainingPlan) -> String {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let f = cli::demo::start_federation(plan, dir.path()).await.unwrap();
-        f.finish(&indicatif::ProgressBar::hidden())
-            .await
-            .unwrap()
-            .state
-            .global_sha256
+        let f = harness::start_federation(plan, dir.path()).await.unwrap();
+        f.finish(|_| {}).await.unwrap().state.global_sha256
     })
 }
 

@@ -1,5 +1,5 @@
 //! The coordinator: serves the `cohort.fed.v1.Coordinator` gRPC service over
-//! mutual TLS, runs one training plan through [`fed::server::PlanRun`], and
+//! mutual TLS, runs one training plan through [`fed::plan_run::PlanRun`], and
 //! persists every accepted message before acknowledging it, so a restarted
 //! coordinator resumes where it stopped.
 //!
@@ -12,7 +12,7 @@
 //! ```
 
 pub mod config;
-pub mod ledger;
+pub mod federation_log;
 pub mod registry;
 mod service;
 pub mod store;
@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fed::server::{PlanEvent, PlanRun, PlanState};
+use fed::plan_run::{PlanEvent, PlanRun, PlanState};
 use protocol::v1::coordinator_server::CoordinatorServer;
 use tokio::sync::{Mutex, broadcast, watch};
 use tokio::task::JoinHandle;
@@ -41,7 +41,7 @@ pub enum CoordinatorError {
     Store(#[from] store::StoreError),
     /// The plan state could not be created or restored.
     #[error("plan: {0}")]
-    Run(#[from] fed::server::RunError),
+    Run(#[from] fed::plan_run::RunError),
     /// The listen address could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Bind {
@@ -55,7 +55,7 @@ pub enum CoordinatorError {
     Tls(tonic::transport::Error),
     /// The ledger could not be opened or kept in step.
     #[error(transparent)]
-    Ledger(#[from] ledger::LedgerError),
+    Ledger(#[from] federation_log::LedgerError),
     /// The coordinator's key is unusable.
     #[error("coordinator identity key: {0}")]
     Identity(String),
@@ -90,7 +90,7 @@ pub(crate) struct Shared {
     ledger_origin: ::ledger::entry::LogOrigin,
     code_hash: String,
     run: Mutex<PlanRun>,
-    ledger: Mutex<ledger::FederationLedger>,
+    ledger: Mutex<federation_log::FederationLedger>,
     /// Hospitals that have been told the plan is over.
     released: Mutex<std::collections::BTreeSet<String>>,
     store: CoordinatorStore,
@@ -128,7 +128,7 @@ fn log_event(event: &PlanEvent) {
         PlanEvent::Standardized => tracing::info!("federated standardisation computed"),
         PlanEvent::RoundAggregated(r) => tracing::info!(
             round = r.round,
-            contributors = r.contributors.len(),
+            contributors = r.contributions.len(),
             missing = ?r.missing,
             model = %r.output_sha256,
             "round aggregated"
@@ -292,7 +292,7 @@ pub async fn start(settings: CoordinatorSettings) -> Result<RunningCoordinator, 
     let run = match store.load_state(&plan_id).await? {
         Some(state) => {
             let mut artifacts = std::collections::HashMap::new();
-            for sha in fed::server::referenced_artifacts(&state) {
+            for sha in fed::plan_run::referenced_artifacts(&state) {
                 let weights = store.get_artifact(&sha).await?;
                 artifacts.insert(sha, weights);
             }
@@ -321,17 +321,17 @@ pub async fn start(settings: CoordinatorSettings) -> Result<RunningCoordinator, 
         ed25519_dalek::SigningKey::from_pkcs8_pem(&settings.tls.key_pem)
             .map_err(|e| CoordinatorError::Identity(e.to_string()))?
     };
-    let hospitals: Vec<ledger::LedgerParty> = settings
+    let hospitals: Vec<federation_log::LedgerParty> = settings
         .registry
         .parties()
         .into_iter()
-        .map(|p| ledger::LedgerParty {
+        .map(|p| federation_log::LedgerParty {
             name: p.name.clone(),
             key: p.public_key,
         })
         .collect();
     let quorum = (hospitals.len() / 2 + 1) as u16;
-    let federation_ledger = ledger::FederationLedger::open(
+    let federation_ledger = federation_log::FederationLedger::open(
         &settings.data_dir.join("ledger"),
         &settings.federation,
         key,

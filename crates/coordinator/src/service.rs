@@ -5,9 +5,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fed::server::{Rejection, Review, TaskKind, UpdateSubmission};
+use fed::contribution::SignedContribution;
+use fed::plan_run::{Rejection, Review, TaskKind};
+use fed::secure_round::SecureMessage;
 use learn::FeatureStats;
-use protocol::convert::{decode_metrics, decode_model, model_message, standardization_message};
+use ledger::entry::SignedEntry;
+use protocol::convert::{
+    WireError, decode_metrics, decode_model, model_message, standardization_message,
+};
 use protocol::v1::{self, task::Kind};
 use tonic::{Request, Response, Status};
 
@@ -48,15 +53,29 @@ fn invalid(message: String) -> Status {
     Status::invalid_argument(message)
 }
 
+fn malformed(error: WireError) -> Status {
+    Status::invalid_argument(error.to_string())
+}
+
 impl CoordinatorService {
     /// Decode a ledger entry the caller signed, and check the signature.
-    async fn signed_entry(
+    fn signed_entry(
         &self,
         party: &crate::registry::Party,
         bytes: &[u8],
-    ) -> Result<ledger::entry::SignedEntry, Status> {
-        let entry = ledger::entry::SignedEntry::from_bytes(bytes)
+    ) -> Result<SignedEntry, Status> {
+        let entry = SignedEntry::from_bytes(bytes)
             .map_err(|e| invalid(format!("the ledger entry does not decode: {e}")))?;
+        self.verify_entry(party, &entry)?;
+        Ok(entry)
+    }
+
+    /// Check that `entry` is signed by `party`'s enrolled key.
+    fn verify_entry(
+        &self,
+        party: &crate::registry::Party,
+        entry: &SignedEntry,
+    ) -> Result<(), Status> {
         let key = ledger::entry::PublicKey::from_bytes(&party.public_key.0)
             .map_err(|e| Status::internal(format!("enrolled key of {}: {e}", party.name)))?;
         if !entry.verify(&self.shared.ledger_origin, &key) {
@@ -65,33 +84,44 @@ impl CoordinatorService {
                 party.name
             )));
         }
-        Ok(entry)
-    }
-
-    /// Check that `entry` is the caller's signed Contribution stating exactly
-    /// the update it sends (for the active plan; other plans are refused later).
-    async fn check_contribution(
-        &self,
-        party: &crate::registry::Party,
-        plan_id: &str,
-        entry: &[u8],
-        facts: fed::record::UpdateFacts<'_>,
-    ) -> Result<(), Status> {
-        let entry = self.signed_entry(party, entry).await?;
-        if plan_id == self.shared.plan_id {
-            fed::record::check_contribution(&entry, &party.name, &facts)
-                .map_err(|e| invalid(e.to_string()))?;
-        }
         Ok(())
     }
 
+    /// Decode a contribution and check that its entry is the caller's signed
+    /// Contribution stating exactly its facts (for the active plan; other
+    /// plans are refused later).
+    fn contribution(
+        &self,
+        party: &crate::registry::Party,
+        plan_id: &str,
+        message: Option<protocol::v1::Contribution>,
+    ) -> Result<SignedContribution, Status> {
+        let signed = SignedContribution::try_from(
+            message
+                .ok_or(WireError::Missing("contribution"))
+                .map_err(malformed)?,
+        )
+        .map_err(malformed)?;
+        self.verify_entry(party, &signed.entry)?;
+        if plan_id == self.shared.plan_id {
+            fed::record::check_contribution(
+                &signed.entry,
+                &party.name,
+                &self.shared.plan,
+                &signed.contribution,
+            )
+            .map_err(|e| invalid(e.to_string()))?;
+        }
+        Ok(signed)
+    }
+
     /// Check a hospital's DatasetPrepared entry for the active plan.
-    async fn check_dataset(
+    fn check_dataset(
         &self,
         party: &crate::registry::Party,
         bytes: &[u8],
-    ) -> Result<(), Status> {
-        let entry = self.signed_entry(party, bytes).await?;
+    ) -> Result<SignedEntry, Status> {
+        let entry = self.signed_entry(party, bytes)?;
         let registration = &self.shared.registration;
         let plan = fed::record::hash_from_hex(&self.shared.plan_id)
             .map_err(|e| Status::internal(e.to_string()))?;
@@ -101,7 +131,7 @@ impl CoordinatorService {
                     && d.registration == registration.entry_hash()
                     && entry.author().as_str() == party.name =>
             {
-                Ok(())
+                Ok(entry)
             }
             _ => Err(invalid(format!(
                 "the dataset entry is not {}'s DatasetPrepared for plan {}",
@@ -111,19 +141,19 @@ impl CoordinatorService {
     }
 
     /// Check a hospital's PlanApproved entry for the active plan.
-    async fn check_approval(
+    fn check_approval(
         &self,
         party: &crate::registry::Party,
         bytes: &[u8],
-    ) -> Result<(), Status> {
-        let entry = self.signed_entry(party, bytes).await?;
+    ) -> Result<SignedEntry, Status> {
+        let entry = self.signed_entry(party, bytes)?;
         let expected = fed::record::approval(&self.shared.plan_id, &self.shared.registration)
             .map_err(|e| Status::internal(e.to_string()))?;
         match entry.statement() {
             ledger::entry::Statement::PlanApproved(a)
                 if *a == expected && entry.author().as_str() == party.name =>
             {
-                Ok(())
+                Ok(entry)
             }
             _ => Err(invalid(format!(
                 "the approval entry is not {}'s PlanApproved of plan {}",
@@ -164,14 +194,12 @@ impl CoordinatorService {
                 global_model: Some(model_message(&global)),
                 standardization: standardizer.map(standardization_message),
                 deadline_unix_ms,
-                secure_params: secure
-                    .map(|p| serde_json::to_vec(&p).expect("parameters serialise"))
-                    .unwrap_or_default(),
+                secure: secure.as_ref().map(Into::into),
             }),
             TaskKind::SecureStep { round, task } => Kind::Secure(v1::SecureStepRequest {
                 plan_id,
                 round,
-                task: task.to_json().expect("a secure task serialises"),
+                task: Some((&task).into()),
             }),
             TaskKind::Evaluate {
                 round,
@@ -287,17 +315,16 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
         if !review.approved {
             tracing::warn!(node = %party.name, reason = %review.reason, "plan declined");
         }
-        let (approval_entry_hex, dataset_entry_hex) = if review.approved {
-            self.check_approval(&party, &review.approval_entry).await?;
-            if !review.dataset_entry.is_empty() {
-                self.check_dataset(&party, &review.dataset_entry).await?;
-            }
-            (
-                hex::encode(&review.approval_entry),
-                hex::encode(&review.dataset_entry),
-            )
+        let (approval_entry, dataset_entry) = if review.approved {
+            let approval = self.check_approval(&party, &review.approval_entry)?;
+            let dataset = if review.dataset_entry.is_empty() {
+                None
+            } else {
+                Some(self.check_dataset(&party, &review.dataset_entry)?)
+            };
+            (Some(approval), dataset)
         } else {
-            (String::new(), String::new())
+            (None, None)
         };
         self.shared
             .apply(|run, now| {
@@ -307,8 +334,8 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
                     Review {
                         approved: review.approved,
                         reason: review.reason.clone(),
-                        approval_entry_hex,
-                        dataset_entry_hex,
+                        approval_entry,
+                        dataset_entry,
                     },
                     now,
                 )
@@ -341,33 +368,10 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
         let party = self.caller(&request)?;
         let u = request.into_inner();
         let weights = decode_model(u.weights).map_err(invalid)?;
-        let weights_sha256 = weights.sha256_hex();
-        let train = decode_metrics(u.train_metrics, "training").map_err(invalid)?;
-        let facts = fed::record::UpdateFacts {
-            plan: &self.shared.plan,
-            round: u.round,
-            update_sha256: &weights_sha256,
-            num_samples: u.num_samples,
-            train,
-            epsilon_round_micro: u.epsilon_round_micro,
-            epsilon_total_micro: u.epsilon_total_micro,
-        };
-        self.check_contribution(&party, &u.plan_id, &u.contribution_entry, facts)
-            .await?;
-        let submission = UpdateSubmission {
-            round: u.round,
-            weights,
-            num_samples: u.num_samples,
-            train,
-            global_test: decode_metrics(u.global_test_metrics, "test").map_err(invalid)?,
-            code_hash: u.code_hash,
-            contribution_entry_hex: hex::encode(&u.contribution_entry),
-            epsilon_round_micro: u.epsilon_round_micro,
-            epsilon_total_micro: u.epsilon_total_micro,
-        };
-        let round = submission.round;
+        let contribution = self.contribution(&party, &u.plan_id, u.contribution)?;
+        let round = contribution.contribution.round;
         self.shared
-            .apply(|run, now| run.on_update(&party.name, &u.plan_id, submission.clone(), now))
+            .apply(|run, now| run.on_update(&party.name, &u.plan_id, contribution, weights, now))
             .await
             .inspect_err(|status| {
                 tracing::warn!(node = %party.name, round, error = %status.message(), "update refused");
@@ -384,35 +388,15 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
     ) -> Result<Response<v1::Ack>, Status> {
         let party = self.caller(&request)?;
         let s = request.into_inner();
-        let message = fed::secure_round::SecureMessage::from_json(&s.message)
-            .map_err(|e| invalid(format!("malformed secure-aggregation message: {e}")))?;
-        let update = match s.update {
+        let message = SecureMessage::try_from(
+            s.message
+                .ok_or(WireError::Missing("secure-aggregation message"))
+                .map_err(malformed)?,
+        )
+        .map_err(|e| invalid(format!("malformed secure-aggregation message: {e}")))?;
+        let update = match s.contribution {
             None => None,
-            Some(info) => {
-                let train = decode_metrics(info.train_metrics, "training").map_err(invalid)?;
-                let facts = fed::record::UpdateFacts {
-                    plan: &self.shared.plan,
-                    round: s.round,
-                    update_sha256: &info.update_sha256,
-                    num_samples: info.num_samples,
-                    train,
-                    epsilon_round_micro: info.epsilon_round_micro,
-                    epsilon_total_micro: info.epsilon_total_micro,
-                };
-                self.check_contribution(&party, &s.plan_id, &info.contribution_entry, facts)
-                    .await?;
-                Some(fed::server::SecureUpdate {
-                    update_sha256: info.update_sha256,
-                    num_samples: info.num_samples,
-                    train,
-                    global_test: decode_metrics(info.global_test_metrics, "test")
-                        .map_err(invalid)?,
-                    code_hash: info.code_hash,
-                    contribution_entry_hex: hex::encode(&info.contribution_entry),
-                    epsilon_round_micro: info.epsilon_round_micro,
-                    epsilon_total_micro: info.epsilon_total_micro,
-                })
-            }
+            Some(c) => Some(self.contribution(&party, &s.plan_id, Some(c))?),
         };
         // A secure step's messages live in the round's in-memory state (a
         // restarted coordinator starts a new attempt), so only the first one,
@@ -510,7 +494,10 @@ impl crate::Shared {
     /// Apply a message to the plan, persist, wake pollers; map refusals.
     async fn apply(
         &self,
-        f: impl FnOnce(&mut fed::server::PlanRun, i64) -> Result<Vec<fed::server::PlanEvent>, Rejection>,
+        f: impl FnOnce(
+            &mut fed::plan_run::PlanRun,
+            i64,
+        ) -> Result<Vec<fed::plan_run::PlanEvent>, Rejection>,
     ) -> Result<(), Status> {
         self.apply_storing(Store::Always, f).await
     }
@@ -519,7 +506,10 @@ impl crate::Shared {
     async fn apply_storing(
         &self,
         store: Store,
-        f: impl FnOnce(&mut fed::server::PlanRun, i64) -> Result<Vec<fed::server::PlanEvent>, Rejection>,
+        f: impl FnOnce(
+            &mut fed::plan_run::PlanRun,
+            i64,
+        ) -> Result<Vec<fed::plan_run::PlanEvent>, Rejection>,
     ) -> Result<(), Status> {
         let mut run = self.run.lock().await;
         let now = now_unix_ms();

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use fed::server::{PlanState, RoundRecord};
+use fed::plan_run::{PlanState, RoundRecord};
 use learn::Weights;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
@@ -229,32 +229,51 @@ fn legacy_history(state_json: &str) -> Result<Vec<RoundRecord>, serde_json::Erro
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
+    use fed::contribution::{Contribution, SignedContribution};
     use fed::plan::TrainingPlan;
-    use fed::server::{PlanRun, PlanState, RoundRecord};
+    use fed::plan_run::{PlanRun, PlanState, RoundRecord};
 
     use super::*;
 
     fn record(round: u32) -> RoundRecord {
-        let hospitals = ["cleveland", "hungarian", "switzerland", "va"];
-        let each = |v: String| -> BTreeMap<String, String> {
-            hospitals
-                .iter()
-                .map(|h| (h.to_string(), v.clone()))
-                .collect()
+        let plan = TrainingPlan::heart_disease_default();
+        let origin = ledger::entry::LogOrigin::new("test/log").unwrap();
+        let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        let metrics = learn::Metrics {
+            loss: 0.5,
+            accuracy: 0.7,
+            samples: 100,
         };
+        let contributions = ["cleveland", "hungarian", "switzerland", "va"]
+            .iter()
+            .map(|h| {
+                let contribution = Contribution {
+                    round,
+                    update_sha256: "ef".repeat(32),
+                    num_samples: 100,
+                    train: metrics,
+                    global_test: metrics,
+                    code_hash: plan.code_hash(),
+                    epsilon_round_micro: 0,
+                    epsilon_total_micro: 0,
+                };
+                let party = ledger::entry::PartyId::new(h).unwrap();
+                let entry =
+                    fed::record::sign_contribution(&plan, &contribution, &origin, party, &key)
+                        .unwrap();
+                let signed = SignedContribution {
+                    contribution,
+                    entry,
+                };
+                (h.to_string(), signed)
+            })
+            .collect();
         RoundRecord {
             round,
-            contributors: hospitals.iter().map(|h| (h.to_string(), 100)).collect(),
+            contributions,
             missing: Vec::new(),
             input_sha256: "ab".repeat(32),
             output_sha256: "cd".repeat(32),
-            update_sha256: each("ef".repeat(32)),
-            train: BTreeMap::new(),
-            input_test: BTreeMap::new(),
-            epsilon_total_micro: BTreeMap::new(),
-            contribution_entries: each("00".repeat(300)),
             opened_unix_ms: i64::from(round) * 1000,
             closed_unix_ms: i64::from(round) * 1000 + 500,
         }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use console::coordinator::{CoordinatorConsole, FederationSource};
-use fed::server::{PlanEvent, PlanState};
+use fed::plan_run::{PlanEvent, PlanState};
 use futures::future::BoxFuture;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;

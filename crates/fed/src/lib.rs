@@ -1,6 +1,7 @@
 //! Federated training core, independent of any transport: training plans,
 //! aggregation strategies, the coordinator's plan state machine
-//! ([`server::PlanRun`]) and the node's local steps ([`client`]).
+//! ([`plan_run::PlanRun`]), the facts of an update ([`contribution`]) and the
+//! node's local steps ([`client`]).
 //!
 //! ```
 //! use fed::plan::TrainingPlan;
@@ -11,12 +12,14 @@
 
 pub mod client;
 pub mod client_dp;
+pub mod contribution;
 pub mod plan;
+pub mod plan_run;
 pub mod record;
 pub mod secure_round;
-pub mod server;
 pub mod simulation;
 pub mod strategy;
+pub mod task;
 
 use sha2::{Digest, Sha256};
 

@@ -16,7 +16,7 @@ use ledger::entry::{
 use ledger::hash::Hash;
 
 use crate::plan::TrainingPlan;
-use crate::server::{Phase, PlanState};
+use crate::plan_run::{Phase, PlanState};
 
 /// Why a statement could not be built or checked.
 #[derive(Debug, thiserror::Error)]
@@ -27,9 +27,6 @@ pub enum RecordError {
     /// A hash is not 64 hex digits.
     #[error("not a SHA-256 hex digest: {0:?}")]
     Hash(String),
-    /// A stored entry does not decode.
-    #[error("stored ledger entry does not decode: {0}")]
-    Entry(String),
     /// An entry does not say what it should.
     #[error("{0}")]
     Mismatch(String),
@@ -83,53 +80,50 @@ pub fn approval(plan_id: &str, registration: &SignedEntry) -> Result<PlanApprove
     })
 }
 
-/// What a hospital states about one update it sends.
-#[derive(Clone, Debug)]
-pub struct UpdateFacts<'a> {
-    /// The plan.
-    pub plan: &'a TrainingPlan,
-    /// The round.
-    pub round: u32,
-    /// SHA-256 (hex) of the update's safetensors bytes.
-    pub update_sha256: &'a str,
-    /// Training records behind it.
-    pub num_samples: u64,
-    /// Training loss and accuracy.
-    pub train: learn::Metrics,
-    /// Epsilon spent on this update (millionths).
-    pub epsilon_round_micro: u64,
-    /// Epsilon spent on the plan so far (millionths).
-    pub epsilon_total_micro: u64,
-}
-
-/// The Contribution statement of an update.
-pub fn contribution(facts: &UpdateFacts<'_>) -> Result<Contribution, RecordError> {
+/// The Contribution statement of `update`, an update for `plan`.
+pub fn contribution(
+    plan: &TrainingPlan,
+    update: &crate::contribution::Contribution,
+) -> Result<Contribution, RecordError> {
     Ok(Contribution {
-        plan: hash_from_hex(&facts.plan.plan_id())?,
-        round: facts.round,
-        update_hash: hash_from_hex(facts.update_sha256)?,
-        samples: SampleBucket::of(facts.num_samples)?,
+        plan: hash_from_hex(&plan.plan_id())?,
+        round: update.round,
+        update_hash: hash_from_hex(&update.update_sha256)?,
+        samples: SampleBucket::of(update.num_samples)?,
         metrics: Metrics::new(vec![
             Metric {
                 kind: MetricKind::Loss,
-                value: Number::new(facts.train.loss)?,
+                value: Number::new(update.train.loss)?,
             },
             Metric {
                 kind: MetricKind::Accuracy,
-                value: Number::new(facts.train.accuracy)?,
+                value: Number::new(update.train.accuracy)?,
             },
         ])?,
-        epsilon_round: Epsilon::from_micro(facts.epsilon_round_micro),
-        epsilon_total: Epsilon::from_micro(facts.epsilon_total_micro),
-        code_hash: hash_from_hex(&facts.plan.code_hash())?,
+        epsilon_round: Epsilon::from_micro(update.epsilon_round_micro),
+        epsilon_total: Epsilon::from_micro(update.epsilon_total_micro),
+        code_hash: hash_from_hex(&plan.code_hash())?,
     })
 }
 
-/// Check that a signed entry is `author`'s Contribution stating exactly `facts`.
+/// `author`'s signed Contribution entry stating `update`.
+pub fn sign_contribution(
+    plan: &TrainingPlan,
+    update: &crate::contribution::Contribution,
+    origin: &LogOrigin,
+    author: PartyId,
+    key: &SigningKey,
+) -> Result<SignedEntry, RecordError> {
+    let statement = Statement::Contribution(contribution(plan, update)?);
+    Ok(SignedEntry::sign(origin, author, statement, key)?)
+}
+
+/// Check that a signed entry is `author`'s Contribution stating exactly `update`.
 pub fn check_contribution(
     entry: &SignedEntry,
     author: &str,
-    facts: &UpdateFacts<'_>,
+    plan: &TrainingPlan,
+    update: &crate::contribution::Contribution,
 ) -> Result<(), RecordError> {
     if entry.author().as_str() != author {
         return Err(RecordError::Mismatch(format!(
@@ -137,7 +131,7 @@ pub fn check_contribution(
             entry.author()
         )));
     }
-    let expected = contribution(facts)?;
+    let expected = contribution(plan, update)?;
     match entry.statement() {
         Statement::Contribution(c) if *c == expected => Ok(()),
         Statement::Contribution(_) => Err(RecordError::Mismatch(
@@ -149,11 +143,6 @@ pub fn check_contribution(
             other.kind_name()
         ))),
     }
-}
-
-fn decode(hex_entry: &str) -> Result<SignedEntry, RecordError> {
-    let bytes = hex::decode(hex_entry).map_err(|e| RecordError::Entry(e.to_string()))?;
-    SignedEntry::from_bytes(&bytes).map_err(|e| RecordError::Entry(e.to_string()))
 }
 
 /// An entry the log must hold: one the coordinator signs, one a hospital
@@ -192,18 +181,17 @@ pub fn expected_entries(
     ))];
     if state.phase != Phase::Review {
         let approved: Vec<_> = state.reviews.values().filter(|r| r.approved).collect();
-        for hex_entry in approved
+        for entry in approved
             .iter()
-            .map(|r| &r.approval_entry_hex)
-            .chain(approved.iter().map(|r| &r.dataset_entry_hex))
-            .filter(|h| !h.is_empty())
+            .filter_map(|r| r.approval_entry.as_ref())
+            .chain(approved.iter().filter_map(|r| r.dataset_entry.as_ref()))
         {
-            out.push(Expected::ByHospital(decode(hex_entry)?));
+            out.push(Expected::ByHospital(entry.clone()));
         }
         let rule = strategy(plan)?;
         for record in &state.history {
             // A round's entries: its opening, its contributions, its aggregate.
-            let entries = 2 + record.contribution_entries.len();
+            let entries = 2 + record.contributions.len();
             if out.len() + entries <= skip {
                 out.extend(std::iter::repeat_with(|| Expected::InLog).take(entries));
                 continue;
@@ -215,15 +203,15 @@ pub fn expected_entries(
                     input_model: hash_from_hex(&record.input_sha256)?,
                 },
             )));
-            let contributions = record
-                .contribution_entries
+            let contributions: Vec<SignedEntry> = record
+                .contributions
                 .values()
-                .map(|hex_entry| decode(hex_entry))
-                .collect::<Result<Vec<_>, _>>()?;
+                .map(|c| c.entry.clone())
+                .collect();
             let buckets = record
-                .contributors
+                .contributions
                 .values()
-                .map(|n| SampleBucket::of(*n))
+                .map(|c| SampleBucket::of(c.contribution.num_samples))
                 .collect::<Result<Vec<_>, _>>()?;
             let weights = Weight::for_buckets(rule, &buckets);
             let consumed = contributions

@@ -1,15 +1,18 @@
 //! In-process federation for scale runs: many virtual clients drive the same
 //! [`PlanRun`] state machine and [`client`] steps as the
 //! networked coordinator and nodes, without a transport (as Flower's
-//! simulation engine does). Time is a virtual clock, so deadlines never fire.
+//! simulation engine does). Plan time is a virtual clock, so deadlines never
+//! fire; only the rounds' wall time, reported to the caller, reads the clock.
+//! Each virtual client signs its contributions with a key derived from its
+//! name, as a real node signs with its identity.
 
 use std::time::{Duration, Instant};
 
 use crate::client::{self, ClientError, LocalData};
+use crate::contribution::{Contribution, SignedContribution};
 use crate::plan::TrainingPlan;
-use crate::server::{
-    PlanEvent, PlanRun, Rejection, Review, RoundRecord, RunError, TaskKind, UpdateSubmission,
-};
+use crate::plan_run::{PlanEvent, PlanRun, Rejection, Review, RoundRecord, RunError, TaskKind};
+use crate::record::RecordError;
 
 /// Why a simulation stopped.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +39,23 @@ pub enum SimulationError {
     /// The plan failed.
     #[error("plan failed: {0}")]
     Failed(String),
+    /// A contribution could not be signed.
+    #[error("client {client}: contribution entry: {source}")]
+    Record {
+        /// The client.
+        client: String,
+        /// Why.
+        source: RecordError,
+    },
+}
+
+/// A virtual client's signing identity: a key derived from its name.
+fn identity(
+    name: &str,
+) -> Result<(ledger::entry::PartyId, ed25519_dalek::SigningKey), RecordError> {
+    let party = ledger::entry::PartyId::new(name)?;
+    let seed = crate::sha256(format!("cohort simulation identity {name}").as_bytes());
+    Ok((party, ed25519_dalek::SigningKey::from_bytes(&seed)))
 }
 
 /// Run `plan` to completion with `clients` (name and data), calling
@@ -49,6 +69,17 @@ pub fn run(
     let code_hash = plan.code_hash();
     let mut clock: i64 = 0;
     let mut run = PlanRun::new(plan.clone(), clock)?;
+    let origin = ledger::entry::LogOrigin::new("cohort.simulation/log")
+        .map_err(|e| SimulationError::Failed(format!("log origin: {e}")))?;
+    let identities = clients
+        .iter()
+        .map(|(name, _)| {
+            identity(name).map_err(|source| SimulationError::Record {
+                client: name.clone(),
+                source,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let mut prepared: Option<Vec<LocalData>> = None;
     let mut round_started = Instant::now();
     while !run.is_finished() {
@@ -73,8 +104,8 @@ pub fn run(
                         Review {
                             approved: true,
                             reason: String::new(),
-                            approval_entry_hex: String::new(),
-                            dataset_entry_hex: String::new(),
+                            approval_entry: None,
+                            dataset_entry: None,
                         },
                         clock,
                     )
@@ -101,18 +132,33 @@ pub fn run(
                     };
                     let update = client::train_round(&plan, name, round, &global, data, None)
                         .map_err(failed)?;
-                    let submission = UpdateSubmission {
+                    let contribution = Contribution {
                         round,
-                        weights: update.weights,
+                        update_sha256: update.weights.sha256_hex(),
                         num_samples: update.num_samples,
                         train: update.train,
                         global_test: update.global_test,
                         code_hash: code_hash.clone(),
-                        contribution_entry_hex: String::new(),
                         epsilon_round_micro: 0,
                         epsilon_total_micro: 0,
                     };
-                    run.on_update(name, &plan_id, submission, clock)
+                    let (party, key) = &identities[index];
+                    let entry = crate::record::sign_contribution(
+                        &plan,
+                        &contribution,
+                        &origin,
+                        party.clone(),
+                        key,
+                    )
+                    .map_err(|source| SimulationError::Record {
+                        client: name.clone(),
+                        source,
+                    })?;
+                    let signed = SignedContribution {
+                        contribution,
+                        entry,
+                    };
+                    run.on_update(name, &plan_id, signed, update.weights, clock)
                         .map_err(refused)?
                 }
                 TaskKind::Evaluate { model, .. } => {

@@ -98,6 +98,9 @@ pub enum AggregationError {
     /// A sample-weighted rule received updates whose sample counts sum to zero.
     #[error("the updates' sample counts sum to zero, so they cannot be weighted by samples")]
     ZeroSamples,
+    /// The rule needs every update, but only their mean is known (secure aggregation).
+    #[error("{rule} needs the individual updates, not only their mean")]
+    NeedsUpdates { rule: &'static str },
     /// The rule needs more updates than the round has (e.g. Krum needs n >= 2f + 3).
     #[error("{rule} needs at least {needed} client updates this round, got {got}")]
     NotEnoughForRule {
@@ -125,11 +128,42 @@ pub enum AggregationError {
     InvalidState(String),
 }
 
+/// What a rule needs of a round, declared by the rule itself: the round
+/// driver runs a rule under secure aggregation only if the weighted mean is
+/// enough, since that is all secure aggregation reveals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoundInput {
+    /// Every hospital's update (the robust rules: median, trimmed mean, Krum).
+    Updates,
+    /// Only the sample-weighted mean of the updates (the FedAvg family).
+    WeightedMean,
+}
+
 /// An aggregation rule. Updates arrive sorted by node name; output must be
 /// deterministic (bit-identical for identical inputs).
 pub trait Strategy: Send {
     /// Command-line name of the rule (one of [`StrategyConfig::NAMES`]).
     fn name(&self) -> &'static str;
+
+    /// What the rule needs of a round.
+    fn input(&self) -> RoundInput;
+
+    /// The next global weights from the sample-weighted mean `mean` of a
+    /// round's updates over `total_samples` training samples, for a rule whose
+    /// [`Strategy::input`] is [`RoundInput::WeightedMean`]; the result equals
+    /// [`Strategy::aggregate`] on updates with that mean, and the rule's server
+    /// state advances the same way.
+    ///
+    /// # Errors
+    /// [`AggregationError::NeedsUpdates`] for a rule that needs the individual
+    /// updates; the checks of [`validate_updates`] on the mean, and
+    /// [`AggregationError::ZeroSamples`] for a zero total.
+    fn aggregate_mean(
+        &mut self,
+        global: &[f32],
+        mean: &[f32],
+        total_samples: u64,
+    ) -> Result<Vec<f32>, AggregationError>;
 
     /// The next global weights from the current global and the round's updates.
     fn aggregate(
@@ -170,6 +204,17 @@ trait Rule: Send {
     /// no node appears twice.
     fn combine(&mut self, global: &[f32], updates: &[ClientUpdate<'_>]) -> Aggregated;
 
+    /// What the rule needs of a round; rules that reduce a round to its
+    /// sample-weighted mean declare [`RoundInput::WeightedMean`] and
+    /// implement [`Rule::from_mean`].
+    const INPUT: RoundInput = RoundInput::Updates;
+
+    /// The next global weights from the sample-weighted mean of a validated
+    /// round (one value per coordinate of `global`).
+    fn from_mean(&mut self, _global: &[f32], _mean: Vec<f64>) -> Aggregated {
+        Err(AggregationError::NeedsUpdates { rule: Self::NAME })
+    }
+
     /// See [`Strategy::state`].
     fn saved_state(&self) -> ServerState {
         Vec::new()
@@ -193,6 +238,31 @@ impl<R: Rule> Strategy for R {
     ) -> Result<Vec<f32>, AggregationError> {
         validate_updates(global.len(), updates)?;
         self.combine(global, updates)
+    }
+
+    fn input(&self) -> RoundInput {
+        R::INPUT
+    }
+
+    fn aggregate_mean(
+        &mut self,
+        global: &[f32],
+        mean: &[f32],
+        total_samples: u64,
+    ) -> Result<Vec<f32>, AggregationError> {
+        if R::INPUT == RoundInput::Updates {
+            return Err(AggregationError::NeedsUpdates { rule: R::NAME });
+        }
+        let as_update = ClientUpdate {
+            node: "weighted mean",
+            weights: mean,
+            num_samples: total_samples,
+        };
+        validate_updates(global.len(), &[as_update])?;
+        if total_samples == 0 {
+            return Err(AggregationError::ZeroSamples);
+        }
+        self.from_mean(global, mean.iter().map(|&w| f64::from(w)).collect())
     }
 
     fn state(&self) -> Vec<(String, Vec<f32>)> {

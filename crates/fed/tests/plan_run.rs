@@ -1,7 +1,8 @@
 //! The coordinator's plan state machine, driven with a fake clock.
 
+use fed::contribution::{Contribution, SignedContribution};
 use fed::plan::TrainingPlan;
-use fed::server::{Phase, PlanEvent, PlanRun, Rejection, Review, TaskKind, UpdateSubmission};
+use fed::plan_run::{Phase, PlanEvent, PlanRun, Rejection, Review, TaskKind};
 use fed::strategy::StrategyConfig;
 use learn::{Metrics, ModelSpec, Weights};
 
@@ -36,8 +37,8 @@ fn approve_all(run: &mut PlanRun, now: i64) {
             Review {
                 approved: true,
                 reason: String::new(),
-                approval_entry_hex: String::new(),
-                dataset_entry_hex: String::new(),
+                approval_entry: None,
+                dataset_entry: None,
             },
             now,
         )
@@ -45,19 +46,55 @@ fn approve_all(run: &mut PlanRun, now: i64) {
     }
 }
 
-fn update(run: &PlanRun, round: u32, value: f32, samples: u64) -> UpdateSubmission {
+/// An update as a node sends it: its contribution and its weights.
+#[derive(Clone)]
+struct Update {
+    contribution: Contribution,
+    weights: Weights,
+}
+
+fn update(run: &PlanRun, round: u32, value: f32, samples: u64) -> Update {
     let global = run.global();
-    UpdateSubmission {
-        round,
-        weights: global.with_values(vec![value; global.len()]).unwrap(),
-        num_samples: samples,
-        train: metrics(),
-        global_test: metrics(),
-        code_hash: run.state().plan.code_hash(),
-        contribution_entry_hex: String::new(),
-        epsilon_round_micro: 0,
-        epsilon_total_micro: 0,
+    let weights = global.with_values(vec![value; global.len()]).unwrap();
+    Update {
+        contribution: Contribution {
+            round,
+            update_sha256: weights.sha256_hex(),
+            num_samples: samples,
+            train: metrics(),
+            global_test: metrics(),
+            code_hash: run.state().plan.code_hash(),
+            epsilon_round_micro: 0,
+            epsilon_total_micro: 0,
+        },
+        weights,
     }
+}
+
+/// Send `u` as `node`, with a Contribution entry signed by a test key.
+fn send(
+    run: &mut PlanRun,
+    node: &str,
+    id: &str,
+    u: Update,
+    now: i64,
+) -> Result<Vec<PlanEvent>, Rejection> {
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let origin = ledger::entry::LogOrigin::new("test/log").unwrap();
+    let party = ledger::entry::PartyId::new(node).unwrap();
+    let entry = fed::record::sign_contribution(
+        &run.state().plan.clone(),
+        &u.contribution,
+        &origin,
+        party,
+        &key,
+    )
+    .unwrap();
+    let signed = SignedContribution {
+        contribution: u.contribution,
+        entry,
+    };
+    run.on_update(node, id, signed, u.weights, now)
 }
 
 fn submit(
@@ -69,7 +106,7 @@ fn submit(
     let id = run.state().plan_id.clone();
     let round = run.state().round;
     let u = update(run, round, value, 1);
-    run.on_update(node, &id, u, now)
+    send(run, node, &id, u, now)
 }
 
 #[test]
@@ -157,7 +194,7 @@ fn update_of_the_wrong_shape_is_rejected_with_the_expected_layout() {
     let mut u = update(&run, 1, 1.0, 1);
     u.weights = Weights::new(vec![("linear.weight".into(), vec![1, 5])], vec![0.0; 5]).unwrap();
     let id = run.state().plan_id.clone();
-    let err = run.on_update("a", &id, u, 1).unwrap_err();
+    let err = send(&mut run, "a", &id, u, 1).unwrap_err();
     assert!(
         matches!(&err, Rejection::Invalid(m) if m.contains("wrong shape")),
         "{err}"
@@ -171,13 +208,13 @@ fn update_with_nan_is_rejected() {
     approve_all(&mut run, 0);
     let id = run.state().plan_id.clone();
     let u = update(&run, 1, f32::NAN, 1);
-    let err = run.on_update("a", &id, u, 1).unwrap_err();
+    let err = send(&mut run, "a", &id, u, 1).unwrap_err();
     assert!(
         matches!(&err, Rejection::Invalid(m) if m.contains("NaN")),
         "{err}"
     );
     let u = update(&run, 1, f32::INFINITY, 1);
-    assert!(run.on_update("a", &id, u, 1).is_err());
+    assert!(send(&mut run, "a", &id, u, 1).is_err());
 }
 
 #[test]
@@ -197,7 +234,7 @@ fn update_for_another_round_is_rejected() {
     approve_all(&mut run, 0);
     let id = run.state().plan_id.clone();
     let u = update(&run, 2, 1.0, 1);
-    let err = run.on_update("a", &id, u, 1).unwrap_err();
+    let err = send(&mut run, "a", &id, u, 1).unwrap_err();
     assert!(
         matches!(&err, Rejection::OutOfPhase(m) if m.contains("open round is 1")),
         "{err}"
@@ -231,9 +268,9 @@ fn update_from_other_code_is_rejected() {
     approve_all(&mut run, 0);
     let id = run.state().plan_id.clone();
     let mut u = update(&run, 1, 1.0, 1);
-    u.code_hash = "0".repeat(64);
+    u.contribution.code_hash = "0".repeat(64);
     assert!(
-        matches!(run.on_update("a", &id, u, 1), Err(Rejection::Invalid(m)) if m.contains("code"))
+        matches!(send(&mut run, "a", &id, u, 1), Err(Rejection::Invalid(m)) if m.contains("code"))
     );
 }
 
@@ -244,8 +281,8 @@ fn declines_below_the_quorum_fail_the_plan() {
     let no = || Review {
         approved: false,
         reason: "code not allowed".into(),
-        approval_entry_hex: String::new(),
-        dataset_entry_hex: String::new(),
+        approval_entry: None,
+        dataset_entry: None,
     };
     run.on_review(
         "a",
@@ -253,8 +290,8 @@ fn declines_below_the_quorum_fail_the_plan() {
         Review {
             approved: true,
             reason: String::new(),
-            approval_entry_hex: String::new(),
-            dataset_entry_hex: String::new(),
+            approval_entry: None,
+            dataset_entry: None,
         },
         0,
     )
@@ -311,7 +348,7 @@ fn restored_state_continues_exactly_like_the_original() {
         .iter()
         .map(|r| serde_json::to_string(r).unwrap())
         .collect();
-    let mut state: fed::server::PlanState = serde_json::from_str(&json).unwrap();
+    let mut state: fed::plan_run::PlanState = serde_json::from_str(&json).unwrap();
     assert!(state.history.is_empty(), "finished rounds are stored apart");
     state.history = rounds
         .iter()
@@ -346,15 +383,15 @@ fn update_claiming_more_epsilon_than_the_budget_is_rejected() {
     approve_all(&mut run, 0);
     let id = run.state().plan_id.clone();
     let mut u = update(&run, 1, 1.0, 1);
-    u.epsilon_round_micro = 500_000;
-    u.epsilon_total_micro = 2_000_001;
-    let err = run.on_update("a", &id, u.clone(), 1).unwrap_err();
+    u.contribution.epsilon_round_micro = 500_000;
+    u.contribution.epsilon_total_micro = 2_000_001;
+    let err = send(&mut run, "a", &id, u.clone(), 1).unwrap_err();
     assert!(
         matches!(&err, Rejection::Invalid(m) if m.contains("over the plan's budget")),
         "{err}"
     );
-    u.epsilon_total_micro = 1_500_000;
-    run.on_update("a", &id, u, 1).unwrap();
+    u.contribution.epsilon_total_micro = 1_500_000;
+    send(&mut run, "a", &id, u, 1).unwrap();
     assert_eq!(run.state().epsilon_spent_micro["a"], 1_500_000);
 }
 

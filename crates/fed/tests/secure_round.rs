@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use fed::secure_round::{
     SecureMessage, SecureRoundClient, SecureRoundError, SecureRoundParams, SecureRoundServer,
-    SecureRoundSettings, SecureStep, SecureSum, SecureTask, Step, StepOutcome, Topology,
-    aggregate_from_mean, aggregate_secure_sum, encode_update, run_secure_round,
-    supports_secure_aggregation, weighted_mean_range,
+    SecureRoundSettings, SecureStep, SecureSum, Step, StepOutcome, Topology, aggregate_from_mean,
+    aggregate_secure_sum, encode_update, run_secure_round, supports_secure_aggregation,
+    weighted_mean_range,
 };
 use fed::strategy::{ClientUpdate, StrategyConfig};
 use privacy::secagg::{MaskedInput, Quantizer};
@@ -196,13 +196,12 @@ impl Federation {
         }
     }
 
-    /// `party`'s answer to its current task (which travels as JSON), not yet delivered.
+    /// `party`'s answer to its current task, not yet delivered (the tasks' and
+    /// messages' wire form is tested in `protocol`).
     fn answer(&mut self, party: &str) -> SecureMessage {
         let task = self.server.task_for(party).expect("a task");
-        let task = SecureTask::from_json(&task.to_json().unwrap()).unwrap();
         let (client, encoded) = self.nodes.get_mut(party).unwrap();
-        let message = client.respond(&task, encoded, &mut self.rng).unwrap();
-        SecureMessage::from_json(&message.to_json().unwrap()).unwrap()
+        client.respond(&task, encoded, &mut self.rng).unwrap()
     }
 
     /// Every live party except `silent` answers; returns the messages delivered.

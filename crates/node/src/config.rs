@@ -84,6 +84,10 @@ pub struct NodeSettings {
     pub ehr: Option<ehr::Store>,
     /// Ultrasound ingest (needs the EHR).
     pub imaging: Option<crate::imaging::ImagingSettings>,
+    /// The node's secret (DP noise seeds), installed on first start when the
+    /// node has none yet: only for simulations that must be reproducible
+    /// (`cohort demo`); a real node draws its own at random (`None`).
+    pub secret: Option<[u8; 32]>,
 }
 
 /// Problems with node.toml.
@@ -147,6 +151,7 @@ impl NodeConfig {
                     dicom_listen: i.dicom_listen,
                     ae_title: i.ae_title.clone(),
                 }),
+            secret: None,
         })
     }
 }

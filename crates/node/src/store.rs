@@ -123,8 +123,9 @@ impl NodeStore {
     }
 
     /// Give the node `key` as its secret unless it already has one (for
-    /// simulations that must be reproducible; a real node draws its own).
-    pub async fn install_secret(&self, key: [u8; 32]) -> Result<(), sqlx::Error> {
+    /// simulations that must be reproducible, see `NodeSettings::secret`; a
+    /// real node draws its own).
+    pub(crate) async fn install_secret(&self, key: [u8; 32]) -> Result<(), sqlx::Error> {
         sqlx::query("INSERT OR IGNORE INTO node_secret (id, key) VALUES (1, ?1)")
             .bind(key.to_vec())
             .execute(&self.db)

@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 
 use ed25519_dalek::SigningKey;
+use fed::contribution::Contribution;
 use fed::plan::TrainingPlan;
-use fed::record::UpdateFacts;
 use ledger::entry::{LogOrigin, PartyId, PublicKey, SignedEntry, Statement};
 use ledger::tiles::{LogSource, StoreError, TilePath};
 use ledger::witness::{AddCheckpoint, Witness, WitnessError};
@@ -111,9 +111,13 @@ impl NodeLedger {
     }
 
     /// Sign the Contribution entry of an update.
-    pub fn contribution(&self, facts: &UpdateFacts<'_>) -> Result<Vec<u8>, String> {
-        let statement = fed::record::contribution(facts).map_err(|e| e.to_string())?;
-        self.sign(Statement::Contribution(statement))
+    pub fn contribution(
+        &self,
+        plan: &TrainingPlan,
+        update: &Contribution,
+    ) -> Result<SignedEntry, String> {
+        fed::record::sign_contribution(plan, update, &self.origin, self.party.clone(), &self.key)
+            .map_err(|e| e.to_string())
     }
 
     /// Handle an add-checkpoint request, reading the log through `log`.

@@ -27,12 +27,9 @@
 //! recovered exactly by [`total_samples`] while `m/(2s) < 1/2`, i.e. roughly `N²·R < 2³¹`.
 //! Sample counts are carried as f32 and so must stay below 2²⁴ per node and in total.
 
-use crate::strategy::{ClientUpdate, Strategy, StrategyConfig};
+use crate::strategy::{AggregationError, RoundInput, Strategy, StrategyConfig};
 
 use super::{SecureRoundError, SecureSum};
-
-/// The node name under which [`aggregate_from_mean`] hands the weighted mean to a rule.
-pub const SECURE_SUM_NODE: &str = "secure-sum";
 
 /// Largest sample count f32 carries exactly (2²⁴).
 const MAX_EXACT_COUNT: u64 = 1 << 24;
@@ -194,59 +191,42 @@ pub fn mean_model(global: &[f32], sum: &[f32]) -> Result<Vec<f32>, SecureRoundEr
         .collect()
 }
 
-/// Whether `strategy` can run on a securely aggregated round: the FedAvg family (FedAvg,
-/// FedProx, FedAdam, FedYogi, FedAdagrad) needs only the sample-weighted mean of the updates;
-/// the robust rules (FedMedian, trimmed mean, Krum) need the individual updates, which secure
-/// aggregation hides.
+/// Whether `strategy` can run on a securely aggregated round: what the rule declares
+/// ([`Strategy::input`]). The FedAvg family (FedAvg, FedProx, FedAdam, FedYogi, FedAdagrad)
+/// needs only the sample-weighted mean of the updates; the robust rules (FedMedian, trimmed
+/// mean, Krum) need the individual updates, which secure aggregation hides. A configuration
+/// that does not build cannot run at all.
 pub fn supports_secure_aggregation(strategy: &StrategyConfig) -> bool {
-    match strategy {
-        StrategyConfig::FedAvg
-        | StrategyConfig::FedProx { .. }
-        | StrategyConfig::FedAdam { .. }
-        | StrategyConfig::FedYogi { .. }
-        | StrategyConfig::FedAdagrad { .. } => true,
-        StrategyConfig::FedMedian
-        | StrategyConfig::TrimmedMean { .. }
-        | StrategyConfig::Krum { .. } => false,
-    }
+    strategy
+        .build()
+        .is_ok_and(|rule| rule.input() == RoundInput::WeightedMean)
 }
 
 /// Applies `strategy` to a round whose sample-weighted mean model `mean_model` (over
-/// `total_samples` samples) was computed by secure aggregation: the rule sees one update,
-/// `ClientUpdate { node: SECURE_SUM_NODE, weights: mean_model, num_samples: total_samples }`.
-///
-/// The FedAvg-family rules first reduce a round to the sample-weighted mean of its updates,
-/// and the weighted mean of this single update is `mean_model` itself (coefficient exactly 1),
-/// so the result is that of aggregating the individual updates, up to the error of
-/// `mean_model` (quantisation, and its rounding to f32). The rule's server state (FedAdam's
-/// moments, ...) advances as usual.
+/// `total_samples` samples) was computed by secure aggregation
+/// ([`Strategy::aggregate_mean`]): for the FedAvg-family rules the result is that of
+/// aggregating the individual updates, up to the error of `mean_model` (quantisation, and
+/// its rounding to f32). The rule's server state (FedAdam's moments, ...) advances as usual.
 ///
 /// # Errors
-/// [`SecureRoundError::IncompatibleStrategy`] for a robust rule (see
-/// [`supports_secure_aggregation`]), which would otherwise silently compute something else;
-/// [`SecureRoundError::Aggregation`] when the rule fails (length mismatch, zero samples,
-/// non-finite result).
+/// [`SecureRoundError::IncompatibleStrategy`] for a rule that needs the individual updates
+/// (see [`supports_secure_aggregation`]), which would otherwise silently compute something
+/// else; [`SecureRoundError::Aggregation`] when the rule fails (length mismatch, zero
+/// samples, non-finite result).
 pub fn aggregate_from_mean(
     strategy: &mut dyn Strategy,
     global: &[f32],
     mean_model: &[f32],
     total_samples: u64,
 ) -> Result<Vec<f32>, SecureRoundError> {
-    let rule = strategy.name();
-    let supported = StrategyConfig::from_name(rule)
-        .map(|config| supports_secure_aggregation(&config))
-        .unwrap_or(false);
-    if !supported {
-        return Err(SecureRoundError::IncompatibleStrategy {
-            rule: rule.to_owned(),
-        });
+    match strategy.aggregate_mean(global, mean_model, total_samples) {
+        Err(AggregationError::NeedsUpdates { rule }) => {
+            Err(SecureRoundError::IncompatibleStrategy {
+                rule: rule.to_owned(),
+            })
+        }
+        other => Ok(other?),
     }
-    let update = ClientUpdate {
-        node: SECURE_SUM_NODE,
-        weights: mean_model,
-        num_samples: total_samples,
-    };
-    Ok(strategy.aggregate(global, &[update])?)
 }
 
 /// [`aggregate_from_mean`] on a finished round's sum of [`encode_update`] vectors: the next

@@ -172,9 +172,6 @@ pub enum SecureRoundError {
     /// The aggregation rule failed on the weighted mean.
     #[error(transparent)]
     Aggregation(#[from] AggregationError),
-    /// A task or message could not be (de)serialised.
-    #[error("secure-round message encoding: {0}")]
-    Encoding(String),
 }
 
 impl SecureRoundError {

@@ -2,9 +2,8 @@
 //!
 //! With secure aggregation the coordinator learns only the **sum** of the hospitals' updates,
 //! never one hospital's update. This module wraps the SecAgg+ protocol of
-//! [`privacy::secagg`] into two state machines that speak in party names and in
-//! serde-serialisable messages, so that the coordinator and node services can carry them over
-//! gRPC as JSON bytes ([`SecureMessage::to_json`], [`SecureTask::to_json`]):
+//! [`privacy::secagg`] into two state machines that speak in party names and in plain
+//! message values, which the `protocol` crate maps one to one onto typed protobuf messages:
 //!
 //! - [`SecureRoundServer`] (coordinator, one per round attempt) collects each step's messages
 //!   with [`receive`](SecureRoundServer::receive), tells every party what to do next with
@@ -68,7 +67,7 @@ use serde::{Deserialize, Serialize};
 pub use client::SecureRoundClient;
 pub use driver::{SecureRoundSettings, run_secure_round};
 pub use encoding::{
-    SECURE_SUM_NODE, aggregate_from_mean, aggregate_secure_sum, encode_update, mean_model,
+    aggregate_from_mean, aggregate_secure_sum, encode_update, mean_model,
     supports_secure_aggregation, total_samples, weighted_mean_delta, weighted_mean_range,
 };
 pub use error::SecureRoundError;
@@ -283,23 +282,6 @@ impl SecureTask {
             SecureTask::Unmask { .. } => SecureStep::Unmasking,
         }
     }
-
-    /// The task as JSON bytes, for the transport.
-    ///
-    /// # Errors
-    /// [`SecureRoundError::Encoding`] if serialisation fails (it does not for these types).
-    pub fn to_json(&self) -> Result<Vec<u8>, SecureRoundError> {
-        serde_json::to_vec(self).map_err(|e| SecureRoundError::Encoding(e.to_string()))
-    }
-
-    /// A task from JSON bytes.
-    ///
-    /// # Errors
-    /// [`SecureRoundError::Encoding`] for bytes that are not a task (the parameters are not
-    /// validated here: [`SecureRoundClient::new`] does it).
-    pub fn from_json(bytes: &[u8]) -> Result<SecureTask, SecureRoundError> {
-        serde_json::from_slice(bytes).map_err(|e| SecureRoundError::Encoding(e.to_string()))
-    }
 }
 
 /// A party's message to the server, one kind per step.
@@ -345,22 +327,6 @@ impl SecureMessage {
             SecureMessage::MaskedInput(m) => m.round_id,
             SecureMessage::Unmasking(m) => m.round_id,
         }
-    }
-
-    /// The message as JSON bytes, for the transport.
-    ///
-    /// # Errors
-    /// [`SecureRoundError::Encoding`] if serialisation fails (it does not for these types).
-    pub fn to_json(&self) -> Result<Vec<u8>, SecureRoundError> {
-        serde_json::to_vec(self).map_err(|e| SecureRoundError::Encoding(e.to_string()))
-    }
-
-    /// A message from JSON bytes.
-    ///
-    /// # Errors
-    /// [`SecureRoundError::Encoding`] for bytes that are not a message.
-    pub fn from_json(bytes: &[u8]) -> Result<SecureMessage, SecureRoundError> {
-        serde_json::from_slice(bytes).map_err(|e| SecureRoundError::Encoding(e.to_string()))
     }
 }
 

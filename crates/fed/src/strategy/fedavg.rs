@@ -9,7 +9,7 @@
 //! is an error ([`AggregationError::ZeroSamples`]); an individual client with
 //! zero samples simply gets weight zero.
 
-use super::{Aggregated, ClientUpdate, Rule, finish, weighted_mean};
+use super::{Aggregated, ClientUpdate, RoundInput, Rule, finish, weighted_mean};
 
 /// Command-line name.
 pub(super) const NAME: &str = "fedavg";
@@ -28,14 +28,14 @@ impl Rule for FedAvg {
     const NAME: &'static str = NAME;
 
     fn combine(&mut self, _global: &[f32], updates: &[ClientUpdate<'_>]) -> Aggregated {
-        sample_weighted_mean(NAME, updates)
+        finish(NAME, weighted_mean(updates)?)
     }
-}
 
-/// The FedAvg computation on a validated round, shared with FedProx (whose
-/// server side is FedAvg); `rule` names the rule in errors.
-pub(super) fn sample_weighted_mean(rule: &'static str, updates: &[ClientUpdate<'_>]) -> Aggregated {
-    finish(rule, weighted_mean(updates)?)
+    const INPUT: RoundInput = RoundInput::WeightedMean;
+
+    fn from_mean(&mut self, _global: &[f32], mean: Vec<f64>) -> Aggregated {
+        finish(NAME, mean)
+    }
 }
 
 #[cfg(test)]

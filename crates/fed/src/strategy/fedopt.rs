@@ -51,6 +51,16 @@ macro_rules! server_optimizer_rule {
                 self.0.step(global, updates, $second_moment)
             }
 
+            const INPUT: $crate::strategy::RoundInput = $crate::strategy::RoundInput::WeightedMean;
+
+            fn from_mean(
+                &mut self,
+                global: &[f32],
+                mean: Vec<f64>,
+            ) -> $crate::strategy::Aggregated {
+                self.0.step_from_mean(global, mean, $second_moment)
+            }
+
             fn saved_state(&self) -> $crate::strategy::ServerState {
                 self.0.state()
             }
@@ -133,8 +143,18 @@ impl ServerOptimizer {
         updates: &[ClientUpdate<'_>],
         second_moment: fn(f64, f64, f64) -> f64,
     ) -> Aggregated {
+        self.step_from_mean(global, weighted_mean(updates)?, second_moment)
+    }
+
+    /// One server step from the sample-weighted mean of a round's updates
+    /// (one value per coordinate of `global`).
+    pub(super) fn step_from_mean(
+        &mut self,
+        global: &[f32],
+        mean: Vec<f64>,
+        second_moment: fn(f64, f64, f64) -> f64,
+    ) -> Aggregated {
         let rule = self.rule;
-        let mean = weighted_mean(updates)?;
 
         let eta = f64::from(self.eta);
         let beta1 = f64::from(self.beta1);

@@ -9,8 +9,9 @@
 //! (sample-weighted mean, see `fedavg.rs`); it only reports its own name. With
 //! `mu = 0` it is FedAvg.
 
-use super::fedavg::sample_weighted_mean;
-use super::{Aggregated, AggregationError, ClientUpdate, Rule, invalid};
+use super::{
+    Aggregated, AggregationError, ClientUpdate, RoundInput, Rule, finish, invalid, weighted_mean,
+};
 
 /// Command-line name.
 pub(super) const NAME: &str = "fedprox";
@@ -41,7 +42,13 @@ impl Rule for FedProx {
 
     /// FedAvg's computation, under FedProx's name.
     fn combine(&mut self, _global: &[f32], updates: &[ClientUpdate<'_>]) -> Aggregated {
-        sample_weighted_mean(NAME, updates)
+        finish(NAME, weighted_mean(updates)?)
+    }
+
+    const INPUT: RoundInput = RoundInput::WeightedMean;
+
+    fn from_mean(&mut self, _global: &[f32], mean: Vec<f64>) -> Aggregated {
+        finish(NAME, mean)
     }
 }
 

@@ -359,3 +359,77 @@ fn error_messages_are_specific() {
         "update from node \"hospital-b\" has 9 weights, expected 10 (the global model's length)"
     );
 }
+
+#[test]
+fn rules_declare_what_they_need_and_the_mean_rules_agree_with_their_updates() {
+    let global = [0.5f32, -1.0, 2.0];
+    let updates = [
+        update("a", &[1.0, 0.0, 2.5], 3),
+        update("b", &[0.0, -2.0, 1.0], 1),
+    ];
+    let mean: Vec<f32> = weighted_mean(&updates)
+        .unwrap()
+        .into_iter()
+        .map(|x| x as f32)
+        .collect();
+    for config in all_configs() {
+        let robust = matches!(
+            config,
+            StrategyConfig::FedMedian
+                | StrategyConfig::TrimmedMean { .. }
+                | StrategyConfig::Krum { .. }
+        );
+        let mut on_updates = config.build().unwrap();
+        let mut on_mean = config.build().unwrap();
+        if robust {
+            assert_eq!(on_mean.input(), RoundInput::Updates, "{config:?}");
+            assert_eq!(
+                on_mean.aggregate_mean(&global, &mean, 4).unwrap_err(),
+                AggregationError::NeedsUpdates {
+                    rule: on_mean.name()
+                }
+            );
+            continue;
+        }
+        assert_eq!(on_mean.input(), RoundInput::WeightedMean, "{config:?}");
+        // Two rounds, so that the optimisers' moments carry over.
+        for _ in 0..2 {
+            let expected = on_updates.aggregate(&global, &updates).unwrap();
+            let got = on_mean.aggregate_mean(&global, &mean, 4).unwrap();
+            for (a, b) in got.iter().zip(&expected) {
+                assert!((a - b).abs() <= 1e-6, "{config:?}: {a} vs {b}");
+            }
+        }
+        let (a, b) = (on_mean.state(), on_updates.state());
+        assert_eq!(a.len(), b.len(), "{config:?}");
+        for ((name_a, va), (name_b, vb)) in a.iter().zip(&b) {
+            assert_eq!(name_a, name_b);
+            for (x, y) in va.iter().zip(vb) {
+                assert!((x - y).abs() <= 1e-6, "{config:?} {name_a}: {x} vs {y}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_mean_is_checked_like_an_update() {
+    let mut fedavg = StrategyConfig::FedAvg.build().unwrap();
+    assert_eq!(
+        bits(&fedavg.aggregate_mean(&[0.0, 0.0], &[1.5, -2.0], 7).unwrap()),
+        bits(&[1.5, -2.0])
+    );
+    assert_eq!(
+        fedavg
+            .aggregate_mean(&[0.0, 0.0], &[1.5, -2.0], 0)
+            .unwrap_err(),
+        AggregationError::ZeroSamples
+    );
+    assert!(matches!(
+        fedavg.aggregate_mean(&[0.0, 0.0], &[1.5], 7).unwrap_err(),
+        AggregationError::LengthMismatch { .. }
+    ));
+    assert!(matches!(
+        fedavg.aggregate_mean(&[0.0], &[f32::NAN], 7).unwrap_err(),
+        AggregationError::NonFiniteUpdate { .. }
+    ));
+}

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::SigningKey;
-use fed::server::PlanState;
+use fed::plan_run::PlanState;
 use ledger::entry::{
     Genesis, LogOrigin, PartyId, PartyKey, PublicKey, Role, WitnessKey, WitnessPolicy,
 };
@@ -236,7 +236,7 @@ impl FederationLedger {
             self.writer.append_batch(&expected.entries)?;
             changed = true;
         }
-        let approvals_in = state.phase != fed::server::Phase::Review;
+        let approvals_in = state.phase != fed::plan_run::Phase::Review;
         let staged_size = self.writer.staged().map(|c| c.checkpoint().size);
         let milestone = (approvals_in && !self.approvals_checkpointed)
             || (finished

@@ -1,0 +1,72 @@
+//! Which [`LocalTask`] a node trains for a plan: the one place that maps a
+//! plan to the code that learns from the node's data.
+//!
+//! Registering a new kind of task (e.g. the coding model of `billing`, whose
+//! parameters are a `learn::Weights`): implement [`fed::task::LocalTask`] for
+//! it (in its own crate or here), let the plan name it (its model or
+//! dataset), and add the arm that builds it below. The round logic (client
+//! loop, privacy charging, secure aggregation, the coordinator's plan run)
+//! does not change.
+
+use fed::client::LocalData;
+use fed::plan::TrainingPlan;
+use fed::task::{LocalTask, Tabular};
+use learn::ModelSpec;
+
+/// The local task of `plan` over the node's tables, checked against the plan.
+///
+/// # Errors
+/// Why the node's data cannot serve the plan (feature count, no rows).
+pub fn for_plan(plan: &TrainingPlan, data: LocalData) -> Result<Box<dyn LocalTask>, String> {
+    match plan.model {
+        ModelSpec::LogisticRegression { .. } | ModelSpec::Mlp { .. } => Tabular::new(plan, data)
+            .map(|task| Box::new(task) as Box<dyn LocalTask>)
+            .map_err(|e| e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use learn::{Dataset, Weights};
+
+    use super::*;
+
+    fn table(rows: usize, features: usize) -> Dataset {
+        let x: Vec<f32> = (0..rows * features).map(|i| (i % 7) as f32 / 7.0).collect();
+        let y: Vec<f32> = (0..rows).map(|i| (i % 2) as f32).collect();
+        Dataset::new(features, x, y).unwrap()
+    }
+
+    fn plan() -> TrainingPlan {
+        let mut plan = TrainingPlan::heart_disease_default();
+        plan.model = ModelSpec::LogisticRegression { inputs: 3 };
+        plan
+    }
+
+    #[test]
+    fn a_tabular_plan_trains_through_the_task_as_train_round_does() {
+        let plan = plan();
+        let data = LocalData {
+            train: table(20, 3),
+            test: table(6, 3),
+        };
+        let global: Weights = plan.model.init(plan.seed);
+        let mut task = for_plan(&plan, data.clone()).unwrap();
+        let seed = fed::client::round_seed(&plan, "alpha", 1, None);
+        let update = task.train(&global, seed).unwrap();
+        let expected = fed::client::train_round(&plan, "alpha", 1, &global, &data, None).unwrap();
+        assert_eq!(update.weights, expected.weights);
+        assert_eq!(update.num_samples, 20);
+        assert_eq!(task.evaluate(&update.weights).unwrap().samples, 6);
+    }
+
+    #[test]
+    fn data_that_does_not_fit_the_plan_is_refused_with_a_reason() {
+        let data = LocalData {
+            train: table(20, 4),
+            test: table(6, 4),
+        };
+        let err = for_plan(&plan(), data).err().unwrap();
+        assert!(err.contains("4 features"), "{err}");
+    }
+}
