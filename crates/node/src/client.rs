@@ -601,10 +601,16 @@ impl Node {
         let mut after = accountant.clone();
         let mut alone = privacy::accountant::RdpAccountant::new();
         for event in events {
-            after.compose(event).map_err(|e| accounting(e.to_string()))?;
-            alone.compose(event).map_err(|e| accounting(e.to_string()))?;
+            after
+                .compose(event)
+                .map_err(|e| accounting(e.to_string()))?;
+            alone
+                .compose(event)
+                .map_err(|e| accounting(e.to_string()))?;
         }
-        let total = budget.spent(&after).map_err(|e| accounting(e.to_string()))?;
+        let total = budget
+            .spent(&after)
+            .map_err(|e| accounting(e.to_string()))?;
         if total.epsilon > budget.epsilon_limit {
             let (epsilon, limit) = (total.epsilon, budget.epsilon_limit);
             tracing::warn!(plan = %plan_id, epsilon, limit, "privacy budget would be exceeded; withdrawing from the plan");
