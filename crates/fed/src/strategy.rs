@@ -206,12 +206,12 @@ trait Rule: Send {
 
     /// What the rule needs of a round; rules that reduce a round to its
     /// sample-weighted mean declare [`RoundInput::WeightedMean`] and
-    /// implement [`Rule::from_mean`].
+    /// implement [`Rule::combine_mean`].
     const INPUT: RoundInput = RoundInput::Updates;
 
     /// The next global weights from the sample-weighted mean of a validated
     /// round (one value per coordinate of `global`).
-    fn from_mean(&mut self, _global: &[f32], _mean: Vec<f64>) -> Aggregated {
+    fn combine_mean(&mut self, _global: &[f32], _mean: Vec<f64>) -> Aggregated {
         Err(AggregationError::NeedsUpdates { rule: Self::NAME })
     }
 
@@ -262,7 +262,7 @@ impl<R: Rule> Strategy for R {
         if total_samples == 0 {
             return Err(AggregationError::ZeroSamples);
         }
-        self.from_mean(global, mean.iter().map(|&w| f64::from(w)).collect())
+        self.combine_mean(global, mean.iter().map(|&w| f64::from(w)).collect())
     }
 
     fn state(&self) -> Vec<(String, Vec<f32>)> {

@@ -33,7 +33,7 @@ impl Rule for FedAvg {
 
     const INPUT: RoundInput = RoundInput::WeightedMean;
 
-    fn from_mean(&mut self, _global: &[f32], mean: Vec<f64>) -> Aggregated {
+    fn combine_mean(&mut self, _global: &[f32], mean: Vec<f64>) -> Aggregated {
         finish(NAME, mean)
     }
 }

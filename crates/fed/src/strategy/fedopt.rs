@@ -53,7 +53,7 @@ macro_rules! server_optimizer_rule {
 
             const INPUT: $crate::strategy::RoundInput = $crate::strategy::RoundInput::WeightedMean;
 
-            fn from_mean(
+            fn combine_mean(
                 &mut self,
                 global: &[f32],
                 mean: Vec<f64>,
