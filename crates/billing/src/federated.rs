@@ -132,7 +132,7 @@ impl LocalCoding {
     ) -> Result<(Weights, u64, f32, Option<SampledGaussian>), Error> {
         let (weights, report) = train(&self.spec, global, &self.examples, &self.config, seed)?;
         if let Some(event) = &report.privacy {
-            self.privacy.push(event.clone());
+            self.privacy.push(*event);
         }
         let loss = report.epoch_losses.last().copied().unwrap_or(f32::NAN);
         Ok((weights, self.examples.len() as u64, loss, report.privacy))
