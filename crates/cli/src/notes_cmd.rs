@@ -10,10 +10,11 @@ use clap::{Args, Subcommand};
 use fed::strategy::{ClientUpdate, StrategyConfig};
 use notes::classifier::{self, Example, SectionClassifier, TrainConfig};
 use notes::corpus::{self, Encounter, SectionPair};
-use notes::eval::{FactFigures, score};
+use notes::eval::{FactFigures, SectionScore, score};
 use notes::rouge::Rouge;
-use notes::{Draft, DraftConfig, Summarizer, Weights};
+use notes::{Draft, DraftConfig, Section, Summarizer, Weights};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 /// Consultation summaries.
 #[derive(Subcommand)]
@@ -214,13 +215,15 @@ fn train(data: &DataArgs, out: &Path, epochs: usize, seed: u64) -> anyhow::Resul
     std::fs::write(out, weights.to_safetensors())
         .with_context(|| format!("writing {}", out.display()))?;
     let valid = notes::align::corpus_examples(&data.aci_bench("valid")?, &[])?;
+    let before = classifier::fit(&classifier::initial_weights(), &examples)?;
+    let after = classifier::fit(&weights, &examples)?;
     println!(
         "{} examples, loss {:.4} -> {:.4}, train accuracy {:.3}, valid accuracy {:.3}, {:.1} s; weights {} (sha256 {})",
         report.samples,
-        report.initial_loss,
-        report.final_loss,
-        classifier::accuracy(&weights, &examples)?,
-        classifier::accuracy(&weights, &valid)?,
+        before.loss,
+        after.loss,
+        after.accuracy,
+        classifier::fit(&weights, &valid)?.accuracy,
         started.elapsed().as_secs_f64(),
         out.display(),
         weights.sha256_hex()
@@ -232,6 +235,8 @@ fn train(data: &DataArgs, out: &Path, epochs: usize, seed: u64) -> anyhow::Resul
 struct SplitScore {
     rouge: Rouge,
     facts: FactFigures,
+    /// Per section: visits where the reference or the draft has it, and the summed scores.
+    sections: BTreeMap<Section, (usize, SectionScore)>,
     seconds_per_note: f64,
     drafts: Vec<Value>,
 }
@@ -239,6 +244,7 @@ struct SplitScore {
 fn score_split(summarizer: &Summarizer, visits: &[Encounter]) -> anyhow::Result<SplitScore> {
     let mut total = Rouge::default();
     let mut facts = FactFigures::default();
+    let mut sections: BTreeMap<Section, (usize, SectionScore)> = BTreeMap::new();
     let mut drafts = Vec::new();
     let started = Instant::now();
     for visit in visits {
@@ -247,7 +253,14 @@ fn score_split(summarizer: &Summarizer, visits: &[Encounter]) -> anyhow::Result<
         total.rouge1 += s.rouge.rouge1;
         total.rouge2 += s.rouge.rouge2;
         total.rouge_lsum += s.rouge.rouge_lsum;
-        facts += s.facts;
+        facts += s.facts.clone();
+        for (section, one) in &s.sections {
+            let (n, sum) = sections.entry(*section).or_default();
+            *n += 1;
+            sum.reference_words += one.reference_words;
+            sum.draft_words += one.draft_words;
+            sum.rouge1 += one.rouge1;
+        }
         drafts.push(json!({"encounter_id": visit.id, "score": s, "draft": draft_json(&draft)}));
     }
     let n = visits.len().max(1) as f64;
@@ -258,6 +271,7 @@ fn score_split(summarizer: &Summarizer, visits: &[Encounter]) -> anyhow::Result<
             rouge_lsum: total.rouge_lsum / n,
         },
         facts,
+        sections,
         seconds_per_note: started.elapsed().as_secs_f64() / n,
         drafts,
     })
@@ -271,7 +285,6 @@ fn evaluate(
 ) -> anyhow::Result<()> {
     let visits = data.aci_bench(split)?;
     let s = score_split(&model.summarizer()?, &visits)?;
-    let f = &s.facts;
     println!(
         "ACI-Bench {split} ({} encounters): ROUGE-1 {:.2}  ROUGE-2 {:.2}  ROUGE-Lsum {:.2}",
         visits.len(),
@@ -280,32 +293,98 @@ fn evaluate(
         100.0 * s.rouge.rouge_lsum
     );
     println!(
-        "facts: {} in candidate sentences, {} unsupported ({:.1}%, {} medications/doses); checker removed {} sentences",
-        f.candidate_facts,
-        f.unsupported_candidate_facts,
-        100.0 * f.hallucination_rate_before_check(),
-        f.unsupported_candidate_medications_doses,
-        f.removed_sentences
+        "{:<16} {:>9} {:>11} {:>6} {:>11} {:>9} {:>7} {:>9} {:>6}",
+        "facts",
+        "candidate",
+        "unsupported",
+        "draft",
+        "unsupported",
+        "reference",
+        "omitted",
+        "corrupted",
+        "caught"
+    );
+    let mut rows: Vec<(String, notes::eval::FactCounts)> = s
+        .facts
+        .by_kind
+        .iter()
+        .map(|(k, c)| {
+            (
+                serde_json::to_value(k).map_or_else(
+                    |_| format!("{k:?}"),
+                    |v| v.as_str().unwrap_or_default().to_string(),
+                ),
+                *c,
+            )
+        })
+        .collect();
+    rows.push(("all".into(), s.facts.total()));
+    for (kind, c) in &rows {
+        println!(
+            "{kind:<16} {:>9} {:>11} {:>6} {:>11} {:>9} {:>7} {:>9} {:>6}",
+            c.candidate,
+            c.unsupported_candidate,
+            c.draft,
+            c.unsupported_draft,
+            c.reference,
+            c.omitted,
+            c.corrupted,
+            c.corrupted_caught
+        );
+    }
+    let t = s.facts.total();
+    let md = s.facts.medications_and_doses();
+    println!(
+        "hallucination rate {:.1}% before the checker, {:.1}% in the drafts ({} unsupported medications/doses); omission rate {:.1}%; checker removed {} sentences, caught {:.1}% of corrupted sentences",
+        100.0 * t.hallucination_rate_before_check(),
+        100.0 * t.hallucination_rate(),
+        md.unsupported_draft,
+        100.0 * t.omission_rate(),
+        s.facts.removed_sentences,
+        100.0 * t.corruption_recall()
     );
     println!(
-        "draft: {} facts, {} unsupported ({:.1}%, {} medications/doses); omitted {} of {} supported reference facts ({:.1}%)",
-        f.draft_facts,
-        f.unsupported_draft_facts,
-        100.0 * f.hallucination_rate(),
-        f.unsupported_draft_medications_doses,
-        f.omitted_reference_facts,
-        f.reference_facts,
-        100.0 * f.omission_rate()
+        "{:<28} {:>6} {:>15} {:>11} {:>8}",
+        "section", "visits", "reference words", "draft words", "ROUGE-1"
     );
+    for (section, (n, sum)) in &s.sections {
+        let n = *n as f64;
+        println!(
+            "{:<28} {:>6} {:>15.0} {:>11.0} {:>8.2}",
+            section.heading(),
+            n,
+            sum.reference_words as f64 / n,
+            sum.draft_words as f64 / n,
+            100.0 * sum.rouge1 / n
+        );
+    }
     println!("time per note: {:.1} ms", 1000.0 * s.seconds_per_note);
     if let Some(path) = json_out {
+        let sections: BTreeMap<&str, Value> = s
+            .sections
+            .iter()
+            .map(|(section, (n, sum))| {
+                let n = *n as f64;
+                (
+                    section.heading(),
+                    json!({
+                        "visits": n,
+                        "mean_reference_words": sum.reference_words as f64 / n,
+                        "mean_draft_words": sum.draft_words as f64 / n,
+                        "mean_rouge1": sum.rouge1 / n,
+                    }),
+                )
+            })
+            .collect();
         let out = json!({
             "split": split,
             "rouge": s.rouge,
             "facts": s.facts,
-            "hallucination_rate_before_check": f.hallucination_rate_before_check(),
-            "hallucination_rate": f.hallucination_rate(),
-            "omission_rate": f.omission_rate(),
+            "hallucination_rate_before_check": t.hallucination_rate_before_check(),
+            "hallucination_rate": t.hallucination_rate(),
+            "omission_rate": t.omission_rate(),
+            "corruption_recall": t.corruption_recall(),
+            "sections": sections,
             "seconds_per_note": s.seconds_per_note,
             "drafts": s.drafts,
         });
@@ -359,7 +438,7 @@ fn bench_federated(
         let s = score_split(&summarizer, &valid)?;
         println!(
             "{label:<34} valid accuracy {:.3}  ROUGE-1 {:.2}  ROUGE-2 {:.2}  ROUGE-Lsum {:.2}  ({seconds:.1} s training)",
-            classifier::accuracy(weights, &valid_examples)?,
+            classifier::fit(weights, &valid_examples)?.accuracy,
             100.0 * s.rouge.rouge1,
             100.0 * s.rouge.rouge2,
             100.0 * s.rouge.rouge_lsum

@@ -67,11 +67,18 @@ pub fn label_utterances(dialogue: &Dialogue, sentences: &[(Section, String)]) ->
         .collect()
 }
 
+/// The sentences of one section's text (MTS-Dialog form: the section without a heading).
+pub fn section_sentences(section: Section, section_text: &str) -> Vec<(Section, String)> {
+    section_text
+        .split_inclusive(['.', '?', '!', '\n'])
+        .map(|s| (section, s.trim().to_string()))
+        .collect()
+}
+
 /// Training examples from one visit and its note (ACI-Bench form: headings on their own lines).
 pub fn examples_from_note(dialogue: &str, note: &str) -> Result<Vec<Example>, Error> {
     let dialogue = Dialogue::parse(dialogue)?;
-    let labels = label_utterances(&dialogue, &note_sentences(note));
-    Ok(labelled(&dialogue, &labels))
+    Ok(examples(&dialogue, &note_sentences(note)))
 }
 
 /// Training examples from an MTS-Dialog pair: a short dialogue and the one section it became.
@@ -81,12 +88,10 @@ pub fn examples_from_section(
     section_text: &str,
 ) -> Result<Vec<Example>, Error> {
     let dialogue = Dialogue::parse(dialogue)?;
-    let sentences: Vec<(Section, String)> = section_text
-        .split_inclusive(['.', '?', '!', '\n'])
-        .map(|s| (section, s.trim().to_string()))
-        .collect();
-    let labels = label_utterances(&dialogue, &sentences);
-    Ok(labelled(&dialogue, &labels))
+    Ok(examples(
+        &dialogue,
+        &section_sentences(section, section_text),
+    ))
 }
 
 /// Training examples from ACI-Bench visits and MTS-Dialog pairs (pairs whose header is no
@@ -108,8 +113,10 @@ pub fn corpus_examples(visits: &[Encounter], pairs: &[SectionPair]) -> Result<Ve
     Ok(examples)
 }
 
-fn labelled(dialogue: &Dialogue, labels: &[Label]) -> Vec<Example> {
-    labels
+/// Every utterance of `dialogue` as a training example, labelled by the note sentences it
+/// was summarised into ([`label_utterances`]).
+pub fn examples(dialogue: &Dialogue, sentences: &[(Section, String)]) -> Vec<Example> {
+    label_utterances(dialogue, sentences)
         .iter()
         .enumerate()
         .map(|(i, label)| Example {

@@ -72,6 +72,12 @@ impl Dialogue {
                 };
             }
         }
+        Self::from_turns(turns)
+    }
+
+    /// A dialogue of turns already split by speaker (e.g. each turn de-identified on its own),
+    /// cut into utterances.
+    pub fn from_turns(turns: Vec<Turn>) -> Result<Self, Error> {
         if turns.is_empty() {
             return Err(Error::Dialogue(
                 "no speaker turns found: expected `[doctor] …` / `[patient] …` tags".into(),

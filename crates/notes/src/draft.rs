@@ -185,7 +185,7 @@ impl Summarizer {
             .collect::<Vec<_>>()
             .join(" ");
         let pronouns = Pronouns::guess(&doctor_text);
-        let probabilities = self.classifier.predict(dialogue)?;
+        let probabilities = self.classifier.predict(dialogue);
         let mut out = Vec::new();
         if let Some(reason) = visit_reason(dialogue) {
             out.push((Section::ChiefComplaint, reason));

@@ -12,9 +12,9 @@ pub enum Error {
     /// The classifier's weights or training data do not fit.
     #[error("section classifier: {0}")]
     Model(String),
-    /// A tensor operation failed.
-    #[error("tensor: {0}")]
-    Tensor(#[from] candle_core::Error),
+    /// Differential privacy could not be applied (sampling or noise parameters).
+    #[error("differential privacy: {0}")]
+    Privacy(#[from] privacy::dp::DpError),
     /// Weights could not be built or read.
     #[error("weights: {0}")]
     Weights(#[from] learn::Error),

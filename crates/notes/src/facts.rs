@@ -53,6 +53,18 @@ const UNITS: &[&str] = &[
 const NEGATIONS: &[&str] = &[
     "no", "not", "denies", "denied", "deny", "negative", "without", "never", "none",
 ];
+/// Words after which a note states a finding as present ("reports chest pain").
+const AFFIRMATIONS: &[&str] = &[
+    "reports",
+    "reported",
+    "endorses",
+    "endorsed",
+    "complains",
+    "experiencing",
+    "positive",
+];
+/// Words before a finding, in a turn, within which a negation denies it.
+const NEGATION_REACH: usize = 4;
 /// Words that, spoken, say no.
 const SPOKEN_NEGATIONS: &[&str] = &[
     "no", "not", "nope", "never", "none", "denies", "deny", "negative", "without", "nothing",
@@ -66,7 +78,7 @@ const NOT_A_SIDE_AFTER: &[&str] = &[
 const SIDES: &[&str] = &["left", "right", "bilateral", "bilaterally", "both"];
 
 /// What kind of fact a sentence states.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FactKind {
     /// A medication name.
@@ -79,6 +91,8 @@ pub enum FactKind {
     Laterality,
     /// A finding stated as absent ("denies chest pain").
     NegatedFinding,
+    /// A finding stated as present ("reports chest pain", "endorses fatigue").
+    AffirmedFinding,
 }
 
 /// One checkable fact of a sentence.
@@ -90,12 +104,18 @@ pub struct Fact {
     pub text: String,
 }
 
-fn is_medication(word: &str) -> bool {
-    let listed = MEDICATIONS
+/// The listed medication names.
+pub fn medications() -> impl Iterator<Item = &'static str> {
+    MEDICATIONS
         .lines()
-        .filter(|l| !l.starts_with('#'))
-        .any(|l| l.trim() == word);
-    listed || (word.len() > 6 && DRUG_SUFFIXES.iter().any(|s| word.ends_with(s)))
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+/// True for a listed medication name or a word with a generic drug name's ending.
+pub fn is_medication(word: &str) -> bool {
+    medications().any(|m| m == word)
+        || (word.len() > 6 && DRUG_SUFFIXES.iter().any(|s| word.ends_with(s)))
 }
 
 fn is_number(word: &str) -> bool {
@@ -127,20 +147,37 @@ pub fn facts(sentence: &str) -> Vec<Fact> {
             if let Some(part) = words[i + 1..].iter().take(3).find(|n| is_content(n)) {
                 push(FactKind::Laterality, format!("{w} {part}"));
             }
-        } else if NEGATIONS.contains(&w.as_str()) {
-            let finding: Vec<&str> = words[i + 1..]
-                .iter()
-                .take_while(|n| !matches!(n.as_str(), "." | ";" | "but" | "and" | "or"))
-                .filter(|n| is_content(n))
-                .take(3)
-                .map(String::as_str)
-                .collect();
-            if !finding.is_empty() {
-                push(FactKind::NegatedFinding, finding.join(" "));
-            }
+        } else if let Some(kind) = finding_kind(w)
+            && let Some(finding) = finding_after(&words[i + 1..])
+        {
+            push(kind, finding);
         }
     }
     found
+}
+
+/// The kind of finding a word introduces: a denial ("no", "denies") or a report ("reports").
+fn finding_kind(word: &str) -> Option<FactKind> {
+    if NEGATIONS.contains(&word) {
+        Some(FactKind::NegatedFinding)
+    } else if AFFIRMATIONS.contains(&word) {
+        Some(FactKind::AffirmedFinding)
+    } else {
+        None
+    }
+}
+
+/// Up to three content words of the clause that starts `words` (to a stop, "and", "or",
+/// "but").
+fn finding_after(words: &[String]) -> Option<String> {
+    let finding: Vec<&str> = words
+        .iter()
+        .take_while(|n| !matches!(n.as_str(), "." | ";" | "," | "but" | "and" | "or"))
+        .filter(|n| is_content(n))
+        .take(3)
+        .map(String::as_str)
+        .collect();
+    (!finding.is_empty()).then(|| finding.join(" "))
 }
 
 fn is_content(word: &str) -> bool {
@@ -149,6 +186,7 @@ fn is_content(word: &str) -> bool {
         && !is_stopword(word)
         && !SIDES.contains(&word)
         && !NEGATIONS.contains(&word)
+        && !AFFIRMATIONS.contains(&word)
 }
 
 /// Checks facts against one transcript.
@@ -173,21 +211,49 @@ impl FactChecker {
     }
 
     /// True when the transcript supports `fact`: a denial where a turn names the finding and
-    /// negates it, or the next turn answers no; any other fact where one window of turns says
-    /// it (a dose as the same number and unit, a side with the body part).
+    /// negates it, or the next turn answers no; a finding stated as present where a turn names
+    /// it without a negation just before it, and, if that turn asks, the answer is not no; any
+    /// other fact where one window of turns says it (a dose as the same number and unit, a side
+    /// with the body part).
     pub fn supports(&self, fact: &Fact) -> bool {
         let parts: Vec<&str> = fact.text.split(' ').collect();
-        if fact.kind == FactKind::NegatedFinding {
-            return self.turns.iter().enumerate().any(|(t, turn)| {
-                let present = parts
+        let negated =
+            |words: &[String]| words.iter().any(|x| SPOKEN_NEGATIONS.contains(&x.as_str()));
+        let answer_negated = |t: usize| {
+            self.turns
+                .get(t + 1)
+                .is_some_and(|next| negated(&next[..next.len().min(3)]))
+        };
+        let named = |turn: &[String]| {
+            let present = parts
+                .iter()
+                .filter(|p| turn.iter().any(|x| same_word(x, p)))
+                .count();
+            2 * present >= parts.len()
+        };
+        match fact.kind {
+            FactKind::NegatedFinding => {
+                return self
+                    .turns
                     .iter()
-                    .filter(|p| turn.iter().any(|x| same_word(x, p)))
-                    .count();
-                let negated =
-                    |words: &[String]| words.iter().any(|x| SPOKEN_NEGATIONS.contains(&x.as_str()));
-                let answer = self.turns.get(t + 1).map(|next| &next[..next.len().min(3)]);
-                2 * present >= parts.len() && (negated(turn) || answer.is_some_and(negated))
-            });
+                    .enumerate()
+                    .any(|(t, turn)| named(turn) && (negated(turn) || answer_negated(t)));
+            }
+            FactKind::AffirmedFinding => {
+                return self.turns.iter().enumerate().any(|(t, turn)| {
+                    let Some(at) = turn
+                        .iter()
+                        .position(|x| parts.iter().any(|p| same_word(x, p)))
+                    else {
+                        return false;
+                    };
+                    let asks = turn.iter().any(|x| x == "?");
+                    named(turn)
+                        && !negated(&turn[at.saturating_sub(NEGATION_REACH)..at])
+                        && !(asks && answer_negated(t))
+                });
+            }
+            _ => {}
         }
         self.windows.iter().any(|w| match fact.kind {
             FactKind::Medication | FactKind::Number => w.iter().any(|x| x == parts[0]),
@@ -198,7 +264,7 @@ impl FactChecker {
                 let side_said = w.iter().any(|x| same_side(x, parts[0]));
                 side_said && w.iter().any(|x| same_word(x, parts[1]))
             }
-            FactKind::NegatedFinding => false,
+            FactKind::NegatedFinding | FactKind::AffirmedFinding => false,
         })
     }
 
@@ -224,7 +290,7 @@ fn same_side(said: &str, written: &str) -> bool {
 }
 
 /// Same word up to a plural or verb ending ("pains" / "pain", "swelling" / "swollen").
-fn same_word(said: &str, written: &str) -> bool {
+pub fn same_word(said: &str, written: &str) -> bool {
     let root = |w: &str| -> String { w.chars().take(5.max(w.len().saturating_sub(3))).collect() };
     said == written || (written.len() > 4 && said.len() > 4 && root(said) == root(written))
 }

@@ -3,7 +3,8 @@
 //! clinician signs; signing makes both `final` and records a `Provenance` of the signed version.
 //!
 //! The Composition travels inside the DocumentReference (an `application/fhir+json`
-//! attachment) because the node's EHR stores DocumentReference but not yet Composition.
+//! attachment), so that systems that only read DocumentReference get the structured note too;
+//! it can also be stored on its own and signed with [`sign_composition`].
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -136,11 +137,7 @@ pub fn sign(
             "DocumentReference/{id} is not a preliminary draft"
         )));
     }
-    let mut composition = embedded_composition(document_reference)?;
-    composition["status"] = json!("final");
-    composition["title"] = json!("Consultation note");
-    composition["attester"] =
-        json!([{"mode": "legal", "time": when, "party": {"reference": signer}}]);
+    let composition = finalised(&embedded_composition(document_reference)?, signer, when);
     let mut signed = document_reference.clone();
     if let Some(map) = signed.as_object_mut() {
         map.remove("meta");
@@ -151,9 +148,58 @@ pub fn sign(
             content["attachment"]["data"] = json!(BASE64.encode(composition.to_string()));
         }
     }
-    let provenance = json!({
+    Ok(Signed {
+        document_reference: signed,
+        provenance: provenance(
+            &format!("DocumentReference/{id}/_history/{version}"),
+            signer,
+            when,
+        ),
+    })
+}
+
+/// Signs a Composition stored on its own: `composition` as read from the store (with its
+/// `id`, status `preliminary`), `signer` a Practitioner reference, `when` a FHIR instant,
+/// `version` the version the `final` Composition will be stored as. Returns the `final`
+/// Composition (legal attester) and the Provenance of that version.
+pub fn sign_composition(
+    composition: &Value,
+    signer: &str,
+    when: &str,
+    version: i64,
+) -> Result<(Value, Value), Error> {
+    let id = composition
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::Fhir("the Composition to sign has no id".into()))?;
+    if composition.get("status").and_then(Value::as_str) != Some("preliminary") {
+        return Err(Error::Fhir(format!(
+            "Composition/{id} is not a preliminary draft"
+        )));
+    }
+    let mut signed = finalised(composition, signer, when);
+    if let Some(map) = signed.as_object_mut() {
+        map.remove("meta");
+    }
+    let target = format!("Composition/{id}/_history/{version}");
+    Ok((signed, provenance(&target, signer, when)))
+}
+
+/// The Composition as signed: `final`, titled without "(draft)", with `signer` as legal
+/// attester.
+fn finalised(composition: &Value, signer: &str, when: &str) -> Value {
+    let mut signed = composition.clone();
+    signed["status"] = json!("final");
+    signed["title"] = json!("Consultation note");
+    signed["attester"] = json!([{"mode": "legal", "time": when, "party": {"reference": signer}}]);
+    signed
+}
+
+/// The Provenance of `signer` verifying and signing the version `target` at `when`.
+fn provenance(target: &str, signer: &str, when: &str) -> Value {
+    json!({
         "resourceType": "Provenance",
-        "target": [{"reference": format!("DocumentReference/{id}/_history/{version}")}],
+        "target": [{"reference": target}],
         "recorded": when,
         "activity": {"coding": [{
             "system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
@@ -177,10 +223,6 @@ pub fn sign(
             "when": when,
             "who": {"reference": signer},
         }],
-    });
-    Ok(Signed {
-        document_reference: signed,
-        provenance,
     })
 }
 

@@ -5,9 +5,10 @@
 //! The approach is extractive, so that a note says nothing the visit did not:
 //! - [`dialogue`] parses the transcript into turns and utterances;
 //! - [`classifier`] places each utterance in a section (hashed n-gram features, one softmax
-//!   layer in candle; its parameters are [`learn::Weights`] and [`classifier::train_local`] is
-//!   the local step of a federated round — hospitals train it on their own signed notes, labelled
-//!   by [`align`]);
+//!   layer; its parameters are [`learn::Weights`] and [`classifier::train_local`], with optional
+//!   DP-SGD, is the local step of a federated round — hospitals train it on their own signed
+//!   notes, labelled by [`align`]; [`federated::LocalSections`] is that step behind the
+//!   de-identification gate, for the node);
 //! - [`rewrite`] turns spoken words into note sentences (third person, fillers out, digits);
 //! - [`facts`] checks every medication, dose, number, laterality and negated finding against
 //!   the transcript, and [`draft`] keeps unsupported sentences out of the draft as flags;
@@ -35,6 +36,7 @@ pub mod draft;
 mod error;
 pub mod eval;
 pub mod facts;
+pub mod federated;
 pub mod fhir;
 pub mod rewrite;
 pub mod rouge;
