@@ -43,6 +43,8 @@ pub struct CodingMetrics {
     pub map_diagnosis: f64,
     /// CodiEsp MAP of the ranked procedure codes, over the documents that have some.
     pub map_procedure: f64,
+    /// Fraction of documents whose best-scored code is one of theirs (precision at 1).
+    pub precision_at_1: f64,
 }
 
 impl CodingMetrics {
@@ -54,6 +56,7 @@ impl CodingMetrics {
             ("loss", self.loss),
             ("map_diagnosis", self.map_diagnosis),
             ("map_procedure", self.map_procedure),
+            ("precision_at_1", self.precision_at_1),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -140,52 +143,7 @@ impl LocalCoding {
 
     /// Scores `weights` on the hospital's documents: mean loss and CodiEsp MAP of each system.
     pub fn evaluate(&self, weights: &Weights) -> Result<CodingMetrics, Error> {
-        let coder = Coder::new(self.spec.clone(), weights.clone())?;
-        let docs: Vec<_> = self.examples.iter().map(|e| &e.doc).collect();
-        let logits = coder.logits(&docs)?;
-        let mut loss = 0f64;
-        let mut ranked: [BTreeMap<String, Vec<String>>; 2] = Default::default();
-        let mut gold: [BTreeMap<String, Vec<String>>; 2] = Default::default();
-        for (i, (example, logits)) in self.examples.iter().zip(&logits).enumerate() {
-            for (l, &z) in logits.iter().enumerate() {
-                let y = if example.labels.contains(&l) {
-                    1.0
-                } else {
-                    0.0
-                };
-                let z = f64::from(z);
-                loss += z.max(0.0) - z * y + (-z.abs()).exp().ln_1p();
-            }
-            let mut order: Vec<usize> = (0..logits.len()).collect();
-            order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
-            for (s, system) in CodeSystem::ALL.into_iter().enumerate() {
-                let of_system = |l: &usize| self.spec.labels[*l].system == system;
-                let codes: Vec<String> = example
-                    .labels
-                    .iter()
-                    .filter(|l| of_system(l))
-                    .map(|l| l.to_string())
-                    .collect();
-                if !codes.is_empty() {
-                    gold[s].insert(i.to_string(), codes);
-                }
-                ranked[s].insert(
-                    i.to_string(),
-                    order
-                        .iter()
-                        .filter(|l| of_system(l))
-                        .map(|l| l.to_string())
-                        .collect(),
-                );
-            }
-        }
-        let map = |s: usize| mean_average_precision(&ranked[s], &gold[s]).1;
-        Ok(CodingMetrics {
-            documents: self.examples.len(),
-            loss: loss / self.examples.len() as f64,
-            map_diagnosis: map(0),
-            map_procedure: map(1),
-        })
+        evaluate(&self.spec, weights, &self.examples)
     }
 
     /// The DP-SGD mechanisms of every [`LocalCoding::train`] call so far, in order (empty
@@ -193,6 +151,96 @@ impl LocalCoding {
     pub fn privacy_events(&self) -> &[SampledGaussian] {
         &self.privacy
     }
+}
+
+/// `weights`' metrics on `examples` of the model `spec`: loss, MAP per code system,
+/// precision at 1.
+///
+/// # Errors
+/// Weights that do not fit `spec`.
+pub fn evaluate(
+    spec: &CoderSpec,
+    weights: &Weights,
+    examples: &[Example],
+) -> Result<CodingMetrics, Error> {
+    if examples.is_empty() {
+        return Err(Error::Model("no documents to evaluate on".into()));
+    }
+    let coder = Coder::new(spec.clone(), weights.clone())?;
+    let docs: Vec<_> = examples.iter().map(|e| &e.doc).collect();
+    let logits = coder.logits(&docs)?;
+    let mut loss = 0f64;
+    let mut hits = 0usize;
+    let mut ranked: [BTreeMap<String, Vec<String>>; 2] = Default::default();
+    let mut gold: [BTreeMap<String, Vec<String>>; 2] = Default::default();
+    for (i, (example, logits)) in examples.iter().zip(&logits).enumerate() {
+        for (l, &z) in logits.iter().enumerate() {
+            let y = if example.labels.contains(&l) {
+                1.0
+            } else {
+                0.0
+            };
+            let z = f64::from(z);
+            loss += z.max(0.0) - z * y + (-z.abs()).exp().ln_1p();
+        }
+        let mut order: Vec<usize> = (0..logits.len()).collect();
+        order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
+        if order
+            .first()
+            .is_some_and(|top| example.labels.contains(top))
+        {
+            hits += 1;
+        }
+        for (s, system) in CodeSystem::ALL.into_iter().enumerate() {
+            let of_system = |l: &usize| spec.labels[*l].system == system;
+            let codes: Vec<String> = example
+                .labels
+                .iter()
+                .filter(|l| of_system(l))
+                .map(|l| l.to_string())
+                .collect();
+            if !codes.is_empty() {
+                gold[s].insert(i.to_string(), codes);
+            }
+            ranked[s].insert(
+                i.to_string(),
+                order
+                    .iter()
+                    .filter(|l| of_system(l))
+                    .map(|l| l.to_string())
+                    .collect(),
+            );
+        }
+    }
+    let map = |s: usize| mean_average_precision(&ranked[s], &gold[s]).1;
+    Ok(CodingMetrics {
+        documents: examples.len(),
+        loss: loss / examples.len() as f64,
+        map_diagnosis: map(0),
+        map_procedure: map(1),
+        precision_at_1: hits as f64 / examples.len() as f64,
+    })
+}
+
+/// The [`Example`]s of `notes` for the model `spec` (codes outside its label space left out;
+/// notes left with no code of the space dropped, as they teach it nothing).
+pub fn note_examples(spec: &CoderSpec, notes: &[crate::coded::CodedNote]) -> Vec<Example> {
+    notes
+        .iter()
+        .filter_map(|note| {
+            let mut labels: Vec<usize> = note
+                .codes
+                .iter()
+                .filter_map(|(system, code)| spec.label_index(*system, code))
+                .collect();
+            labels.sort_unstable();
+            labels.dedup();
+            (!labels.is_empty()).then(|| Example {
+                doc: spec.featurizer.encode(&note.text),
+                labels,
+            })
+        })
+        .collect()
 }
 
 /// The sorted, distinct labels of a public code list (e.g. every code of the CMS tables).

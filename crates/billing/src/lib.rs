@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod claim;
+pub mod coded;
 pub mod codiesp;
 pub mod corpus;
 pub mod encounter;

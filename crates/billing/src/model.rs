@@ -9,8 +9,6 @@
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 
 use crate::corpus::{CodeSystem, Lang};
 use crate::features::{Document, Featurizer};
@@ -23,6 +21,33 @@ pub struct Label {
     pub system: CodeSystem,
     /// The code, upper case.
     pub code: String,
+}
+
+impl Label {
+    /// The label as a training plan lists it: `D|code` or `P|code`.
+    pub fn key(&self) -> String {
+        format!("{}|{}", self.system.letter(), self.code)
+    }
+
+    /// Reads [`Label::key`]'s form back.
+    ///
+    /// # Errors
+    /// Anything but `D|code` or `P|code` with a non-empty code.
+    pub fn from_key(key: &str) -> Result<Self, Error> {
+        let system = match key.split_once('|') {
+            Some(("D", code)) if !code.is_empty() => (CodeSystem::Diagnosis, code),
+            Some(("P", code)) if !code.is_empty() => (CodeSystem::Procedure, code),
+            _ => {
+                return Err(Error::Model(format!(
+                    "label {key:?} is not D|code or P|code"
+                )));
+            }
+        };
+        Ok(Label {
+            system: system.0,
+            code: system.1.to_uppercase(),
+        })
+    }
 }
 
 /// The model's architecture and label space: everything but its weights.
@@ -44,10 +69,6 @@ const EMBEDDING: &str = "embedding.weight";
 const OUTPUT: &str = "output.weight";
 /// Name of the per-code biases, `[labels]`.
 const BIAS: &str = "output.bias";
-/// Initial bias of every code: sigmoid(-5) ≈ 0.7 %, about one code in 150 (no site's code
-/// frequencies go into the starting point).
-const INITIAL_BIAS: f32 = -5.0;
-
 impl CoderSpec {
     /// The `(name, shape)` of its parameter tensors, in order.
     pub fn layout(&self) -> Vec<(String, Vec<usize>)> {
@@ -73,17 +94,21 @@ impl CoderSpec {
         Ok(())
     }
 
-    /// Deterministic starting weights: embedding and output weights uniform in
-    /// `±sqrt(3 / dim)` from a `ChaCha8Rng` seeded with `seed`, biases [`INITIAL_BIAS`].
+    /// The architecture as `learn` names it in a training plan: an embedding bag of
+    /// `buckets × dim` feeding one output per label.
+    pub fn model_spec(&self) -> learn::ModelSpec {
+        learn::ModelSpec::EmbeddingBag {
+            buckets: self.featurizer.buckets as usize,
+            dim: self.dim,
+            outputs: self.labels.len(),
+        }
+    }
+
+    /// Deterministic starting weights: [`learn::ModelSpec::init`] of [`Self::model_spec`]
+    /// (embedding and output weights uniform in `±sqrt(3 / dim)`, biases -5: no site's code
+    /// frequencies go into the starting point).
     pub fn init(&self, seed: u64) -> Weights {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let bound = (3.0 / self.dim as f32).sqrt();
-        let random = (self.featurizer.buckets as usize + self.labels.len()) * self.dim;
-        let mut values: Vec<f32> = (0..random)
-            .map(|_| (rng.random::<f32>() * 2.0 - 1.0) * bound)
-            .collect();
-        values.resize(random + self.labels.len(), INITIAL_BIAS);
-        Weights::new(self.layout(), values).expect("the layout counts these values")
+        self.model_spec().init(seed)
     }
 
     /// The flat-vector range and shape of the embedding, output weights and biases.

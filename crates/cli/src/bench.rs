@@ -272,6 +272,7 @@ fn synthetic_plan(
         privacy_budget: None,
         secure_aggregation: None,
         client_dp: None,
+        text_task: None,
     }
 }
 

@@ -20,6 +20,12 @@ use clap::{Subcommand, ValueEnum};
 /// Clinical coding commands.
 #[derive(Subcommand)]
 pub enum BillingCommand {
+    /// Train the code model across simulated hospitals through the federation: each holds a
+    /// share of CodiEsp's train cases in its own EHR (notes + the coders' Claims), trains on
+    /// them through the text gate with DP-SGD, updates combined by secure aggregation over
+    /// gRPC + mutual TLS; the ledger is audited, then federated, pooled and local-only models
+    /// are scored on CodiEsp dev.
+    Federate(crate::coding_demo::FederateArgs),
     /// Train a code model on a CodiEsp-layout split (texts + `*D.tsv` / `*P.tsv`); its label
     /// space is the codes of that split.
     Train {
@@ -223,6 +229,9 @@ impl From<LangArg> for Lang {
 /// When a file cannot be read or written, or does not fit the model.
 pub fn run(cmd: BillingCommand) -> anyhow::Result<()> {
     match cmd {
+        BillingCommand::Federate(args) => {
+            tokio::runtime::Runtime::new()?.block_on(crate::coding_demo::run(args))
+        }
         BillingCommand::Train {
             split,
             lang,

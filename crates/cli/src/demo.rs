@@ -135,7 +135,7 @@ async fn privacy_tradeoff(
 
 /// Audit the run's ledger offline, as an outsider would, and show its
 /// cosigned checkpoint.
-fn verify_ledger(ledger: &coordinator::LedgerSummary, kept: bool) -> anyhow::Result<()> {
+pub(crate) fn verify_ledger(ledger: &coordinator::LedgerSummary, kept: bool) -> anyhow::Result<()> {
     let report = ::ledger::audit::verify_log(&ledger.policy, &ledger.log_dir);
     if !report.is_clean() {
         anyhow::bail!("the ledger does not verify:\n{report}");

@@ -5,6 +5,7 @@ pub mod baselines;
 pub mod bench;
 pub mod billing_cmd;
 pub mod ca;
+pub mod coding_demo;
 pub mod deid_cmd;
 pub mod deid_text_cmd;
 pub mod demo;

@@ -119,7 +119,9 @@ fn main() -> anyhow::Result<()> {
         // demo and the benchmarks run every hospital in this one process: one
         // thread each, or candle's spinning thread pools fight over the cores.
         let threads = match cli.command {
-            Command::Demo(_) | Command::Bench(_) => 1,
+            Command::Demo(_)
+            | Command::Bench(_)
+            | Command::Billing(cli::billing_cmd::BillingCommand::Federate(_)) => 1,
             _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
         // SAFETY: no other thread exists yet.
@@ -184,6 +186,9 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(command) => runtime.block_on(bench::run(command)),
+        Command::Billing(cli::billing_cmd::BillingCommand::Federate(args)) => {
+            runtime.block_on(cli::coding_demo::run(args))
+        }
         Command::Billing(command) => cli::billing_cmd::run(command),
     }
 }

@@ -125,8 +125,8 @@ impl CoordinatorService {
         let registration = &self.shared.registration;
         let plan = fed::record::hash_from_hex(&self.shared.plan_id)
             .map_err(|e| Status::internal(e.to_string()))?;
-        match entry.statement() {
-            ledger::entry::Statement::DatasetPrepared(d)
+        match entry.statement().dataset_prepared() {
+            Some(d)
                 if d.plan == plan
                     && d.registration == registration.entry_hash()
                     && entry.author().as_str() == party.name =>

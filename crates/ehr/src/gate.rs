@@ -17,6 +17,9 @@ pub use definition::{Code, DatasetDefinition, Feature, Label, Source, Split, Val
 pub use pseudonym::{MAX_SHIFT_DAYS, PseudonymKey};
 pub use text::{TextCounts, TextDataset, TextDocument, TextKind, build_text_dataset};
 
+/// The languages the text gate de-identifies (its rules: `deid::text`).
+pub use deid::text::Lang as TextLang;
+
 use crate::datetime;
 use crate::error::{Error, Result};
 use crate::search::SearchRequest;

@@ -177,6 +177,13 @@ async fn a_canary_patient_reaches_no_output_byte() {
         "{counts:?}"
     );
     assert_eq!(dataset.documents.len(), counts.total_documents());
+    for document in &dataset.documents {
+        let prefix = match document.kind {
+            TextKind::CompositionSection => "Composition/",
+            _ => "DocumentReference/",
+        };
+        assert!(document.resource.starts_with(prefix), "{document:?}");
+    }
     assert_eq!((counts.patients, counts.excluded_by_consent), (1, 1));
     let mut sections: Vec<_> = dataset
         .documents

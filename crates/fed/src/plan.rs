@@ -49,6 +49,68 @@ pub struct TrainingPlan {
     /// it is masked (needs secure aggregation and a privacy budget).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_dp: Option<ClientDp>,
+    /// What a node feeds a model that reads clinical text (`model` an embedding bag); absent
+    /// for tabular plans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_task: Option<TextTask>,
+}
+
+/// A task whose model reads the node's de-identified clinical text.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum TextTask {
+    /// Clinical coding: each coded document (a note the hospital's coders coded in a Claim)
+    /// teaches the model its codes; one model output per label, in order.
+    Coding {
+        /// Language of the notes (`en`, `es`, `fr`): how words are normalised, which
+        /// de-identification rules run.
+        lang: String,
+        /// Longest word n-gram hashed into the model's buckets.
+        max_n: usize,
+        /// The label space, `D|code` (diagnosis, ICD-10-CM) or `P|code` (procedure,
+        /// ICD-10-PCS), sorted: a public code list, so that no hospital's code counts are
+        /// revealed by agreeing it.
+        labels: Vec<String>,
+    },
+}
+
+impl TextTask {
+    /// Checks the task against the plan's model.
+    fn validate(&self, model: &ModelSpec) -> Result<(), String> {
+        match self {
+            TextTask::Coding {
+                lang,
+                max_n,
+                labels,
+            } => {
+                let ModelSpec::EmbeddingBag { outputs, .. } = model else {
+                    return Err("a coding task needs an embedding_bag model".into());
+                };
+                if *outputs != labels.len() {
+                    return Err(format!(
+                        "the model has {outputs} outputs for {} labels",
+                        labels.len()
+                    ));
+                }
+                if !["en", "es", "fr"].contains(&lang.as_str()) {
+                    return Err(format!("language {lang:?} is not en, es or fr"));
+                }
+                if *max_n == 0 {
+                    return Err("max_n must be at least 1".into());
+                }
+                if labels.windows(2).any(|w| w[0] >= w[1]) {
+                    return Err("labels must be sorted and distinct".into());
+                }
+                if let Some(bad) = labels
+                    .iter()
+                    .find(|l| !(l.starts_with("D|") || l.starts_with("P|")) || l.len() < 3)
+                {
+                    return Err(format!("label {bad:?} is not D|code or P|code"));
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Secure-aggregation settings of a plan.
@@ -128,6 +190,7 @@ impl TrainingPlan {
             privacy_budget: None,
             secure_aggregation: None,
             client_dp: None,
+            text_task: None,
         }
     }
 
@@ -161,6 +224,18 @@ impl TrainingPlan {
         }
         if self.model.inputs() == 0 {
             return fail("the model needs at least one input".into());
+        }
+        match (&self.text_task, &self.model) {
+            (Some(task), model) => task
+                .validate(model)
+                .map_err(|e| PlanError::Invalid(format!("text_task: {e}")))?,
+            (None, ModelSpec::EmbeddingBag { .. }) => {
+                return fail("an embedding_bag model needs a text_task".into());
+            }
+            (None, _) => {}
+        }
+        if self.text_task.is_some() && self.standardize {
+            return fail("a text task has no features to standardise (standardize = false)".into());
         }
         let t = &self.training;
         if t.epochs == 0 && t.max_steps.is_none() {
@@ -287,6 +362,55 @@ pub fn code_hash(model: &ModelSpec, optimizer: Optimizer) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn coding_plan() -> TrainingPlan {
+        let mut plan = TrainingPlan::heart_disease_default();
+        plan.model = ModelSpec::EmbeddingBag {
+            buckets: 64,
+            dim: 4,
+            outputs: 2,
+        };
+        plan.standardize = false;
+        plan.text_task = Some(TextTask::Coding {
+            lang: "en".into(),
+            max_n: 2,
+            labels: vec!["D|I10".into(), "P|0DB".into()],
+        });
+        plan
+    }
+
+    #[test]
+    fn a_coding_plan_is_checked_against_its_model() {
+        coding_plan().validate().unwrap();
+        let refused = |plan: TrainingPlan| plan.validate().unwrap_err().to_string();
+        let mut plan = coding_plan();
+        plan.model = ModelSpec::EmbeddingBag {
+            buckets: 64,
+            dim: 4,
+            outputs: 3,
+        };
+        assert!(refused(plan).contains("3 outputs for 2 labels"));
+        let mut plan = coding_plan();
+        plan.standardize = true;
+        assert!(refused(plan).contains("standardise"));
+        let mut plan = coding_plan();
+        plan.text_task = None;
+        assert!(refused(plan).contains("needs a text_task"));
+        let mut plan = coding_plan();
+        plan.text_task = Some(TextTask::Coding {
+            lang: "en".into(),
+            max_n: 2,
+            labels: vec!["P|0DB".into(), "D|I10".into()],
+        });
+        assert!(refused(plan).contains("sorted"));
+        let json = coding_plan().to_json();
+        assert_eq!(TrainingPlan::from_json(&json).unwrap(), coding_plan());
+        assert!(
+            !TrainingPlan::heart_disease_default()
+                .to_json()
+                .contains("text_task")
+        );
+    }
 
     #[test]
     fn default_plan_is_valid() {

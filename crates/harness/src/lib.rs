@@ -120,7 +120,7 @@ pub async fn heart_sites(dir: &Path) -> Result<Vec<(String, LocalData)>, Harness
     let mut sites = Vec::new();
     for c in learn::heart::CENTRES {
         let source = HeartDiseaseFiles::new(dir.to_path_buf(), c)?;
-        sites.push((c.to_string(), source.load().await?.data));
+        sites.push((c.to_string(), source.load().await?.data.into_table()?));
     }
     Ok(sites)
 }
@@ -133,6 +133,9 @@ pub enum DataSource {
     Ehr,
     /// The UCI files directly (faster to start; used by tests and benchmarks).
     Files,
+    /// The coded notes of each node's own EHR (a coding plan), through the
+    /// text gate: the caller loads each EHR first ([`node_ehr`]).
+    CodedNotes,
     /// Synthetic rows with as many features as the plan's model takes (any
     /// hospital names; for protocol benchmarks).
     Synthetic {
@@ -258,6 +261,36 @@ pub struct Federation {
     pub nodes: Vec<(String, node::RunningNode)>,
 }
 
+/// The EHR of `hospital`'s node in a federation under `workdir`, as the node
+/// opens it (created empty when missing).
+pub async fn node_ehr(workdir: &Path, hospital: &str) -> Result<ehr::Store, HarnessError> {
+    open_ehr(&workdir.join("nodes").join(hospital)).await
+}
+
+async fn open_ehr(store_dir: &Path) -> Result<ehr::Store, HarnessError> {
+    std::fs::create_dir_all(store_dir).map_err(io(store_dir))?;
+    let url = format!("sqlite:{}", store_dir.join("ehr.sqlite").display());
+    Ok(ehr::Store::open(&url).await?)
+}
+
+/// The weights of a model a federation under `workdir` stored (e.g. its final
+/// model, `PlanState::global_sha256`), checked against their hash.
+pub fn stored_model(workdir: &Path, sha256: &str) -> Result<learn::Weights, HarnessError> {
+    let path = workdir
+        .join("coordinator/artifacts/models")
+        .join(format!("{sha256}.safetensors"));
+    let bytes = std::fs::read(&path).map_err(io(&path))?;
+    let weights = learn::Weights::from_safetensors(&bytes)
+        .map_err(|e| HarnessError::PlanFailed(format!("{}: {e}", path.display())))?;
+    if weights.sha256_hex() != sha256 {
+        return Err(HarnessError::PlanFailed(format!(
+            "{} does not hash to its name",
+            path.display()
+        )));
+    }
+    Ok(weights)
+}
+
 /// Give a node its own EHR under `store_dir` (loaded with its centre's records
 /// as FHIR when it holds no patient yet), and make the gate over it the
 /// node's dataset.
@@ -266,9 +299,7 @@ async fn with_ehr(
     data_dir: &Path,
     store_dir: &Path,
 ) -> Result<node::NodeSettings, HarnessError> {
-    std::fs::create_dir_all(store_dir).map_err(io(store_dir))?;
-    let url = format!("sqlite:{}", store_dir.join("ehr.sqlite").display());
-    let store = ehr::Store::open(&url).await?;
+    let store = open_ehr(store_dir).await?;
     let has_patients = store
         .counts()
         .await?
@@ -341,6 +372,19 @@ pub async fn start_federation_with(
             DataSource::Ehr => {
                 let files = credentials.node_settings(h, plan, address, &data_dir, &store_dir)?;
                 with_ehr(files, &data_dir, &store_dir).await?
+            }
+            DataSource::CodedNotes => {
+                let store = open_ehr(&store_dir).await?;
+                let source = node::source::EhrCodedNotes::new(store.clone());
+                let mut settings = credentials.node_settings_with(
+                    h,
+                    plan,
+                    address,
+                    &store_dir,
+                    Box::new(source),
+                )?;
+                settings.ehr = Some(store);
+                settings
             }
             DataSource::Synthetic { rows } => {
                 let index = credentials

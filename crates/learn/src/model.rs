@@ -22,13 +22,30 @@ pub enum ModelSpec {
         /// Widths of the hidden layers, first to last.
         hidden: Vec<usize>,
     },
+    /// A bag of hashed text features: `buckets` embeddings of width `dim`, summed over a
+    /// document's features, feeding `outputs` independent logits (multi-label text
+    /// classification, e.g. clinical coding). The task that reads the texts trains it
+    /// (`billing`); `learn`'s tabular [`crate::train`] and [`crate::evaluate`] refuse it.
+    EmbeddingBag {
+        /// Hash buckets (the input width).
+        buckets: usize,
+        /// Embedding width.
+        dim: usize,
+        /// Labels scored.
+        outputs: usize,
+    },
 }
+
+/// Initial bias of every output of an [`ModelSpec::EmbeddingBag`]: sigmoid(-5) ≈ 0.7 %,
+/// about one label in 150 (no site's label frequencies go into the starting point).
+const EMBEDDING_BAG_BIAS: f32 = -5.0;
 
 impl ModelSpec {
     /// Number of input features.
     pub fn inputs(&self) -> usize {
         match self {
             Self::LogisticRegression { inputs } | Self::Mlp { inputs, .. } => *inputs,
+            Self::EmbeddingBag { buckets, .. } => *buckets,
         }
     }
 
@@ -36,9 +53,19 @@ impl ModelSpec {
     ///
     /// Logistic regression: `linear.weight` `[1, inputs]`, `linear.bias` `[1]`.
     /// MLP: `layer{i}.weight` `[out, in]` and `layer{i}.bias` `[out]` for every layer, the last
-    /// one having `out = 1`.
+    /// one having `out = 1`. Embedding bag: `embedding.weight` `[buckets, dim]`,
+    /// `output.weight` `[outputs, dim]`, `output.bias` `[outputs]`.
     pub fn layout(&self) -> Vec<(String, Vec<usize>)> {
         match self {
+            Self::EmbeddingBag {
+                buckets,
+                dim,
+                outputs,
+            } => vec![
+                ("embedding.weight".into(), vec![*buckets, *dim]),
+                ("output.weight".into(), vec![*outputs, *dim]),
+                ("output.bias".into(), vec![*outputs]),
+            ],
             Self::LogisticRegression { inputs } => vec![
                 ("linear.weight".into(), vec![1, *inputs]),
                 ("linear.bias".into(), vec![1]),
@@ -57,9 +84,15 @@ impl ModelSpec {
         }
     }
 
-    /// `(fan_in, fan_out)` of each linear layer, input to output.
+    /// `(fan_in, fan_out)` of each linear layer, input to output (an embedding bag: its
+    /// embedding table and output layer).
     fn layer_sizes(&self) -> Vec<(usize, usize)> {
         match self {
+            Self::EmbeddingBag {
+                buckets,
+                dim,
+                outputs,
+            } => vec![(*buckets, *dim), (*dim, *outputs)],
             Self::LogisticRegression { inputs } => vec![(*inputs, 1)],
             Self::Mlp { inputs, hidden } => {
                 let widths: Vec<usize> = std::iter::once(*inputs)
@@ -76,10 +109,23 @@ impl ModelSpec {
     /// Logistic regression starts at zero. MLP weights are drawn from a `ChaCha8Rng` seeded
     /// with `seed`: Kaiming-uniform (bound `sqrt(6 / fan_in)`) for layers followed by a ReLU,
     /// Xavier-uniform (bound `sqrt(6 / (fan_in + fan_out))`) for the output layer; biases are zero.
+    /// An embedding bag's embeddings and output weights are uniform in `±sqrt(3 / dim)` from a
+    /// `ChaCha8Rng` seeded with `seed`, its biases [`EMBEDDING_BAG_BIAS`].
     pub fn init(&self, seed: u64) -> Weights {
         let layout = self.layout();
         let mut values = Vec::new();
         match self {
+            Self::EmbeddingBag {
+                buckets,
+                dim,
+                outputs,
+            } => {
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                let bound = (3.0 / *dim as f32).sqrt();
+                let random = (buckets + outputs) * dim;
+                values.extend((0..random).map(|_| (rng.random::<f32>() * 2.0 - 1.0) * bound));
+                values.resize(random + outputs, EMBEDDING_BAG_BIAS);
+            }
             Self::LogisticRegression { inputs } => values.resize(inputs + 1, 0.0),
             Self::Mlp { .. } => {
                 let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -109,11 +155,22 @@ impl ModelSpec {
                 let widths: Vec<String> = hidden.iter().map(usize::to_string).collect();
                 format!("mlp(inputs={inputs},hidden=[{}])", widths.join(","))
             }
+            Self::EmbeddingBag {
+                buckets,
+                dim,
+                outputs,
+            } => format!("embedding_bag(buckets={buckets},dim={dim},outputs={outputs})"),
         }
     }
 
     /// Checks that the model can be built and that `weights` and `data` fit it.
     pub(crate) fn check(&self, weights: &Weights, data: &Dataset) -> Result<(), Error> {
+        if matches!(self, Self::EmbeddingBag { .. }) {
+            return Err(Error::Model(format!(
+                "{} reads texts: its text task trains and evaluates it, not a table",
+                self.describe()
+            )));
+        }
         if self.layer_sizes().iter().any(|&(i, o)| i == 0 || o == 0) {
             return Err(Error::Model(format!(
                 "{} has a zero-sized layer",
@@ -329,5 +386,29 @@ mod tests {
                 hidden: vec![16, 8]
             }
         );
+    }
+
+    #[test]
+    fn an_embedding_bag_is_laid_out_and_started_but_not_trained_on_tables() {
+        let bag = ModelSpec::EmbeddingBag {
+            buckets: 8,
+            dim: 3,
+            outputs: 2,
+        };
+        let w = bag.init(7);
+        assert_eq!(w.len(), 8 * 3 + 2 * 3 + 2);
+        assert_eq!(w, bag.init(7));
+        assert_ne!(w, bag.init(8));
+        let bound = 1.0f32;
+        assert!(
+            w.values()[..30]
+                .iter()
+                .all(|v| v.abs() <= bound && *v != 0.0)
+        );
+        assert_eq!(&w.values()[30..], &[-5.0, -5.0]);
+        assert_eq!(bag.inputs(), 8);
+        let data = Dataset::new(8, vec![0.0; 8], vec![1.0]).unwrap();
+        let err = crate::evaluate(&bag, &w, &data).unwrap_err().to_string();
+        assert!(err.contains("reads texts"), "{err}");
     }
 }

@@ -1,5 +1,6 @@
 //! Where a node's training data comes from. Each source turns the hospital's
-//! own records into a [`LocalData`] table; nothing else of them leaves it.
+//! own records into a [`LocalData`] table or, for text tasks, de-identified
+//! coded notes; nothing of them leaves the node but what training sends.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -12,15 +13,58 @@ use serde::Deserialize;
 pub type LoadFuture<'a> =
     Pin<Box<dyn Future<Output = Result<SourceTable, SourceError>> + Send + 'a>>;
 
-/// A node's training table and what the source left out (counts, never who).
+/// A node's training data and what the source left out (counts, never who).
 #[derive(Clone, Debug)]
 pub struct SourceTable {
-    /// Training and test rows.
-    pub data: LocalData,
+    /// Training and test data.
+    pub data: SourceData,
     /// Patients excluded because their consent denies research use.
     pub excluded_by_consent: u32,
     /// Patients left out for missing data.
     pub incomplete: u32,
+}
+
+/// What a source yields: a table, or notes for a text task.
+#[derive(Clone, Debug)]
+pub enum SourceData {
+    /// Training and test rows.
+    Table(LocalData),
+    /// De-identified notes with the hospital's codes (a coding plan).
+    CodedNotes(CodedNotes),
+}
+
+/// A node's coded notes, split by patient, and what the text gate removed.
+#[derive(Clone, Debug)]
+pub struct CodedNotes {
+    /// Training notes.
+    pub train: Vec<billing::coded::CodedNote>,
+    /// Held-out notes (one patient's notes all on one side).
+    pub test: Vec<billing::coded::CodedNote>,
+    /// The gate's counts (documents, spans removed per category).
+    pub counts: ehr::gate::TextCounts,
+}
+
+impl SourceData {
+    /// The table, for sources that yield one.
+    ///
+    /// # Errors
+    /// [`SourceError::Invalid`] for coded notes.
+    pub fn into_table(self) -> Result<LocalData, SourceError> {
+        match self {
+            SourceData::Table(data) => Ok(data),
+            SourceData::CodedNotes(_) => {
+                Err(SourceError::Invalid("coded notes are not a table".into()))
+            }
+        }
+    }
+
+    /// Training records (rows or notes).
+    pub fn training_records(&self) -> usize {
+        match self {
+            SourceData::Table(data) => data.train.len(),
+            SourceData::CodedNotes(notes) => notes.train.len(),
+        }
+    }
 }
 
 /// Failures reading a source.
@@ -61,6 +105,9 @@ pub enum SourceConfig {
     /// The Fed-Heart-Disease table built from the node's own EHR through the
     /// training gate (consent, pseudonyms, date shifts).
     EhrHeartDisease,
+    /// The notes of the node's EHR that its coders coded (active Claims),
+    /// through the text gate: for coding plans.
+    EhrCodedNotes,
 }
 
 impl SourceConfig {
@@ -82,6 +129,15 @@ impl SourceConfig {
                     )
                 })?;
                 Ok(Box::new(EhrHeartDisease::new(store.clone())))
+            }
+            SourceConfig::EhrCodedNotes => {
+                let store = ehr.ok_or_else(|| {
+                    SourceError::Invalid(
+                        "dataset kind ehr-coded-notes needs the node's EHR (ehr_db in node.toml)"
+                            .into(),
+                    )
+                })?;
+                Ok(Box::new(EhrCodedNotes::new(store.clone())))
             }
         }
     }
@@ -119,12 +175,86 @@ impl DatasetSource for EhrHeartDisease {
                 "training table built through the gate"
             );
             Ok(SourceTable {
-                data: LocalData {
+                data: SourceData::Table(LocalData {
                     train: gated.train,
                     test: gated.test,
-                },
+                }),
                 excluded_by_consent: u32::try_from(gated.excluded).unwrap_or(u32::MAX),
                 incomplete: u32::try_from(gated.incomplete).unwrap_or(u32::MAX),
+            })
+        })
+    }
+}
+
+/// The dataset name of coded notes, as coding plans name it.
+pub const CODED_NOTES: &str = "coded-notes";
+
+/// Coded notes read from the node's EHR through the text gate: every current
+/// note of a consenting patient whose encounter an active Claim codes (the
+/// coders' own decisions are the labels), de-identified in English with the
+/// patient's record as context. One patient in five (by keyed pseudonym) is
+/// held out for evaluation.
+pub struct EhrCodedNotes {
+    store: ehr::Store,
+}
+
+impl EhrCodedNotes {
+    /// Read from `store`.
+    pub fn new(store: ehr::Store) -> Self {
+        EhrCodedNotes { store }
+    }
+}
+
+/// Whether a patient's notes are held out: one keyed pseudonym in five.
+fn held_out(pseudonym: &str) -> bool {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(pseudonym.as_bytes())[0] % 5 == 0
+}
+
+impl DatasetSource for EhrCodedNotes {
+    fn dataset(&self) -> &str {
+        CODED_NOTES
+    }
+
+    fn load(&self) -> LoadFuture<'_> {
+        Box::pin(async move {
+            let invalid =
+                |e: &dyn std::fmt::Display| SourceError::Invalid(format!("EHR text gate: {e}"));
+            let key = ehr::gate::PseudonymKey::load_or_create(&self.store)
+                .await
+                .map_err(|e| invalid(&e))?;
+            let texts = ehr::gate::build_text_dataset(
+                &self.store,
+                &key,
+                ehr::gate::TextLang::En,
+                &ehr::gate::default_research_purposes(),
+                ehr::datetime::now_micros(),
+            )
+            .await
+            .map_err(|e| invalid(&e))?;
+            let notes = billing::coded::coded_notes(&self.store, &texts)
+                .await
+                .map_err(|e| invalid(&e))?;
+            let uncoded = texts.documents.len() - notes.len();
+            let (test, train): (Vec<_>, Vec<_>) =
+                notes.into_iter().partition(|n| held_out(&n.pseudonym));
+            tracing::info!(
+                train = train.len(),
+                test = test.len(),
+                uncoded,
+                excluded_by_consent = texts.counts.excluded_by_consent,
+                removed = texts.counts.total_removed(),
+                "coded notes built through the text gate"
+            );
+            Ok(SourceTable {
+                excluded_by_consent: u32::try_from(texts.counts.excluded_by_consent)
+                    .unwrap_or(u32::MAX),
+                incomplete: u32::try_from(uncoded).unwrap_or(u32::MAX),
+                data: SourceData::CodedNotes(CodedNotes {
+                    train,
+                    test,
+                    counts: texts.counts,
+                }),
             })
         })
     }
@@ -149,10 +279,10 @@ impl DatasetSource for Synthetic {
     fn load(&self) -> LoadFuture<'_> {
         Box::pin(async move {
             Ok(SourceTable {
-                data: LocalData {
+                data: SourceData::Table(LocalData {
                     train: learn::synthetic::logistic(self.seed, self.rows, self.features),
                     test: learn::synthetic::logistic(self.seed + 1, 8, self.features),
-                },
+                }),
                 excluded_by_consent: 0,
                 incomplete: 0,
             })
@@ -203,10 +333,10 @@ impl DatasetSource for HeartDiseaseFiles {
             let centre = learn::heart::load_centre(self.centre, &data, &split)
                 .map_err(|e| SourceError::Invalid(format!("heart-disease centre {name}: {e}")))?;
             Ok(SourceTable {
-                data: LocalData {
+                data: SourceData::Table(LocalData {
                     train: centre.train,
                     test: centre.test,
-                },
+                }),
                 excluded_by_consent: 0,
                 incomplete: 0,
             })

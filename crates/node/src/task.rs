@@ -1,33 +1,48 @@
 //! Which [`LocalTask`] a node trains for a plan: the one place that maps a
 //! plan to the code that learns from the node's data.
 //!
-//! Registering a new kind of task (e.g. the coding model of `billing`, whose
-//! parameters are a `learn::Weights`): implement [`fed::task::LocalTask`] for
-//! it (in its own crate or here), let the plan name it (its model or
-//! dataset), and add the arm that builds it below. The round logic (client
+//! Registering a new kind of task (as [`Coding`], the code model of
+//! `billing`, whose parameters are a `learn::Weights`): implement
+//! [`fed::task::LocalTask`] for it (in its own crate or here), let the plan
+//! name it (`text_task`), and add the arm that builds it below. The round logic (client
 //! loop, privacy charging, secure aggregation, the coordinator's plan run)
 //! does not change.
 
-use fed::client::LocalData;
+mod coding;
+
 use fed::plan::TrainingPlan;
 use fed::task::{LocalTask, Tabular};
-use learn::ModelSpec;
 
-/// The local task of `plan` over the node's tables, checked against the plan.
+pub use coding::Coding;
+
+use crate::source::SourceData;
+
+/// The local task of `plan` over the node's data, checked against the plan.
 ///
 /// # Errors
-/// Why the node's data cannot serve the plan (feature count, no rows).
-pub fn for_plan(plan: &TrainingPlan, data: LocalData) -> Result<Box<dyn LocalTask>, String> {
-    match plan.model {
-        ModelSpec::LogisticRegression { .. } | ModelSpec::Mlp { .. } => Tabular::new(plan, data)
+/// Why the node's data cannot serve the plan (feature count, no rows, a text
+/// task over a table or the other way round).
+pub fn for_plan(plan: &TrainingPlan, data: SourceData) -> Result<Box<dyn LocalTask>, String> {
+    match (&plan.text_task, data) {
+        (None, SourceData::Table(data)) => Tabular::new(plan, data)
             .map(|task| Box::new(task) as Box<dyn LocalTask>)
             .map_err(|e| e.to_string()),
+        (Some(_), SourceData::CodedNotes(notes)) => {
+            Coding::new(plan, &notes).map(|task| Box::new(task) as Box<dyn LocalTask>)
+        }
+        (None, SourceData::CodedNotes(_)) => {
+            Err("the plan trains on a table, this node serves coded notes".into())
+        }
+        (Some(_), SourceData::Table(_)) => {
+            Err("the plan trains on text, this node serves a table".into())
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use learn::{Dataset, Weights};
+    use fed::client::LocalData;
+    use learn::{Dataset, ModelSpec, Weights};
 
     use super::*;
 
@@ -51,7 +66,7 @@ mod tests {
             test: table(6, 3),
         };
         let global: Weights = plan.model.init(plan.seed);
-        let mut task = for_plan(&plan, data.clone()).unwrap();
+        let mut task = for_plan(&plan, SourceData::Table(data.clone())).unwrap();
         let seed = fed::client::round_seed(&plan, "alpha", 1, None);
         let update = task.train(&global, seed).unwrap();
         let expected = fed::client::train_round(&plan, "alpha", 1, &global, &data, None).unwrap();
@@ -66,7 +81,7 @@ mod tests {
             train: table(20, 4),
             test: table(6, 4),
         };
-        let err = for_plan(&plan(), data).err().unwrap();
+        let err = for_plan(&plan(), SourceData::Table(data)).err().unwrap();
         assert!(err.contains("4 features"), "{err}");
     }
 }

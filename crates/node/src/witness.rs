@@ -88,9 +88,11 @@ impl NodeLedger {
         self.sign(Statement::PlanApproved(approval))
     }
 
-    /// Sign the DatasetPrepared entry of the table this node built for a plan:
-    /// how many rows, how many patients consent excluded and how many were
-    /// incomplete (counts, never who).
+    /// Sign the DatasetPrepared entry of the data this node built for a plan:
+    /// how many records, how many patients consent excluded and how many were
+    /// incomplete (counts, never who); for coded notes, the TextDatasetPrepared
+    /// entry, which adds the text gate's counts (documents per kind, spans
+    /// removed per category).
     pub fn dataset_prepared(
         &self,
         plan: &TrainingPlan,
@@ -102,12 +104,23 @@ impl NodeLedger {
         let statement = ledger::entry::DatasetPrepared {
             plan: fed::record::hash_from_hex(&plan.plan_id()).map_err(|e| e.to_string())?,
             registration: entry.entry_hash(),
-            records: ledger::entry::SampleBucket::of(table.data.train.len() as u64)
+            records: ledger::entry::SampleBucket::of(table.data.training_records() as u64)
                 .map_err(|e| e.to_string())?,
             excluded_by_consent: table.excluded_by_consent,
             incomplete: table.incomplete,
         };
-        self.sign(Statement::DatasetPrepared(statement))
+        match &table.data {
+            crate::source::SourceData::Table(_) => self.sign(Statement::DatasetPrepared(statement)),
+            crate::source::SourceData::CodedNotes(notes) => {
+                let text = text_prepared(&notes.counts)?;
+                self.sign(Statement::TextDatasetPrepared(
+                    ledger::entry::TextDatasetPrepared {
+                        dataset: statement,
+                        text,
+                    },
+                ))
+            }
+        }
     }
 
     /// Sign the Contribution entry of an update.
@@ -189,4 +202,36 @@ impl LogSource for RemoteLog {
     fn read_checkpoint(&self) -> Result<Vec<u8>, StoreError> {
         self.read(ledger::tiles::CHECKPOINT_FILE.to_string())
     }
+}
+
+/// The ledger's form of the text gate's counts.
+fn text_prepared(counts: &ehr::gate::TextCounts) -> Result<ledger::entry::TextPrepared, String> {
+    use ledger::entry::{PhiCategory, TextCount, TextKind};
+    let count = |n: usize| u32::try_from(n).map_err(|_| format!("{n} does not fit a count"));
+    let documents = counts
+        .documents
+        .iter()
+        .map(|(kind, n)| {
+            let kind = TextKind::from_name(kind.name())
+                .ok_or_else(|| format!("text kind {} has no ledger code", kind.name()))?;
+            Ok(TextCount {
+                kind,
+                count: count(*n)?,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let removed = counts
+        .removed
+        .iter()
+        .map(|(label, n)| {
+            let name = label.as_str().to_lowercase();
+            let kind = PhiCategory::from_name(&name)
+                .ok_or_else(|| format!("PHI category {name} has no ledger code"))?;
+            Ok(TextCount {
+                kind,
+                count: count(*n)?,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    ledger::entry::TextPrepared::new(documents, removed).map_err(|e| e.to_string())
 }

@@ -56,6 +56,9 @@ pub struct TextDocument {
     pub pseudonym: String,
     /// What kind of text it is.
     pub kind: TextKind,
+    /// The resource it comes from (`DocumentReference/ID`, `Composition/ID`), for joining
+    /// with the record on the node (e.g. the Claim that codes a note); it never leaves.
+    pub resource: String,
     /// For a Composition section, its code (`system|code`, e.g. a LOINC section code).
     pub section: Option<String>,
     /// The redacted text.
@@ -99,6 +102,7 @@ pub struct TextDataset {
 /// A text found in the store, before de-identification.
 struct Found {
     kind: TextKind,
+    resource: String,
     section: Option<String>,
     text: String,
     /// Names of the practitioners and relatives the document names (authors, attesters).
@@ -170,6 +174,7 @@ pub async fn build_text_dataset(
             dataset.documents.push(TextDocument {
                 pseudonym: pseudonym.clone(),
                 kind: document.kind,
+                resource: document.resource,
                 section: document.section,
                 text: redaction.text,
             });
@@ -198,6 +203,11 @@ fn is_current(resource: &Json) -> bool {
 /// narrative of each section (nested ones included) of a Composition.
 async fn texts_of(store: &Store, resource: &Json) -> Result<Vec<Found>> {
     let mut out = Vec::new();
+    let source = format!(
+        "{}/{}",
+        resource["resourceType"].as_str().unwrap_or_default(),
+        resource["id"].as_str().unwrap_or_default()
+    );
     let kind = if is_transcript(resource) {
         TextKind::Transcript
     } else {
@@ -207,6 +217,7 @@ async fn texts_of(store: &Store, resource: &Json) -> Result<Vec<Found>> {
         if let Some(text) = attachment_text(store, &content["attachment"]).await? {
             out.push(Found {
                 kind,
+                resource: source.clone(),
                 section: None,
                 text,
                 people: Vec::new(),
@@ -218,6 +229,7 @@ async fn texts_of(store: &Store, resource: &Json) -> Result<Vec<Found>> {
         if let Some(div) = section["text"]["div"].as_str() {
             out.push(Found {
                 kind: TextKind::CompositionSection,
+                resource: source.clone(),
                 section: section_code(section),
                 text: xhtml::to_text(div),
                 people: Vec::new(),

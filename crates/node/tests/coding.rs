@@ -1,0 +1,210 @@
+//! The coding task through a whole federation over gRPC with mutual TLS: each
+//! hospital's notes and its coders' Claims in its own EHR, read through the text
+//! gate, trained with DP-SGD under secure aggregation; the ledger verifies and
+//! records the gate's counts, and a patient's name planted in the notes reaches
+//! nothing the coordinator keeps.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use billing::corpus::{Case, CodeSystem, Split};
+use billing::features::Featurizer;
+use billing::{CoderSpec, Label};
+use fed::plan::{PrivacyBudget, SecureAggregation, TextTask, TrainingPlan};
+use fed::plan_run::Phase;
+use learn::{DpSgd, Optimizer};
+use serde_json::json;
+
+/// A name planted in the notes and the patients' records of every hospital.
+const CANARY: &str = "Quixleyvander";
+
+/// Findings and the code each one teaches.
+const FINDINGS: [(&str, &str, &str); 4] = [
+    (
+        "D",
+        "I10",
+        "longstanding arterial hypertension treated with amlodipine",
+    ),
+    ("D", "E11.9", "type 2 diabetes mellitus on metformin"),
+    (
+        "D",
+        "J18.9",
+        "community acquired pneumonia with lobar consolidation",
+    ),
+    ("P", "0DTJ4ZZ", "laparoscopic appendectomy was performed"),
+];
+
+/// `n` notes of hospital `h`: each names the patient and two findings.
+fn split(h: usize, n: usize) -> Split {
+    let mut split = Split {
+        cases: Vec::new(),
+        diagnoses: BTreeMap::new(),
+        procedures: BTreeMap::new(),
+        evidence: BTreeMap::new(),
+    };
+    for i in 0..n {
+        let id = format!("h{h}-case{i:03}");
+        let (a, b) = ((i + h) % 4, (i / 4 + 1 + h) % 4);
+        let mut text = format!("Mr. John {CANARY} was admitted on March 3, 2024. ");
+        for f in [a, b] {
+            text.push_str(&format!("History: {}. ", FINDINGS[f].2));
+        }
+        text.push_str(&format!("Seen by Dr. {CANARY}'s colleague on the ward."));
+        for f in [a, b] {
+            let (system, code, _) = FINDINGS[f];
+            let list = match system {
+                "D" => &mut split.diagnoses,
+                _ => &mut split.procedures,
+            };
+            list.entry(id.clone())
+                .or_default()
+                .push(code.to_lowercase());
+        }
+        split.cases.push(Case { id, text });
+    }
+    split
+}
+
+fn spec() -> CoderSpec {
+    let mut labels: Vec<Label> = FINDINGS
+        .iter()
+        .map(|(s, c, _)| Label::from_key(&format!("{s}|{c}")).unwrap())
+        .collect();
+    labels.sort();
+    CoderSpec {
+        lang: billing::corpus::Lang::En,
+        featurizer: Featurizer {
+            buckets: 1 << 10,
+            max_n: 2,
+        },
+        dim: 8,
+        labels,
+    }
+}
+
+fn plan() -> TrainingPlan {
+    let spec = spec();
+    let mut plan = TrainingPlan::heart_disease_default();
+    plan.dataset = node::source::CODED_NOTES.into();
+    plan.model = spec.model_spec();
+    plan.text_task = Some(TextTask::Coding {
+        lang: "en".into(),
+        max_n: 2,
+        labels: spec.labels.iter().map(Label::key).collect(),
+    });
+    plan.standardize = false;
+    plan.rounds = 6;
+    plan.hospitals = vec!["north".into(), "south".into(), "west".into()];
+    plan.training.optimizer = Optimizer::Adam;
+    plan.training.learning_rate = 0.1;
+    plan.training.batch_size = 8;
+    plan.training.epochs = 2;
+    plan.training.dp = Some(DpSgd {
+        clip_norm: 1.0,
+        noise_multiplier: 0.8,
+    });
+    plan.privacy_budget = Some(PrivacyBudget {
+        epsilon: 1000.0,
+        delta: 1e-4,
+    });
+    plan.secure_aggregation = Some(SecureAggregation {
+        range: fed::secure_round::weighted_mean_range(1000, 1.0).unwrap(),
+        num_shares: None,
+    });
+    plan.validate().unwrap();
+    plan
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else if let Ok(bytes) = std::fs::read(&path)
+            && bytes.windows(needle.len()).any(|w| w == needle)
+        {
+            found.push(path.display().to_string());
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hospitals_train_the_code_model_on_their_coded_notes_through_the_federation() {
+    let plan = plan();
+    let dir = tempfile::tempdir().unwrap();
+    for (h, hospital) in plan.hospitals.iter().enumerate() {
+        let store = harness::node_ehr(dir.path(), hospital).await.unwrap();
+        let notes = split(h, 40);
+        let mut tx = store.begin().await.unwrap();
+        for i in 0..notes.cases.len() {
+            let mut bundle =
+                billing::coded::case_bundle(&notes, i, "2024-03-03T09:00:00Z").unwrap();
+            bundle["entry"][0]["resource"]["name"] = json!([{"family": CANARY, "given": ["John"]}]);
+            ehr::bundle::transaction(&mut tx, &bundle).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+
+    let finished =
+        harness::start_federation_from(&plan, dir.path(), harness::DataSource::CodedNotes)
+            .await
+            .unwrap()
+            .finish(|_| {})
+            .await
+            .unwrap();
+    let state = &finished.state;
+    assert_eq!(state.phase, Phase::Completed);
+    assert_eq!(state.history.len(), 6);
+    assert!(state.history.iter().all(|r| r.contributions.len() == 3));
+
+    // The ledger verifies offline and holds each hospital's text-gate counts.
+    let report = ledger::audit::verify_log(&finished.ledger.policy, &finished.ledger.log_dir);
+    assert!(report.is_clean(), "{report}");
+    for hospital in &plan.hospitals {
+        let entry = state.reviews[hospital].dataset_entry.clone().unwrap();
+        let ledger::entry::Statement::TextDatasetPrepared(t) = entry.statement() else {
+            panic!("{hospital} signed {:?}", entry.statement());
+        };
+        assert_eq!(t.text.total_documents(), 40);
+        let names = t
+            .text
+            .removed()
+            .iter()
+            .find(|c| c.kind == ledger::entry::PhiCategory::Name)
+            .map_or(0, |c| c.count);
+        assert!(names >= 80, "{hospital}: {names} names removed");
+        // Every hospital spent privacy budget on DP-SGD, and said so.
+        assert!(state.epsilon_spent_micro[hospital] > 0);
+    }
+
+    // The federated model learned the codes: the held-out notes' best code is theirs more
+    // often than under the initial model.
+    let initial = plan.model.init(plan.seed);
+    let initial_sha = initial.sha256_hex();
+    assert_ne!(state.global_sha256, initial_sha);
+    let first = &state.history[0];
+    let last = &state.final_evaluation;
+    let accuracy = |m: &BTreeMap<String, learn::Metrics>| {
+        learn::Metrics::pooled(&m.values().cloned().collect::<Vec<_>>()).accuracy
+    };
+    let before = accuracy(&first.input_test());
+    let after = accuracy(last);
+    assert!(after > before, "precision at 1 {before} -> {after}");
+    assert!(after >= 0.9, "precision at 1 after training: {after}");
+
+    // The planted name is in each hospital's EHR but in nothing the coordinator keeps.
+    assert!(!files_containing(&dir.path().join("nodes/north"), CANARY.as_bytes()).is_empty());
+    let leaked = files_containing(&dir.path().join("coordinator"), CANARY.as_bytes());
+    assert!(leaked.is_empty(), "{leaked:?}");
+
+    // The plan names no code a hospital could not find in the public list.
+    let TextTask::Coding { labels, .. } = plan.text_task.as_ref().unwrap();
+    assert!(labels.iter().all(|l| Label::from_key(l).is_ok()));
+    assert_eq!(
+        spec().label_index(CodeSystem::Procedure, "0DTJ4ZZ"),
+        Some(3)
+    );
+}
