@@ -65,20 +65,6 @@ fn claim_codes(claim: &Value) -> Option<(Vec<String>, Vec<Code>)> {
     Some((encounters.into_iter().collect(), codes))
 }
 
-/// Every resource of a type in `store`.
-async fn all(store: &ehr::Store, resource_type: &str) -> Result<Vec<Value>, Error> {
-    let mut request = ehr::search::SearchRequest::parse(resource_type, &[])?;
-    request.count = usize::MAX / 2;
-    request.total = ehr::search::Total::None;
-    let found = store.search(&request, None).await?;
-    found
-        .matches
-        .iter()
-        .filter_map(|v| v.content.as_deref())
-        .map(|c| serde_json::from_str(c).map_err(Error::from))
-        .collect()
-}
-
 /// The notes of `dataset` (the text gate's output over `store`) whose encounter an active
 /// Claim of `store` codes, with that Claim's codes (several Claims of one encounter: all their
 /// codes). Notes of uncoded encounters, transcripts and Composition sections are left out.
@@ -90,7 +76,7 @@ pub async fn coded_notes(
     dataset: &ehr::gate::TextDataset,
 ) -> Result<Vec<CodedNote>, Error> {
     let mut by_encounter: BTreeMap<String, BTreeSet<Code>> = BTreeMap::new();
-    for claim in all(store, "Claim").await? {
+    for claim in ehr::gate::all_resources(store, "Claim").await? {
         if let Some((encounters, codes)) = claim_codes(&claim) {
             for encounter in encounters {
                 by_encounter
@@ -100,15 +86,16 @@ pub async fn coded_notes(
             }
         }
     }
-    let note_encounters: BTreeMap<String, String> = all(store, "DocumentReference")
-        .await?
-        .iter()
-        .filter_map(|d| {
-            let id = d["id"].as_str()?;
-            let encounter = d["context"]["encounter"][0]["reference"].as_str()?;
-            Some((format!("DocumentReference/{id}"), encounter.to_string()))
-        })
-        .collect();
+    let note_encounters: BTreeMap<String, String> =
+        ehr::gate::all_resources(store, "DocumentReference")
+            .await?
+            .iter()
+            .filter_map(|d| {
+                let id = d["id"].as_str()?;
+                let encounter = d["context"]["encounter"][0]["reference"].as_str()?;
+                Some((format!("DocumentReference/{id}"), encounter.to_string()))
+            })
+            .collect();
     Ok(dataset
         .documents
         .iter()

@@ -43,13 +43,13 @@ pub struct FederateArgs {
     #[arg(long, default_value_t = 32)]
     pub dim: usize,
     /// DP-SGD noise multiplier of every hospital (0: no differential privacy).
-    #[arg(long, default_value_t = 1.2)]
+    #[arg(long, default_value_t = 2.0)]
     pub dp_noise: f32,
     /// DP-SGD clipping norm of a note's gradient.
     #[arg(long, default_value_t = 1.0)]
     pub dp_clip: f32,
     /// Each hospital's epsilon budget for the plan (at --delta).
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 8.0)]
     pub epsilon_budget: f64,
     /// Delta of the privacy budget.
     #[arg(long, default_value_t = 1e-4)]

@@ -272,6 +272,19 @@ fn split_of(patient: &Json, split: &Split) -> Option<Part> {
     })
 }
 
+/// Every live resource of `resource_type`, parsed, in write order: for the node's own joins
+/// over its record (e.g. a note's encounter), never for anything that leaves it.
+///
+/// # Errors
+/// The store's, or a stored resource that is not JSON.
+pub async fn all_resources(store: &Store, resource_type: &str) -> Result<Vec<Json>> {
+    all_matching(store, resource_type, &[])
+        .await?
+        .iter()
+        .map(parse)
+        .collect()
+}
+
 /// Every live resource of `resource_type` matching `criteria`, in write order.
 async fn all_matching(
     store: &Store,

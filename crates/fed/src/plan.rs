@@ -72,9 +72,23 @@ pub enum TextTask {
         /// revealed by agreeing it.
         labels: Vec<String>,
     },
+    /// Consultation notes: each transcript of an encounter whose note the clinician signed
+    /// teaches the turn-to-section classifier which note section each utterance went to.
+    NoteSections {
+        /// Language of the transcripts and notes (`en`).
+        lang: String,
+    },
 }
 
 impl TextTask {
+    /// What the task reads, in words (`coded notes`, `signed notes with their transcripts`).
+    pub fn data_name(&self) -> &'static str {
+        match self {
+            TextTask::Coding { .. } => "coded notes",
+            TextTask::NoteSections { .. } => "signed notes with their transcripts",
+        }
+    }
+
     /// Checks the task against the plan's model.
     fn validate(&self, model: &ModelSpec) -> Result<(), String> {
         match self {
@@ -106,6 +120,15 @@ impl TextTask {
                     .find(|l| !(l.starts_with("D|") || l.starts_with("P|")) || l.len() < 3)
                 {
                     return Err(format!("label {bad:?} is not D|code or P|code"));
+                }
+                Ok(())
+            }
+            TextTask::NoteSections { lang } => {
+                if !matches!(model, ModelSpec::ZeroInit { .. }) {
+                    return Err("a note-sections task needs a zero_init model".into());
+                }
+                if lang != "en" {
+                    return Err(format!("language {lang:?} is not en"));
                 }
                 Ok(())
             }
@@ -229,8 +252,8 @@ impl TrainingPlan {
             (Some(task), model) => task
                 .validate(model)
                 .map_err(|e| PlanError::Invalid(format!("text_task: {e}")))?,
-            (None, ModelSpec::EmbeddingBag { .. }) => {
-                return fail("an embedding_bag model needs a text_task".into());
+            (None, ModelSpec::EmbeddingBag { .. } | ModelSpec::ZeroInit { .. }) => {
+                return fail(format!("{} needs a text_task", self.model.describe()));
             }
             (None, _) => {}
         }
@@ -396,6 +419,9 @@ mod tests {
         let mut plan = coding_plan();
         plan.text_task = None;
         assert!(refused(plan).contains("needs a text_task"));
+        let mut plan = coding_plan();
+        plan.text_task = Some(TextTask::NoteSections { lang: "en".into() });
+        assert!(refused(plan).contains("zero_init"));
         let mut plan = coding_plan();
         plan.text_task = Some(TextTask::Coding {
             lang: "en".into(),

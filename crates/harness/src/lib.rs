@@ -136,6 +136,10 @@ pub enum DataSource {
     /// The coded notes of each node's own EHR (a coding plan), through the
     /// text gate: the caller loads each EHR first ([`node_ehr`]).
     CodedNotes,
+    /// The transcripts and signed notes of each node's own EHR (a
+    /// note-sections plan), through the text gate: the caller loads each EHR
+    /// first ([`node_ehr`]).
+    SignedNotes,
     /// Synthetic rows with as many features as the plan's model takes (any
     /// hospital names; for protocol benchmarks).
     Synthetic {
@@ -373,16 +377,16 @@ pub async fn start_federation_with(
                 let files = credentials.node_settings(h, plan, address, &data_dir, &store_dir)?;
                 with_ehr(files, &data_dir, &store_dir).await?
             }
-            DataSource::CodedNotes => {
+            DataSource::CodedNotes | DataSource::SignedNotes => {
                 let store = open_ehr(&store_dir).await?;
-                let source = node::source::EhrCodedNotes::new(store.clone());
-                let mut settings = credentials.node_settings_with(
-                    h,
-                    plan,
-                    address,
-                    &store_dir,
-                    Box::new(source),
-                )?;
+                let source: Box<dyn node::source::DatasetSource> = match source {
+                    DataSource::CodedNotes => {
+                        Box::new(node::source::EhrCodedNotes::new(store.clone()))
+                    }
+                    _ => Box::new(node::source::EhrSignedNotes::new(store.clone())),
+                };
+                let mut settings =
+                    credentials.node_settings_with(h, plan, address, &store_dir, source)?;
                 settings.ehr = Some(store);
                 settings
             }

@@ -34,6 +34,12 @@ pub enum ModelSpec {
         /// Labels scored.
         outputs: usize,
     },
+    /// A task's own model, known here only by its tensors, every parameter starting at zero
+    /// (e.g. `notes`' section classifier). The task trains and evaluates it.
+    ZeroInit {
+        /// `(name, shape)` of each tensor, in order.
+        tensors: Vec<(String, Vec<usize>)>,
+    },
 }
 
 /// Initial bias of every output of an [`ModelSpec::EmbeddingBag`]: sigmoid(-5) ≈ 0.7 %,
@@ -46,6 +52,10 @@ impl ModelSpec {
         match self {
             Self::LogisticRegression { inputs } | Self::Mlp { inputs, .. } => *inputs,
             Self::EmbeddingBag { buckets, .. } => *buckets,
+            Self::ZeroInit { tensors } => tensors
+                .first()
+                .and_then(|(_, shape)| shape.last().copied())
+                .unwrap_or(0),
         }
     }
 
@@ -57,6 +67,7 @@ impl ModelSpec {
     /// `output.weight` `[outputs, dim]`, `output.bias` `[outputs]`.
     pub fn layout(&self) -> Vec<(String, Vec<usize>)> {
         match self {
+            Self::ZeroInit { tensors } => tensors.clone(),
             Self::EmbeddingBag {
                 buckets,
                 dim,
@@ -84,15 +95,11 @@ impl ModelSpec {
         }
     }
 
-    /// `(fan_in, fan_out)` of each linear layer, input to output (an embedding bag: its
-    /// embedding table and output layer).
+    /// `(fan_in, fan_out)` of each linear layer, input to output (none for the text models,
+    /// which `learn` does not build).
     fn layer_sizes(&self) -> Vec<(usize, usize)> {
         match self {
-            Self::EmbeddingBag {
-                buckets,
-                dim,
-                outputs,
-            } => vec![(*buckets, *dim), (*dim, *outputs)],
+            Self::EmbeddingBag { .. } | Self::ZeroInit { .. } => Vec::new(),
             Self::LogisticRegression { inputs } => vec![(*inputs, 1)],
             Self::Mlp { inputs, hidden } => {
                 let widths: Vec<usize> = std::iter::once(*inputs)
@@ -115,6 +122,15 @@ impl ModelSpec {
         let layout = self.layout();
         let mut values = Vec::new();
         match self {
+            Self::ZeroInit { tensors } => {
+                values.resize(
+                    tensors
+                        .iter()
+                        .map(|(_, s)| s.iter().product::<usize>())
+                        .sum(),
+                    0.0,
+                );
+            }
             Self::EmbeddingBag {
                 buckets,
                 dim,
@@ -160,12 +176,19 @@ impl ModelSpec {
                 dim,
                 outputs,
             } => format!("embedding_bag(buckets={buckets},dim={dim},outputs={outputs})"),
+            Self::ZeroInit { tensors } => {
+                let parts: Vec<String> = tensors
+                    .iter()
+                    .map(|(name, shape)| format!("{name}={shape:?}"))
+                    .collect();
+                format!("zero_init({})", parts.join(",")).replace(' ', "")
+            }
         }
     }
 
     /// Checks that the model can be built and that `weights` and `data` fit it.
     pub(crate) fn check(&self, weights: &Weights, data: &Dataset) -> Result<(), Error> {
-        if matches!(self, Self::EmbeddingBag { .. }) {
+        if matches!(self, Self::EmbeddingBag { .. } | Self::ZeroInit { .. }) {
             return Err(Error::Model(format!(
                 "{} reads texts: its text task trains and evaluates it, not a table",
                 self.describe()
@@ -386,6 +409,18 @@ mod tests {
                 hidden: vec![16, 8]
             }
         );
+    }
+
+    #[test]
+    fn a_zero_init_model_is_its_tensors_at_zero() {
+        let spec = ModelSpec::ZeroInit {
+            tensors: vec![("w".into(), vec![3, 4]), ("b".into(), vec![3])],
+        };
+        let w = spec.init(1);
+        assert_eq!(w.layout(), spec.layout());
+        assert!(w.values().iter().all(|v| *v == 0.0) && w.len() == 15);
+        assert_eq!(spec.describe(), "zero_init(w=[3,4],b=[3])");
+        assert_eq!(spec.inputs(), 4);
     }
 
     #[test]

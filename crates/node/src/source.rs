@@ -31,6 +31,20 @@ pub enum SourceData {
     Table(LocalData),
     /// De-identified notes with the hospital's codes (a coding plan).
     CodedNotes(CodedNotes),
+    /// De-identified transcripts with the notes signed for them (a note-sections plan).
+    SignedNotes(SignedNotes),
+}
+
+/// A node's transcripts with their signed notes, split by patient, and what
+/// the text gate removed.
+#[derive(Clone, Debug)]
+pub struct SignedNotes {
+    /// Training pairs.
+    pub train: Vec<notes::federated::SignedNote>,
+    /// Held-out pairs.
+    pub test: Vec<notes::federated::SignedNote>,
+    /// The gate's counts.
+    pub counts: ehr::gate::TextCounts,
 }
 
 /// A node's coded notes, split by patient, and what the text gate removed.
@@ -52,9 +66,28 @@ impl SourceData {
     pub fn into_table(self) -> Result<LocalData, SourceError> {
         match self {
             SourceData::Table(data) => Ok(data),
-            SourceData::CodedNotes(_) => {
-                Err(SourceError::Invalid("coded notes are not a table".into()))
-            }
+            other => Err(SourceError::Invalid(format!(
+                "{} are not a table",
+                other.name()
+            ))),
+        }
+    }
+
+    /// What the data is, in words.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SourceData::Table(_) => "a table",
+            SourceData::CodedNotes(_) => "coded notes",
+            SourceData::SignedNotes(_) => "signed notes with their transcripts",
+        }
+    }
+
+    /// The text gate's counts, for text data.
+    pub fn text_counts(&self) -> Option<&ehr::gate::TextCounts> {
+        match self {
+            SourceData::Table(_) => None,
+            SourceData::CodedNotes(notes) => Some(&notes.counts),
+            SourceData::SignedNotes(notes) => Some(&notes.counts),
         }
     }
 
@@ -63,6 +96,7 @@ impl SourceData {
         match self {
             SourceData::Table(data) => data.train.len(),
             SourceData::CodedNotes(notes) => notes.train.len(),
+            SourceData::SignedNotes(notes) => notes.train.len(),
         }
     }
 }
@@ -108,6 +142,9 @@ pub enum SourceConfig {
     /// The notes of the node's EHR that its coders coded (active Claims),
     /// through the text gate: for coding plans.
     EhrCodedNotes,
+    /// The transcripts of the node's EHR with the notes clinicians signed for
+    /// them, through the text gate: for note-sections plans.
+    EhrSignedNotes,
 }
 
 impl SourceConfig {
@@ -138,6 +175,15 @@ impl SourceConfig {
                     )
                 })?;
                 Ok(Box::new(EhrCodedNotes::new(store.clone())))
+            }
+            SourceConfig::EhrSignedNotes => {
+                let store = ehr.ok_or_else(|| {
+                    SourceError::Invalid(
+                        "dataset kind ehr-signed-notes needs the node's EHR (ehr_db in node.toml)"
+                            .into(),
+                    )
+                })?;
+                Ok(Box::new(EhrSignedNotes::new(store.clone())))
             }
         }
     }
@@ -211,6 +257,57 @@ fn held_out(pseudonym: &str) -> bool {
     sha2::Sha256::digest(pseudonym.as_bytes())[0] % 5 == 0
 }
 
+/// The de-identified texts of every consenting patient of `store` (English rules, the
+/// node's own pseudonym key and the default research purposes).
+async fn gated_texts(store: &ehr::Store) -> Result<ehr::gate::TextDataset, SourceError> {
+    let key = ehr::gate::PseudonymKey::load_or_create(store)
+        .await
+        .map_err(text_gate)?;
+    ehr::gate::build_text_dataset(
+        store,
+        &key,
+        ehr::gate::TextLang::En,
+        &ehr::gate::default_research_purposes(),
+        ehr::datetime::now_micros(),
+    )
+    .await
+    .map_err(text_gate)
+}
+
+fn text_gate(e: impl std::fmt::Display) -> SourceError {
+    SourceError::Invalid(format!("EHR text gate: {e}"))
+}
+
+/// Split `items` by patient: one keyed pseudonym in five held out; when that
+/// leaves no held-out item, the last one is.
+fn split_by_patient<T>(items: Vec<T>, pseudonym: impl Fn(&T) -> &str) -> (Vec<T>, Vec<T>) {
+    let (mut test, mut train): (Vec<T>, Vec<T>) = items
+        .into_iter()
+        .partition(|item| held_out(pseudonym(item)));
+    if test.is_empty() && train.len() > 1 {
+        test.extend(train.pop());
+    }
+    (train, test)
+}
+
+/// A source's table of text data and its counts.
+fn text_table(data: SourceData, left_out: usize) -> SourceTable {
+    let counts = data.text_counts().cloned().unwrap_or_default();
+    tracing::info!(
+        training = data.training_records(),
+        left_out,
+        excluded_by_consent = counts.excluded_by_consent,
+        removed = counts.total_removed(),
+        "{} built through the text gate",
+        data.name()
+    );
+    SourceTable {
+        excluded_by_consent: u32::try_from(counts.excluded_by_consent).unwrap_or(u32::MAX),
+        incomplete: u32::try_from(left_out).unwrap_or(u32::MAX),
+        data,
+    }
+}
+
 impl DatasetSource for EhrCodedNotes {
     fn dataset(&self) -> &str {
         CODED_NOTES
@@ -218,44 +315,104 @@ impl DatasetSource for EhrCodedNotes {
 
     fn load(&self) -> LoadFuture<'_> {
         Box::pin(async move {
-            let invalid =
-                |e: &dyn std::fmt::Display| SourceError::Invalid(format!("EHR text gate: {e}"));
-            let key = ehr::gate::PseudonymKey::load_or_create(&self.store)
-                .await
-                .map_err(|e| invalid(&e))?;
-            let texts = ehr::gate::build_text_dataset(
-                &self.store,
-                &key,
-                ehr::gate::TextLang::En,
-                &ehr::gate::default_research_purposes(),
-                ehr::datetime::now_micros(),
-            )
-            .await
-            .map_err(|e| invalid(&e))?;
+            let texts = gated_texts(&self.store).await?;
             let notes = billing::coded::coded_notes(&self.store, &texts)
                 .await
-                .map_err(|e| invalid(&e))?;
+                .map_err(text_gate)?;
             let uncoded = texts.documents.len() - notes.len();
-            let (test, train): (Vec<_>, Vec<_>) =
-                notes.into_iter().partition(|n| held_out(&n.pseudonym));
-            tracing::info!(
-                train = train.len(),
-                test = test.len(),
-                uncoded,
-                excluded_by_consent = texts.counts.excluded_by_consent,
-                removed = texts.counts.total_removed(),
-                "coded notes built through the text gate"
-            );
-            Ok(SourceTable {
-                excluded_by_consent: u32::try_from(texts.counts.excluded_by_consent)
-                    .unwrap_or(u32::MAX),
-                incomplete: u32::try_from(uncoded).unwrap_or(u32::MAX),
-                data: SourceData::CodedNotes(CodedNotes {
-                    train,
-                    test,
-                    counts: texts.counts,
-                }),
-            })
+            let (train, test) = split_by_patient(notes, |n| &n.pseudonym);
+            let data = SourceData::CodedNotes(CodedNotes {
+                train,
+                test,
+                counts: texts.counts,
+            });
+            Ok(text_table(data, uncoded))
+        })
+    }
+}
+
+/// The dataset name of signed notes, as note-sections plans name it.
+pub const SIGNED_NOTES: &str = "signed-notes";
+
+/// Transcripts with the notes clinicians signed for them, read from the
+/// node's EHR through the text gate: a transcript (a DocumentReference the
+/// gate reads as one) and a `final` note of the same encounter make a pair.
+/// One patient in five is held out for evaluation.
+pub struct EhrSignedNotes {
+    store: ehr::Store,
+}
+
+impl EhrSignedNotes {
+    /// Read from `store`.
+    pub fn new(store: ehr::Store) -> Self {
+        EhrSignedNotes { store }
+    }
+}
+
+/// The pairs of `texts`: each signed note with its encounter's transcript.
+async fn signed_pairs(
+    store: &ehr::Store,
+    texts: &ehr::gate::TextDataset,
+) -> Result<Vec<(String, notes::federated::SignedNote)>, SourceError> {
+    use std::collections::BTreeMap;
+    let mut encounter = BTreeMap::new();
+    let mut signed = std::collections::BTreeSet::new();
+    for d in ehr::gate::all_resources(store, "DocumentReference")
+        .await
+        .map_err(text_gate)?
+    {
+        let id = format!("DocumentReference/{}", d["id"].as_str().unwrap_or_default());
+        if let Some(e) = d["context"]["encounter"][0]["reference"].as_str() {
+            encounter.insert(id.clone(), e.to_string());
+        }
+        if d["docStatus"].as_str() == Some("final") {
+            signed.insert(id);
+        }
+    }
+    let transcripts: BTreeMap<&str, &str> = texts
+        .documents
+        .iter()
+        .filter(|d| d.kind == ehr::gate::TextKind::Transcript)
+        .filter_map(|d| Some((encounter.get(&d.resource)?.as_str(), d.text.as_str())))
+        .collect();
+    Ok(texts
+        .documents
+        .iter()
+        .filter(|d| d.kind == ehr::gate::TextKind::Note && signed.contains(&d.resource))
+        .filter_map(|d| {
+            let dialogue = transcripts.get(encounter.get(&d.resource)?.as_str())?;
+            Some((
+                d.pseudonym.clone(),
+                notes::federated::SignedNote {
+                    dialogue: dialogue.to_string(),
+                    note: notes::federated::NoteText::Full(d.text.clone()),
+                    context: Default::default(),
+                },
+            ))
+        })
+        .collect())
+}
+
+impl DatasetSource for EhrSignedNotes {
+    fn dataset(&self) -> &str {
+        SIGNED_NOTES
+    }
+
+    fn load(&self) -> LoadFuture<'_> {
+        Box::pin(async move {
+            let texts = gated_texts(&self.store).await?;
+            let pairs = signed_pairs(&self.store, &texts).await?;
+            let unpaired = texts.documents.len().saturating_sub(2 * pairs.len());
+            let (train, test) = split_by_patient(pairs, |(p, _)| p);
+            let strip = |v: Vec<(String, notes::federated::SignedNote)>| {
+                v.into_iter().map(|(_, n)| n).collect()
+            };
+            let data = SourceData::SignedNotes(SignedNotes {
+                train: strip(train),
+                test: strip(test),
+                counts: texts.counts,
+            });
+            Ok(text_table(data, unpaired))
         })
     }
 }

@@ -9,11 +9,13 @@
 //! does not change.
 
 mod coding;
+mod sections;
 
-use fed::plan::TrainingPlan;
+use fed::plan::{TextTask, TrainingPlan};
 use fed::task::{LocalTask, Tabular};
 
 pub use coding::Coding;
+pub use sections::Sections;
 
 use crate::source::SourceData;
 
@@ -27,15 +29,46 @@ pub fn for_plan(plan: &TrainingPlan, data: SourceData) -> Result<Box<dyn LocalTa
         (None, SourceData::Table(data)) => Tabular::new(plan, data)
             .map(|task| Box::new(task) as Box<dyn LocalTask>)
             .map_err(|e| e.to_string()),
-        (Some(_), SourceData::CodedNotes(notes)) => {
+        (Some(TextTask::Coding { .. }), SourceData::CodedNotes(notes)) => {
             Coding::new(plan, &notes).map(|task| Box::new(task) as Box<dyn LocalTask>)
         }
-        (None, SourceData::CodedNotes(_)) => {
-            Err("the plan trains on a table, this node serves coded notes".into())
+        (Some(TextTask::NoteSections { .. }), SourceData::SignedNotes(notes)) => {
+            Sections::new(plan, &notes).map(|task| Box::new(task) as Box<dyn LocalTask>)
         }
-        (Some(_), SourceData::Table(_)) => {
-            Err("the plan trains on text, this node serves a table".into())
+        (task, data) => Err(format!(
+            "the plan trains on {}, this node serves {}",
+            task.as_ref().map_or("a table", |t| t.data_name()),
+            data.name()
+        )),
+    }
+}
+
+/// The text tasks' local optimiser settings from a plan: AdamW at the plan's
+/// learning rate and weight decay, its epochs, batch size and DP-SGD.
+struct AdamW {
+    epochs: usize,
+    batch_size: usize,
+    learning_rate: f64,
+    weight_decay: f64,
+    dp: Option<learn::DpSgd>,
+}
+
+impl AdamW {
+    fn of(plan: &TrainingPlan) -> Result<Self, String> {
+        let t = &plan.training;
+        if t.optimizer != learn::Optimizer::Adam {
+            return Err("a text task trains with AdamW: training.optimizer must be adam".into());
         }
+        if t.proximal_mu != 0.0 || t.max_steps.is_some() {
+            return Err("a text task has no proximal term and no step cap".into());
+        }
+        Ok(AdamW {
+            epochs: t.epochs,
+            batch_size: t.batch_size.max(1),
+            learning_rate: f64::from(t.learning_rate),
+            weight_decay: f64::from(t.weight_decay),
+            dp: t.dp.clone(),
+        })
     }
 }
 

@@ -90,7 +90,7 @@ impl NodeLedger {
 
     /// Sign the DatasetPrepared entry of the data this node built for a plan:
     /// how many records, how many patients consent excluded and how many were
-    /// incomplete (counts, never who); for coded notes, the TextDatasetPrepared
+    /// incomplete (counts, never who); for text data, the TextDatasetPrepared
     /// entry, which adds the text gate's counts (documents per kind, spans
     /// removed per category).
     pub fn dataset_prepared(
@@ -109,17 +109,14 @@ impl NodeLedger {
             excluded_by_consent: table.excluded_by_consent,
             incomplete: table.incomplete,
         };
-        match &table.data {
-            crate::source::SourceData::Table(_) => self.sign(Statement::DatasetPrepared(statement)),
-            crate::source::SourceData::CodedNotes(notes) => {
-                let text = text_prepared(&notes.counts)?;
-                self.sign(Statement::TextDatasetPrepared(
-                    ledger::entry::TextDatasetPrepared {
-                        dataset: statement,
-                        text,
-                    },
-                ))
-            }
+        match table.data.text_counts() {
+            None => self.sign(Statement::DatasetPrepared(statement)),
+            Some(counts) => self.sign(Statement::TextDatasetPrepared(
+                ledger::entry::TextDatasetPrepared {
+                    dataset: statement,
+                    text: text_prepared(counts)?,
+                },
+            )),
         }
     }
 

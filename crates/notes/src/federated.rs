@@ -78,6 +78,26 @@ impl LocalSections {
         gate: &Deidentifier,
         config: TrainConfig,
     ) -> Result<Self, Error> {
+        Self::build(training, evaluation, Some(gate), config)
+    }
+
+    /// As [`Self::new`] for notes whose texts already came through the EHR's text gate
+    /// (`ehr::gate::build_text_dataset`, which de-identifies with the whole record as context):
+    /// their texts are used as they are.
+    pub fn from_gated(
+        training: &[SignedNote],
+        evaluation: &[SignedNote],
+        config: TrainConfig,
+    ) -> Result<Self, Error> {
+        Self::build(training, evaluation, None, config)
+    }
+
+    fn build(
+        training: &[SignedNote],
+        evaluation: &[SignedNote],
+        gate: Option<&Deidentifier>,
+        config: TrainConfig,
+    ) -> Result<Self, Error> {
         let mut redacted_spans = 0;
         let mut build = |notes: &[SignedNote], what: &str| -> Result<Vec<Example>, Error> {
             let mut out = Vec::new();
@@ -120,6 +140,11 @@ impl LocalSections {
         fit(weights, &self.evaluation)
     }
 
+    /// Loss and accuracy of `weights` on the training examples.
+    pub fn training_fit(&self, weights: &Weights) -> Result<Evaluation, Error> {
+        fit(weights, &self.training)
+    }
+
     /// Training examples (labelled utterances).
     pub fn training_samples(&self) -> usize {
         self.training.len()
@@ -135,13 +160,17 @@ impl LocalSections {
 type Deidentified = (Dialogue, Vec<(Section, String)>, usize);
 
 /// The note's transcript (each turn de-identified on its own, so that a replacement cannot
-/// read as a speaker tag) and its sentences (de-identified), with the number of spans replaced.
-fn deidentified(note: &SignedNote, gate: &Deidentifier) -> Result<Deidentified, Error> {
+/// read as a speaker tag) and its sentences (de-identified), with the number of spans replaced;
+/// without a gate, the texts as they are.
+fn deidentified(note: &SignedNote, gate: Option<&Deidentifier>) -> Result<Deidentified, Error> {
     let mut spans = 0;
-    let mut redact = |text: &str| {
-        let out = gate.redact(text, &note.context);
-        spans += out.spans.len();
-        out.text
+    let mut redact = |text: &str| match gate {
+        Some(gate) => {
+            let out = gate.redact(text, &note.context);
+            spans += out.spans.len();
+            out.text
+        }
+        None => text.to_string(),
     };
     let turns = Dialogue::parse(&note.dialogue)?
         .turns

@@ -26,6 +26,9 @@ pub struct NoteContext {
     pub author: String,
     /// When the draft was made (FHIR dateTime).
     pub date: String,
+    /// The visit, as a reference (`Encounter/123`), when known: it ties the note to the
+    /// visit's transcript (and makes the pair a training example for the section classifier).
+    pub encounter: Option<String>,
 }
 
 /// The draft as a `preliminary` Composition.
@@ -50,7 +53,7 @@ pub fn composition(draft: &Draft, context: &NoteContext) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut composition = json!({
         "resourceType": "Composition",
         "status": "preliminary",
         "type": note_type(),
@@ -59,7 +62,11 @@ pub fn composition(draft: &Draft, context: &NoteContext) -> Value {
         "author": [{"reference": context.author}],
         "title": "Consultation note (draft)",
         "section": sections,
-    })
+    });
+    if let Some(encounter) = &context.encounter {
+        composition["encounter"] = json!({"reference": encounter});
+    }
+    composition
 }
 
 /// Media type of the embedded Composition.
@@ -69,7 +76,7 @@ const FHIR_JSON: &str = "application/fhir+json";
 /// Composition (FHIR JSON), so that the EHR stores and versions the structured note with it.
 pub fn document_reference(draft: &Draft, context: &NoteContext) -> Value {
     let composition = composition(draft, context);
-    json!({
+    let mut document = json!({
         "resourceType": "DocumentReference",
         "status": "current",
         "docStatus": "preliminary",
@@ -89,7 +96,11 @@ pub fn document_reference(draft: &Draft, context: &NoteContext) -> Value {
                 "title": "Consultation note (Composition)",
             }},
         ],
-    })
+    });
+    if let Some(encounter) = &context.encounter {
+        document["context"] = json!({"encounter": [{"reference": encounter}]});
+    }
+    document
 }
 
 /// The Composition a DocumentReference of [`document_reference`] carries.
@@ -261,6 +272,7 @@ mod tests {
             patient: "Patient/p1".into(),
             author: "Practitioner/d1".into(),
             date: "2026-12-06T09:00:00Z".into(),
+            encounter: Some("Encounter/visit-1".into()),
         }
     }
 
@@ -268,6 +280,12 @@ mod tests {
     fn sections_carry_loinc_codes_and_escaped_text() {
         let c = composition(&draft(), &context());
         assert_eq!(c["status"], "preliminary");
+        assert_eq!(c["encounter"]["reference"], "Encounter/visit-1");
+        let d = document_reference(&draft(), &context());
+        assert_eq!(
+            d["context"]["encounter"][0]["reference"],
+            "Encounter/visit-1"
+        );
         assert_eq!(c["section"][0]["code"]["coding"][0]["code"], "10187-3");
         assert!(
             c["section"][0]["text"]["div"]

@@ -45,6 +45,7 @@ async fn stored_and_signed() -> Vec<Value> {
         patient: format!("Patient/{}", patient.id),
         author: format!("Practitioner/{}", doctor.id),
         date: "2026-12-06T09:00:00Z".into(),
+        encounter: None,
     };
     let draft_composition = composition(&draft, &context);
     let written = tx.create(draft_composition.clone()).await.unwrap();

@@ -50,6 +50,7 @@ async fn drafted_and_signed() -> Vec<Value> {
         patient: format!("Patient/{}", patient.id),
         author: format!("Practitioner/{}", doctor.id),
         date: "2026-12-06T09:00:00Z".into(),
+        encounter: None,
     };
     let draft_document = document_reference(&draft, &context);
     let written = tx.create(draft_document.clone()).await.unwrap();

@@ -7,7 +7,7 @@ use billing::{CoderSpec, Example, Label};
 use fed::client::{ClientError, LocalUpdate};
 use fed::plan::{TextTask, TrainingPlan};
 use fed::task::LocalTask;
-use learn::{FeatureStats, Metrics, ModelSpec, Optimizer, Standardizer, Weights};
+use learn::{FeatureStats, Metrics, ModelSpec, Standardizer, Weights};
 
 use crate::source::CodedNotes;
 
@@ -53,22 +53,15 @@ fn spec(plan: &TrainingPlan) -> Result<CoderSpec, String> {
     Ok(spec)
 }
 
-/// `billing`'s training settings from the plan's: AdamW at the plan's rate and weight decay,
-/// its epochs, batch size and DP-SGD.
+/// `billing`'s training settings from the plan's.
 fn train_config(plan: &TrainingPlan) -> Result<billing::TrainConfig, String> {
-    let t = &plan.training;
-    if t.optimizer != Optimizer::Adam {
-        return Err("a coding task trains with AdamW: training.optimizer must be adam".into());
-    }
-    if t.proximal_mu != 0.0 || t.max_steps.is_some() {
-        return Err("a coding task has no proximal term and no step cap".into());
-    }
+    let t = super::AdamW::of(plan)?;
     Ok(billing::TrainConfig {
         epochs: t.epochs,
-        batch_size: t.batch_size.max(1),
-        learning_rate: f64::from(t.learning_rate),
-        weight_decay: f64::from(t.weight_decay),
-        dp: t.dp.clone(),
+        batch_size: t.batch_size,
+        learning_rate: t.learning_rate,
+        weight_decay: t.weight_decay,
+        dp: t.dp,
     })
 }
 
