@@ -166,3 +166,29 @@ fn pseudo_random_text_never_panics() {
         run_all(&text);
     }
 }
+
+/// A 10 MB English note of ordinary sentences: every planted value of every
+/// sentence is found, none is left in the text.
+#[test]
+fn a_ten_megabyte_english_note() {
+    let deid = Deidentifier::new(
+        Lang::En,
+        None,
+        TextOptions {
+            replacement: Replacement::Tags,
+        },
+    )
+    .expect("tags");
+    let sentence = "Social work (Chad Quitin, x5609) called St. Mary's Hospital on 3/16; \
+                    address 12 Elm Street, Apt 4, Salem, ME 01970. ";
+    let copies = 10_000_000 / sentence.len();
+    let text = sentence.repeat(copies);
+    let out = deid.redact(&text, &Context::default());
+    check(&text, &out.spans);
+    let per_sentence = deid.detect(sentence, &Context::default()).len();
+    assert!(per_sentence >= 5, "{per_sentence} spans in one sentence");
+    assert_eq!(out.spans.len(), per_sentence * copies);
+    for value in ["Chad", "Quitin", "Mary", "Elm", "Apt 4", "Salem"] {
+        assert!(!out.text.contains(value), "{value} left");
+    }
+}

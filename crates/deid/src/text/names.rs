@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use super::lexicon;
-use super::token::{Case, Token, fold};
+use super::token::{Case, Token, case_of, fold};
 use super::{Found, Label, Lang};
 
 /// What the words just before a token say about it.
@@ -253,6 +253,7 @@ const WEAK: &[&str] = &[
     "dictated",
     "dicté",
     "dictée",
+    "attn",
 ];
 
 /// Words that never start or continue a name.
@@ -951,7 +952,12 @@ fn people(note: &Note<'_>, name: &mut [bool]) {
     let n = note.tokens.len();
     for i in 0..n {
         let cue = note.cue(i);
-        if cue == Cue::None || i + 1 >= n || !cue_gap(note.gap(i)) {
+        // A role word ends a sentence before a full stop (`..., NP.  Daughter`).
+        if cue == Cue::None
+            || i + 1 >= n
+            || !cue_gap(note.gap(i))
+            || (cue == Cue::Role && note.gap(i).contains('.'))
+        {
             continue;
         }
         // `Patient(e) : Valentine`
@@ -1095,12 +1101,12 @@ fn typist_initials(note: &Note<'_>, name: &mut [bool]) {
 }
 
 /// Token `i` (and maybe a second name word) is followed by an age: `is a
-/// 29 year-old`, `, 78 ans`, `(45 ans)`.
+/// 29 year-old`, `, 78 ans`, `(45 ans)`, `, Jenna is a 98 year old`.
 fn before_age(note: &Note<'_>, i: usize) -> bool {
     static AGE: OnceLock<regex::Regex> = OnceLock::new();
     let re = AGE.get_or_init(|| {
         regex::Regex::new(
-            r"^(?:[ \t]+\p{Lu}[\p{L}'\-]*)?[ \t]*(?:,|\(|is an?|was an?|est un|est une|, âgée? de)[ \t]*\d{1,3}\s*(?:-|\s)?(?:ans(?-u:\b)|an(?-u:\b)|years?(?-u:\b)|yo(?-u:\b)|y/o|y\.o\.|-year|year-old|mois(?-u:\b)|months?(?-u:\b))",
+            r"^(?:(?:[ \t]+\p{Lu}[\p{L}'\-]*)?[ \t]*(?:,|\(|is an?|was an?|est un|est une|, âgée? de)|,[ \t]*\p{Lu}[\p{L}'\-]*[ \t]+(?:is|was)[ \t]+an?)[ \t]*\d{1,3}\s*(?:-|\s)?(?:ans(?-u:\b)|an(?-u:\b)|years?(?-u:\b)|yo(?-u:\b)|y/o|y\.o\.|-year|year-old|mois(?-u:\b)|months?(?-u:\b))",
         )
         .expect("valid")
     });
@@ -1136,7 +1142,11 @@ fn expand(note: &Note<'_>, name: &mut [bool]) {
                     changed = true;
                 }
             }
-            if name[i + 1] && !name[i] && note.joined(i, false) && note.continues(i) {
+            if name[i + 1]
+                && !name[i]
+                && note.joined(i, false)
+                && (note.continues(i) || given_before_name(note, i))
+            {
                 name[i] = true;
                 changed = true;
             }
@@ -1160,6 +1170,21 @@ fn expand(note: &Note<'_>, name: &mut [bool]) {
             break;
         }
     }
+}
+
+/// Token `i` is a capitalised given name, also an ordinary word, before a
+/// capitalised name (`Chad Quitin`, `Raven Ashley`).
+fn given_before_name(note: &Note<'_>, i: usize) -> bool {
+    let (t, w) = (&note.tokens[i], note.words[i]);
+    t.case == Case::Title
+        && note.tokens[i + 1].case == Case::Title
+        && w.given
+        && !w.taken
+        && !w.stop
+        && !w.clinical
+        && t.chars() >= 3
+        && note.cue(i) == Cue::None
+        && !note.eponym(i)
 }
 
 /// A line (or a note) of at most four words that are all names: words
@@ -1260,13 +1285,25 @@ fn hospitals(note: &Note<'_>, taken: &mut [bool], found: &mut Vec<Found>) {
             let mut j = i;
             while j > 0
                 && note.joined(j - 1, false)
-                && note.tokens[j - 1].capitalised()
+                && (note.tokens[j - 1].capitalised() || possessive(note, j - 1))
                 && !note.words[j - 1].stop
                 && i - j < 4
             {
                 j -= 1;
             }
-            let named = (j..i).any(|k| !note.words[k].common || note.words[k].listed);
+            // `St. Mary's Hospital`, `Framingham General Hospital`
+            let cities = lexicon::cities(note.lang);
+            let proper = |k: usize| {
+                !note.words[k].common
+                    || note.words[k].listed
+                    || possessive(note, k)
+                    || cities.contains(&note.folded[k])
+            };
+            // Not an ordinary word capitalised because it starts the sentence (`Call St. Mary's Hospital`).
+            if j < i && note.sentence_start(j) && !proper(j) {
+                j += 1;
+            }
+            let named = (j..i).any(proper);
             if j < i && named {
                 span = Some((j, i + 1));
             }
@@ -1286,6 +1323,17 @@ fn hospitals(note: &Note<'_>, taken: &mut [bool], found: &mut Vec<Found>) {
             None => i += 1,
         }
     }
+}
+
+/// Token `i` is a capitalised word with an English possessive (`Mary's`).
+fn possessive(note: &Note<'_>, i: usize) -> bool {
+    let t = &note.tokens[i];
+    let word = &note.text[t.start..t.end];
+    let stem = word
+        .strip_suffix("'s")
+        .or_else(|| word.strip_suffix("’s"))
+        .unwrap_or("");
+    !stem.is_empty() && case_of(stem) == Case::Title
 }
 
 /// Token `i` follows `l'` (or `L'`).
@@ -1436,6 +1484,50 @@ mod tests {
                 Lang::Fr
             )
             .is_empty()
+        );
+    }
+
+    #[test]
+    fn english_names_without_a_title() {
+        assert_eq!(
+            names("Social work (Chad Quitin, x5609) following", Lang::En),
+            ["Chad", "Quitin"]
+        );
+        assert_eq!(
+            names("Wade, Jillian is a 95 year old woman", Lang::En),
+            ["Wade", "Jillian"]
+        );
+        assert_eq!(
+            names(
+                "summary to 572-4240 (attn. Zonusdal Wall, case manager)",
+                Lang::En
+            ),
+            ["Zonusdal", "Wall"]
+        );
+        // A role word before a full stop is no cue for the next sentence.
+        assert_eq!(
+            names("Seen by Daniel Tamfenhol, NP.  Daughter called.", Lang::En),
+            ["Daniel", "Tamfenhol"]
+        );
+    }
+
+    #[test]
+    fn english_hospitals_with_a_saint_or_a_town() {
+        let text =
+            "from St. Tamara's Hospital, then Framingham General Hospital and Mccormick Rehab";
+        let tokens = tokenize(text);
+        let found: Vec<&str> = detect(text, &tokens, Lang::En, &[])
+            .iter()
+            .filter(|f| f.label == Label::Hospital)
+            .map(|f| &text[f.start..f.end])
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "St. Tamara's Hospital",
+                "Framingham General Hospital",
+                "Mccormick Rehab"
+            ]
         );
     }
 

@@ -7,6 +7,8 @@ use std::sync::OnceLock;
 
 use regex::{Captures, Regex};
 
+use super::lexicon;
+use super::token::fold;
 use super::{Found, Label, Lang};
 
 const MONTHS: &str = r"janvier|janv|f[ée]vrier|f[ée]vr|f[ée]v|mars|avril|avr|mai|juin|juillet|juil|ao[uû]t|septembre|sept|octobre|oct|novembre|nov|d[ée]cembre|d[ée]c|january|jan|february|feb|march|mar|april|apr|may|june|jun|july|jul|august|aug|september|sep|october|november|december|dec";
@@ -26,6 +28,9 @@ const STREET_EN: &str = r"Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Dr
 struct Rules {
     /// (pattern, label, capture group that holds the value).
     plain: Vec<(Regex, Label, usize)>,
+    /// A US city (group 1) before its state (group 2); whether the city
+    /// must be on the list (states that are also words: `Salem, ME`).
+    city_states: Vec<(Regex, bool)>,
     numeric_date: Regex,
     short_date: Regex,
     year: Regex,
@@ -97,10 +102,10 @@ impl Rules {
                 Label::Date,
                 0,
             ),
-            // the 14th of March, 3rd of Nov 2019
+            // the 14th of March, 3rd of Nov 2019 (`the` is part of the date)
             (
                 re(&format!(
-                    r"(?i)\b{DAY}\s+of\s+(?:{MONTHS})\b\.?(?:,?\s*(?:1[89]|2[01])\d{{2}}\b)?"
+                    r"(?i)(?:\bthe\s+)?\b{DAY}\s+of\s+(?:{MONTHS})\b\.?(?:,?\s*(?:1[89]|2[01])\d{{2}}\b)?"
                 )),
                 Label::Date,
                 0,
@@ -245,24 +250,27 @@ impl Rules {
                 0,
             ));
         }
+        let mut city_states = Vec::new();
         if lang == Lang::En {
             // A US city before its state (`Quincy, MA`), the state too;
             // states that are also titles or words (`Smith, MD`) only before a ZIP code.
             let city = r"\b((?:[A-Z][a-z]+[ \-]){0,2}[A-Z][a-z]{2,}),[ \t]*";
             let states = format!(r"(?:{US_STATES})");
             let safe = format!(r"(?:{US_STATES_SAFE})");
-            for (pattern, group) in [
-                (format!(r"{city}({safe})\b"), 1),
-                (format!(r"{city}({safe})\b"), 2),
-                (format!(r"{city}({states})\s+\d{{5}}\b"), 1),
-                (format!(r"{city}({states})\s+\d{{5}}\b"), 2),
-            ] {
-                plain.push((re(&pattern), Label::City, group));
-            }
+            city_states.push((re(&format!(r"{city}({safe})\b")), false));
+            city_states.push((re(&format!(r"{city}({states})\s+\d{{5}}\b")), false));
+            // not `MD`, `PA` after a name that is also a city (`Lowell, MD`)
+            let words: Vec<&str> = US_STATES
+                .split('|')
+                .filter(|s| !matches!(*s, "MD" | "PA"))
+                .collect();
+            let words = words.join("|");
+            city_states.push((re(&format!(r"{city}({words})\b")), true));
             plain.push((re(&format!(r"\b(?:{US_STATE_NAMES})\b")), Label::City, 0));
         }
         Self {
             plain,
+            city_states,
             numeric_date: re(r"\b(\d{1,2})\s?[/.\-]\s?(\d{1,2})\s?[/.\-]\s?(\d{4}|\d{2})\b"),
             short_date: re(r"\b(\d{1,2})/(\d{1,4})\b"),
             year: re(r"\b(?:1[89]|20)\d{2}\b"),
@@ -270,7 +278,7 @@ impl Rules {
                 r"\b([12378])\s?(\d{2})\s?(0[1-9]|1[0-2]|[2-9]\d)\s?(\d{2}|2[ABab])\s?(\d{3})\s?(\d{3})(?:\s?(\d{2}))?\b",
             ),
             keyword_id: re(
-                r"(?i)\b(IPP|NIP|NDA|n°\s*(?:d'|de\s+)?(?:dossier|s[ée]jour|venue|admission|patient|IPP|NDA)|num[ée]ro\s+(?:de\s+|d')?(?:dossier|s[ée]jour|patient|venue|admission|IPP|NDA)|dossier\s+n°|MRN|MR\s*#|medical\s+record(?:\s+(?:number|no\.?|#))?|record\s*#|unit\s+(?:no\.?|number)|acct\.?|account(?:\s+(?:number|no\.?|#))?|SSN|social\s+security(?:\s+number)?|NIR|n°\s*(?:de\s+)?s[ée]cu(?:rit[ée]\s+sociale)?|s[ée]curit[ée]\s+sociale|s[ée]cu|insurance\s+(?:id|number|no\.?)|policy\s+(?:number|no\.?)|member\s+id|patient\s+id|ID)\b\s*(?:[:#=]|n°|no\.?|num[ée]ro)?\s*((?:[A-Z]{1,4}[\s\-]?)?\d[\dA-Z]*(?:[\s\-/.]\d[\dA-Z]*)*)",
+                r"(?i)\b(IPP|NIP|NDA|n°\s*(?:d'|de\s+)?(?:dossier|s[ée]jour|venue|admission|patient|IPP|NDA)|num[ée]ro\s+(?:de\s+|d')?(?:dossier|s[ée]jour|patient|venue|admission|IPP|NDA)|dossier\s+n°|MRN|MR\s*#|medical\s+record(?:\s+(?:number|no\.?|#))?|record\s*#|unit\s+(?:no\.?|number)|acct\.?|account(?:\s+(?:number|no\.?|#))?|SSN|social\s+security(?:\s+number)?|NIR|n°\s*(?:de\s+)?s[ée]cu(?:rit[ée]\s+sociale)?|s[ée]curit[ée]\s+sociale|s[ée]cu|insurance\s+(?:id|number|no\.?)|policy\s+(?:number|no\.?)|member\s+id|patient\s+id|ID)\b\s*(?:[:#=]|n°|no\.?|num[ée]ro)?\s*((?-i:[A-Z]{1,4}[\s\-]?)?\d[\dA-Z]*(?:[\s\-/.]\d[\dA-Z]*)*)",
             ),
             street_fr: re(&format!(
                 r"\b\d{{1,4}}(?:\s?(?i:bis|ter|quater|b|t)\b)?\s*,?\s*(?:{STREET_FR})\b\.?(?:\s+[\p{{L}}\d'’\-]+\.?){{1,7}}"
@@ -321,6 +329,7 @@ pub fn detect(text: &str, lang: Lang) -> Vec<Found> {
             found.push(Found::new(m.start(), m.end(), Label::Date));
         }
     }
+    city_states(text, rules, lang, &mut found);
     short_dates(text, rules, &mut found);
     years(text, rules, &mut found);
     nir(text, rules, &mut found);
@@ -331,6 +340,26 @@ pub fn detect(text: &str, lang: Lang) -> Vec<Found> {
         service_places(text, rules, &mut found);
     }
     found
+}
+
+/// `Quincy, MA`: a city and its state, unless the city is an ordinary word
+/// no list holds as a city (`Soft, ND` in an examination); states that are
+/// also words or titles (`ME`, `MD`) only after a listed city.
+fn city_states(text: &str, rules: &Rules, lang: Lang, found: &mut Vec<Found>) {
+    let (words, cities) = (lexicon::words(lang), lexicon::cities(lang));
+    for (pattern, listed_only) in &rules.city_states {
+        for caps in pattern.captures_iter(text) {
+            let (city, state) = (caps.get(1).expect("city"), caps.get(2).expect("state"));
+            let lower = city.as_str().to_lowercase();
+            let listed = cities.contains(&fold(&lower).replace('-', " "));
+            let ordinary = lower.split([' ', '-']).all(|w| words.contains(w));
+            if !listed && (ordinary || *listed_only) {
+                continue;
+            }
+            found.push(Found::new(city.start(), city.end(), Label::City));
+            found.push(Found::new(state.start(), state.end(), Label::City));
+        }
+    }
 }
 
 /// `63570 Boutin`, `08 333 RUIAN`: a French postcode before a capitalised name.
@@ -456,7 +485,9 @@ fn short_dates(text: &str, rules: &Rules, found: &mut Vec<Found>) {
                 | "of"
         );
         let score = !padded && !dated && (b == 10 || b == 5 || b == 6 || b == 4) && a <= b;
-        if month_year || (day_month && !fraction && !score) {
+        // `2/2 to chest pain`: secondary to.
+        let secondary = (a, second) == (2, "2") && text[m.end()..].trim_start().starts_with("to ");
+        if month_year || (day_month && !fraction && !score && !secondary) {
             found.push(Found::new(m.start(), m.end(), Label::Date));
         }
     }
@@ -680,6 +711,9 @@ fn streets(text: &str, rules: &Rules, lang: Lang, found: &mut Vec<Found>) {
     };
     for m in pattern.find_iter(text) {
         let mut end = street_end(text, m.start(), m.end());
+        if lang == Lang::En {
+            end += unit_len(&text[end..]);
+        }
         let rest = &text[end..];
         let trimmed = rest.trim_start_matches([',', ' ']);
         let zip_len = trimmed
@@ -802,6 +836,15 @@ fn city_end(text: &str, from: usize) -> usize {
     end
 }
 
+/// `, Apt 28`, `, Suite 4B` after an English street: its length.
+fn unit_len(text: &str) -> usize {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| {
+        re(r"^,?[ \t]*(?:Suite|Ste|Apt|Apartment|Unit|Room|Rm|Floor|Fl|#)\.?[ \t]*#?[A-Za-z]?\d+[A-Za-z]?\b")
+    });
+    re.find(text).map_or(0, |m| m.end())
+}
+
 /// `Boston, MA 02109` after an English street: its length.
 fn english_city_state_zip(text: &str) -> Option<usize> {
     static RE: OnceLock<Regex> = OnceLock::new();
@@ -895,7 +938,7 @@ mod tests {
         let text = "seen the 14th of March, again Tues 3/14 and in summer 2019; a ninety-two year old from Quincy, MA and Texas; typed by JS/kl";
         let found = labels(text, Lang::En);
         for (value, label) in [
-            ("14th of March", Label::Date),
+            ("the 14th of March", Label::Date),
             ("Tues 3/14", Label::Date),
             ("summer 2019", Label::Date),
             ("ninety-two", Label::Age),
@@ -915,6 +958,26 @@ mod tests {
                 .iter()
                 .any(|(_, l)| *l == Label::City)
         );
+    }
+
+    #[test]
+    fn english_apartments_states_and_look_alikes() {
+        let found = labels(
+            "Address: 6555 Rantamben Road, Apt 28, Burlington, MA 01809. Lives in Salem, ME.",
+            Lang::En,
+        );
+        assert!(
+            found
+                .iter()
+                .any(|(s, l)| s.starts_with("6555 Rantamben Road, Apt 28") && *l == Label::Address),
+            "{found:?}"
+        );
+        assert!(found.contains(&("ME".into(), Label::City)), "{found:?}");
+        // An examination, a temperature after a section name, `secondary to`.
+        assert!(labels("Abdomen: Soft, ND, NT.", Lang::En).is_empty());
+        assert!(labels("ID: Tmax 101.2, vanco continues", Lang::En).is_empty());
+        assert!(labels("stopped 2/2 to chest pain", Lang::En).is_empty());
+        assert!(!labels("Patient ID: AB12345", Lang::En).is_empty());
     }
 
     #[test]

@@ -114,7 +114,8 @@ fn is_elided(word: &str) -> bool {
     )
 }
 
-fn case_of(word: &str) -> Case {
+/// How `word` is written.
+pub(super) fn case_of(word: &str) -> Case {
     let letters: Vec<char> = word.chars().filter(|c| c.is_alphabetic()).collect();
     if letters.is_empty() || letters.len() != word.chars().filter(|c| c.is_alphanumeric()).count() {
         return Case::Other;
@@ -126,14 +127,16 @@ fn case_of(word: &str) -> Case {
             Case::Title
         };
     }
-    // `Dupont`, `Jean-Luc`, `O'Brien`, `McDonald`; not `MyO`, `AZFa`, `ANCA's`.
-    let title = word.split(['-', '\'', '’']).all(|part| {
-        let part = part
-            .strip_prefix("Mc")
-            .or_else(|| part.strip_prefix("Mac"))
-            .unwrap_or(part);
+    // `Dupont`, `Jean-Luc`, `O'Brien`, `McDonald`, `Mccormick`; not `MyO`, `AZFa`, `ANCA's`.
+    let capital_then_lower = |part: &str| {
         let mut cs = part.chars();
         cs.next().is_some_and(char::is_uppercase) && cs.all(char::is_lowercase)
+    };
+    let title = word.split(['-', '\'', '’']).all(|part| {
+        capital_then_lower(part)
+            || ["Mc", "Mac"]
+                .iter()
+                .any(|p| part.strip_prefix(p).is_some_and(capital_then_lower))
     });
     if title {
         return Case::Title;
@@ -155,6 +158,10 @@ mod tests {
         let words: Vec<&str> = t.iter().map(|t| t.lower.as_str()).collect();
         assert_eq!(words, ["l", "hôpital", "jean-luc", "o'brien", "12", "03"]);
         assert_eq!(t[1].case, Case::Title);
+        for name in ["McDonald", "Mccormick", "Macron", "MacLeod"] {
+            assert_eq!(case_of(name), Case::Title, "{name}");
+        }
+        assert_eq!(case_of("ANCA's"), Case::Other);
     }
 
     #[test]
