@@ -858,9 +858,15 @@ impl Note<'_> {
     fn cue(&self, i: usize) -> Cue {
         let t = &self.tokens[i];
         let l = &self.lists;
+        // A word inside a span found earlier (the state in `Salem, ME`) is no cue.
+        if self.words[i].taken {
+            return Cue::None;
+        }
         if l.titles.contains(&t.lower) {
-            // `M.` and `Me` are titles only when capitalised.
-            if matches!(t.lower.as_str(), "m" | "me" | "pr" | "ide") && !t.capitalised() {
+            // `M.` and `Me` are titles only when capitalised, `Me` (Maître) only in French.
+            if matches!(t.lower.as_str(), "m" | "me" | "pr" | "ide") && !t.capitalised()
+                || t.lower == "me" && self.lang == Lang::En
+            {
                 return Cue::None;
             }
             Cue::Title
@@ -1503,6 +1509,10 @@ mod tests {
                 Lang::En
             ),
             ["Zonusdal", "Wall"]
+        );
+        assert_eq!(
+            names("Pt lives in Salem, ME. ID: Tmax 101.2", Lang::En),
+            Vec::<String>::new()
         );
         // A role word before a full stop is no cue for the next sentence.
         assert_eq!(
