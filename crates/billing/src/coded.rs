@@ -181,18 +181,7 @@ pub fn case_bundle(split: &Split, index: usize, date: &str) -> Result<Value, Err
         }),
         claim,
     ];
-    let entries: Vec<Value> = resources
-        .into_iter()
-        .map(|r| {
-            let url = format!(
-                "{}/{}",
-                r["resourceType"].as_str().unwrap_or_default(),
-                r["id"].as_str().unwrap_or_default()
-            );
-            json!({"fullUrl": url, "resource": r, "request": {"method": "PUT", "url": url}})
-        })
-        .collect();
-    Ok(json!({"resourceType": "Bundle", "type": "transaction", "entry": entries}))
+    Ok(ehr::bundle::put_transaction(resources))
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@
 //! model and each hospital's local-only model are then scored on CodiEsp dev.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::Context;
 use billing::codiesp::{Report, code_cases, evaluate, spec_for};
@@ -20,7 +19,7 @@ use harness::DataSource;
 use learn::{DpSgd, Optimizer};
 use serde_json::{Value, json};
 
-use crate::demo::{round_progress, verify_ledger};
+use crate::demo::{load_ehr_once, run_federation};
 
 /// Options of `cohort billing federate`.
 #[derive(Args, Clone, Debug)]
@@ -182,57 +181,31 @@ pub async fn run(args: FederateArgs) -> anyhow::Result<()> {
     );
     println!("plan {}  code {}", plan.plan_id(), plan.code_hash());
     for (h, hospital) in plan.hospitals.iter().enumerate() {
-        let store = harness::node_ehr(&workdir, hospital).await?;
         let part = share(&train, h, args.hospitals);
-        let already = store
-            .counts()
-            .await?
-            .iter()
-            .any(|(kind, n)| kind == "Claim" && *n > 0);
-        if !already {
-            let mut tx = store.begin().await?;
-            for i in 0..part.cases.len() {
-                let bundle = billing::coded::case_bundle(&part, i, "2024-03-01T10:00:00Z")?;
-                ehr::bundle::transaction(&mut tx, &bundle).await?;
-            }
-            tx.commit().await?;
-        }
+        let bundles = (0..part.cases.len())
+            .map(|i| billing::coded::case_bundle(&part, i, "2024-03-01T10:00:00Z"))
+            .collect::<Result<Vec<_>, _>>()?;
+        load_ehr_once(&workdir, hospital, &bundles).await?;
         println!(
             "  {hospital}: {} coded notes in its EHR (Patient, Encounter, DocumentReference, Claim)",
             part.cases.len()
         );
     }
-    let started = Instant::now();
-    let federation =
-        harness::start_federation_from(&plan, &workdir, DataSource::CodedNotes).await?;
-    let progress = round_progress(plan.rounds);
-    let (coordinator, finished) = federation
-        .settle(crate::demo::show_rounds(&progress), true)
-        .await;
-    coordinator.shutdown().await;
-    let finished = finished?;
-    progress.finish_and_clear();
-    let wall = started.elapsed().as_secs_f64();
-    let state = &finished.state;
-    println!(
-        "federated training done in {wall:.1} s ({:.1} s a round); final model {}",
-        wall / f64::from(plan.rounds),
-        state.global_sha256
-    );
-    verify_ledger(&finished.ledger, args.workdir.is_some())?;
+    let state = run_federation(
+        &plan,
+        &workdir,
+        DataSource::CodedNotes,
+        args.workdir.is_some(),
+    )
+    .await?;
+    let state = &state;
     let epsilon = crate::results::epsilon_spent(state);
-    if !epsilon.is_empty() {
-        println!(
-            "epsilon spent per hospital (delta {}): {epsilon:?}",
-            args.delta
-        );
-    }
     let global = harness::stored_model(&workdir, &state.global_sha256)?;
     let mut results = json!({
         "hospitals": args.hospitals, "rounds": plan.rounds, "local_epochs": args.local_epochs,
         "labels": spec.labels.len(), "secure_aggregation": args.secure,
         "dp_noise": args.dp_noise, "epsilon": epsilon, "delta": args.delta,
-        "federated_wall_seconds": wall, "final_model_sha256": state.global_sha256,
+        "final_model_sha256": state.global_sha256,
         "federated": score(&spec, &global, &dev)?,
     });
     println!("CodiEsp dev (English), MAP diagnoses / procedures:");

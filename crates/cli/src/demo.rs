@@ -135,7 +135,7 @@ async fn privacy_tradeoff(
 
 /// Audit the run's ledger offline, as an outsider would, and show its
 /// cosigned checkpoint.
-pub(crate) fn verify_ledger(ledger: &coordinator::LedgerSummary, kept: bool) -> anyhow::Result<()> {
+fn verify_ledger(ledger: &coordinator::LedgerSummary, kept: bool) -> anyhow::Result<()> {
     let report = ::ledger::audit::verify_log(&ledger.policy, &ledger.log_dir);
     if !report.is_clean() {
         anyhow::bail!("the ledger does not verify:\n{report}");
@@ -186,6 +186,62 @@ pub fn round_progress(rounds: u32) -> ProgressBar {
             .progress_chars("=> "),
     );
     progress
+}
+
+/// Load `bundles` (FHIR transactions) into `hospital`'s EHR in a federation under `workdir`,
+/// unless it already holds patients (a rerun in the same workdir).
+pub(crate) async fn load_ehr_once(
+    workdir: &std::path::Path,
+    hospital: &str,
+    bundles: &[serde_json::Value],
+) -> anyhow::Result<()> {
+    let store = harness::node_ehr(workdir, hospital).await?;
+    let loaded = store
+        .counts()
+        .await?
+        .iter()
+        .any(|(kind, n)| kind == "Patient" && *n > 0);
+    if !loaded {
+        let mut tx = store.begin().await?;
+        for bundle in bundles {
+            ehr::bundle::transaction(&mut tx, bundle).await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// Run `plan` in a federation under `workdir` whose nodes read `source`, with a progress bar
+/// over its rounds; then audit its ledger and print each hospital's epsilon. `kept`: the
+/// workdir stays after the command (the audit command is printed).
+pub(crate) async fn run_federation(
+    plan: &fed::plan::TrainingPlan,
+    workdir: &std::path::Path,
+    source: DataSource,
+    kept: bool,
+) -> anyhow::Result<PlanState> {
+    let started = Instant::now();
+    let federation = harness::start_federation_from(plan, workdir, source).await?;
+    let progress = round_progress(plan.rounds);
+    let (coordinator, finished) = federation.settle(show_rounds(&progress), true).await;
+    coordinator.shutdown().await;
+    let Finished { state, ledger } = finished?;
+    progress.finish_and_clear();
+    let wall = started.elapsed().as_secs_f64();
+    println!(
+        "federated training done in {wall:.1} s ({:.1} s a round); final model {}",
+        wall / f64::from(plan.rounds),
+        state.global_sha256
+    );
+    verify_ledger(&ledger, kept)?;
+    let epsilon = results::epsilon_spent(&state);
+    if let Some(budget) = &plan.privacy_budget {
+        println!(
+            "epsilon spent per hospital (delta {}): {epsilon:?}",
+            budget.delta
+        );
+    }
+    Ok(state)
 }
 
 /// Run the demo.

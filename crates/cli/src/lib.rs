@@ -15,6 +15,7 @@ pub mod imaging_cmd;
 pub mod ledger_cmd;
 pub mod models_cmd;
 pub mod notes_cmd;
+pub mod notes_demo;
 pub mod plan_options;
 pub mod report;
 pub mod results;

@@ -121,7 +121,8 @@ fn main() -> anyhow::Result<()> {
         let threads = match cli.command {
             Command::Demo(_)
             | Command::Bench(_)
-            | Command::Billing(cli::billing_cmd::BillingCommand::Federate(_)) => 1,
+            | Command::Billing(cli::billing_cmd::BillingCommand::Federate(_))
+            | Command::Notes(cli::notes_cmd::NotesCommand::Federate(_)) => 1,
             _ => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
         // SAFETY: no other thread exists yet.
@@ -172,6 +173,9 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Dp(command) => dp_cmd::run(command),
+        Command::Notes(cli::notes_cmd::NotesCommand::Federate(args)) => {
+            runtime.block_on(cli::notes_demo::run(args))
+        }
         Command::Notes(command) => cli::notes_cmd::run(command),
         Command::Ehr(command) => runtime.block_on(ehr_cmd::run(command)),
         Command::Deid(command) => deid_cmd::run(command),

@@ -19,6 +19,12 @@ use std::collections::BTreeMap;
 /// Consultation summaries.
 #[derive(Subcommand)]
 pub enum NotesCommand {
+    /// Train the section classifier across hospitals through the federation: each ACI-Bench
+    /// train source (aci, virtassist, virtscribe) is a hospital holding its visits in its own
+    /// EHR (transcript + signed note); nodes read them through the text gate, train with
+    /// DP-SGD, updates combined by secure aggregation over gRPC + mutual TLS; the ledger is
+    /// audited, then the federated classifier is scored on ACI-Bench valid.
+    Federate(crate::notes_demo::FederateArgs),
     /// Draft the note of one transcript: IN.json `{"dialogue"}` → OUT.json `{"note", "sections",
     /// "flags"}`.
     Summarize {
@@ -103,7 +109,7 @@ impl DataArgs {
         })
     }
 
-    fn aci_bench(&self, split: &str) -> anyhow::Result<Vec<Encounter>> {
+    pub(crate) fn aci_bench(&self, split: &str) -> anyhow::Result<Vec<Encounter>> {
         let path = self
             .root()
             .join(format!("aci-bench/challenge_data/{split}.csv"));
@@ -148,6 +154,9 @@ impl ModelArgs {
 /// When an input cannot be read or parsed, or an output cannot be written.
 pub fn run(cmd: NotesCommand) -> anyhow::Result<()> {
     match cmd {
+        NotesCommand::Federate(args) => {
+            tokio::runtime::Runtime::new()?.block_on(crate::notes_demo::run(args))
+        }
         NotesCommand::Summarize {
             input,
             output,
@@ -232,8 +241,8 @@ fn train(data: &DataArgs, out: &Path, epochs: usize, seed: u64) -> anyhow::Resul
 }
 
 /// Mean ROUGE and summed fact figures over a split's drafts.
-struct SplitScore {
-    rouge: Rouge,
+pub(crate) struct SplitScore {
+    pub(crate) rouge: Rouge,
     facts: FactFigures,
     /// Per section: visits where the reference or the draft has it, and the summed scores.
     sections: BTreeMap<Section, (usize, SectionScore)>,
@@ -241,7 +250,10 @@ struct SplitScore {
     drafts: Vec<Value>,
 }
 
-fn score_split(summarizer: &Summarizer, visits: &[Encounter]) -> anyhow::Result<SplitScore> {
+pub(crate) fn score_split(
+    summarizer: &Summarizer,
+    visits: &[Encounter],
+) -> anyhow::Result<SplitScore> {
     let mut total = Rouge::default();
     let mut facts = FactFigures::default();
     let mut sections: BTreeMap<Section, (usize, SectionScore)> = BTreeMap::new();

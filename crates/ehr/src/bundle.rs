@@ -93,6 +93,23 @@ pub enum EntryOutcome {
     Failed(Error),
 }
 
+/// A transaction Bundle that writes each of `resources` at its own id (`PUT Type/id`): how a
+/// loader hands a record to [`transaction`].
+pub fn put_transaction(resources: impl IntoIterator<Item = Value>) -> Value {
+    let entries: Vec<Value> = resources
+        .into_iter()
+        .map(|resource| {
+            let url = format!(
+                "{}/{}",
+                resource["resourceType"].as_str().unwrap_or_default(),
+                resource["id"].as_str().unwrap_or_default()
+            );
+            serde_json::json!({"fullUrl": url, "resource": resource, "request": {"method": "PUT", "url": url}})
+        })
+        .collect();
+    serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+}
+
 /// Parses `request` of entry `index`.
 pub fn parse_request(entry: &Value) -> Result<EntryRequest> {
     let request = entry

@@ -93,15 +93,6 @@ fn code(system: &str, code: &str, display: &str) -> Value {
     json!({"system": system, "code": code, "display": display})
 }
 
-fn put(resource: Value) -> Value {
-    let t = resource["resourceType"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let id = resource["id"].as_str().unwrap_or_default().to_string();
-    json!({"fullUrl": format!("{t}/{id}"), "resource": resource, "request": {"method": "PUT", "url": format!("{t}/{id}")}})
-}
-
 /// The transaction Bundle loading every record of `centre`'s data file, tagging the rows the
 /// split lists.
 pub fn centre_bundle(centre: &str, data_file: &str, split_csv: &str) -> Result<Value> {
@@ -112,17 +103,17 @@ pub fn centre_bundle(centre: &str, data_file: &str, split_csv: &str) -> Result<V
         .ok_or_else(|| Error::Dataset(format!("unknown heart-disease centre {centre:?}")))?;
     let split = split_membership(centre, split_csv)?;
     let organization = format!("uci-heart-{centre}");
-    let mut entries = vec![put(json!({
+    let mut resources = vec![json!({
         "resourceType": "Organization",
         "id": organization,
         "identifier": [{"system": "urn:cohort:uci-heart-disease:centre", "value": centre}],
         "name": hospital,
-    }))];
+    })];
     for (index, line) in data_file.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        entries.extend(record(
+        resources.extend(record(
             centre,
             &organization,
             index + 1,
@@ -130,10 +121,10 @@ pub fn centre_bundle(centre: &str, data_file: &str, split_csv: &str) -> Result<V
             split.get(&(index + 1)),
         )?);
     }
-    Ok(json!({"resourceType": "Bundle", "type": "transaction", "entry": entries}))
+    Ok(crate::bundle::put_transaction(resources))
 }
 
-/// The entries of data-file line `line`.
+/// The resources of data-file line `line`.
 fn record(
     centre: &str,
     organization: &str,
@@ -184,7 +175,7 @@ fn record(
     if let Some(part) = part {
         patient["meta"] = json!({"tag": [{"system": SPLIT_SYSTEM, "code": part}]});
     }
-    let mut entries = vec![put(patient)];
+    let mut resources = vec![patient];
     let observation = |variable: &str, codings: Vec<Value>, value: (&str, Value)| {
         let mut resource = json!({
             "resourceType": "Observation",
@@ -194,7 +185,7 @@ fn record(
             "subject": subject,
         });
         resource[value.0] = value.1;
-        put(resource)
+        resource
     };
     let uci = |variable: &str, display: &str| code(UCI, variable, display);
     let quantity = |v: f64, unit: &str, ucum: &str| json!({"value": v, "unit": unit, "system": UCUM, "code": ucum});
@@ -229,7 +220,7 @@ fn record(
     for (variable, loinc, name, meaning, unit, ucum) in MEASURED {
         if let Some(v) = value(variable)? {
             let codings = vec![code(LOINC, loinc, name), uci(variable, meaning)];
-            entries.push(observation(
+            resources.push(observation(
                 variable,
                 codings,
                 ("valueQuantity", quantity(v, unit, ucum)),
@@ -248,17 +239,17 @@ fn record(
             ),
             uci("fbs", "fasting blood sugar > 120 mg/dl"),
         ];
-        entries.push(observation("fbs", codings, ("valueQuantity", q)));
+        resources.push(observation("fbs", codings, ("valueQuantity", q)));
     }
     if let Some(v) = value("exang")? {
-        entries.push(observation(
+        resources.push(observation(
             "exang",
             vec![uci("exang", "exercise induced angina")],
             ("valueBoolean", json!(v == 1.0)),
         ));
     }
     if let Some(v) = value("oldpeak")? {
-        entries.push(observation(
+        resources.push(observation(
             "oldpeak",
             vec![uci(
                 "oldpeak",
@@ -268,7 +259,7 @@ fn record(
         ));
     }
     if let Some(v) = value("ca")? {
-        entries.push(observation(
+        resources.push(observation(
             "ca",
             vec![uci("ca", "number of major vessels colored by fluoroscopy")],
             ("valueInteger", json!(v as i64)),
@@ -298,7 +289,7 @@ fn record(
         }
         codings.push(uci(variable, display));
         let concept = json!({"coding": [code(&format!("{UCI}/{variable}"), &level, meaning)]});
-        entries.push(observation(
+        resources.push(observation(
             variable,
             codings,
             ("valueCodeableConcept", concept),
@@ -317,9 +308,9 @@ fn record(
             condition["clinicalStatus"] = json!({"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]});
             condition["stage"] = json!([{"summary": {"coding": [code(&format!("{UCI}/num"), &format!("{num}"), "vessels with > 50% narrowing (UCI num)")]}}]);
         }
-        entries.push(put(condition));
+        resources.push(condition);
     }
-    Ok(entries)
+    Ok(resources)
 }
 
 #[cfg(test)]
