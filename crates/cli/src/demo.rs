@@ -337,6 +337,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     for (name, node) in &federation.nodes {
         if let Some(address) = node.api_address {
             println!("  {name:<12} http://{address}/fhir (FHIR R4)  http://{address}/disclosures");
+            if let Some(console) = node.console_address {
+                println!(
+                    "  {:<12} http://{console}/ (the hospital's console: patients, consent, plans, disclosures)",
+                    ""
+                );
+            }
             if let Some(dicom) = node.dicom_address {
                 println!(
                     "  {:<12} dicom://{dicom} (C-STORE, AE COHORT)  http://{address}/dicomweb/studies",

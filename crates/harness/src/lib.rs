@@ -252,6 +252,8 @@ impl Credentials {
             listen: Some(loopback()),
             tls: tls(hospital),
             source,
+            console: None,
+            review: node::config::Review::AllowList,
             secret: Some(simulated_node_secret(plan.seed, &hospital.party)),
         })
     }
@@ -351,7 +353,9 @@ pub async fn start_federation_from(
     start_federation_with(plan, workdir, source, None).await
 }
 
-/// [`start_federation_from`] with the coordinator's web console.
+/// [`start_federation_from`] with web consoles: the coordinator's on
+/// `console.listen`, and each node that has an EHR its own on a free loopback
+/// port, with the same accounts.
 pub async fn start_federation_with(
     plan: &TrainingPlan,
     workdir: &Path,
@@ -363,7 +367,7 @@ pub async fn start_federation_with(
     let credentials = Credentials::prepare(&workdir.join("pki"), &plan.hospitals)?;
     let mut settings =
         credentials.coordinator_settings(plan, loopback(), &workdir.join("coordinator"))?;
-    settings.console = console;
+    settings.console = console.clone();
     let coordinator = coordinator::start(settings).await?;
     let mut nodes = Vec::new();
     for h in &credentials.hospitals {
@@ -403,6 +407,13 @@ pub async fn start_federation_with(
                 credentials.node_settings_with(h, plan, address, &store_dir, Box::new(synthetic))?
             }
         };
+        let mut settings = settings;
+        if let (Some(c), Some(_)) = (&console, &settings.ehr) {
+            settings.console = Some(console::ConsoleSettings {
+                listen: loopback(),
+                ..c.clone()
+            });
+        }
         nodes.push((h.party.clone(), node::start(settings).await?));
     }
     Ok(Federation { coordinator, nodes })

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 
-use crate::store::{Disclosure, NodeStore};
+use crate::store::{NodeStore, Recorded};
 
 /// Routes of the node API; with an EHR, its FHIR R4 API under `/fhir`; with
 /// imaging (which needs the EHR), DICOMweb (STOW-RS, QIDO-RS, WADO-RS) under
@@ -57,7 +57,7 @@ pub fn router(
 #[derive(serde::Serialize)]
 struct DisclosureLog {
     hospital: String,
-    disclosures: Vec<Disclosure>,
+    disclosures: Vec<Recorded>,
 }
 
 async fn disclosures(

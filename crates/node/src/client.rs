@@ -4,8 +4,10 @@
 //! local step that failed (logged, the task skipped, the session goes on), or
 //! a refusal that stops the node.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use console::node::{Decision, MemoryApprovals, PlanApprovals};
 use fed::client::prepare_update;
 use fed::contribution::SignedContribution;
 use fed::plan::TrainingPlan;
@@ -16,6 +18,7 @@ use protocol::v1::{self, coordinator_client::CoordinatorClient, task::Kind};
 use tonic::Code;
 use tonic::transport::Channel;
 
+use crate::config::Review;
 use crate::store::{Disclosure, NodeStore};
 use crate::{NodeError, NodeSettings, now_unix_ms, witness};
 
@@ -38,6 +41,8 @@ struct SecureSession {
 }
 
 struct Node {
+    /// The console's plan approvals and allow-list, when the node has a console.
+    approvals: Option<Arc<MemoryApprovals>>,
     secure: Option<SecureSession>,
     settings: NodeSettings,
     signing_key: ed25519_dalek::SigningKey,
@@ -98,13 +103,18 @@ fn from_status(status: tonic::Status) -> Interrupt {
 
 /// The federation client: connect, run sessions, reconnect with a backoff
 /// whenever the coordinator is unreachable, until the plan is over.
-pub(crate) async fn run(settings: NodeSettings, store: NodeStore) -> Result<String, NodeError> {
+pub(crate) async fn run(
+    settings: NodeSettings,
+    store: NodeStore,
+    approvals: Option<Arc<MemoryApprovals>>,
+) -> Result<String, NodeError> {
     let signing_key = {
         use ed25519_dalek::pkcs8::DecodePrivateKey;
         ed25519_dalek::SigningKey::from_pkcs8_pem(&settings.tls.key_pem)
             .map_err(|e| NodeError::Refused(format!("identity key: {e}")))?
     };
     let mut node = Node {
+        approvals,
         secure: None,
         settings,
         signing_key,
@@ -233,11 +243,6 @@ impl Node {
                 offer.code_hash
             ));
         }
-        if !self.settings.approved_code_hashes.contains(&code_hash) {
-            return Err(format!(
-                "code {code_hash} is not on this hospital's allow-list"
-            ));
-        }
         if plan.dataset != self.settings.source.dataset() {
             return Err(format!(
                 "this node serves dataset {}, not {}",
@@ -251,18 +256,80 @@ impl Node {
         Ok(plan)
     }
 
+    /// Whether the hospital runs `code_hash`: under `review = "allow-list"`
+    /// its allow-list (as the console keeps it when there is one, else as
+    /// configured) is the approval; under `review = "dpo"` the officer sees the
+    /// code hash with the plan and approving adds it to the list.
+    async fn code_approved(&self, code_hash: &str) -> Result<(), String> {
+        if self.settings.review == Review::Dpo {
+            return Ok(());
+        }
+        let allowed = match &self.approvals {
+            Some(approvals) => approvals
+                .allow_list()
+                .await
+                .map_err(|e| e.to_string())?
+                .iter()
+                .any(|h| h == code_hash),
+            None => self
+                .settings
+                .approved_code_hashes
+                .iter()
+                .any(|h| h == code_hash),
+        };
+        match allowed {
+            true => Ok(()),
+            false => Err(format!(
+                "code {code_hash} is not on this hospital's allow-list"
+            )),
+        }
+    }
+
+    /// With `review = "dpo"`, wait for the data protection officer's decision
+    /// in the console until shortly before the plan's review deadline.
+    async fn person_decides(
+        &self,
+        offer: &v1::PlanOffer,
+        plan: &TrainingPlan,
+    ) -> Result<(), String> {
+        let (Review::Dpo, Some(approvals)) = (self.settings.review, &self.approvals) else {
+            return Ok(());
+        };
+        approvals
+            .offer(&offer.plan_id, &offer.plan_json)
+            .map_err(|e| e.to_string())?;
+        tracing::info!(plan = %offer.plan_id, "plan waiting for the data protection officer");
+        let patience = Duration::from_secs(plan.round_deadline_secs.saturating_sub(2).max(1));
+        match tokio::time::timeout(patience, approvals.wait(&offer.plan_id)).await {
+            Ok(decided) => match decided.decision {
+                Decision::Approve => Ok(()),
+                Decision::Decline(reason) => Err(format!("declined by {}: {reason}", decided.by)),
+            },
+            Err(_) => Err("the data protection officer did not decide before the deadline".into()),
+        }
+    }
+
     async fn review(
         &mut self,
         client: &mut CoordinatorClient<Channel>,
         offer: v1::PlanOffer,
     ) -> Result<(), Interrupt> {
         let decision = match self.decide(&offer) {
-            Ok(plan) => match self.settings.source.load().await {
-                Ok(table) => {
-                    crate::task::for_plan(&plan, table.data.clone()).map(|task| (plan, table, task))
-                }
-                Err(e) => Err(e.to_string()),
+            Ok(plan) => match self.code_approved(&plan.code_hash()).await {
+                Ok(()) => match self.settings.source.load().await {
+                    Ok(table) => crate::task::for_plan(&plan, table.data.clone())
+                        .map(|task| (plan, table, task)),
+                    Err(e) => Err(e.to_string()),
+                },
+                Err(e) => Err(e),
             },
+            Err(e) => Err(e),
+        };
+        let decision = match decision {
+            Ok((plan, table, task)) => self
+                .person_decides(&offer, &plan)
+                .await
+                .map(|()| (plan, table, task)),
             Err(e) => Err(e),
         };
         let decision = decision.and_then(|(plan, table, task)| {

@@ -37,6 +37,27 @@ pub struct NodeConfig {
     pub tls: TlsFiles,
     /// The training data.
     pub dataset: SourceConfig,
+    /// Address of the node's web console (needs `ehr_db`); none when absent.
+    pub console_listen: Option<std::net::SocketAddr>,
+    /// Who may log in to the console: a users file (`[[user]]` name, role, argon2
+    /// `password_hash`), relative to this file; needed with `console_listen`.
+    pub console_users: Option<PathBuf>,
+    /// Who approves a plan whose code is on the allow-list: `allow-list` (the list is the
+    /// approval) or `dpo` (a person decides in the console; needs `console_listen`).
+    #[serde(default)]
+    pub review: Review,
+}
+
+/// Who approves plans.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Review {
+    /// A plan running allowed code on a dataset the node serves is approved.
+    #[default]
+    AllowList,
+    /// Such a plan waits in the console for the data protection officer, until the plan's
+    /// review deadline (no decision: declined).
+    Dpo,
 }
 
 /// The `[imaging]` table of node.toml.
@@ -84,6 +105,10 @@ pub struct NodeSettings {
     pub ehr: Option<ehr::Store>,
     /// Ultrasound ingest (needs the EHR).
     pub imaging: Option<crate::imaging::ImagingSettings>,
+    /// The node's web console (needs the EHR), when configured.
+    pub console: Option<console::ConsoleSettings>,
+    /// Who approves plans.
+    pub review: Review,
     /// The node's secret (DP noise seeds), installed on first start when the
     /// node has none yet: only for simulations that must be reproducible
     /// (`cohort demo`); a real node draws its own at random (`None`).
@@ -110,6 +135,9 @@ pub enum ConfigError {
     /// The EHR database could not be opened.
     #[error("EHR database {0}")]
     Ehr(String),
+    /// Settings that do not go together, or a file they name that is not valid.
+    #[error("node.toml: {0}")]
+    Invalid(String),
 }
 
 impl NodeConfig {
@@ -151,8 +179,36 @@ impl NodeConfig {
                     dicom_listen: i.dicom_listen,
                     ae_title: i.ae_title.clone(),
                 }),
+            console: self.console(base)?,
+            review: self.review,
             secret: None,
         })
+    }
+
+    /// The console's settings, when `console_listen` is set.
+    fn console(&self, base: &Path) -> Result<Option<console::ConsoleSettings>, ConfigError> {
+        let Some(listen) = self.console_listen else {
+            if self.review == Review::Dpo {
+                return Err(ConfigError::Invalid(
+                    "review = \"dpo\" needs console_listen (the DPO decides in the console)".into(),
+                ));
+            }
+            return Ok(None);
+        };
+        if self.ehr_db.is_none() {
+            return Err(ConfigError::Invalid("console_listen needs ehr_db".into()));
+        }
+        let users = self.console_users.as_ref().ok_or_else(|| {
+            ConfigError::Invalid(
+                "console_listen needs console_users (the console's users file)".into(),
+            )
+        })?;
+        Ok(Some(console::ConsoleSettings {
+            listen,
+            users: console::Users::load(&base.join(users))
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?,
+            secure_cookies: true,
+        }))
     }
 }
 

@@ -14,6 +14,7 @@
 pub mod api;
 mod client;
 pub mod config;
+mod console;
 pub mod imaging;
 pub mod source;
 pub mod store;
@@ -68,9 +69,12 @@ pub struct RunningNode {
     pub api_address: Option<std::net::SocketAddr>,
     /// Where its DICOM receiver listens, when configured.
     pub dicom_address: Option<std::net::SocketAddr>,
+    /// Where its web console listens, when configured.
+    pub console_address: Option<std::net::SocketAddr>,
     client: tokio::task::JoinHandle<Result<String, NodeError>>,
     api: Option<tokio::task::JoinHandle<()>>,
     dicom: Option<tokio::task::JoinHandle<()>>,
+    console: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningNode {
@@ -83,8 +87,8 @@ impl RunningNode {
         if let Some(api) = self.api {
             api.abort();
         }
-        if let Some(dicom) = self.dicom {
-            dicom.abort();
+        for task in [self.dicom, self.console].into_iter().flatten() {
+            task.abort();
         }
         outcome
     }
@@ -95,8 +99,8 @@ impl RunningNode {
         if let Some(api) = &self.api {
             api.abort();
         }
-        if let Some(dicom) = &self.dicom {
-            dicom.abort();
+        for task in [&self.dicom, &self.console].into_iter().flatten() {
+            task.abort();
         }
     }
 }
@@ -123,6 +127,30 @@ pub async fn start(settings: NodeSettings) -> Result<RunningNode, NodeError> {
         }
         _ => (None, None, None),
     };
+    let approvals = match &settings.console {
+        Some(_) => Some(std::sync::Arc::new(
+            ::console::node::MemoryApprovals::new(settings.approved_code_hashes.clone())
+                .map_err(|e| NodeError::Api(format!("console: {e}")))?,
+        )),
+        None => None,
+    };
+    let (console_address, console_task) = match (&settings.console, &approvals) {
+        (Some(console_settings), Some(approvals)) => {
+            let ehr = settings.ehr.clone().ok_or_else(|| {
+                NodeError::Api("the console needs the node's EHR (ehr_db)".into())
+            })?;
+            let parts = console::ConsoleParts {
+                hospital: settings.name.clone(),
+                ehr,
+                images: images.clone(),
+                store: store.clone(),
+                approvals: approvals.clone(),
+            };
+            let (address, task) = console::start(parts, console_settings).await?;
+            (Some(address), Some(task))
+        }
+        _ => (None, None),
+    };
     let (api_address, api) = match settings.listen {
         None => (None, None),
         Some(address) => {
@@ -147,13 +175,15 @@ pub async fn start(settings: NodeSettings) -> Result<RunningNode, NodeError> {
             (Some(bound), Some(task))
         }
     };
-    let client = tokio::spawn(client::run(settings, store));
+    let client = tokio::spawn(client::run(settings, store, approvals));
     Ok(RunningNode {
         api_address,
         dicom_address,
+        console_address,
         client,
         api,
         dicom,
+        console: console_task,
     })
 }
 

@@ -28,6 +28,16 @@ pub struct Disclosure {
     pub records: u64,
 }
 
+/// A disclosure as the log keeps it: what left and when.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Recorded {
+    /// What left.
+    #[serde(flatten)]
+    pub disclosure: Disclosure,
+    /// When it was recorded, just before it was sent (Unix milliseconds).
+    pub unix_ms: i64,
+}
+
 impl NodeStore {
     /// Open (creating) `dir/node.sqlite`.
     pub async fn open(dir: &Path) -> Result<Self, sqlx::Error> {
@@ -187,20 +197,23 @@ impl NodeStore {
     }
 
     /// Everything that left the node, oldest first.
-    pub async fn disclosures(&self) -> Result<Vec<Disclosure>, sqlx::Error> {
+    pub async fn disclosures(&self) -> Result<Vec<Recorded>, sqlx::Error> {
         let rows = sqlx::query(
-            "SELECT plan_id, round, kind, sha256, records FROM disclosures ORDER BY id",
+            "SELECT plan_id, round, kind, sha256, records, unix_ms FROM disclosures ORDER BY id",
         )
         .fetch_all(&self.db)
         .await?;
         Ok(rows
             .into_iter()
-            .map(|r| Disclosure {
-                plan_id: r.get(0),
-                round: r.get::<i64, _>(1) as u32,
-                kind: r.get(2),
-                sha256: r.get(3),
-                records: r.get::<i64, _>(4) as u64,
+            .map(|r| Recorded {
+                disclosure: Disclosure {
+                    plan_id: r.get(0),
+                    round: r.get::<i64, _>(1) as u32,
+                    kind: r.get(2),
+                    sha256: r.get(3),
+                    records: r.get::<i64, _>(4) as u64,
+                },
+                unix_ms: r.get(5),
             })
             .collect())
     }
