@@ -48,6 +48,7 @@ async function main() {
     const { base, password } = await node.ready;
     const clinician = await login(browser, base, "clinician", password);
     let viewer = "";
+    let visit = "";
 
     await check("the clinician finds a patient by name and by identifier", async () => {
       await clinician.goto(`${base}/patients`);
@@ -89,11 +90,31 @@ async function main() {
       await shoot(clinician, "node-frame");
     });
 
+    await check("the clinician drafts a visit's note from its transcript and signs it", async () => {
+      await clinician.goto(`${base}/patients?q=MRN-0003`);
+      await Promise.all([clinician.waitForURL(/\/patients\/[^?]+$/), clinician.click("#patients a")]);
+      await Promise.all([clinician.waitForURL(/\/encounters\//), clinician.click("#Encounter a")]);
+      visit = new URL(clinician.url()).pathname;
+      assert((await clinician.textContent("main")).includes("inhaler maybe twice a week"), "no transcript");
+      await Promise.all([clinician.waitForURL(/\/encounters\/[^/]+$/),
+        clinician.click("text=Draft the note from the transcript")]);
+      const drafted = await clinician.textContent("section[aria-labelledby=h-notes]");
+      assert(drafted.includes("(preliminary)") && drafted.includes("inhaler"), `no draft: ${drafted}`);
+      await accessible(clinician, "node-visit-draft");
+      await shoot(clinician, "node-visit-draft");
+      await Promise.all([clinician.waitForURL(/\/encounters\/[^/]+$/), clinician.click("text=Sign this note")]);
+      const signed = await clinician.textContent("section[aria-labelledby=h-notes]");
+      assert(signed.includes("(final)") && !signed.includes("Sign this note"), `not signed: ${signed}`);
+      await accessible(clinician, "node-visit-signed");
+      await shoot(clinician, "node-visit-signed");
+    });
+
     const billing = await login(browser, base, "billing", password);
     await check("pages are refused to the wrong role", async () => {
       const scientist = await login(browser, base, "data-scientist", password);
       const auditor = await login(browser, base, "auditor", password);
       for (const [page, target] of [[billing, viewer], [billing, "/consent"], [clinician, "/approvals"],
+        [auditor, visit],
         [clinician, "/disclosures"], [scientist, "/patients"], [auditor, "/patients"]]) {
         const response = await page.goto(`${base}${target}`);
         assert(response.status() === 403, `${target}: ${response.status()}`);

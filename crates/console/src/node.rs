@@ -6,6 +6,8 @@
 //!   ultrasound studies, consents) and an ultrasound frame viewer that shows
 //!   frames rendered as PNG by the imaging service (what WADO-RS `rendered`
 //!   serves).
+//! - A visit (`/encounters/{id}`): its transcript, the consultation note
+//!   drafted from it on the node and signed by the clinician.
 //! - Consent: the patients' Consent resources, which of them keep a patient
 //!   out of training, recording a refusal or a permission, withdrawing one.
 //! - Plans awaiting the data protection officer's decision (what they read
@@ -26,6 +28,7 @@ mod approvals;
 mod consent;
 mod disclosures;
 mod patients;
+mod visit;
 
 use std::sync::Arc;
 
@@ -141,6 +144,9 @@ pub fn router(console: NodeConsole, settings: &ConsoleSettings) -> Router {
         )
         .route("/consent", get(consent::list).post(consent::record))
         .route("/consent/{id}/status", post(consent::set_status))
+        .route("/encounters/{id}", get(visit::page))
+        .route("/encounters/{id}/draft", post(visit::draft))
+        .route("/encounters/{id}/sign", post(visit::sign))
         .route("/approvals", get(approvals::page))
         .route("/approvals/{plan_id}", post(approvals::decide))
         .route("/allow-list", post(approvals::edit_allow_list))

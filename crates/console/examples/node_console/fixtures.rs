@@ -73,7 +73,7 @@ fn record(
             "code": concept(SNOMED, code, display),
             "reaction": [{"manifestation": [concept(SNOMED, "247472004", "Hives")]}]}));
     }
-    out.push(json!({"resourceType": "Encounter", "status": "finished", "subject": subject,
+    out.push(json!({"resourceType": "Encounter", "id": format!("{id}-visit"), "status": "finished", "subject": subject,
         "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB", "display": "ambulatory"},
         "type": [{"text": "Outpatient consultation"}], "period": {"start": visit, "end": visit}}));
     out.push(json!({"resourceType": "DocumentReference", "status": "current", "docStatus": "final", "subject": subject,
@@ -82,6 +82,14 @@ fn record(
             "data": base64::engine::general_purpose::STANDARD.encode(note)}}]}));
     out
 }
+
+/// What Li Wei and her doctor said at the 2025-06-03 visit.
+const WEI_TRANSCRIPT: &str = "[doctor] good morning . how is your asthma ?\n\
+    [patient] much better , i use the inhaler maybe twice a week .\n\
+    [doctor] any night time cough or wheezing ?\n[patient] no , none .\n\
+    [doctor] on exam your lungs are clear , no wheezing .\n\
+    [doctor] let's keep salbutamol two puffs when needed and check your inhaler technique .\n\
+    [patient] okay , thank you .";
 
 /// Write the three patients and their records to `store`.
 pub async fn seed(store: &ehr::Store) -> ehr::Result<Seeded> {
@@ -146,6 +154,12 @@ pub async fn seed(store: &ehr::Store) -> ehr::Result<Seeded> {
         "Asthma well controlled; inhaler technique checked.",
         "2025-06-03",
     ));
+    // The transcript of Li Wei's visit, for the visit page's draft and signature.
+    resources.push(json!({"resourceType": "DocumentReference", "status": "current", "subject": {"reference": format!("Patient/{wei}")},
+        "type": {"text": "Consultation transcript"}, "date": "2025-06-03T10:00:00Z",
+        "content": [{"attachment": {"contentType": "text/plain; charset=utf-8", "title": "Consultation transcript",
+            "data": base64::engine::general_purpose::STANDARD.encode(WEI_TRANSCRIPT)}}],
+        "context": {"encounter": [{"reference": format!("Encounter/{wei}-visit")}]}}));
     resources.push(json!({"resourceType": "Consent", "status": "active",
         "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "research"}]},
         "category": [{"coding": [{"system": "http://loinc.org", "code": "57016-8"}]}],
@@ -153,7 +167,18 @@ pub async fn seed(store: &ehr::Store) -> ehr::Result<Seeded> {
         "policyRule": {"text": "the hospital's policy on research use of health data"},
         "provision": {"type": "deny", "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "HRESCH"}]}}));
     for resource in resources {
-        tx.create(resource).await?;
+        match resource["id"].as_str().map(str::to_string) {
+            Some(id) => {
+                let kind = resource["resourceType"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                tx.update(&kind, &id, resource, None).await?;
+            }
+            None => {
+                tx.create(resource).await?;
+            }
+        }
     }
     tx.commit().await?;
     Ok(Seeded {

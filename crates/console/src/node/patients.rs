@@ -210,6 +210,7 @@ fn encounter_row(e: &Value, _: &str) -> Markup {
         td { (e["period"]["start"].as_str().unwrap_or_default())
             @if let Some(end) = e["period"]["end"].as_str() { " – " (end) } }
         td { (str_of(e, "status")) }
+        td { a href={ "/encounters/" (str_of(e, "id")) } { "Visit and notes" } }
     }
 }
 
@@ -271,7 +272,7 @@ const SECTIONS: &[Section] = &[
     Section {
         resource_type: "Encounter",
         title: "Encounters",
-        columns: &["Class", "Type", "When", "Status"],
+        columns: &["Class", "Type", "When", "Status", "Visit"],
         row: encounter_row,
     },
     Section {

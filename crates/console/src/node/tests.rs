@@ -497,3 +497,137 @@ async fn every_form_of_the_node_pages_carries_the_csrf_token() {
         assert_eq!(csrf_in(&page), csrf);
     }
 }
+
+/// Store `resource` (with its id) in `store`.
+async fn put(store: &ehr::Store, resource: serde_json::Value) {
+    let kind = resource["resourceType"].as_str().unwrap().to_string();
+    let id = resource["id"].as_str().unwrap().to_string();
+    let mut tx = store.begin().await.unwrap();
+    tx.update(&kind, &id, resource, None).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_clinician_drafts_the_visit_note_from_its_transcript_and_signs_it() {
+    use base64::Engine as _;
+    let n = node().await;
+    let patient = n.patients.wei.clone();
+    put(
+        &n.ehr,
+        serde_json::json!({
+            "resourceType": "Encounter", "id": "visit-1", "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+            "subject": {"reference": format!("Patient/{patient}")},
+            "period": {"start": "2026-12-01T09:00:00Z"}
+        }),
+    )
+    .await;
+    let transcript = "[doctor] good morning . what brings you in ?\n\
+        [patient] my right knee has been hurting for two weeks .\n\
+        [doctor] any fever or chills ?\n[patient] no .\n\
+        [doctor] on exam there is tenderness of the right knee .\n\
+        [doctor] let's start ibuprofen six hundred milligrams three times a day .";
+    put(
+        &n.ehr,
+        serde_json::json!({
+            "resourceType": "DocumentReference", "id": "visit-1-transcript", "status": "current",
+            "type": {"text": "Consultation transcript"},
+            "subject": {"reference": format!("Patient/{patient}")},
+            "content": [{"attachment": {"contentType": "text/plain",
+                "data": base64::engine::general_purpose::STANDARD.encode(transcript)}}],
+            "context": {"encounter": [{"reference": "Encounter/visit-1"}]}
+        }),
+    )
+    .await;
+
+    let (session, csrf) = login(&n.app, "clinician").await;
+    let (status, _, page) = send(&n.app, get("/encounters/visit-1", &session)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("tenderness of the right knee"), "{page}");
+    let (status, _, body) = send(
+        &n.app,
+        post(
+            "/encounters/visit-1/draft",
+            &session,
+            &format!("csrf={csrf}"),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let (_, _, page) = send(&n.app, get("/encounters/visit-1", &session)).await;
+    assert!(
+        page.contains("(preliminary)") && page.contains("Sign this note"),
+        "{page}"
+    );
+    assert!(page.contains("ibuprofen"), "{page}");
+
+    // The draft, then its signature.
+    let request = ehr::search::SearchRequest::parse(
+        "DocumentReference",
+        &[("encounter".into(), "Encounter/visit-1".into())],
+    )
+    .unwrap();
+    let draft_id = n
+        .ehr
+        .search(&request, None)
+        .await
+        .unwrap()
+        .matches
+        .iter()
+        .find(|v| v.content.as_deref().unwrap().contains("\"preliminary\""))
+        .unwrap()
+        .id
+        .clone();
+    let form = format!("csrf={csrf}&document={draft_id}");
+    // Billing staff may not sign notes.
+    let (billing, billing_csrf) = login(&n.app, "billing").await;
+    let (status, _, _) = send(
+        &n.app,
+        post(
+            "/encounters/visit-1/sign",
+            &billing,
+            &format!("csrf={billing_csrf}&document={draft_id}"),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = send(&n.app, post("/encounters/visit-1/sign", &session, &form)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let signed: serde_json::Value = serde_json::from_str(
+        n.ehr
+            .read("DocumentReference", &draft_id)
+            .await
+            .unwrap()
+            .content
+            .as_deref()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(signed["docStatus"], "final");
+    assert_eq!(
+        signed["context"]["encounter"][0]["reference"],
+        "Encounter/visit-1"
+    );
+    let provenance = ehr::search::SearchRequest::parse("Provenance", &[]).unwrap();
+    let found = n.ehr.search(&provenance, None).await.unwrap().matches;
+    assert_eq!(found.len(), 1);
+    assert!(
+        found[0]
+            .content
+            .as_deref()
+            .unwrap()
+            .contains("Practitioner/console-clinician")
+    );
+    // Each view and change is in the audit log.
+    let events = audit_events(&n.ehr, &patient).await;
+    for page in [
+        "web console: visit",
+        "web console: note drafted",
+        "web console: note signed",
+    ] {
+        assert!(
+            events.iter().any(|e| e.to_string().contains(page)),
+            "{page}"
+        );
+    }
+}
