@@ -56,17 +56,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Hospital h holds every case whose position (sorted by id) is h modulo the hospitals.
     let hospitals = hospitals.max(1);
-    let share = |h: usize| Split {
-        cases: train_split
-            .cases
-            .iter()
-            .skip(h)
-            .step_by(hospitals)
-            .cloned()
-            .collect(),
-        ..train_split.clone()
-    };
-    let shares: Vec<Split> = (0..hospitals).map(share).collect();
+    let shares: Vec<Split> = (0..hospitals)
+        .map(|h| train_split.share(h, hospitals))
+        .collect();
     // Label space: the public list stands for the CMS tables (here: the codes of the public
     // CodiEsp train split); each hospital's counts over it are summed (in the federation, under
     // secure aggregation) and codes counted at least MIN_COUNT times are kept.

@@ -206,6 +206,21 @@ impl Split {
         })
     }
 
+    /// Hospital `h`'s share when the cases are dealt round-robin to `hospitals` hospitals:
+    /// every case whose position (sorted by id) is `h` modulo `hospitals`, with the same gold.
+    pub fn share(&self, h: usize, hospitals: usize) -> Split {
+        Split {
+            cases: self
+                .cases
+                .iter()
+                .skip(h)
+                .step_by(hospitals.max(1))
+                .cloned()
+                .collect(),
+            ..self.clone()
+        }
+    }
+
     /// The gold codes of one system.
     pub fn codes(&self, system: CodeSystem) -> &CodeLists {
         match system {

@@ -2,7 +2,6 @@
 //! evidence, apply the coder's decisions, and write the `Claim`, its `ChargeItem`s and one
 //! `Provenance` per decision into the FHIR store (through `ehr`'s public store API only).
 
-use base64::Engine;
 use serde_json::Value;
 
 use crate::claim::{
@@ -30,24 +29,9 @@ fn reference(value: &Value) -> Option<String> {
     value["reference"].as_str().map(str::to_string)
 }
 
-/// The text of a `DocumentReference`: its first attachment with inline `data` whose content
-/// type is absent or `text/*`, base64-decoded as UTF-8.
+/// The text of a `DocumentReference` ([`ehr::types::document_text`]).
 pub fn note_text(document: &Value) -> Option<String> {
-    document["content"]
-        .as_array()?
-        .iter()
-        .map(|c| &c["attachment"])
-        .filter(|a| {
-            a["contentType"]
-                .as_str()
-                .is_none_or(|t| t.starts_with("text/"))
-        })
-        .find_map(|a| {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(a["data"].as_str()?)
-                .ok()?;
-            String::from_utf8(bytes).ok()
-        })
+    ehr::types::document_text(document)
 }
 
 async fn search(

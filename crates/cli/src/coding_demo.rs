@@ -14,12 +14,12 @@ use billing::corpus::{Lang, Split};
 use billing::features::Featurizer;
 use billing::{Coder, CoderSpec, TrainConfig, Weights, examples};
 use clap::Args;
-use fed::plan::{PrivacyBudget, SecureAggregation, TextTask, TrainingPlan};
+use fed::plan::{TextTask, TrainingPlan};
 use harness::DataSource;
-use learn::{DpSgd, Optimizer};
+use learn::Optimizer;
 use serde_json::{Value, json};
 
-use crate::demo::{load_ehr_once, run_federation};
+use crate::demo::{Protection, load_ehr_once, run_federation};
 
 /// Options of `cohort billing federate`.
 #[derive(Args, Clone, Debug)]
@@ -100,38 +100,15 @@ fn coding_plan(args: &FederateArgs, spec: &CoderSpec) -> anyhow::Result<Training
     plan.training.batch_size = BATCH;
     plan.training.learning_rate = LEARNING_RATE;
     plan.training.optimizer = Optimizer::Adam;
-    if args.dp_noise > 0.0 {
-        plan.training.dp = Some(DpSgd {
-            clip_norm: args.dp_clip,
-            noise_multiplier: args.dp_noise,
-        });
-        plan.privacy_budget = Some(PrivacyBudget {
-            epsilon: args.epsilon_budget,
-            delta: args.delta,
-        });
+    Protection {
+        dp_noise: args.dp_noise,
+        dp_clip: args.dp_clip,
+        epsilon_budget: args.epsilon_budget,
+        delta: args.delta,
+        secure: args.secure,
+        max_samples: 1000,
     }
-    if args.secure {
-        plan.secure_aggregation = Some(SecureAggregation {
-            range: fed::secure_round::weighted_mean_range(1000, 1.0)?,
-            num_shares: None,
-        });
-    }
-    plan.validate()?;
-    Ok(plan)
-}
-
-/// Hospital `h`'s share of the train split.
-fn share(train: &Split, h: usize, hospitals: usize) -> Split {
-    Split {
-        cases: train
-            .cases
-            .iter()
-            .skip(h)
-            .step_by(hospitals)
-            .cloned()
-            .collect(),
-        ..train.clone()
-    }
+    .apply(plan)
 }
 
 /// MAP of both code systems and CodiEsp-X F1 of a report, as JSON.
@@ -181,7 +158,7 @@ pub async fn run(args: FederateArgs) -> anyhow::Result<()> {
     );
     println!("plan {}  code {}", plan.plan_id(), plan.code_hash());
     for (h, hospital) in plan.hospitals.iter().enumerate() {
-        let part = share(&train, h, args.hospitals);
+        let part = train.share(h, args.hospitals);
         let bundles = (0..part.cases.len())
             .map(|i| billing::coded::case_bundle(&part, i, "2024-03-01T10:00:00Z"))
             .collect::<Result<Vec<_>, _>>()?;
@@ -230,7 +207,7 @@ pub async fn run(args: FederateArgs) -> anyhow::Result<()> {
         line("pooled, no DP", &results["pooled"]);
         let mut local = Vec::new();
         for (h, hospital) in plan.hospitals.iter().enumerate() {
-            let part = share(&train, h, args.hospitals);
+            let part = train.share(h, args.hospitals);
             let (weights, _) = billing::train(&spec, &start, &examples(&spec, &part), &config, 0)?;
             let s = score(&spec, &weights, &dev)?;
             line(&format!("local only, {hospital}"), &s);

@@ -188,6 +188,44 @@ pub fn round_progress(rounds: u32) -> ProgressBar {
     progress
 }
 
+/// How a federate command protects its hospitals: DP-SGD (off at noise 0) under a budget,
+/// and secure aggregation of updates from nodes of at most `max_samples` records.
+pub(crate) struct Protection {
+    pub dp_noise: f32,
+    pub dp_clip: f32,
+    pub epsilon_budget: f64,
+    pub delta: f64,
+    pub secure: bool,
+    pub max_samples: u64,
+}
+
+impl Protection {
+    /// Set `plan`'s DP-SGD, privacy budget and secure aggregation, then check the plan.
+    pub(crate) fn apply(
+        &self,
+        mut plan: fed::plan::TrainingPlan,
+    ) -> anyhow::Result<fed::plan::TrainingPlan> {
+        if self.dp_noise > 0.0 {
+            plan.training.dp = Some(learn::DpSgd {
+                clip_norm: self.dp_clip,
+                noise_multiplier: self.dp_noise,
+            });
+            plan.privacy_budget = Some(fed::plan::PrivacyBudget {
+                epsilon: self.epsilon_budget,
+                delta: self.delta,
+            });
+        }
+        if self.secure {
+            plan.secure_aggregation = Some(fed::plan::SecureAggregation {
+                range: fed::secure_round::weighted_mean_range(self.max_samples, 1.0)?,
+                num_shares: None,
+            });
+        }
+        plan.validate()?;
+        Ok(plan)
+    }
+}
+
 /// Load `bundles` (FHIR transactions) into `hospital`'s EHR in a federation under `workdir`,
 /// unless it already holds patients (a rerun in the same workdir).
 pub(crate) async fn load_ehr_once(

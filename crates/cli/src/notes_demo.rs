@@ -11,15 +11,15 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use fed::plan::{PrivacyBudget, SecureAggregation, TextTask, TrainingPlan};
+use fed::plan::{TextTask, TrainingPlan};
 use harness::DataSource;
-use learn::{DpSgd, ModelSpec, Optimizer};
+use learn::{ModelSpec, Optimizer};
 use notes::classifier::{self, SectionClassifier, TrainConfig};
 use notes::corpus::Encounter;
 use notes::{DraftConfig, Summarizer, Weights};
 use serde_json::{Value, json};
 
-use crate::demo::{load_ehr_once, run_federation};
+use crate::demo::{Protection, load_ehr_once, run_federation};
 use crate::notes_cmd::{DataArgs, score_split};
 
 /// Options of `cohort notes federate`.
@@ -127,24 +127,15 @@ fn section_plan(args: &FederateArgs, hospitals: Vec<String>) -> anyhow::Result<T
     plan.training.learning_rate = config.learning_rate as f32;
     plan.training.weight_decay = config.weight_decay as f32;
     plan.training.optimizer = Optimizer::Adam;
-    if args.dp_noise > 0.0 {
-        plan.training.dp = Some(DpSgd {
-            clip_norm: args.dp_clip,
-            noise_multiplier: args.dp_noise,
-        });
-        plan.privacy_budget = Some(PrivacyBudget {
-            epsilon: args.epsilon_budget,
-            delta: args.delta,
-        });
+    Protection {
+        dp_noise: args.dp_noise,
+        dp_clip: args.dp_clip,
+        epsilon_budget: args.epsilon_budget,
+        delta: args.delta,
+        secure: args.secure,
+        max_samples: 100_000,
     }
-    if args.secure {
-        plan.secure_aggregation = Some(SecureAggregation {
-            range: fed::secure_round::weighted_mean_range(100_000, 1.0)?,
-            num_shares: None,
-        });
-    }
-    plan.validate()?;
-    Ok(plan)
+    .apply(plan)
 }
 
 /// Utterance accuracy and draft ROUGE of `weights` on `valid`.

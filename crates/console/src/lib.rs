@@ -39,6 +39,24 @@ pub struct ConsoleSettings {
     pub secure_cookies: bool,
 }
 
+impl ConsoleSettings {
+    /// A console on `listen` for the accounts of `users_file` (`[[user]]` name, role, argon2
+    /// `password_hash`), with `Secure` cookies: what a service's TOML configuration names.
+    ///
+    /// # Errors
+    /// The users file's.
+    pub fn from_users_file(
+        listen: SocketAddr,
+        users_file: &std::path::Path,
+    ) -> Result<Self, auth::UsersError> {
+        Ok(ConsoleSettings {
+            listen,
+            users: Users::load(users_file)?,
+            secure_cookies: true,
+        })
+    }
+}
+
 /// Serve `router` on `listener` until the task is dropped or aborted.
 pub async fn serve(listener: tokio::net::TcpListener, router: axum::Router) {
     if let Err(e) = axum::serve(listener, router).await {

@@ -120,12 +120,9 @@ impl CoordinatorConfig {
                 "console_listen needs console_users (the console's users file)".into(),
             )
         })?;
-        Ok(Some(console::ConsoleSettings {
-            listen,
-            users: console::Users::load(&base.join(users))
-                .map_err(|e| ConfigError::Invalid(e.to_string()))?,
-            secure_cookies: true,
-        }))
+        console::ConsoleSettings::from_users_file(listen, &base.join(users))
+            .map(Some)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 
     /// Read the files it names (relative paths are taken from `base`).

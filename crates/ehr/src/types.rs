@@ -116,6 +116,27 @@ pub fn is_valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
 }
 
+/// The text of a `DocumentReference`: its first attachment with inline `data` whose content
+/// type is absent or `text/*`, base64-decoded as UTF-8 (`None` when it has none).
+pub fn document_text(document: &serde_json::Value) -> Option<String> {
+    use base64::Engine as _;
+    document["content"]
+        .as_array()?
+        .iter()
+        .map(|c| &c["attachment"])
+        .filter(|a| {
+            a["contentType"]
+                .as_str()
+                .is_none_or(|t| t.starts_with("text/"))
+        })
+        .find_map(|a| {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(a["data"].as_str()?)
+                .ok()?;
+            String::from_utf8(bytes).ok()
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,15 +22,20 @@ pub trait LocalTask: Send + Sync {
     /// features across the federation (`TrainingPlan::standardize`).
     ///
     /// # Errors
-    /// [`ClientError::Unsupported`] for a task without tabular features.
-    fn statistics(&self) -> Result<FeatureStats, ClientError>;
+    /// [`ClientError::Unsupported`] for a task without tabular features (the
+    /// default).
+    fn statistics(&self) -> Result<FeatureStats, ClientError> {
+        Err(ClientError::Unsupported("feature statistics"))
+    }
 
     /// Apply the federation's standardisation to the task's data from now on.
     ///
     /// # Errors
-    /// [`ClientError::Unsupported`] for a task without tabular features, or
-    /// the data's own error.
-    fn standardize(&mut self, standardizer: &Standardizer) -> Result<(), ClientError>;
+    /// [`ClientError::Unsupported`] for a task without tabular features (the
+    /// default), or the data's own error.
+    fn standardize(&mut self, _standardizer: &Standardizer) -> Result<(), ClientError> {
+        Err(ClientError::Unsupported("standardisation"))
+    }
 
     /// Evaluate `global` on the held-out data, then train from it with `seed`
     /// (derived by the caller from the plan, the round, the node and, for DP,

@@ -5,15 +5,15 @@
 //! nothing the coordinator keeps.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use billing::corpus::{Case, Split};
 use billing::features::Featurizer;
 use billing::{CoderSpec, Label};
-use fed::plan::{PrivacyBudget, SecureAggregation, TextTask, TrainingPlan};
+use fed::plan::{TextTask, TrainingPlan};
 use fed::plan_run::Phase;
-use learn::{DpSgd, Optimizer};
 use serde_json::json;
+
+mod common;
 
 /// A name planted in the notes and the patients' records of every hospital.
 const CANARY: &str = "Quixleyvander";
@@ -92,43 +92,12 @@ fn plan() -> TrainingPlan {
         max_n: 2,
         labels: spec.labels.iter().map(Label::key).collect(),
     });
-    plan.standardize = false;
     plan.rounds = 6;
     plan.hospitals = vec!["north".into(), "south".into(), "west".into()];
-    plan.training.optimizer = Optimizer::Adam;
     plan.training.learning_rate = 0.1;
     plan.training.batch_size = 8;
     plan.training.epochs = 2;
-    plan.training.dp = Some(DpSgd {
-        clip_norm: 1.0,
-        noise_multiplier: 0.8,
-    });
-    plan.privacy_budget = Some(PrivacyBudget {
-        epsilon: 1000.0,
-        delta: 1e-4,
-    });
-    plan.secure_aggregation = Some(SecureAggregation {
-        range: fed::secure_round::weighted_mean_range(1000, 1.0).unwrap(),
-        num_shares: None,
-    });
-    plan.validate().unwrap();
-    plan
-}
-
-/// Every file under `dir` whose bytes contain `needle`.
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
-    let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        if path.is_dir() {
-            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-        } else if let Ok(bytes) = std::fs::read(&path)
-            && bytes.windows(needle.len()).any(|w| w == needle)
-        {
-            found.push(path.display().to_string());
-        }
-    }
-    found
+    common::private_and_secure(plan)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,7 +165,9 @@ async fn hospitals_train_the_code_model_on_their_coded_notes_through_the_federat
     assert!(after >= 0.9, "precision at 1 after training: {after}");
 
     // The planted name is in each hospital's EHR but in nothing the coordinator keeps.
-    assert!(!files_containing(&dir.path().join("nodes/north"), CANARY.as_bytes()).is_empty());
-    let leaked = files_containing(&dir.path().join("coordinator"), CANARY.as_bytes());
+    assert!(
+        !common::files_containing(&dir.path().join("nodes/north"), CANARY.as_bytes()).is_empty()
+    );
+    let leaked = common::files_containing(&dir.path().join("coordinator"), CANARY.as_bytes());
     assert!(leaked.is_empty(), "{leaked:?}");
 }

@@ -5,10 +5,12 @@
 //! verifies, and a planted name reaches nothing the coordinator keeps.
 
 use base64::Engine as _;
-use fed::plan::{PrivacyBudget, SecureAggregation, TextTask, TrainingPlan};
+use fed::plan::{TextTask, TrainingPlan};
 use fed::plan_run::Phase;
-use learn::{DpSgd, ModelSpec, Optimizer};
+use learn::ModelSpec;
 use serde_json::{Value, json};
+
+mod common;
 
 /// A name planted in the transcripts, the notes and the patients' records.
 const CANARY: &str = "Quixleyvander";
@@ -67,39 +69,12 @@ fn plan() -> TrainingPlan {
         tensors: notes::classifier::layout(),
     };
     plan.text_task = Some(TextTask::NoteSections { lang: "en".into() });
-    plan.standardize = false;
     plan.rounds = 4;
     plan.hospitals = vec!["north".into(), "south".into(), "west".into()];
-    plan.training.optimizer = Optimizer::Adam;
     plan.training.learning_rate = 0.05;
     plan.training.batch_size = 16;
     plan.training.epochs = 2;
-    plan.training.dp = Some(DpSgd {
-        clip_norm: 1.0,
-        noise_multiplier: 0.8,
-    });
-    plan.privacy_budget = Some(PrivacyBudget {
-        epsilon: 1000.0,
-        delta: 1e-4,
-    });
-    plan.secure_aggregation = Some(SecureAggregation {
-        range: fed::secure_round::weighted_mean_range(1000, 1.0).unwrap(),
-        num_shares: None,
-    });
-    plan.validate().unwrap();
-    plan
-}
-
-/// Whether any file under `dir` holds `needle`.
-fn any_file_contains(dir: &std::path::Path, needle: &[u8]) -> bool {
-    std::fs::read_dir(dir).unwrap().any(|entry| {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            any_file_contains(&path, needle)
-        } else {
-            std::fs::read(&path).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle))
-        }
-    })
+    common::private_and_secure(plan)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,12 +126,8 @@ async fn hospitals_train_the_section_classifier_on_their_signed_notes_through_th
         after > before + 0.2,
         "utterance accuracy {before} -> {after}"
     );
-    assert!(any_file_contains(
-        &dir.path().join("nodes/west"),
-        CANARY.as_bytes()
-    ));
-    assert!(!any_file_contains(
-        &dir.path().join("coordinator"),
-        CANARY.as_bytes()
-    ));
+    let at_west = common::files_containing(&dir.path().join("nodes/west"), CANARY.as_bytes());
+    assert!(!at_west.is_empty());
+    let leaked = common::files_containing(&dir.path().join("coordinator"), CANARY.as_bytes());
+    assert!(leaked.is_empty(), "{leaked:?}");
 }

@@ -9,7 +9,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::http::header::LOCATION;
 use axum::response::IntoResponse;
-use base64::Engine;
 use ehr::audit::Action;
 use ehr::auth::Interaction;
 use maud::{Markup, html};
@@ -20,25 +19,6 @@ use super::access::{self, ClientAddress, View, require};
 use super::patients::{concept, read_patient};
 use super::{NodeState, Page};
 use crate::auth::{Refused, Viewer};
-
-/// The text/plain attachment of a DocumentReference.
-fn text_of(document: &Value) -> Option<String> {
-    document["content"]
-        .as_array()?
-        .iter()
-        .map(|c| &c["attachment"])
-        .filter(|a| {
-            a["contentType"]
-                .as_str()
-                .is_some_and(|t| t.starts_with("text/plain"))
-        })
-        .find_map(|a| {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(a["data"].as_str()?)
-                .ok()?;
-            Some(String::from_utf8_lossy(&bytes).into_owned())
-        })
-}
 
 /// Whether a DocumentReference is a transcript (its type or title says so).
 fn is_transcript(document: &Value) -> bool {
@@ -91,7 +71,7 @@ fn document_card(document: &Value, viewer: &Viewer, encounter: &str) -> Markup {
         article.document id={ "doc-" (id) } {
             h3 { (concept(&document["type"])) @if !status.is_empty() { " " span.muted { "(" (status) ")" } } }
             @if let Some(note) = document["description"].as_str() { p.flags { (note) } }
-            @if let Some(text) = text_of(document) { pre.note { (text) } }
+            @if let Some(text) = ehr::types::document_text(document) { pre.note { (text) } }
             @if status == "preliminary" {
                 form method="post" action={ "/encounters/" (encounter) "/sign" } {
                     (viewer.csrf_field())
@@ -238,7 +218,7 @@ pub(super) async fn draft(
         .iter()
         .rev()
         .filter(|d| is_transcript(d))
-        .find_map(text_of)
+        .find_map(ehr::types::document_text)
     else {
         return Err(viewer.refuse(html! { "This visit has no transcript to draft from." }));
     };

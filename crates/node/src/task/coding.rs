@@ -7,7 +7,7 @@ use billing::{CoderSpec, Example, Label};
 use fed::client::{ClientError, LocalUpdate};
 use fed::plan::{TextTask, TrainingPlan};
 use fed::task::LocalTask;
-use learn::{FeatureStats, Metrics, ModelSpec, Standardizer, Weights};
+use learn::{Metrics, ModelSpec, Weights};
 
 use crate::source::CodedNotes;
 
@@ -105,14 +105,6 @@ fn task_error(e: billing::Error) -> ClientError {
 /// A coding task reports the mean loss per note and, as its accuracy, the
 /// precision at 1 (the share of notes whose best-scored code is theirs).
 impl LocalTask for Coding {
-    fn statistics(&self) -> Result<FeatureStats, ClientError> {
-        Err(ClientError::Unsupported("feature statistics"))
-    }
-
-    fn standardize(&mut self, _: &Standardizer) -> Result<(), ClientError> {
-        Err(ClientError::Unsupported("standardisation"))
-    }
-
     fn train(&mut self, global: &Weights, seed: u64) -> Result<LocalUpdate, ClientError> {
         let global_test = self.metrics(global, &self.test)?;
         let (weights, num_samples, _, privacy) =

@@ -5,7 +5,7 @@
 use fed::client::{ClientError, LocalUpdate};
 use fed::plan::{TextTask, TrainingPlan};
 use fed::task::LocalTask;
-use learn::{FeatureStats, Metrics, ModelSpec, Standardizer, Weights};
+use learn::{Metrics, ModelSpec, Weights};
 use notes::classifier::{Fit, TrainConfig};
 use notes::federated::LocalSections;
 
@@ -65,14 +65,6 @@ fn to_metrics(fit: &Fit) -> Metrics {
 }
 
 impl LocalTask for Sections {
-    fn statistics(&self) -> Result<FeatureStats, ClientError> {
-        Err(ClientError::Unsupported("feature statistics"))
-    }
-
-    fn standardize(&mut self, _: &Standardizer) -> Result<(), ClientError> {
-        Err(ClientError::Unsupported("standardisation"))
-    }
-
     fn train(&mut self, global: &Weights, seed: u64) -> Result<LocalUpdate, ClientError> {
         let global_test = self.evaluate(global)?;
         let (weights, num_samples, _, privacy) =
