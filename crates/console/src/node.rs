@@ -8,6 +8,9 @@
 //!   serves).
 //! - A visit (`/encounters/{id}`): its transcript, the consultation note
 //!   drafted from it on the node and signed by the clinician.
+//! - Coding a visit (`/encounters/{id}/coding`): the note with the codes
+//!   the node's code model suggests and their evidence; the ticked codes
+//!   become the Claim.
 //! - Consent: the patients' Consent resources, which of them keep a patient
 //!   out of training, recording a refusal or a permission, withdrawing one.
 //! - Plans awaiting the data protection officer's decision (what they read
@@ -25,6 +28,7 @@
 
 mod access;
 mod approvals;
+mod coding;
 mod consent;
 mod disclosures;
 mod patients;
@@ -64,6 +68,9 @@ pub struct NodeConsole {
     /// Logins through the hospital's OpenID Connect provider, besides local
     /// accounts.
     pub oidc: Option<Arc<Provider>>,
+    /// Folder of code model folders (`billing::Coder::save` form; the newest by name codes
+    /// visits): the final models of coding plans, or `cohort billing train` output.
+    pub coding_models: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone)]
@@ -147,6 +154,8 @@ pub fn router(console: NodeConsole, settings: &ConsoleSettings) -> Router {
         .route("/encounters/{id}", get(visit::page))
         .route("/encounters/{id}/draft", post(visit::draft))
         .route("/encounters/{id}/sign", post(visit::sign))
+        .route("/encounters/{id}/coding", get(coding::page))
+        .route("/encounters/{id}/claim", post(coding::claim))
         .route("/approvals", get(approvals::page))
         .route("/approvals/{plan_id}", post(approvals::decide))
         .route("/allow-list", post(approvals::edit_allow_list))

@@ -62,7 +62,7 @@ impl Role {
             }
             Role::Billing => {
                 "user/Patient.read user/Encounter.read user/Condition.read \
-                 user/Procedure.read user/Claim.*"
+                 user/Procedure.read user/DocumentReference.read user/Claim.*"
             }
             Role::Dpo => "user/Patient.read user/Consent.* user/AuditEvent.read",
             Role::DataScientist => "",

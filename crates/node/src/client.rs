@@ -713,6 +713,7 @@ impl Node {
     ) -> Result<(), Interrupt> {
         let model = decode_model(req.model).map_err(Interrupt::Transport)?;
         let standardizer = req.standardization.map(decode_standardization);
+        let models = crate::task::coding_models(&self.settings.data_dir);
         let active = self.active(&req.plan_id).await?;
         if let Some(s) = &standardizer {
             active
@@ -724,6 +725,13 @@ impl Node {
             .task
             .evaluate(&model)
             .map_err(|e| local("evaluation")(e.to_string()))?;
+        match crate::task::keep_coding_model(&active.plan, &model, &models) {
+            Ok(Some(dir)) => {
+                tracing::info!(dir = %dir.display(), "the plan's final code model kept for coding visits")
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "the plan's final code model was not kept"),
+        }
         let sha = model.sha256_hex();
         self.disclose(Disclosure {
             plan_id: req.plan_id.clone(),

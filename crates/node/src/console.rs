@@ -38,6 +38,8 @@ pub(crate) struct ConsoleParts {
     pub images: Option<Arc<imaging::Imaging>>,
     pub store: NodeStore,
     pub approvals: Arc<MemoryApprovals>,
+    /// Where the final models of the coding plans it took part in are kept.
+    pub coding_models: std::path::PathBuf,
 }
 
 /// Serve the console on `settings.listen`; returns its address and task.
@@ -64,6 +66,7 @@ pub(crate) async fn start(
             disclosures: Arc::new(parts.store),
             approvals: parts.approvals,
             oidc: None,
+            coding_models: Some(parts.coding_models),
         },
         settings,
     );

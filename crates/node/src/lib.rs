@@ -145,6 +145,7 @@ pub async fn start(settings: NodeSettings) -> Result<RunningNode, NodeError> {
                 images: images.clone(),
                 store: store.clone(),
                 approvals: approvals.clone(),
+                coding_models: task::coding_models(&settings.data_dir),
             };
             let (address, task) = console::start(parts, console_settings).await?;
             (Some(address), Some(task))

@@ -43,6 +43,37 @@ pub fn for_plan(plan: &TrainingPlan, data: SourceData) -> Result<Box<dyn LocalTa
     }
 }
 
+/// Where a node keeps the final code models of the coding plans it took part in (the
+/// console codes visits with the newest).
+pub fn coding_models(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("models").join("coding")
+}
+
+/// Keep `model`, the final model of `plan` when `plan` is a coding plan, under `dir` as a
+/// `billing::Coder` folder named by the time and the plan (the newest sorts last); `None`
+/// for other plans.
+///
+/// # Errors
+/// The plan's model spec, or writing the folder.
+pub fn keep_coding_model(
+    plan: &TrainingPlan,
+    model: &learn::Weights,
+    dir: &std::path::Path,
+) -> Result<Option<std::path::PathBuf>, String> {
+    if !matches!(plan.text_task, Some(TextTask::Coding { .. })) {
+        return Ok(None);
+    }
+    let coder =
+        billing::Coder::new(coding::spec(plan)?, model.clone()).map_err(|e| e.to_string())?;
+    let folder = dir.join(format!(
+        "{:013}-{}",
+        crate::now_unix_ms(),
+        &plan.plan_id()[..16]
+    ));
+    coder.save(&folder).map_err(|e| e.to_string())?;
+    Ok(Some(folder))
+}
+
 /// The text tasks' local optimiser settings from a plan: AdamW at the plan's
 /// learning rate and weight decay, its epochs, batch size and DP-SGD.
 struct AdamW {

@@ -164,6 +164,15 @@ async fn hospitals_train_the_code_model_on_their_coded_notes_through_the_federat
     assert!(after > before, "precision at 1 {before} -> {after}");
     assert!(after >= 0.9, "precision at 1 after training: {after}");
 
+    // Each node kept the final model to code its visits with.
+    for hospital in &plan.hospitals {
+        let models = node::task::coding_models(&dir.path().join("nodes").join(hospital));
+        let kept: Vec<_> = std::fs::read_dir(&models).unwrap().collect();
+        assert_eq!(kept.len(), 1, "{hospital}");
+        let coder = billing::Coder::load(&kept[0].as_ref().unwrap().path()).unwrap();
+        assert_eq!(coder.weights.sha256_hex(), state.global_sha256);
+    }
+
     // The planted name is in each hospital's EHR but in nothing the coordinator keeps.
     assert!(
         !common::files_containing(&dir.path().join("nodes/north"), CANARY.as_bytes()).is_empty()

@@ -52,6 +52,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             disclosures: fixtures::disclosures(&plan_id),
             approvals: approvals.clone(),
             oidc: None,
+            coding_models: None,
         },
         &settings,
     );

@@ -47,6 +47,7 @@ async fn node() -> Node {
             disclosures: fixtures::disclosures(&"ef".repeat(32)),
             approvals: approvals.clone(),
             oidc: None,
+            coding_models: Some(dir.path().join("coding-models")),
         },
         &settings,
     );
@@ -630,4 +631,147 @@ async fn a_clinician_drafts_the_visit_note_from_its_transcript_and_signs_it() {
             "{page}"
         );
     }
+}
+
+/// A code model that has learnt two codes from a handful of notes, saved where the node keeps
+/// its coding models.
+fn train_coder(dir: &std::path::Path) {
+    use billing::corpus::{Case, Lang, Split};
+    let mut split = Split {
+        cases: Vec::new(),
+        diagnoses: Default::default(),
+        procedures: Default::default(),
+        evidence: Default::default(),
+    };
+    for i in 0..12 {
+        let (text, code) = match i % 2 {
+            0 => (
+                "long standing arterial hypertension treated with amlodipine",
+                "I10",
+            ),
+            _ => (
+                "asthma with wheezing, salbutamol inhaler as needed",
+                "J45.909",
+            ),
+        };
+        split.cases.push(Case {
+            id: format!("c{i}"),
+            text: text.into(),
+        });
+        split.diagnoses.insert(format!("c{i}"), vec![code.into()]);
+    }
+    let spec = billing::codiesp::spec_for(
+        &split,
+        Lang::En,
+        billing::features::Featurizer {
+            buckets: 1 << 10,
+            max_n: 2,
+        },
+        8,
+    );
+    let config = billing::TrainConfig {
+        epochs: 80,
+        batch_size: 2,
+        learning_rate: 0.1,
+        ..Default::default()
+    };
+    let (weights, _) = billing::train(
+        &spec,
+        &spec.init(1),
+        &billing::examples(&spec, &split),
+        &config,
+        1,
+    )
+    .unwrap();
+    let coder = billing::Coder::new(spec, weights).unwrap();
+    coder.save(&dir.join("0001-test")).unwrap();
+}
+
+#[tokio::test]
+async fn a_billing_officer_codes_a_visit_with_the_nodes_model_and_writes_the_claim() {
+    use base64::Engine as _;
+    let n = node().await;
+    train_coder(&n._dir.path().join("coding-models"));
+    let patient = n.patients.dupont.clone();
+    put(&n.ehr, serde_json::json!({"resourceType": "Organization", "id": "hospital-test", "name": "Test hospital"})).await;
+    put(
+        &n.ehr,
+        serde_json::json!({"resourceType": "Coverage", "id": "cov-1", "status": "active",
+        "beneficiary": {"reference": format!("Patient/{patient}")},
+        "payor": [{"reference": "Organization/hospital-test"}]}),
+    )
+    .await;
+    put(
+        &n.ehr,
+        serde_json::json!({
+            "resourceType": "Encounter", "id": "visit-2", "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+            "subject": {"reference": format!("Patient/{patient}")},
+            "serviceProvider": {"reference": "Organization/hospital-test"}
+        }),
+    )
+    .await;
+    let note = "Follow-up of arterial hypertension, well controlled with amlodipine.";
+    put(&n.ehr, serde_json::json!({
+        "resourceType": "DocumentReference", "id": "visit-2-note", "status": "current", "docStatus": "final",
+        "subject": {"reference": format!("Patient/{patient}")}, "date": "2026-12-01T10:00:00Z",
+        "content": [{"attachment": {"contentType": "text/plain",
+            "data": base64::engine::general_purpose::STANDARD.encode(note)}}],
+        "context": {"encounter": [{"reference": "Encounter/visit-2"}]}
+    }))
+    .await;
+
+    // A clinician does not bill.
+    let (clinician, _) = login(&n.app, "clinician").await;
+    let (status, _, _) = send(&n.app, get("/encounters/visit-2/coding", &clinician)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (session, csrf) = login(&n.app, "billing").await;
+    let (status, _, page) = send(&n.app, get("/encounters/visit-2/coding", &session)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let top = page.find("I10").expect("I10 suggested");
+    let other = page.find("J45.909").expect("J45.909 suggested");
+    let table = &page[page.find("<table id=\"codes\"").unwrap()..];
+    assert!(
+        top < other,
+        "hypertension ranks first for a hypertension note: {table}"
+    );
+    assert!(
+        page.contains("hypertension"),
+        "the evidence quotes the note"
+    );
+    let form = format!("csrf={csrf}&bill.diagnosis.I10=on");
+    let (status, headers, body) =
+        send(&n.app, post("/encounters/visit-2/claim", &session, &form)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let location = headers["location"].to_str().unwrap().to_string();
+    let claim_id = location.split("claim=").nth(1).unwrap().to_string();
+    let claim: serde_json::Value = serde_json::from_str(
+        n.ehr
+            .read("Claim", &claim_id)
+            .await
+            .unwrap()
+            .content
+            .as_deref()
+            .unwrap(),
+    )
+    .unwrap();
+    let coded: Vec<&str> = claim["diagnosis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            d["diagnosisCodeableConcept"]["coding"][0]["code"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(coded, ["I10"]);
+    // Every suggestion's decision, accepted or rejected, has its Provenance.
+    let provenance =
+        ehr::search::SearchRequest::parse("Provenance", &[("_count".into(), "100".into())])
+            .unwrap();
+    let decisions = n.ehr.search(&provenance, None).await.unwrap().matches.len();
+    assert!(decisions >= 2, "{decisions} decisions recorded");
+    let (_, _, page) = send(&n.app, get(&location, &session)).await;
+    assert!(page.contains(&format!("Claim/{claim_id} written")));
 }

@@ -119,6 +119,9 @@ pub(super) async fn page(
     let body = html! {
         p { "Patient: " a href={ "/patients/" (patient_id) } { (super::patients::name(&patient)) }
             " · " (encounter["period"]["start"].as_str().unwrap_or_default()) }
+        @if access::may(&viewer, "Claim", Interaction::Create) {
+            p { a href={ "/encounters/" (id) "/coding" } { "Code this visit and write its claim" } }
+        }
         section aria-labelledby="h-transcripts" {
             h2 #h-transcripts { "Transcript" }
             @if transcripts.is_empty() { p { "No transcript of this visit." } }
@@ -146,7 +149,10 @@ pub(super) struct DraftForm {
 
 /// The Practitioner standing for the console login in the record (created on first use),
 /// as a reference: drafts are authored, and notes signed, in its name.
-async fn practitioner(tx: &mut ehr::store::Tx, viewer: &Viewer) -> Result<String, ehr::Error> {
+pub(super) async fn practitioner(
+    tx: &mut ehr::store::Tx,
+    viewer: &Viewer,
+) -> Result<String, ehr::Error> {
     let id: String = format!("console-{}", viewer.name)
         .chars()
         .map(|c| {

@@ -18,7 +18,7 @@ pub struct Coding {
 }
 
 /// The code model a coding plan describes.
-fn spec(plan: &TrainingPlan) -> Result<CoderSpec, String> {
+pub(super) fn spec(plan: &TrainingPlan) -> Result<CoderSpec, String> {
     let Some(TextTask::Coding {
         lang,
         max_n,
