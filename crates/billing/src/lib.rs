@@ -19,6 +19,7 @@ pub mod federated;
 pub mod metrics;
 mod model;
 pub mod rules;
+pub mod rules_fr;
 mod suggest;
 mod train;
 
