@@ -355,6 +355,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 listen: args.console_listen,
                 users,
                 secure_cookies: true,
+                oidc: None,
             };
             (Some(settings), Some(password))
         }

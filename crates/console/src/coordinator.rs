@@ -43,6 +43,8 @@ pub struct CoordinatorConsole {
     pub policy: ::ledger::policy::Policy,
     /// The plan and its events.
     pub source: Arc<dyn FederationSource>,
+    /// Logins through the organisation's OpenID Connect provider, besides local accounts.
+    pub oidc: Option<Arc<crate::oidc::Provider>>,
 }
 
 #[derive(Clone)]
@@ -91,7 +93,8 @@ pub fn router(console: CoordinatorConsole, settings: &ConsoleSettings) -> Router
         frame: Arc::new(Frame {
             site: format!("coordinator {}", console.federation),
             nav: NAV,
-            auth: Auth::new(settings.users.clone(), settings.secure_cookies),
+            auth: Auth::new(settings.users.clone(), settings.secure_cookies)
+                .with_oidc(console.oidc.clone()),
         }),
         console: Arc::new(console),
     };

@@ -37,6 +37,9 @@ pub struct ConsoleSettings {
     pub users: Users,
     /// Mark cookies `Secure` (browsers keep them on https and on loopback).
     pub secure_cookies: bool,
+    /// Logins through the organisation's OpenID Connect provider, besides local accounts
+    /// (discovered when the console starts).
+    pub oidc: Option<oidc::OidcConfig>,
 }
 
 impl ConsoleSettings {
@@ -53,7 +56,23 @@ impl ConsoleSettings {
             listen,
             users: Users::load(users_file)?,
             secure_cookies: true,
+            oidc: None,
         })
+    }
+}
+
+/// The provider of `settings`' OpenID Connect configuration, discovered; `None` without one.
+///
+/// # Errors
+/// Discovery at the provider failed.
+pub async fn oidc_provider(
+    settings: &ConsoleSettings,
+) -> Result<Option<std::sync::Arc<oidc::Provider>>, oidc::OidcError> {
+    match &settings.oidc {
+        Some(config) => Ok(Some(std::sync::Arc::new(
+            oidc::Provider::discover(config.clone()).await?,
+        ))),
+        None => Ok(None),
     }
 }
 

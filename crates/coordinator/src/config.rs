@@ -41,6 +41,9 @@ pub struct CoordinatorConfig {
     /// argon2 `password_hash`), relative to this file; needed with `console_listen`.
     #[serde(default)]
     pub console_users: Option<PathBuf>,
+    /// Logins through the organisation's OpenID Connect provider (`[console_oidc]`: issuer,
+    /// client_id, redirect_url, role_claim, roles, ...), besides the users file.
+    pub console_oidc: Option<console::oidc::OidcConfig>,
 }
 
 /// An enrolled hospital.
@@ -120,9 +123,10 @@ impl CoordinatorConfig {
                 "console_listen needs console_users (the console's users file)".into(),
             )
         })?;
-        console::ConsoleSettings::from_users_file(listen, &base.join(users))
-            .map(Some)
-            .map_err(|e| ConfigError::Invalid(e.to_string()))
+        let mut settings = console::ConsoleSettings::from_users_file(listen, &base.join(users))
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        settings.oidc = self.console_oidc.clone();
+        Ok(Some(settings))
     }
 
     /// Read the files it names (relative paths are taken from `base`).

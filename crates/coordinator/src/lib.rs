@@ -67,6 +67,9 @@ pub enum CoordinatorError {
         /// Why.
         message: String,
     },
+    /// The web console could not start (e.g. its OpenID Connect provider did not answer).
+    #[error("console: {0}")]
+    Console(String),
 }
 
 /// Current Unix time in milliseconds.

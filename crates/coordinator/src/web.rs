@@ -37,6 +37,9 @@ pub(crate) async fn start(
         .await
         .map_err(bind)?;
     let address = listener.local_addr().map_err(bind)?;
+    let oidc = console::oidc_provider(settings)
+        .await
+        .map_err(|e| crate::CoordinatorError::Console(format!("OpenID Connect: {e}")))?;
     let (log_dir, policy) = {
         let ledger = shared.ledger.lock().await;
         (ledger.log_dir().to_path_buf(), ledger.policy().clone())
@@ -47,6 +50,7 @@ pub(crate) async fn start(
             log_dir,
             policy,
             source: Arc::new(Source(shared)),
+            oidc,
         },
         settings,
     );

@@ -42,6 +42,9 @@ pub struct NodeConfig {
     /// Who may log in to the console: a users file (`[[user]]` name, role, argon2
     /// `password_hash`), relative to this file; needed with `console_listen`.
     pub console_users: Option<PathBuf>,
+    /// Logins through the hospital's OpenID Connect provider (`[console_oidc]`: issuer,
+    /// client_id, redirect_url, role_claim, roles, ...), besides the users file.
+    pub console_oidc: Option<console::oidc::OidcConfig>,
     /// Who approves a plan whose code is on the allow-list: `allow-list` (the list is the
     /// approval) or `dpo` (a person decides in the console; needs `console_listen`).
     #[serde(default)]
@@ -203,9 +206,10 @@ impl NodeConfig {
                 "console_listen needs console_users (the console's users file)".into(),
             )
         })?;
-        console::ConsoleSettings::from_users_file(listen, &base.join(users))
-            .map(Some)
-            .map_err(|e| ConfigError::Invalid(e.to_string()))
+        let mut settings = console::ConsoleSettings::from_users_file(listen, &base.join(users))
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        settings.oidc = self.console_oidc.clone();
+        Ok(Some(settings))
     }
 }
 
@@ -220,5 +224,35 @@ mod tests {
         assert_eq!(config.name, "cleveland");
         assert!(matches!(config.dataset, SourceConfig::EhrHeartDisease));
         assert!(config.ehr_db.is_some() && config.imaging.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_console_with_dpo_review_and_the_hospitals_identity_provider() {
+        let dir = tempfile::tempdir().unwrap();
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/node.toml");
+        let mut text = std::fs::read_to_string(&example).unwrap();
+        let head = text.find("[imaging]").unwrap();
+        text.insert_str(
+            head,
+            "console_listen = \"127.0.0.1:0\"\nconsole_users = \"users.toml\"\nreview = \"dpo\"\n\
+             ehr_db_unused = 0\n",
+        );
+        // Unknown fields are refused, with the file and the field named.
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, &text).unwrap();
+        let err = NodeConfig::load(&path).unwrap_err().to_string();
+        assert!(err.contains("ehr_db_unused"), "{err}");
+        let text = text.replace("ehr_db_unused = 0\n", "")
+            + "\n[console_oidc]\nissuer = \"https://idp.hospital.example\"\nclient_id = \"cohort\"\n\
+               redirect_url = \"https://node.hospital.example/login/oidc/callback\"\n\
+               role_claim = \"groups\"\nroles = { dpo-team = \"dpo\" }\n";
+        std::fs::write(&path, &text).unwrap();
+        let config = NodeConfig::load(&path).unwrap();
+        assert_eq!(config.review, Review::Dpo);
+        let oidc = config.console_oidc.as_ref().unwrap();
+        assert_eq!(oidc.roles["dpo-team"], console::Role::Dpo);
+        // The users file is needed and read.
+        let err = config.console(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("users.toml"), "{err}");
     }
 }

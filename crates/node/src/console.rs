@@ -58,6 +58,9 @@ pub(crate) async fn start(
     let address = listener
         .local_addr()
         .map_err(|e| NodeError::Api(e.to_string()))?;
+    let oidc = console::oidc_provider(settings)
+        .await
+        .map_err(|e| NodeError::Api(format!("console OpenID Connect: {e}")))?;
     let router = console::node::router(
         NodeConsole {
             hospital: parts.hospital.clone(),
@@ -65,7 +68,7 @@ pub(crate) async fn start(
             images: parts.images,
             disclosures: Arc::new(parts.store),
             approvals: parts.approvals,
-            oidc: None,
+            oidc,
             coding_models: Some(parts.coding_models),
         },
         settings,

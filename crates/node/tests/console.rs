@@ -97,6 +97,7 @@ async fn the_data_protection_officer_approves_a_plan_in_the_node_console() {
                 listen: "127.0.0.1:0".parse().unwrap(),
                 users: console::Users::one_per_role(password),
                 secure_cookies: false,
+                oidc: None,
             });
             settings.review = node::config::Review::Dpo;
             // The DPO, not the configured list, approves this plan's code.

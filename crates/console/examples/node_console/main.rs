@@ -43,6 +43,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         listen,
         users: Users::one_per_role(&password),
         secure_cookies: true,
+        oidc: None,
     };
     let app = router(
         NodeConsole {

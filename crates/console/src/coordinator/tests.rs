@@ -102,6 +102,7 @@ fn app(dir: &std::path::Path) -> (Router, broadcast::Sender<PlanEvent>) {
         .unwrap();
     let (events, _) = broadcast::channel(16);
     let console = CoordinatorConsole {
+        oidc: None,
         federation: "test".into(),
         log_dir: dir.join("log"),
         policy: federation.policy().unwrap(),
@@ -114,6 +115,7 @@ fn app(dir: &std::path::Path) -> (Router, broadcast::Sender<PlanEvent>) {
         listen: "127.0.0.1:0".parse().unwrap(),
         users: Users::one_per_role("pw"),
         secure_cookies: true,
+        oidc: None,
     };
     (router(console, &settings), events)
 }

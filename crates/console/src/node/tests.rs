@@ -38,6 +38,7 @@ async fn node() -> Node {
         listen: "127.0.0.1:0".parse().unwrap(),
         users: Users::one_per_role("pw"),
         secure_cookies: true,
+        oidc: None,
     };
     let app = router(
         NodeConsole {
