@@ -66,6 +66,9 @@ if [ "${1:-}" = node ]; then
     figures clinician "/patients?q=haddad"
     figures clinician "$patient"
     figures clinician "$viewer"
+    wei="$(curl -s -b "$work/clinician" "$base/patients?q=MRN-0003" | grep -o 'href="/patients/[^"]*' | head -1 | cut -d'"' -f2)"
+    visit="$(curl -s -b "$work/clinician" "$base$wei" | grep -o 'href="/encounters/[^"]*' | head -1 | cut -d'"' -f2)"
+    figures clinician "$visit"
     figures dpo /consent
     figures dpo /approvals
     figures auditor /disclosures
