@@ -154,6 +154,11 @@ pub fn now_micros() -> i64 {
     i64::try_from(now.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)
 }
 
+/// The current time in milliseconds since the Unix epoch (the services' logs and stores).
+pub fn now_millis() -> i64 {
+    now_micros() / 1000
+}
+
 /// Formats microseconds since the epoch as a FHIR instant, e.g. `2026-11-28T05:53:21.123456Z`.
 pub fn format_instant(micros: i64) -> String {
     let seconds = micros.div_euclid(MICROS_PER_SECOND);

@@ -20,7 +20,7 @@ use tonic::transport::Channel;
 
 use crate::config::Review;
 use crate::store::{Disclosure, NodeStore};
-use crate::{NodeError, NodeSettings, now_unix_ms, witness};
+use crate::{NodeError, NodeSettings, witness};
 
 /// How long a node waits after a failed local step before asking for a task
 /// again (the coordinator may hand out the same task).
@@ -361,7 +361,7 @@ impl Node {
                 &offer.plan_json,
                 approved,
                 &reason,
-                now_unix_ms(),
+                ehr::datetime::now_millis(),
             )
             .await
             .map_err(fatal)?;
@@ -412,7 +412,7 @@ impl Node {
 
     async fn disclose(&self, d: Disclosure) -> Result<(), Interrupt> {
         self.store
-            .record_disclosure(&d, now_unix_ms())
+            .record_disclosure(&d, ehr::datetime::now_millis())
             .await
             .map_err(fatal)
     }
@@ -617,7 +617,7 @@ impl Node {
             .take()
             .ok_or_else(|| Interrupt::Transport("joined without a ledger".into()))?;
         let log = witness::RemoteLog::new(client.clone(), tokio::runtime::Handle::current());
-        let now = (now_unix_ms() / 1000) as u64;
+        let now = (ehr::datetime::now_millis() / 1000) as u64;
         let (ledger, outcome) = tokio::task::spawn_blocking(move || {
             let outcome = ledger.cosign(&req.add_checkpoint, &log, now);
             (ledger, outcome)
@@ -683,7 +683,13 @@ impl Node {
             tracing::warn!(plan = %plan_id, epsilon, limit, "privacy budget would be exceeded; withdrawing from the plan");
             let reason = "privacy-budget-exhausted";
             self.store
-                .record_review(plan_id, &plan.to_json(), false, reason, now_unix_ms())
+                .record_review(
+                    plan_id,
+                    &plan.to_json(),
+                    false,
+                    reason,
+                    ehr::datetime::now_millis(),
+                )
                 .await
                 .map_err(fatal)?;
             client

@@ -56,13 +56,6 @@ pub enum NodeError {
     Api(String),
 }
 
-pub(crate) fn now_unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// A node that has started: its API address and its federation client.
 pub struct RunningNode {
     /// Where the node's HTTP API listens, when configured.

@@ -67,7 +67,7 @@ pub fn keep_coding_model(
         billing::Coder::new(coding::spec(plan)?, model.clone()).map_err(|e| e.to_string())?;
     let folder = dir.join(format!(
         "{:013}-{}",
-        crate::now_unix_ms(),
+        ehr::datetime::now_millis(),
         &plan.plan_id()[..16]
     ));
     coder.save(&folder).map_err(|e| e.to_string())?;

@@ -125,12 +125,6 @@ fn check_hash(text: &str) -> Result<&str, ApprovalError> {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 impl MemoryApprovals {
     /// No plan, and these code hashes allowed.
     pub fn new(allowed: impl IntoIterator<Item = String>) -> Result<Self, ApprovalError> {
@@ -163,7 +157,7 @@ impl MemoryApprovals {
             state.pending.push(PendingPlan {
                 plan_id: plan_id.to_string(),
                 plan_json: plan_json.to_string(),
-                received_unix_ms: now_ms(),
+                received_unix_ms: ehr::datetime::now_millis(),
             });
         }
         Ok(())
@@ -217,7 +211,7 @@ impl PlanApprovals for MemoryApprovals {
                 plan_json: plan.plan_json,
                 decision,
                 by: by.to_string(),
-                unix_ms: now_ms(),
+                unix_ms: ehr::datetime::now_millis(),
             });
             Ok(())
         });
