@@ -1,85 +1,17 @@
 //! The REST API through the axum router (no socket), on SQLite and PostgreSQL.
 
+mod api_support;
 mod common;
 
+use api_support::{Api, BASE};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use ehr::{ApiConfig, EhrState, Store, router};
-use http_body_util::BodyExt;
+use ehr::{ApiConfig, EhrState, router};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-const BASE: &str = "http://ehr.test/fhir";
-
-#[derive(Clone)]
-struct Api {
-    app: Router,
-    store: Store,
-    admin: String,
-}
-
 impl Api {
-    async fn new(store: &Store) -> Api {
-        let config = ApiConfig {
-            base_url: Some(BASE.to_string()),
-            ..ApiConfig::default()
-        };
-        let admin = store
-            .create_token("admin", "user/*.* system/*.read", None, None)
-            .await
-            .unwrap();
-        Api {
-            app: router(EhrState::new(store.clone(), config)),
-            store: store.clone(),
-            admin,
-        }
-    }
-
-    async fn call(
-        &self,
-        method: &str,
-        uri: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> (StatusCode, axum::http::HeaderMap, Value) {
-        let mut request = Request::builder().method(method).uri(uri);
-        if let Some(token) = token {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        for (k, v) in headers {
-            request = request.header(*k, *v);
-        }
-        let body = match body {
-            Some(v) => {
-                request = request.header("content-type", "application/fhir+json");
-                Body::from(v.to_string())
-            }
-            None => Body::empty(),
-        };
-        self.send(request.body(body).unwrap()).await
-    }
-
-    async fn send(&self, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
-        let response = self.app.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-        };
-        (status, headers, value)
-    }
-
-    async fn admin(&self, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let (status, _, value) = self.call(method, uri, Some(&self.admin), body, &[]).await;
-        (status, value)
-    }
-
     async fn count(&self, t: &str) -> usize {
         let (_, bundle) = self
             .admin("GET", &format!("/{t}?_summary=count"), None)

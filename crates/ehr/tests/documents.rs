@@ -3,44 +3,22 @@
 //! replaced by its `final` version, signed by a `Provenance`), and a dictation transcript as a
 //! `DocumentReference` with its text inline and its recording in a `Binary`.
 
+mod api_support;
 mod common;
 
-use axum::Router;
+use api_support::Api;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use base64::Engine as _;
-use ehr::{ApiConfig, EhrState, Store, router};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-const BASE: &str = "http://ehr.test/fhir";
 const LOINC: &str = "http://loinc.org";
 
-struct Api {
-    app: Router,
-    store: Store,
-    admin: String,
-}
-
 impl Api {
-    async fn new(store: &Store) -> Api {
-        let config = ApiConfig {
-            base_url: Some(BASE.to_string()),
-            ..ApiConfig::default()
-        };
-        let admin = store
-            .create_token("admin", "user/*.* system/*.read", None, None)
-            .await
-            .unwrap();
-        Api {
-            app: router(EhrState::new(store.clone(), config)),
-            store: store.clone(),
-            admin,
-        }
-    }
-
-    async fn call(
+    /// A request with `token` and, for updates, an `If-Match`: status and JSON body.
+    async fn request(
         &self,
         method: &str,
         uri: &str,
@@ -48,33 +26,9 @@ impl Api {
         body: Option<Value>,
         if_match: Option<&str>,
     ) -> (StatusCode, Value) {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("authorization", format!("Bearer {token}"));
-        if let Some(tag) = if_match {
-            request = request.header("if-match", tag);
-        }
-        let body = match body {
-            Some(v) => {
-                request = request.header("content-type", "application/fhir+json");
-                Body::from(v.to_string())
-            }
-            None => Body::empty(),
-        };
-        let response = self
-            .app
-            .clone()
-            .oneshot(request.body(body).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap()
-        };
+        let headers: Vec<(&str, &str)> =
+            if_match.map(|tag| ("if-match", tag)).into_iter().collect();
+        let (status, _, value) = self.call(method, uri, Some(token), body, &headers).await;
         (status, value)
     }
 
@@ -95,10 +49,6 @@ impl Api {
             .unwrap_or_default();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         (status, media, bytes.to_vec())
-    }
-
-    async fn admin(&self, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
-        self.call(method, uri, &self.admin, body, None).await
     }
 
     /// Creates `resource` and returns its id.
@@ -233,7 +183,7 @@ async fn a_consultation_note_is_drafted_searched_signed_and_versioned() {
         signed["attester"] = json!([{"mode": "legal", "time": "2024-03-12T11:00:00Z",
             "party": {"reference": format!("Practitioner/{doctor}")}}]);
         let (status, written) = api
-            .call(
+            .request(
                 "PUT",
                 &format!("/Composition/{id}"),
                 &api.admin,
@@ -314,11 +264,11 @@ async fn a_consultation_note_is_drafted_searched_signed_and_versioned() {
             .await
             .unwrap();
         let (status, _) = api
-            .call("GET", &format!("/Composition/{id}"), &token, None, None)
+            .request("GET", &format!("/Composition/{id}"), &token, None, None)
             .await;
         assert_eq!(status, StatusCode::OK);
         let (_, everything) = api
-            .call(
+            .request(
                 "GET",
                 &format!("/Patient/{patient}/$everything"),
                 &token,
@@ -340,7 +290,7 @@ async fn a_consultation_note_is_drafted_searched_signed_and_versioned() {
             .await
             .unwrap();
         let (status, _) = api
-            .call("GET", &format!("/Composition/{id}"), &stranger, None, None)
+            .request("GET", &format!("/Composition/{id}"), &stranger, None, None)
             .await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{}", b.name);
 
@@ -438,7 +388,7 @@ async fn a_transcript_keeps_its_text_inline_and_its_recording_in_a_binary() {
             .await
             .unwrap();
         let (status, _) = api
-            .call("GET", &format!("/{link}"), &token, None, None)
+            .request("GET", &format!("/{link}"), &token, None, None)
             .await;
         assert_eq!(status, StatusCode::OK);
         let stranger_id = api
@@ -450,7 +400,7 @@ async fn a_transcript_keeps_its_text_inline_and_its_recording_in_a_binary() {
             .await
             .unwrap();
         let (status, _) = api
-            .call("GET", &format!("/{link}"), &stranger, None, None)
+            .request("GET", &format!("/{link}"), &stranger, None, None)
             .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
         let (_, audit) = api
