@@ -6,8 +6,12 @@
 
 use ehr::Store;
 use notes::Summarizer;
-use notes::fhir::{NoteContext, composition, document_reference, sign_composition};
+use notes::fhir::{composition, document_reference, sign_composition};
 use serde_json::{Value, json};
+
+mod common;
+
+use common::{note_context, resource, without_server_fields};
 
 const TRANSCRIPT: &str = "[doctor] hi , mrs lee . you're here today for left wrist pain .\n\
     [patient] yes , i fell on my left wrist two days ago .\n\
@@ -16,37 +20,12 @@ const TRANSCRIPT: &str = "[doctor] hi , mrs lee . you're here today for left wri
     [doctor] your x-ray shows no fracture .\n\
     [doctor] take ibuprofen four hundred milligrams every six hours as needed .";
 
-fn resource(version: &ehr::store::Version) -> Value {
-    serde_json::from_str(version.content.as_deref().expect("not a deletion")).unwrap()
-}
-
-fn without_server_fields(mut stored: Value) -> Value {
-    if let Some(map) = stored.as_object_mut() {
-        map.remove("id");
-        map.remove("meta");
-    }
-    stored
-}
-
 async fn stored_and_signed() -> Vec<Value> {
     let draft = Summarizer::shipped().unwrap().draft(TRANSCRIPT).unwrap();
     assert!(draft.flags.is_empty(), "{:?}", draft.flags);
     let store = Store::open("sqlite::memory:").await.unwrap();
     let mut tx = store.begin().await.unwrap();
-    let patient = tx
-        .create(json!({"resourceType": "Patient", "name": [{"family": "Lee"}]}))
-        .await
-        .unwrap();
-    let doctor = tx
-        .create(json!({"resourceType": "Practitioner", "name": [{"family": "Okafor"}]}))
-        .await
-        .unwrap();
-    let context = NoteContext {
-        patient: format!("Patient/{}", patient.id),
-        author: format!("Practitioner/{}", doctor.id),
-        date: "2026-12-06T09:00:00Z".into(),
-        encounter: None,
-    };
+    let context = note_context(&mut tx, "Lee", "Okafor").await;
     let draft_composition = composition(&draft, &context);
     let written = tx.create(draft_composition.clone()).await.unwrap();
     let mut draft_document = document_reference(&draft, &context);

@@ -9,8 +9,12 @@
 
 use ehr::Store;
 use notes::Summarizer;
-use notes::fhir::{NoteContext, composition, document_reference, embedded_composition, sign};
+use notes::fhir::{composition, document_reference, embedded_composition, sign};
 use serde_json::{Value, json};
+
+mod common;
+
+use common::{note_context, resource, without_server_fields};
 
 const TRANSCRIPT: &str = "[doctor] hi , mr jones . you're here today for right shoulder pain .\n\
     [patient] yes , my right shoulder has been hurting for about three weeks .\n\
@@ -19,45 +23,18 @@ const TRANSCRIPT: &str = "[doctor] hi , mr jones . you're here today for right s
     [doctor] your x-ray shows no fracture .\n\
     [doctor] i'm going to start you on meloxicam fifteen milligrams once a day .";
 
-/// The resource of a stored version.
-fn resource(version: &ehr::store::Version) -> Value {
-    serde_json::from_str(version.content.as_deref().expect("not a deletion")).unwrap()
-}
-
-/// The stored resource without what the server adds.
-fn as_sent(mut stored: Value) -> Value {
-    if let Some(map) = stored.as_object_mut() {
-        map.remove("id");
-        map.remove("meta");
-    }
-    stored
-}
-
 async fn drafted_and_signed() -> Vec<Value> {
     let draft = Summarizer::shipped().unwrap().draft(TRANSCRIPT).unwrap();
     let store = Store::open("sqlite::memory:").await.unwrap();
 
     let mut tx = store.begin().await.unwrap();
-    let patient = tx
-        .create(json!({"resourceType": "Patient", "name": [{"family": "Jones"}]}))
-        .await
-        .unwrap();
-    let doctor = tx
-        .create(json!({"resourceType": "Practitioner", "name": [{"family": "Shah"}]}))
-        .await
-        .unwrap();
-    let context = NoteContext {
-        patient: format!("Patient/{}", patient.id),
-        author: format!("Practitioner/{}", doctor.id),
-        date: "2026-12-06T09:00:00Z".into(),
-        encounter: None,
-    };
+    let context = note_context(&mut tx, "Jones", "Shah").await;
     let draft_document = document_reference(&draft, &context);
     let written = tx.create(draft_document.clone()).await.unwrap();
     tx.commit().await.unwrap();
 
     let stored = store.read("DocumentReference", &written.id).await.unwrap();
-    assert_eq!(as_sent(resource(&stored)), draft_document);
+    assert_eq!(without_server_fields(resource(&stored)), draft_document);
     let draft_composition = embedded_composition(&resource(&stored)).unwrap();
     assert_eq!(draft_composition, composition(&draft, &context));
     assert_eq!(draft_composition["status"], "preliminary");
