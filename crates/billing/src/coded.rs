@@ -86,22 +86,12 @@ pub async fn coded_notes(
             }
         }
     }
-    let note_encounters: BTreeMap<String, String> =
-        ehr::gate::all_resources(store, "DocumentReference")
-            .await?
-            .iter()
-            .filter_map(|d| {
-                let id = d["id"].as_str()?;
-                let encounter = d["context"]["encounter"][0]["reference"].as_str()?;
-                Some((format!("DocumentReference/{id}"), encounter.to_string()))
-            })
-            .collect();
     Ok(dataset
         .documents
         .iter()
         .filter(|d| d.kind == ehr::gate::TextKind::Note)
         .filter_map(|d| {
-            let codes = by_encounter.get(note_encounters.get(&d.resource)?)?;
+            let codes = by_encounter.get(d.encounter.as_ref()?)?;
             Some(CodedNote {
                 pseudonym: d.pseudonym.clone(),
                 text: d.text.clone(),

@@ -350,37 +350,19 @@ impl EhrSignedNotes {
 }
 
 /// The pairs of `texts`: each signed note with its encounter's transcript.
-async fn signed_pairs(
-    store: &ehr::Store,
-    texts: &ehr::gate::TextDataset,
-) -> Result<Vec<(String, notes::federated::SignedNote)>, SourceError> {
-    use std::collections::BTreeMap;
-    let mut encounter = BTreeMap::new();
-    let mut signed = std::collections::BTreeSet::new();
-    for d in ehr::gate::all_resources(store, "DocumentReference")
-        .await
-        .map_err(text_gate)?
-    {
-        let id = format!("DocumentReference/{}", d["id"].as_str().unwrap_or_default());
-        if let Some(e) = d["context"]["encounter"][0]["reference"].as_str() {
-            encounter.insert(id.clone(), e.to_string());
-        }
-        if d["docStatus"].as_str() == Some("final") {
-            signed.insert(id);
-        }
-    }
-    let transcripts: BTreeMap<&str, &str> = texts
+fn signed_pairs(texts: &ehr::gate::TextDataset) -> Vec<(String, notes::federated::SignedNote)> {
+    let transcripts: std::collections::BTreeMap<&str, &str> = texts
         .documents
         .iter()
         .filter(|d| d.kind == ehr::gate::TextKind::Transcript)
-        .filter_map(|d| Some((encounter.get(&d.resource)?.as_str(), d.text.as_str())))
+        .filter_map(|d| Some((d.encounter.as_deref()?, d.text.as_str())))
         .collect();
-    Ok(texts
+    texts
         .documents
         .iter()
-        .filter(|d| d.kind == ehr::gate::TextKind::Note && signed.contains(&d.resource))
+        .filter(|d| d.kind == ehr::gate::TextKind::Note && d.signed)
         .filter_map(|d| {
-            let dialogue = transcripts.get(encounter.get(&d.resource)?.as_str())?;
+            let dialogue = transcripts.get(d.encounter.as_deref()?)?;
             Some((
                 d.pseudonym.clone(),
                 notes::federated::SignedNote {
@@ -390,7 +372,7 @@ async fn signed_pairs(
                 },
             ))
         })
-        .collect())
+        .collect()
 }
 
 impl DatasetSource for EhrSignedNotes {
@@ -401,7 +383,7 @@ impl DatasetSource for EhrSignedNotes {
     fn load(&self) -> LoadFuture<'_> {
         Box::pin(async move {
             let texts = gated_texts(&self.store).await?;
-            let pairs = signed_pairs(&self.store, &texts).await?;
+            let pairs = signed_pairs(&texts);
             let unpaired = texts.documents.len().saturating_sub(2 * pairs.len());
             let (train, test) = split_by_patient(pairs, |(p, _)| p);
             let strip = |v: Vec<(String, notes::federated::SignedNote)>| {

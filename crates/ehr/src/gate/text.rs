@@ -59,6 +59,11 @@ pub struct TextDocument {
     /// The resource it comes from (`DocumentReference/ID`, `Composition/ID`), for joining
     /// with the record on the node (e.g. the Claim that codes a note); it never leaves.
     pub resource: String,
+    /// The encounter the document belongs to (`Encounter/ID`), when it says.
+    pub encounter: Option<String>,
+    /// Whether it is signed: a DocumentReference's `docStatus` or a Composition's `status` is
+    /// `final`.
+    pub signed: bool,
     /// For a Composition section, its code (`system|code`, e.g. a LOINC section code).
     pub section: Option<String>,
     /// The redacted text.
@@ -103,6 +108,8 @@ pub struct TextDataset {
 struct Found {
     kind: TextKind,
     resource: String,
+    encounter: Option<String>,
+    signed: bool,
     section: Option<String>,
     text: String,
     /// Names of the practitioners and relatives the document names (authors, attesters).
@@ -175,6 +182,8 @@ pub async fn build_text_dataset(
                 pseudonym: pseudonym.clone(),
                 kind: document.kind,
                 resource: document.resource,
+                encounter: document.encounter,
+                signed: document.signed,
                 section: document.section,
                 text: redaction.text,
             });
@@ -208,6 +217,15 @@ async fn texts_of(store: &Store, resource: &Json) -> Result<Vec<Found>> {
         resource["resourceType"].as_str().unwrap_or_default(),
         resource["id"].as_str().unwrap_or_default()
     );
+    let encounter = resource["context"]["encounter"][0]["reference"]
+        .as_str()
+        .or(resource["encounter"]["reference"].as_str())
+        .map(str::to_string);
+    let status = match resource["resourceType"].as_str() {
+        Some("DocumentReference") => &resource["docStatus"],
+        _ => &resource["status"],
+    };
+    let signed = status.as_str() == Some("final");
     let kind = if is_transcript(resource) {
         TextKind::Transcript
     } else {
@@ -218,6 +236,8 @@ async fn texts_of(store: &Store, resource: &Json) -> Result<Vec<Found>> {
             out.push(Found {
                 kind,
                 resource: source.clone(),
+                encounter: encounter.clone(),
+                signed,
                 section: None,
                 text,
                 people: Vec::new(),
@@ -230,6 +250,8 @@ async fn texts_of(store: &Store, resource: &Json) -> Result<Vec<Found>> {
             out.push(Found {
                 kind: TextKind::CompositionSection,
                 resource: source.clone(),
+                encounter: encounter.clone(),
+                signed,
                 section: section_code(section),
                 text: xhtml::to_text(div),
                 people: Vec::new(),
