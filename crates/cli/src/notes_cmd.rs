@@ -477,7 +477,7 @@ fn bench_federated(
     )?;
 
     let started = Instant::now();
-    let mut strategy = StrategyConfig::FedAvg.build()?;
+    let mut strategy = StrategyConfig::default().build()?;
     let mut global = classifier::initial_weights();
     let local = TrainConfig {
         epochs: local_epochs,

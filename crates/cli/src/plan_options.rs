@@ -2,7 +2,7 @@
 
 use clap::{Args, ValueEnum};
 use fed::plan::TrainingPlan;
-use fed::strategy::StrategyConfig;
+use fed::strategy::{Param, StrategyConfig};
 use learn::{ModelSpec, Optimizer};
 
 /// Model families the demo offers.
@@ -105,40 +105,16 @@ impl PlanOptions {
     /// The training plan these options describe.
     pub fn plan(&self) -> anyhow::Result<TrainingPlan> {
         let mut plan = TrainingPlan::heart_disease_default();
-        plan.strategy = match StrategyConfig::from_name(&self.strategy)? {
+        let mut strategy = StrategyConfig::from_name(&self.strategy)?;
+        if strategy.get("byzantine").is_some() {
             // Tolerate as many Byzantine hospitals as the quorum allows (2f + 3 <= quorum).
-            StrategyConfig::Krum { multi, .. } => StrategyConfig::Krum {
-                byzantine: self.min_hospitals.saturating_sub(3) / 2,
-                multi,
-            },
-            StrategyConfig::FedAdam {
-                eta,
-                beta1,
-                beta2,
-                tau,
-            } => StrategyConfig::FedAdam {
-                eta: self.server_lr.unwrap_or(eta),
-                beta1,
-                beta2,
-                tau,
-            },
-            StrategyConfig::FedYogi {
-                eta,
-                beta1,
-                beta2,
-                tau,
-            } => StrategyConfig::FedYogi {
-                eta: self.server_lr.unwrap_or(eta),
-                beta1,
-                beta2,
-                tau,
-            },
-            StrategyConfig::FedAdagrad { eta, tau } => StrategyConfig::FedAdagrad {
-                eta: self.server_lr.unwrap_or(eta),
-                tau,
-            },
-            other => other,
-        };
+            let byzantine = self.min_hospitals.saturating_sub(3) / 2;
+            strategy = strategy.with("byzantine", Param::Count(byzantine))?;
+        }
+        if let (Some(lr), Some(_)) = (self.server_lr, strategy.get("eta")) {
+            strategy = strategy.with("eta", Param::Real(lr))?;
+        }
+        plan.strategy = strategy;
         plan.rounds = self.rounds;
         plan.seed = self.seed;
         plan.min_hospitals = self.min_hospitals;

@@ -30,6 +30,7 @@ mod access;
 mod approvals;
 mod coding;
 mod consent;
+mod dictation;
 mod disclosures;
 mod patients;
 mod visit;
@@ -51,6 +52,7 @@ use crate::{ConsoleSettings, assets};
 pub use approvals::{
     ApprovalError, Decided, Decision, MemoryApprovals, PendingPlan, PlanApprovals,
 };
+pub use dictation::{Transcription, Upload};
 pub use disclosures::{Disclosure, DisclosureLog};
 
 /// What the node gives its console.
@@ -71,6 +73,9 @@ pub struct NodeConsole {
     /// Folder of code model folders (`billing::Coder::save` form; the newest by name codes
     /// visits): the final models of coding plans, or `cohort billing train` output.
     pub coding_models: Option<std::path::PathBuf>,
+    /// Speech-to-text into the record, when the node has a speech model: the visit page
+    /// takes recordings.
+    pub dictation: Option<Arc<dyn Transcription>>,
 }
 
 #[derive(Clone)]
@@ -129,6 +134,11 @@ const NAV: &[NavItem] = &[
 pub fn router(console: NodeConsole, settings: &ConsoleSettings) -> Router {
     let auth =
         Auth::new(settings.users.clone(), settings.secure_cookies).with_oidc(console.oidc.clone());
+    // Recordings are larger than forms: the node's limit (2 MiB, axum's default, without one).
+    let dictation_limit = console
+        .dictation
+        .as_ref()
+        .map_or(2 << 20, |d| d.max_bytes());
     let state = NodeState {
         frame: Arc::new(Frame {
             site: format!("node {}", console.hospital),
@@ -153,6 +163,10 @@ pub fn router(console: NodeConsole, settings: &ConsoleSettings) -> Router {
         .route("/consent/{id}/status", post(consent::set_status))
         .route("/encounters/{id}", get(visit::page))
         .route("/encounters/{id}/draft", post(visit::draft))
+        .route(
+            "/encounters/{id}/dictation",
+            post(dictation::upload).layer(axum::extract::DefaultBodyLimit::max(dictation_limit)),
+        )
         .route("/encounters/{id}/sign", post(visit::sign))
         .route("/encounters/{id}/coding", get(coding::page))
         .route("/encounters/{id}/claim", post(coding::claim))

@@ -199,7 +199,7 @@ impl TrainingPlan {
                 max_steps: None,
                 dp: None,
             },
-            strategy: StrategyConfig::FedAvg,
+            strategy: StrategyConfig::default(),
             rounds: 100,
             min_hospitals: 3,
             round_deadline_secs: 60,
@@ -385,6 +385,7 @@ pub fn code_hash(model: &ModelSpec, optimizer: Optimizer) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::strategy::Param;
 
     fn coding_plan() -> TrainingPlan {
         let mut plan = TrainingPlan::heart_disease_default();
@@ -487,7 +488,10 @@ mod tests {
     #[test]
     fn fedprox_mu_must_reach_the_clients() {
         let mut p = TrainingPlan::heart_disease_default();
-        p.strategy = StrategyConfig::FedProx { mu: 0.1 };
+        p.strategy = StrategyConfig::from_name("fedprox")
+            .unwrap()
+            .with("mu", Param::Real(0.1))
+            .unwrap();
         assert!(p.validate().is_err());
         p.training.proximal_mu = 0.1;
         p.validate().unwrap();
@@ -534,15 +538,13 @@ mod tests {
     #[test]
     fn krum_needs_enough_hospitals_per_round() {
         let mut p = TrainingPlan::heart_disease_default();
-        p.strategy = StrategyConfig::Krum {
-            byzantine: 1,
-            multi: 1,
-        };
+        p.strategy = StrategyConfig::from_name("krum").unwrap();
         assert!(p.validate().unwrap_err().to_string().contains("at least 5"));
-        p.strategy = StrategyConfig::Krum {
-            byzantine: 0,
-            multi: 1,
-        };
+        p.strategy = p
+            .strategy
+            .clone()
+            .with("byzantine", Param::Count(0))
+            .unwrap();
         p.validate().unwrap();
     }
 

@@ -4,16 +4,19 @@
 //! # Extension point
 //!
 //! Every rule implements the [`Strategy`] trait and lives in its own small
-//! file in `strategy/` (`fedavg.rs`, `fedadam.rs`, `krum.rs`, ...).
-//! [`StrategyConfig`] is the registry: it is what configuration files and the
-//! command line name, and [`StrategyConfig::build`] turns it into a boxed
-//! [`Strategy`] after validating the hyper-parameters. Adding a rule means
-//! writing one file whose type implements the crate-internal `Rule` trait (its
-//! name and its arithmetic; [`Strategy`] then comes with it), declaring the
-//! file below, and giving it a [`StrategyConfig`] variant with its
-//! `build`/`name`/`from_name` lines. The adaptive server optimisers share one
-//! core (`fedopt.rs`): their files supply only the second-moment update and
-//! get their `Rule` from a one-line `server_optimizer_rule!`.
+//! file in `strategy/` (`fedavg.rs`, `fedadam.rs`, `krum.rs`, ...), which also
+//! defines its [`RuleSpec`]: its names, its hyper-parameters with their
+//! defaults, and how to build it. [`RULES`] is the registry: adding a rule
+//! means writing one file whose type implements the crate-internal `Rule`
+//! trait (its name and its arithmetic; [`Strategy`] then comes with it) and
+//! whose `SPEC` describes it, and adding the file's name to the one
+//! `registry!` line below. [`StrategyConfig`] (a rule and its values) is what
+//! configuration files and the command line name, and
+//! [`StrategyConfig::build`] turns it into a boxed [`Strategy`] after
+//! validating the hyper-parameters; nothing matches rules by name. The
+//! adaptive server optimisers share one core (`fedopt.rs`): their files supply
+//! only the second-moment update and get their `Rule` from a one-line
+//! `server_optimizer_rule!`.
 //!
 //! # Contract shared by all rules
 //!
@@ -34,32 +37,34 @@
 //!   TrimmedMean, Krum) are deliberately unweighted: a client could otherwise
 //!   gain influence simply by claiming a large sample count.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
-mod fedadagrad;
-mod fedadam;
-mod fedavg;
-mod fedmedian;
-mod fedopt;
-mod fedprox;
-mod fedyogi;
-mod krum;
-mod trimmed_mean;
+/// Declares each rule's file and lists its [`RuleSpec`] in [`RULES`].
+macro_rules! registry {
+    ($($rule:ident),* $(,)?) => {
+        $(pub mod $rule;)*
+        /// Every rule, in command-line order.
+        pub const RULES: &[&RuleSpec] = &[$(&$rule::SPEC),*];
+    };
+}
 
+registry!(
+    fedavg,
+    fedprox,
+    fedadam,
+    fedyogi,
+    fedadagrad,
+    fedmedian,
+    trimmed_mean,
+    krum
+);
+
+mod fedopt;
 #[cfg(test)]
 mod test_support;
 #[cfg(test)]
 mod tests;
-
-pub use fedadagrad::FedAdagrad;
-pub use fedadam::FedAdam;
-pub use fedavg::FedAvg;
-pub use fedmedian::FedMedian;
-pub use fedprox::FedProx;
-pub use fedyogi::FedYogi;
-pub use krum::Krum;
-pub use trimmed_mean::TrimmedMean;
 
 /// One hospital's update as the aggregator sees it (already validated: same
 /// length as the global vector, finite).
@@ -117,8 +122,11 @@ pub enum AggregationError {
         requirement: &'static str,
     },
     /// A rule name that [`StrategyConfig::from_name`] does not know.
-    #[error("unknown aggregation rule {name:?}; known rules: {}", StrategyConfig::NAMES.join(", "))]
+    #[error("unknown aggregation rule {name:?}; known rules: {}", StrategyConfig::names().collect::<Vec<_>>().join(", "))]
     UnknownRule { name: String },
+    /// A hyper-parameter the rule does not have, or a value of the wrong kind.
+    #[error("{rule}: {message}")]
+    BadParameter { rule: &'static str, message: String },
     /// The computation overflowed (e.g. an extreme server learning rate).
     #[error("{rule} produced a non-finite value at index {index}")]
     NonFiniteResult { rule: &'static str, index: usize },
@@ -142,7 +150,7 @@ pub enum RoundInput {
 /// An aggregation rule. Updates arrive sorted by node name; output must be
 /// deterministic (bit-identical for identical inputs).
 pub trait Strategy: Send {
-    /// Command-line name of the rule (one of [`StrategyConfig::NAMES`]).
+    /// Command-line name of the rule (one of [`StrategyConfig::names`]).
     fn name(&self) -> &'static str;
 
     /// What the rule needs of a round.
@@ -196,7 +204,7 @@ type ServerState = Vec<(String, Vec<f32>)>;
 /// [`validate_updates`] before [`Rule::combine`] sees it, and a rule keeps no
 /// server state unless it overrides the state methods.
 trait Rule: Send {
-    /// Command-line name (one of [`StrategyConfig::NAMES`]).
+    /// Command-line name (one of [`StrategyConfig::names`]).
     const NAME: &'static str;
 
     /// The next global weights. `updates` have passed [`validate_updates`]:
@@ -376,143 +384,79 @@ pub(crate) fn invalid(
     }
 }
 
-// Defaults used by `StrategyConfig::from_name` (documented there).
-const DEFAULT_PROX_MU: f32 = 0.01;
-const DEFAULT_SERVER_ETA: f32 = 0.1;
-const DEFAULT_BETA1: f32 = 0.9;
-const DEFAULT_BETA2: f32 = 0.99;
-const DEFAULT_TAU: f32 = 1e-3;
-const DEFAULT_TRIM_BETA: f32 = 0.2;
-const DEFAULT_KRUM_BYZANTINE: usize = 1;
-const DEFAULT_KRUM_MULTI: usize = 1;
+/// A hyper-parameter's value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Param {
+    /// A real number (learning rates, moments, fractions).
+    Real(f32),
+    /// A count (of clients).
+    Count(usize),
+}
+
+/// A rule's entry in the registry ([`RULES`]), defined in the rule's file as `SPEC`.
+pub struct RuleSpec {
+    /// Name in configuration files (the `rule` tag, snake_case: `fed_adam`).
+    pub tag: &'static str,
+    /// Command-line name (`fedadam`); also accepted as the tag.
+    pub name: &'static str,
+    /// Hyper-parameters in file order, with the defaults of [`StrategyConfig::from_name`]
+    /// (their kind is the kind a value must have). A parameter named `mu` is the clients'
+    /// proximal coefficient ([`StrategyConfig::proximal_mu`]).
+    pub params: &'static [(&'static str, Param)],
+    /// Validates the hyper-parameters (read with [`StrategyConfig::real`] and
+    /// [`StrategyConfig::count`]) and builds the rule with fresh server state.
+    pub build: fn(&StrategyConfig) -> Result<Box<dyn Strategy>, AggregationError>,
+    /// Fewest client updates a round needs for the rule to be defined.
+    pub min_updates: fn(&StrategyConfig) -> usize,
+}
+
+/// [`RuleSpec::min_updates`] of the rules defined on any non-empty round.
+pub(crate) fn any_round(_: &StrategyConfig) -> usize {
+    1
+}
 
 /// Which aggregation rule to run, with its hyper-parameters.
 ///
-/// Serialised with a `rule` tag in snake_case, e.g. `{"rule": "fed_adam",
-/// "eta": 0.1, "beta1": 0.9, "beta2": 0.99, "tau": 0.001}`; the command-line
-/// names (`"fedadam"`, `"trimmed-mean"`, ...) are accepted as aliases when
+/// Serialised as an object with a `rule` tag (the rule's [`RuleSpec::tag`],
+/// e.g. `{"rule": "fed_adam", "eta": 0.1, "beta1": 0.9, "beta2": 0.99,
+/// "tau": 0.001}`), its hyper-parameters in the rule's order; the command-line
+/// names (`"fedadam"`, `"trimmed-mean"`, ...) are accepted as tags when
 /// deserialising. Every hyper-parameter must be given (no silent defaults in
 /// files; unknown fields are rejected). See each rule's type for its semantics.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "rule", rename_all = "snake_case", deny_unknown_fields)]
-pub enum StrategyConfig {
-    /// [`FedAvg`]: sample-weighted mean.
-    #[serde(alias = "fedavg")]
-    FedAvg,
-    /// [`FedProx`]: server side = FedAvg; `mu` is used by clients (proximal term).
-    #[serde(alias = "fedprox")]
-    FedProx { mu: f32 },
-    /// [`FedAdam`]: server-side Adam on the averaged client delta.
-    #[serde(alias = "fedadam")]
-    FedAdam {
-        eta: f32,
-        beta1: f32,
-        beta2: f32,
-        tau: f32,
-    },
-    /// [`FedYogi`]: server-side Yogi on the averaged client delta.
-    #[serde(alias = "fedyogi")]
-    FedYogi {
-        eta: f32,
-        beta1: f32,
-        beta2: f32,
-        tau: f32,
-    },
-    /// [`FedAdagrad`]: server-side Adagrad (no momentum) on the averaged client delta.
-    #[serde(alias = "fedadagrad")]
-    FedAdagrad { eta: f32, tau: f32 },
-    /// [`FedMedian`]: coordinate-wise median.
-    #[serde(alias = "fedmedian")]
-    FedMedian,
-    /// [`TrimmedMean`]: coordinate-wise mean after dropping `floor(beta * n)`
-    /// values at each end; `0 <= beta < 0.5`.
-    #[serde(alias = "trimmed-mean")]
-    TrimmedMean { beta: f32 },
-    /// [`Krum`]: `byzantine` = f clients assumed Byzantine; `multi` = m
-    /// selected updates averaged (1 = classic Krum).
-    Krum { byzantine: usize, multi: usize },
+#[derive(Clone)]
+pub struct StrategyConfig {
+    spec: &'static RuleSpec,
+    values: Vec<Param>,
+}
+
+impl std::fmt::Debug for StrategyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = f.debug_struct(self.spec.name);
+        for ((param, _), value) in self.spec.params.iter().zip(&self.values) {
+            match value {
+                Param::Real(x) => out.field(param, x),
+                Param::Count(n) => out.field(param, n),
+            };
+        }
+        out.finish()
+    }
+}
+
+impl PartialEq for StrategyConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.spec.tag == other.spec.tag && self.values == other.values
+    }
 }
 
 impl StrategyConfig {
-    /// Command-line names of all rules, in declaration order.
-    pub const NAMES: [&str; 8] = [
-        "fedavg",
-        "fedprox",
-        "fedadam",
-        "fedyogi",
-        "fedadagrad",
-        "fedmedian",
-        "trimmed-mean",
-        "krum",
-    ];
-
-    /// Validates the hyper-parameters and instantiates the rule (with fresh
-    /// server state).
-    pub fn build(&self) -> Result<Box<dyn Strategy>, AggregationError> {
-        Ok(match *self {
-            Self::FedAvg => Box::new(FedAvg::new()),
-            Self::FedProx { mu } => Box::new(FedProx::new(mu)?),
-            Self::FedAdam {
-                eta,
-                beta1,
-                beta2,
-                tau,
-            } => Box::new(FedAdam::new(eta, beta1, beta2, tau)?),
-            Self::FedYogi {
-                eta,
-                beta1,
-                beta2,
-                tau,
-            } => Box::new(FedYogi::new(eta, beta1, beta2, tau)?),
-            Self::FedAdagrad { eta, tau } => Box::new(FedAdagrad::new(eta, tau)?),
-            Self::FedMedian => Box::new(FedMedian::new()),
-            Self::TrimmedMean { beta } => Box::new(TrimmedMean::new(beta)?),
-            Self::Krum { byzantine, multi } => Box::new(Krum::new(byzantine, multi)?),
-        })
+    /// Command-line names of all rules, in registry order.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        RULES.iter().map(|spec| spec.name)
     }
 
-    /// Checks the hyper-parameters without keeping the built rule.
-    pub fn validate(&self) -> Result<(), AggregationError> {
-        self.build().map(drop)
-    }
-
-    /// Fewest client updates a round needs for this rule to be defined
-    /// (Krum: `max(2f + 3, m + f)`; every other rule: one).
-    pub fn min_updates(&self) -> usize {
-        match *self {
-            Self::Krum { byzantine, multi } => byzantine
-                .saturating_mul(2)
-                .saturating_add(3)
-                .max(multi.saturating_add(byzantine)),
-            _ => 1,
-        }
-    }
-
-    /// Proximal coefficient clients must use (FedProx `mu`, else 0).
-    pub fn proximal_mu(&self) -> f32 {
-        match *self {
-            Self::FedProx { mu } => mu,
-            _ => 0.0,
-        }
-    }
-
-    /// Command-line name of the rule (one of [`Self::NAMES`]); equal to the
-    /// built strategy's [`Strategy::name`].
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::FedAvg => fedavg::NAME,
-            Self::FedProx { .. } => fedprox::NAME,
-            Self::FedAdam { .. } => fedadam::NAME,
-            Self::FedYogi { .. } => fedyogi::NAME,
-            Self::FedAdagrad { .. } => fedadagrad::NAME,
-            Self::FedMedian => fedmedian::NAME,
-            Self::TrimmedMean { .. } => trimmed_mean::NAME,
-            Self::Krum { .. } => krum::NAME,
-        }
-    }
-
-    /// Parses the names used on the command line (exact, lower case), with
-    /// these default hyper-parameters:
+    /// The rule `name` (its command-line name, exact and lower case) with its
+    /// default hyper-parameters, which each rule's file documents and defines
+    /// in its `SPEC`:
     ///
     /// | name           | defaults |
     /// |----------------|----------|
@@ -530,45 +474,192 @@ impl StrategyConfig {
     /// learning rate per task on a grid of powers of ten, so `eta = 0.1` is
     /// only a starting point.
     pub fn from_name(name: &str) -> Result<Self, AggregationError> {
-        // The server optimisers share their defaults.
-        let (eta, beta1, beta2, tau) = (
-            DEFAULT_SERVER_ETA,
-            DEFAULT_BETA1,
-            DEFAULT_BETA2,
-            DEFAULT_TAU,
-        );
-        Ok(match name {
-            fedavg::NAME => Self::FedAvg,
-            fedprox::NAME => Self::FedProx {
-                mu: DEFAULT_PROX_MU,
-            },
-            fedadam::NAME => Self::FedAdam {
-                eta,
-                beta1,
-                beta2,
-                tau,
-            },
-            fedyogi::NAME => Self::FedYogi {
-                eta,
-                beta1,
-                beta2,
-                tau,
-            },
-            fedadagrad::NAME => Self::FedAdagrad { eta, tau },
-            fedmedian::NAME => Self::FedMedian,
-            trimmed_mean::NAME => Self::TrimmedMean {
-                beta: DEFAULT_TRIM_BETA,
-            },
-            krum::NAME => Self::Krum {
-                byzantine: DEFAULT_KRUM_BYZANTINE,
-                multi: DEFAULT_KRUM_MULTI,
-            },
-            _ => {
-                return Err(AggregationError::UnknownRule {
-                    name: name.to_owned(),
-                });
+        let spec = RULES.iter().find(|spec| spec.name == name).ok_or_else(|| {
+            AggregationError::UnknownRule {
+                name: name.to_owned(),
             }
+        })?;
+        Ok(Self {
+            spec,
+            values: spec.params.iter().map(|(_, default)| *default).collect(),
         })
+    }
+
+    /// Command-line name of the rule (one of [`Self::names`]); equal to the
+    /// built strategy's [`Strategy::name`].
+    pub fn name(&self) -> &'static str {
+        self.spec.name
+    }
+
+    /// The value of hyper-parameter `param`, when the rule has it.
+    pub fn get(&self, param: &str) -> Option<Param> {
+        let at = self.spec.params.iter().position(|(p, _)| *p == param)?;
+        Some(self.values[at])
+    }
+
+    /// The same rule with `param` set to `value` (of the parameter's kind; a
+    /// count is accepted for a real).
+    pub fn with(mut self, param: &str, value: Param) -> Result<Self, AggregationError> {
+        let bad = |message: String| AggregationError::BadParameter {
+            rule: self.spec.name,
+            message,
+        };
+        let Some(at) = self.spec.params.iter().position(|(p, _)| *p == param) else {
+            let known: Vec<&str> = self.spec.params.iter().map(|(p, _)| *p).collect();
+            return Err(bad(format!(
+                "no hyper-parameter {param:?} (it has: {})",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        };
+        self.values[at] = match (self.spec.params[at].1, value) {
+            (Param::Real(_), Param::Real(x)) => Param::Real(x),
+            (Param::Real(_), Param::Count(n)) => Param::Real(n as f32),
+            (Param::Count(_), Param::Count(n)) => Param::Count(n),
+            (Param::Count(_), Param::Real(x)) => {
+                return Err(bad(format!("{param} must be a whole number, not {x}")));
+            }
+        };
+        Ok(self)
+    }
+
+    /// A real hyper-parameter the rule's `SPEC` declares (for its `build`).
+    ///
+    /// # Panics
+    /// When the rule has no such real parameter: a mistake in the rule's file.
+    pub fn real(&self, param: &str) -> f32 {
+        match self.get(param) {
+            Some(Param::Real(x)) => x,
+            _ => panic!(
+                "rule {} declares no real parameter {param:?}",
+                self.spec.name
+            ),
+        }
+    }
+
+    /// A count hyper-parameter the rule's `SPEC` declares (for its `build`).
+    ///
+    /// # Panics
+    /// When the rule has no such count parameter: a mistake in the rule's file.
+    pub fn count(&self, param: &str) -> usize {
+        match self.get(param) {
+            Some(Param::Count(n)) => n,
+            _ => panic!(
+                "rule {} declares no count parameter {param:?}",
+                self.spec.name
+            ),
+        }
+    }
+
+    /// Validates the hyper-parameters and instantiates the rule (with fresh
+    /// server state).
+    pub fn build(&self) -> Result<Box<dyn Strategy>, AggregationError> {
+        (self.spec.build)(self)
+    }
+
+    /// Checks the hyper-parameters without keeping the built rule.
+    pub fn validate(&self) -> Result<(), AggregationError> {
+        self.build().map(drop)
+    }
+
+    /// Fewest client updates a round needs for this rule to be defined
+    /// (Krum: `max(2f + 3, m + f)`; every other rule: one).
+    pub fn min_updates(&self) -> usize {
+        (self.spec.min_updates)(self)
+    }
+
+    /// Proximal coefficient clients must use (`mu`, which FedProx has; else 0).
+    pub fn proximal_mu(&self) -> f32 {
+        match self.get("mu") {
+            Some(Param::Real(mu)) => mu,
+            _ => 0.0,
+        }
+    }
+
+    /// The configuration an object's fields describe (see the type's documentation).
+    fn from_fields(mut fields: BTreeMap<String, RawValue>) -> Result<Self, String> {
+        let tag = match fields.remove("rule") {
+            Some(RawValue::Text(tag)) => tag,
+            Some(_) => return Err("`rule` must be a rule's name".into()),
+            None => return Err("missing field `rule`".into()),
+        };
+        let spec = RULES
+            .iter()
+            .find(|spec| spec.tag == tag || spec.name == tag)
+            .ok_or_else(|| AggregationError::UnknownRule { name: tag.clone() }.to_string())?;
+        let mut values = Vec::with_capacity(spec.params.len());
+        for (param, default) in spec.params {
+            let value = match (default, fields.remove(*param)) {
+                (_, None) => return Err(format!("missing field `{param}` for rule {tag}")),
+                (Param::Real(_), Some(RawValue::Real(x))) => Param::Real(x as f32),
+                (Param::Real(_), Some(RawValue::Count(n))) => Param::Real(n as f32),
+                (Param::Count(_), Some(RawValue::Count(n))) => Param::Count(
+                    usize::try_from(n).map_err(|_| format!("`{param}` = {n} is too large"))?,
+                ),
+                (Param::Count(_), Some(_)) => {
+                    return Err(format!("`{param}` of rule {tag} must be a whole number"));
+                }
+                (Param::Real(_), Some(RawValue::Text(_))) => {
+                    return Err(format!("`{param}` of rule {tag} must be a number"));
+                }
+            };
+            values.push(value);
+        }
+        if let Some(unknown) = fields.keys().next() {
+            let known: Vec<String> = std::iter::once("rule")
+                .chain(spec.params.iter().map(|(p, _)| *p))
+                .map(|p| format!("`{p}`"))
+                .collect();
+            return Err(format!(
+                "unknown field `{unknown}` for rule {tag}, expected one of {}",
+                known.join(", ")
+            ));
+        }
+        Ok(Self { spec, values })
+    }
+}
+
+/// A field of a serialised [`StrategyConfig`].
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum RawValue {
+    Text(String),
+    Count(u64),
+    Real(f64),
+}
+
+impl serde::Serialize for StrategyConfig {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(1 + self.values.len()))?;
+        map.serialize_entry("rule", self.spec.tag)?;
+        for ((param, _), value) in self.spec.params.iter().zip(&self.values) {
+            match value {
+                Param::Real(x) => map.serialize_entry(param, x)?,
+                Param::Count(n) => map.serialize_entry(param, n)?,
+            }
+        }
+        map.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for StrategyConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let fields = BTreeMap::<String, RawValue>::deserialize(deserializer)?;
+        Self::from_fields(fields).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Default for StrategyConfig {
+    /// FedAvg, the registry's first rule.
+    fn default() -> Self {
+        Self {
+            spec: RULES[0],
+            values: Vec::new(),
+        }
     }
 }
 

@@ -57,7 +57,7 @@ fn client_updates(updates: &[Update]) -> Vec<ClientUpdate<'_>> {
 
 /// Plain FedAvg over the given updates.
 fn plain_fedavg(global: &[f32], updates: &[Update]) -> Vec<f32> {
-    StrategyConfig::FedAvg
+    StrategyConfig::default()
         .build()
         .unwrap()
         .aggregate(global, &client_updates(updates))
@@ -130,7 +130,7 @@ fn secure_weighted_mean_equals_plain_fedavg_within_the_quantisation_bound() {
         let model = sum.mean_model(&global).unwrap();
         assert_mean_within_bound(&model, &global, &updates, &quantizer_for(parties, range));
         // Through the FedAvg strategy: the same model, bit for bit.
-        let mut fedavg = StrategyConfig::FedAvg.build().unwrap();
+        let mut fedavg = StrategyConfig::default().build().unwrap();
         let next = aggregate_secure_sum(fedavg.as_mut(), &global, &sum).unwrap();
         assert_eq!(next, model);
     }
@@ -528,7 +528,7 @@ fn updates_outside_the_quantisation_range_are_refused_not_clipped() {
 
 #[test]
 fn robust_rules_do_not_support_secure_aggregation() {
-    for name in StrategyConfig::NAMES {
+    for name in StrategyConfig::names() {
         let config = StrategyConfig::from_name(name).unwrap();
         let robust = matches!(name, "fedmedian" | "trimmed-mean" | "krum");
         assert_eq!(supports_secure_aggregation(&config), !robust, "{name}");
@@ -555,7 +555,7 @@ fn aggregate_from_mean_matches_individual_aggregation_for_fedavg_and_fedadam() {
     let (_, updates) = random_round(5, 40, &mut rng);
     let individual = plain_fedavg(&global, &updates);
     let total: u64 = updates.iter().map(|u| u.2).sum();
-    let mut fedavg = StrategyConfig::FedAvg.build().unwrap();
+    let mut fedavg = StrategyConfig::default().build().unwrap();
     assert_eq!(
         aggregate_from_mean(fedavg.as_mut(), &global, &individual, total).unwrap(),
         individual

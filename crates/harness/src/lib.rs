@@ -254,6 +254,7 @@ impl Credentials {
             source,
             console: None,
             review: node::config::Review::AllowList,
+            dictation: None,
             secret: Some(simulated_node_secret(plan.seed, &hospital.party)),
         })
     }

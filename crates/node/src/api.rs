@@ -1,28 +1,51 @@
 //! The node's own HTTP API on its loopback port, for the hospital's staff:
 //! health, the log of everything that left the hospital, and the hospital's
-//! FHIR R4 API when the node holds its EHR, with DICOMweb beside it behind
-//! the same bearer tokens.
+//! FHIR R4 API when the node holds its EHR, with DICOMweb and dictation
+//! (`POST /speech/transcripts`) beside it behind the same bearer tokens.
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use std::net::SocketAddr;
+use std::sync::Arc;
 
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::dictation::{Dictation, DictationError, Recording};
 use crate::store::{NodeStore, Recorded};
 
 /// Routes of the node API; with an EHR, its FHIR R4 API under `/fhir`; with
 /// imaging (which needs the EHR), DICOMweb (STOW-RS, QIDO-RS, WADO-RS) under
-/// `/dicomweb`, taking the EHR's tokens and audited in the EHR.
+/// `/dicomweb`, taking the EHR's tokens and audited in the EHR; with
+/// dictation, `POST /speech/transcripts`, likewise.
 pub fn router(
     name: String,
     store: NodeStore,
     ehr: Option<ehr::Store>,
-    images: Option<std::sync::Arc<imaging::Imaging>>,
+    images: Option<Arc<imaging::Imaging>>,
+    dictation: Option<Arc<Dictation>>,
 ) -> Router {
     let mut api = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/disclosures", get(disclosures))
         .with_state((name.clone(), store));
+    if let (Some(dictation), Some(ehr_store)) = (dictation, &ehr) {
+        let limit = dictation.settings().max_bytes;
+        api = api.merge(
+            Router::new()
+                .route("/speech/transcripts", post(transcripts))
+                .layer(DefaultBodyLimit::max(limit))
+                .with_state(SpeechState {
+                    dictation,
+                    ehr: ehr_store.clone(),
+                    observer: name.clone(),
+                }),
+        );
+    }
     match (images, &ehr) {
         (Some(images), Some(ehr_store)) => {
             let access = std::sync::Arc::new(crate::imaging::EhrAccess::new(
@@ -73,6 +96,170 @@ async fn disclosures(
         hospital: name,
         disclosures,
     }))
+}
+
+#[derive(Clone)]
+struct SpeechState {
+    dictation: Arc<Dictation>,
+    ehr: ehr::Store,
+    observer: String,
+}
+
+/// `POST /speech/transcripts` query: whose dictation, which visit, which language.
+#[derive(Deserialize)]
+struct TranscriptQuery {
+    patient: String,
+    encounter: Option<String>,
+    lang: Option<String>,
+}
+
+/// An OperationOutcome answer.
+fn outcome(status: u16, code: &str, message: &str) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = json!({"resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": code, "diagnostics": message}]});
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/fhir+json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn ehr_outcome(e: &ehr::Error) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/fhir+json")],
+        e.to_outcome().to_string(),
+    )
+        .into_response()
+}
+
+/// Transcribe a recording (the body; `Content-Type: audio/...`) for `?patient=` (and
+/// `&encounter=`, `&lang=`) and file it: `201 Created` with the preliminary
+/// DocumentReference. Needs a bearer token allowed to create DocumentReferences for that
+/// patient; every attempt past authentication is an AuditEvent.
+async fn transcripts(
+    State(s): State<SpeechState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    query: Result<Query<TranscriptQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(token) = token else {
+        return outcome(
+            401,
+            "login",
+            "dictation needs an Authorization: Bearer token (one of the EHR's tokens)",
+        );
+    };
+    let principal = match s.ehr.authenticate(token).await {
+        Ok(p) => p,
+        Err(e) => return ehr_outcome(&e),
+    };
+    let Ok(Query(query)) = query else {
+        return outcome(
+            400,
+            "invalid",
+            "give the patient as ?patient=ID (and optionally &encounter=ID&lang=en|fr)",
+        );
+    };
+    let allowed = match principal.access("DocumentReference", ehr::auth::Interaction::Create) {
+        Ok(ehr::auth::Access::All) => Ok(()),
+        Ok(ehr::auth::Access::Compartment(p)) if p == query.patient => Ok(()),
+        Ok(ehr::auth::Access::Compartment(_)) => Err(ehr::Error::Forbidden(format!(
+            "token {:?} reaches another patient's record only",
+            principal.name
+        ))),
+        Err(e) => Err(e),
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let filed = match allowed {
+        Err(e) => Err(DictationError::Ehr(e)),
+        Ok(())
+            if !content_type.starts_with("audio/")
+                && content_type != "application/octet-stream" =>
+        {
+            Err(DictationError::Invalid(format!(
+                "Content-Type {content_type:?}: send the recording as audio/wav, audio/flac, audio/mpeg or audio/ogg"
+            )))
+        }
+        Ok(()) => {
+            s.dictation
+                .file(Recording {
+                    patient: query.patient.clone(),
+                    encounter: query.encounter.clone(),
+                    audio: body.to_vec(),
+                    content_type,
+                    language: query.lang.clone(),
+                })
+                .await
+        }
+    };
+    let address = peer.map(|Extension(ConnectInfo(a))| a.ip().to_string());
+    let (resources, description) = match &filed {
+        Ok(f) => (
+            std::iter::once(format!("DocumentReference/{}", f.id()))
+                .chain(f.binary.iter().map(|b| format!("Binary/{b}")))
+                .collect(),
+            format!(
+                "dictation transcribed on the node ({:.1} s of audio, {})",
+                f.seconds,
+                s.dictation.settings().model
+            ),
+        ),
+        Err(e) => (
+            vec!["DocumentReference".to_string()],
+            format!("dictation refused: {e}"),
+        ),
+    };
+    let access = ehr::audit::Access {
+        principal: &principal,
+        address: address.as_deref(),
+        action: ehr::audit::Action::Create,
+        interaction: "create",
+        resources,
+        patients: vec![query.patient.clone()],
+        query: None,
+        success: filed.is_ok(),
+        description: Some(description),
+    };
+    if let Err(e) = crate::imaging::write_audit(&s.ehr, &access, &s.observer).await {
+        tracing::error!(error = %e, "dictation: the access log could not be written");
+        return ehr_outcome(&e);
+    }
+    match filed {
+        Ok(f) => (
+            StatusCode::CREATED,
+            [
+                (header::CONTENT_TYPE, "application/fhir+json".to_string()),
+                (
+                    header::LOCATION,
+                    format!("/fhir/DocumentReference/{}", f.id()),
+                ),
+            ],
+            f.document.to_string(),
+        )
+            .into_response(),
+        Err(DictationError::Ehr(e)) => ehr_outcome(&e),
+        Err(e) => {
+            let code = match e.status() {
+                404 => "not-found",
+                503 => "transient",
+                _ => "invalid",
+            };
+            outcome(e.status(), code, &e.to_string())
+        }
+    }
 }
 
 /// Where the tests find the ultrasound fixtures (shared with deid's tests).
@@ -149,6 +336,7 @@ mod tests {
             node_store,
             Some(ehr_store.clone()),
             Some(images),
+            None,
         );
         let token = |name: &'static str, scopes: &'static str, patient: Option<&'static str>| {
             let store = ehr_store.clone();

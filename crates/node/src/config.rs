@@ -49,6 +49,9 @@ pub struct NodeConfig {
     /// approval) or `dpo` (a person decides in the console; needs `console_listen`).
     #[serde(default)]
     pub review: Review,
+    /// Speech-to-text into the record (`[dictation]`: model, language, audio kept; needs
+    /// `ehr_db`): `POST /speech/transcripts` on the API port and uploads in the console.
+    pub dictation: Option<crate::dictation::DictationConfig>,
 }
 
 /// Who approves plans.
@@ -112,6 +115,8 @@ pub struct NodeSettings {
     pub console: Option<console::ConsoleSettings>,
     /// Who approves plans.
     pub review: Review,
+    /// Dictation (needs the EHR), when configured.
+    pub dictation: Option<crate::dictation::DictationSettings>,
     /// The node's secret (DP noise seeds), installed on first start when the
     /// node has none yet: only for simulations that must be reproducible
     /// (`cohort demo`); a real node draws its own at random (`None`).
@@ -184,8 +189,27 @@ impl NodeConfig {
                 }),
             console: self.console(base)?,
             review: self.review,
+            dictation: self.dictation(base)?,
             secret: None,
         })
+    }
+
+    /// Dictation settings, when `[dictation]` is there: needs the EHR and an installed model.
+    fn dictation(
+        &self,
+        base: &Path,
+    ) -> Result<Option<crate::dictation::DictationSettings>, ConfigError> {
+        let Some(config) = &self.dictation else {
+            return Ok(None);
+        };
+        if self.ehr_db.is_none() {
+            return Err(ConfigError::Invalid(
+                "[dictation] needs ehr_db (transcripts are filed in the EHR)".into(),
+            ));
+        }
+        let mut config = config.clone();
+        config.models_dir = config.models_dir.map(|d| base.join(d));
+        config.resolve().map(Some).map_err(ConfigError::Invalid)
     }
 
     /// The console's settings, when `console_listen` is set.
@@ -224,6 +248,37 @@ mod tests {
         assert_eq!(config.name, "cleveland");
         assert!(matches!(config.dataset, SourceConfig::EhrHeartDisease));
         assert!(config.ehr_db.is_some() && config.imaging.is_some());
+    }
+
+    #[test]
+    fn dictation_needs_the_ehr_and_an_installed_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/node.toml");
+        let text = std::fs::read_to_string(&example)
+            .unwrap()
+            .replace("# [dictation]", "[dictation]")
+            .replace("# model = ", "model = ")
+            .replace("# language = ", "language = ")
+            .replace("# audio = ", "audio = ")
+            .replace("# max_mib = ", "max_mib = ")
+            + "models_dir = \"no-models-here\"\n";
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, &text).unwrap();
+        let config = NodeConfig::load(&path).unwrap();
+        let dictation = config.dictation.as_ref().unwrap();
+        assert_eq!(
+            (dictation.model.as_str(), dictation.max_mib),
+            ("whisper-tiny.en", 64)
+        );
+        let err = config.dictation(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("cohort models install whisper-tiny.en"),
+            "{err}"
+        );
+        let mut without_ehr = config.clone();
+        without_ehr.ehr_db = None;
+        let err = without_ehr.dictation(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("needs ehr_db"), "{err}");
     }
 
     #[tokio::test]

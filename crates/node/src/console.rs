@@ -4,7 +4,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use console::node::{Disclosure, DisclosureLog, MemoryApprovals, NodeConsole};
+use console::node::{
+    Disclosure, DisclosureLog, MemoryApprovals, NodeConsole, Transcription, Upload,
+};
 use futures::future::BoxFuture;
 
 use crate::NodeError;
@@ -31,6 +33,28 @@ impl DisclosureLog for NodeStore {
     }
 }
 
+impl Transcription for crate::dictation::Dictation {
+    fn transcribe(&self, upload: Upload) -> BoxFuture<'_, Result<String, String>> {
+        Box::pin(async move {
+            let recording = crate::dictation::Recording {
+                patient: upload.patient,
+                encounter: Some(upload.encounter),
+                audio: upload.audio,
+                content_type: upload.content_type,
+                language: Some(upload.language),
+            };
+            self.file(recording)
+                .await
+                .map(|filed| filed.id().to_string())
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn max_bytes(&self) -> usize {
+        self.settings().max_bytes
+    }
+}
+
 /// What the console shows and changes, as the node hands it over.
 pub(crate) struct ConsoleParts {
     pub hospital: String,
@@ -40,6 +64,8 @@ pub(crate) struct ConsoleParts {
     pub approvals: Arc<MemoryApprovals>,
     /// Where the final models of the coding plans it took part in are kept.
     pub coding_models: std::path::PathBuf,
+    /// Speech-to-text into the record, when configured.
+    pub dictation: Option<Arc<crate::dictation::Dictation>>,
 }
 
 /// Serve the console on `settings.listen`; returns its address and task.
@@ -70,6 +96,7 @@ pub(crate) async fn start(
             approvals: parts.approvals,
             oidc,
             coding_models: Some(parts.coding_models),
+            dictation: parts.dictation.map(|d| -> Arc<dyn Transcription> { d }),
         },
         settings,
     );

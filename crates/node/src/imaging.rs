@@ -124,7 +124,7 @@ pub async fn record_training_export(
     write_audit(store, &access, "cohort imaging training gate").await
 }
 
-async fn write_audit(
+pub(crate) async fn write_audit(
     store: &ehr::Store,
     access: &ehr::audit::Access<'_>,
     observer: &str,

@@ -15,6 +15,7 @@ pub mod api;
 mod client;
 pub mod config;
 mod console;
+pub mod dictation;
 pub mod imaging;
 pub mod source;
 pub mod store;
@@ -120,6 +121,17 @@ pub async fn start(settings: NodeSettings) -> Result<RunningNode, NodeError> {
         }
         _ => (None, None, None),
     };
+    let dictation = match (&settings.dictation, &settings.ehr) {
+        (Some(dictation_settings), Some(ehr_store)) => Some(std::sync::Arc::new(
+            dictation::Dictation::new(ehr_store.clone(), dictation_settings.clone()),
+        )),
+        (Some(_), None) => {
+            return Err(NodeError::Api(
+                "dictation needs the node's EHR (ehr_db) to file transcripts".into(),
+            ));
+        }
+        _ => None,
+    };
     let approvals = match &settings.console {
         Some(_) => Some(std::sync::Arc::new(
             ::console::node::MemoryApprovals::new(settings.approved_code_hashes.clone())
@@ -139,6 +151,7 @@ pub async fn start(settings: NodeSettings) -> Result<RunningNode, NodeError> {
                 store: store.clone(),
                 approvals: approvals.clone(),
                 coding_models: task::coding_models(&settings.data_dir),
+                dictation: dictation.clone(),
             };
             let (address, task) = console::start(parts, console_settings).await?;
             (Some(address), Some(task))
@@ -159,6 +172,7 @@ pub async fn start(settings: NodeSettings) -> Result<RunningNode, NodeError> {
                 store.clone(),
                 settings.ehr.clone(),
                 images,
+                dictation,
             );
             let task = tokio::spawn(async move {
                 if let Err(e) = ::imaging::http::serve(listener, app, API_READ_TIMEOUT).await {

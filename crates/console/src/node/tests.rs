@@ -22,6 +22,11 @@ struct Node {
 }
 
 async fn node() -> Node {
+    node_with(|_| None).await
+}
+
+/// A node console whose dictation is `dictation(ehr)`.
+async fn node_with(dictation: impl FnOnce(&ehr::Store) -> Option<Arc<dyn Transcription>>) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let ehr = ehr::Store::open(&format!(
         "sqlite:{}",
@@ -49,6 +54,7 @@ async fn node() -> Node {
             approvals: approvals.clone(),
             oidc: None,
             coding_models: Some(dir.path().join("coding-models")),
+            dictation: dictation(&ehr),
         },
         &settings,
     );
@@ -632,6 +638,142 @@ async fn a_clinician_drafts_the_visit_note_from_its_transcript_and_signs_it() {
             "{page}"
         );
     }
+}
+
+/// A stand-in for the node's speech model: files "heard N bytes" as the visit's transcript,
+/// and refuses recordings that start with `BAD` as the node refuses corrupt audio.
+struct FakeTranscription {
+    ehr: ehr::Store,
+}
+
+impl Transcription for FakeTranscription {
+    fn transcribe(&self, upload: Upload) -> futures::future::BoxFuture<'_, Result<String, String>> {
+        use base64::Engine as _;
+        Box::pin(async move {
+            if upload.audio.starts_with(b"BAD") {
+                return Err("unsupported or corrupt audio: no known format".into());
+            }
+            let text = format!(
+                "heard {} bytes of {} in {}",
+                upload.audio.len(),
+                upload.content_type,
+                upload.language
+            );
+            let document = serde_json::json!({
+                "resourceType": "DocumentReference", "status": "current", "docStatus": "preliminary",
+                "type": {"text": "Dictation transcript"},
+                "subject": {"reference": format!("Patient/{}", upload.patient)},
+                "content": [{"attachment": {"contentType": "text/plain", "title": "Transcript",
+                    "data": base64::engine::general_purpose::STANDARD.encode(text)}}],
+                "context": {"encounter": [{"reference": format!("Encounter/{}", upload.encounter)}]}
+            });
+            let mut tx = self.ehr.begin().await.map_err(|e| e.to_string())?;
+            let written = tx.create(document).await.map_err(|e| e.to_string())?;
+            tx.commit().await.map_err(|e| e.to_string())?;
+            Ok(written.id)
+        })
+    }
+
+    fn max_bytes(&self) -> usize {
+        4096
+    }
+}
+
+/// A multipart upload of `audio` with the form's CSRF token.
+fn upload(
+    path: &str,
+    cookie: &str,
+    csrf: &str,
+    audio: &[u8],
+) -> axum::http::Request<axum::body::Body> {
+    let mut body = format!(
+        "--b\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+         --b\r\nContent-Disposition: form-data; name=\"lang\"\r\n\r\nfr\r\n\
+         --b\r\nContent-Disposition: form-data; name=\"audio\"; filename=\"d.wav\"\r\n\
+         Content-Type: audio/wav\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(audio);
+    body.extend_from_slice(b"\r\n--b--\r\n");
+    axum::http::Request::post(path)
+        .header("cookie", cookie)
+        .header("content-type", "multipart/form-data; boundary=b")
+        .body(axum::body::Body::from(body))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_clinician_uploads_a_dictation_and_the_node_files_its_transcript() {
+    let n = node_with(|ehr| Some(Arc::new(FakeTranscription { ehr: ehr.clone() }))).await;
+    let patient = n.patients.wei.clone();
+    put(
+        &n.ehr,
+        serde_json::json!({
+            "resourceType": "Encounter", "id": "visit-2", "status": "finished",
+            "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+            "subject": {"reference": format!("Patient/{patient}")}
+        }),
+    )
+    .await;
+    let (session, csrf) = login(&n.app, "clinician").await;
+    let (status, _, page) = send(&n.app, get("/encounters/visit-2", &session)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("enctype=\"multipart/form-data\""), "{page}");
+    // Billing staff read visits but do not file documents: no upload form, and a refused post.
+    let (billing, billing_csrf) = login(&n.app, "billing").await;
+    let (_, _, page) = send(&n.app, get("/encounters/visit-2", &billing)).await;
+    assert!(!page.contains("multipart/form-data"), "{page}");
+    let (status, _, _) = send(
+        &n.app,
+        upload(
+            "/encounters/visit-2/dictation",
+            &billing,
+            &billing_csrf,
+            b"RIFF",
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = send(
+        &n.app,
+        upload("/encounters/visit-2/dictation", &session, "forged", b"RIFF"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // A corrupt recording: the node's reason, nothing filed.
+    let (status, _, page) = send(
+        &n.app,
+        upload("/encounters/visit-2/dictation", &session, &csrf, b"BAD!"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("unsupported or corrupt audio"), "{page}");
+    // Over the node's size limit.
+    let (status, _, _) = send(
+        &n.app,
+        upload("/encounters/visit-2/dictation", &session, &csrf, &[7; 5000]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _, body) = send(
+        &n.app,
+        upload(
+            "/encounters/visit-2/dictation",
+            &session,
+            &csrf,
+            b"RIFF....",
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let (_, _, page) = send(&n.app, get("/encounters/visit-2", &session)).await;
+    assert!(page.contains("heard 8 bytes of audio/wav in fr"), "{page}");
+    assert!(
+        page.contains("Draft the note from the transcript"),
+        "{page}"
+    );
+    let events = audit_events(&n.ehr, &patient).await;
+    assert_eq!(described(&events, "clinician", "dictation transcribed"), 1);
 }
 
 /// A code model that has learnt two codes from a handful of notes, saved where the node keeps

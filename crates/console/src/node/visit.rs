@@ -36,7 +36,7 @@ fn is_transcript(document: &Value) -> bool {
 }
 
 /// The encounter, its patient's id and its documents; the 404 page for an unknown encounter.
-async fn visit(
+pub(super) async fn visit(
     s: &NodeState,
     viewer: &Viewer,
     id: &str,
@@ -126,6 +126,7 @@ pub(super) async fn page(
             h2 #h-transcripts { "Transcript" }
             @if transcripts.is_empty() { p { "No transcript of this visit." } }
             @for t in &transcripts { (document_card(t, &viewer, &id)) }
+            @if may_write && s.console.dictation.is_some() { (super::dictation::form(&viewer, &id)) }
             @if may_write && !transcripts.is_empty() {
                 form method="post" action={ "/encounters/" (id) "/draft" } {
                     (viewer.csrf_field())
@@ -176,7 +177,7 @@ pub(super) async fn practitioner(
 }
 
 /// Record a change of the visit's documents as an AuditEvent.
-async fn record_change(
+pub(super) async fn record_change(
     s: &NodeState,
     viewer: &Viewer,
     address: &ClientAddress,
@@ -200,7 +201,7 @@ async fn record_change(
     .await
 }
 
-fn back_to(encounter: &str) -> axum::response::Response {
+pub(super) fn back_to(encounter: &str) -> axum::response::Response {
     (
         StatusCode::SEE_OTHER,
         [(LOCATION, format!("/encounters/{encounter}"))],

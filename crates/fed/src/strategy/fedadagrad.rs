@@ -6,7 +6,7 @@
 //!
 //! Choice: no momentum. Algorithm 2 writes the momentum update
 //! `m = β1 · m + (1 - β1) · Δ` for all three optimisers, but
-//! [`StrategyConfig::FedAdagrad`](super::StrategyConfig::FedAdagrad) has no
+//! its configuration has no
 //! `beta1`: this rule fixes `β1 = 0`, so `m = Δ` each round, which is
 //! classical Adagrad. `m` is still kept in the persisted state (as the last
 //! `Δ`) so that all three optimisers share one state layout. There is no `β2`
@@ -14,11 +14,20 @@
 //! of the step (`Δ`, `next = global + η · m / (√v + τ)`, initial `v = τ²`, no
 //! bias correction) is shared and documented in `fedopt.rs`.
 
-use super::AggregationError;
-use super::fedopt::{ServerOptimizer, server_optimizer_rule};
+use super::fedopt::{DEFAULT_ETA, DEFAULT_TAU, ServerOptimizer, server_optimizer_rule};
+use super::{AggregationError, Param, RuleSpec, any_round};
 
 /// Command-line name.
 pub(super) const NAME: &str = "fedadagrad";
+
+/// Registry entry: `eta` and `tau` with the server optimisers' defaults (`fedopt.rs`).
+pub(super) const SPEC: RuleSpec = RuleSpec {
+    tag: "fed_adagrad",
+    name: NAME,
+    params: &[("eta", Param::Real(DEFAULT_ETA)), ("tau", Param::Real(DEFAULT_TAU))],
+    build: |c| Ok(Box::new(FedAdagrad::new(c.real("eta"), c.real("tau"))?)),
+    min_updates: any_round,
+};
 
 /// Server-side Adagrad without momentum. State: `m` (= last Δ), `v`.
 #[derive(Clone, Debug)]

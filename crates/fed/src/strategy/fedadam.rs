@@ -6,11 +6,23 @@
 //! no bias correction, state `m`/`v`) is shared with FedYogi and FedAdagrad
 //! and documented in `fedopt.rs`.
 
-use super::AggregationError;
-use super::fedopt::{ServerOptimizer, server_optimizer_rule};
+use super::fedopt::{SERVER_OPTIMIZER_PARAMS, ServerOptimizer, server_optimizer_rule};
+use super::{AggregationError, RuleSpec, any_round};
 
 /// Command-line name.
 pub(super) const NAME: &str = "fedadam";
+
+/// Registry entry: the server optimisers' defaults (`fedopt.rs`).
+pub(super) const SPEC: RuleSpec = RuleSpec {
+    tag: "fed_adam",
+    name: NAME,
+    params: SERVER_OPTIMIZER_PARAMS,
+    build: |c| {
+        let rule = FedAdam::new(c.real("eta"), c.real("beta1"), c.real("beta2"), c.real("tau"))?;
+        Ok(Box::new(rule))
+    },
+    min_updates: any_round,
+};
 
 /// Server-side Adam. State: `m`, `v`.
 #[derive(Clone, Debug)]

@@ -9,10 +9,21 @@
 //! is an error ([`AggregationError::ZeroSamples`]); an individual client with
 //! zero samples simply gets weight zero.
 
-use super::{Aggregated, ClientUpdate, RoundInput, Rule, finish, weighted_mean};
+use super::{
+    Aggregated, ClientUpdate, RoundInput, Rule, RuleSpec, any_round, finish, weighted_mean,
+};
 
 /// Command-line name.
 pub(super) const NAME: &str = "fedavg";
+
+/// Registry entry: no hyper-parameters.
+pub(super) const SPEC: RuleSpec = RuleSpec {
+    tag: "fed_avg",
+    name: NAME,
+    params: &[],
+    build: |_| Ok(Box::new(FedAvg::new())),
+    min_updates: any_round,
+};
 
 /// Sample-weighted mean of the client weights (stateless).
 #[derive(Clone, Debug, Default)]

@@ -11,10 +11,19 @@
 //! used (beyond its length). Values are sorted with a total order, so the
 //! result does not depend on the order of the updates.
 
-use super::{Aggregated, ClientUpdate, Rule, finish};
+use super::{Aggregated, ClientUpdate, Rule, RuleSpec, any_round, finish};
 
 /// Command-line name.
 pub(super) const NAME: &str = "fedmedian";
+
+/// Registry entry: no hyper-parameters.
+pub(super) const SPEC: RuleSpec = RuleSpec {
+    tag: "fed_median",
+    name: NAME,
+    params: &[],
+    build: |_| Ok(Box::new(FedMedian::new())),
+    min_updates: any_round,
+};
 
 /// Coordinate-wise median (stateless, unweighted).
 #[derive(Clone, Debug, Default)]

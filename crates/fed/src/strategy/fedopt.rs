@@ -33,7 +33,24 @@
 //! `fn(β2, v, Δ²) -> v`, and makes the newtype a rule with one
 //! [`server_optimizer_rule!`] line.
 
-use super::{Aggregated, AggregationError, ClientUpdate, ServerState, invalid, weighted_mean};
+use super::{
+    Aggregated, AggregationError, ClientUpdate, Param, ServerState, invalid, weighted_mean,
+};
+
+/// Default server learning rate: a starting point (Reddi et al. 2021 tune it per task on a grid
+/// of powers of ten).
+pub(super) const DEFAULT_ETA: f32 = 0.1;
+/// Default adaptivity `tau` (Reddi et al. 2021).
+pub(super) const DEFAULT_TAU: f32 = 1e-3;
+
+/// The hyper-parameters of FedAdam and FedYogi with their defaults (`beta1 = 0.9`,
+/// `beta2 = 0.99` as in Reddi et al. 2021).
+pub(super) const SERVER_OPTIMIZER_PARAMS: &[(&str, Param)] = &[
+    ("eta", Param::Real(DEFAULT_ETA)),
+    ("beta1", Param::Real(0.9)),
+    ("beta2", Param::Real(0.99)),
+    ("tau", Param::Real(DEFAULT_TAU)),
+];
 
 /// Makes `$rule`, a newtype around [`ServerOptimizer`], the rule named `$name`
 /// whose second-moment update is `$second_moment(β2, v, Δ²)`: each round is one
@@ -271,8 +288,11 @@ mod tests {
     //! Behaviour common to the three optimisers, exercised through FedAdam;
     //! the per-rule arithmetic is tested in each rule's file.
 
+    use crate::strategy::fedadagrad::FedAdagrad;
+    use crate::strategy::fedadam::FedAdam;
+    use crate::strategy::fedyogi::FedYogi;
     use crate::strategy::test_support::{bits, moments, update};
-    use crate::strategy::{AggregationError, FedAdagrad, FedAdam, FedYogi, Strategy};
+    use crate::strategy::{AggregationError, Strategy};
 
     fn optimisers() -> Vec<Box<dyn Strategy>> {
         vec![

@@ -5,16 +5,26 @@
 //! minimises `F_k(w) + (mu / 2) · ||w - w_global||²`, which keeps local models
 //! close to the global one on heterogeneous (non-IID) data. Clients obtain
 //! `mu` from [`StrategyConfig::proximal_mu`](super::StrategyConfig::proximal_mu).
-//! On the server this rule aggregates exactly like [`FedAvg`](super::FedAvg)
+//! On the server this rule aggregates exactly like [`FedAvg`](super::fedavg::FedAvg)
 //! (sample-weighted mean, see `fedavg.rs`); it only reports its own name. With
 //! `mu = 0` it is FedAvg.
 
 use super::{
-    Aggregated, AggregationError, ClientUpdate, RoundInput, Rule, finish, invalid, weighted_mean,
+    Aggregated, AggregationError, ClientUpdate, Param, RoundInput, Rule, RuleSpec, any_round,
+    finish, invalid, weighted_mean,
 };
 
 /// Command-line name.
 pub(super) const NAME: &str = "fedprox";
+
+/// Registry entry: `mu = 0.01` by default (one of the values explored by Li et al. 2020).
+pub(super) const SPEC: RuleSpec = RuleSpec {
+    tag: "fed_prox",
+    name: NAME,
+    params: &[("mu", Param::Real(0.01))],
+    build: |c| Ok(Box::new(FedProx::new(c.real("mu"))?)),
+    min_updates: any_round,
+};
 
 /// FedAvg on the server; carries the clients' proximal coefficient `mu`.
 #[derive(Clone, Debug)]

@@ -9,11 +9,23 @@
 //! `next = global + η · m / (√v + τ)`, initial `m = 0`, `v = τ²`, no bias
 //! correction, state `m`/`v`) is shared and documented in `fedopt.rs`.
 
-use super::AggregationError;
-use super::fedopt::{ServerOptimizer, server_optimizer_rule};
+use super::fedopt::{SERVER_OPTIMIZER_PARAMS, ServerOptimizer, server_optimizer_rule};
+use super::{AggregationError, RuleSpec, any_round};
 
 /// Command-line name.
 pub(super) const NAME: &str = "fedyogi";
+
+/// Registry entry: the server optimisers' defaults (`fedopt.rs`).
+pub(super) const SPEC: RuleSpec = RuleSpec {
+    tag: "fed_yogi",
+    name: NAME,
+    params: SERVER_OPTIMIZER_PARAMS,
+    build: |c| {
+        let rule = FedYogi::new(c.real("eta"), c.real("beta1"), c.real("beta2"), c.real("tau"))?;
+        Ok(Box::new(rule))
+    },
+    min_updates: any_round,
+};
 
 /// Server-side Yogi. State: `m`, `v`.
 #[derive(Clone, Debug)]

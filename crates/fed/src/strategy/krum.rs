@@ -26,10 +26,28 @@
 //! * Unweighted: `num_samples` is ignored. The current global values are not
 //!   used. Cost: O(n² · d) time, O(n²) extra memory.
 
-use super::{Aggregated, AggregationError, ClientUpdate, Rule, finish, invalid};
+use super::{Aggregated, AggregationError, ClientUpdate, Param, Rule, RuleSpec, finish, invalid};
 
 /// Command-line name.
 pub(super) const NAME: &str = "krum";
+
+/// Registry entry: classic Krum by default (`byzantine = 1, multi = 1`; needs at least 5
+/// clients).
+pub(super) const SPEC: RuleSpec = RuleSpec {
+    tag: "krum",
+    name: NAME,
+    params: &[("byzantine", Param::Count(1)), ("multi", Param::Count(1))],
+    build: |c| Ok(Box::new(Krum::new(c.count("byzantine"), c.count("multi"))?)),
+    min_updates: |c| min_updates(c.count("byzantine"), c.count("multi")),
+};
+
+/// Fewest updates Krum is defined on: `max(2f + 3, m + f)`.
+fn min_updates(byzantine: usize, multi: usize) -> usize {
+    byzantine
+        .saturating_mul(2)
+        .saturating_add(3)
+        .max(multi.saturating_add(byzantine))
+}
 
 /// (Multi-)Krum (stateless, unweighted).
 #[derive(Clone, Debug)]
@@ -50,11 +68,7 @@ impl Krum {
 
     /// Minimum number of updates per round: `max(2f + 3, m + f)`.
     pub fn min_updates(&self) -> usize {
-        super::StrategyConfig::Krum {
-            byzantine: self.byzantine,
-            multi: self.multi,
-        }
-        .min_updates()
+        min_updates(self.byzantine, self.multi)
     }
 
     /// Krum score of every update (see the module documentation).

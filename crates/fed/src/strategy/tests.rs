@@ -5,15 +5,23 @@ use super::test_support::{bits, update};
 use super::*;
 
 fn all_configs() -> Vec<StrategyConfig> {
-    StrategyConfig::NAMES
-        .iter()
+    StrategyConfig::names()
         .map(|name| StrategyConfig::from_name(name).unwrap())
         .collect()
 }
 
+/// Rule `name` with `values` set.
+fn rule(name: &str, values: &[(&str, Param)]) -> StrategyConfig {
+    values
+        .iter()
+        .fold(StrategyConfig::from_name(name).unwrap(), |c, (p, v)| {
+            c.with(p, *v).unwrap()
+        })
+}
+
 #[test]
 fn from_name_round_trips_every_name() {
-    for name in StrategyConfig::NAMES {
+    for name in StrategyConfig::names() {
         let config = StrategyConfig::from_name(name).unwrap();
         assert_eq!(config.name(), name);
         assert_eq!(name.parse::<StrategyConfig>().unwrap(), config);
@@ -43,39 +51,73 @@ fn from_name_rejects_unknown_names() {
 
 #[test]
 fn from_name_uses_the_documented_defaults() {
-    use StrategyConfig as C;
-    let expected = [
-        C::FedAvg,
-        C::FedProx { mu: 0.01 },
-        C::FedAdam {
-            eta: 0.1,
-            beta1: 0.9,
-            beta2: 0.99,
-            tau: 1e-3,
-        },
-        C::FedYogi {
-            eta: 0.1,
-            beta1: 0.9,
-            beta2: 0.99,
-            tau: 1e-3,
-        },
-        C::FedAdagrad {
-            eta: 0.1,
-            tau: 1e-3,
-        },
-        C::FedMedian,
-        C::TrimmedMean { beta: 0.2 },
-        C::Krum {
-            byzantine: 1,
-            multi: 1,
-        },
-    ];
-    assert_eq!(all_configs(), expected);
+    let real = |c: &StrategyConfig, p: &str| c.real(p);
+    let configs = all_configs();
+    let names: Vec<&str> = configs.iter().map(|c| c.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "fedavg",
+            "fedprox",
+            "fedadam",
+            "fedyogi",
+            "fedadagrad",
+            "fedmedian",
+            "trimmed-mean",
+            "krum"
+        ]
+    );
+    assert_eq!(real(&configs[1], "mu"), 0.01);
+    for optimizer in &configs[2..4] {
+        let values: Vec<f32> = ["eta", "beta1", "beta2", "tau"]
+            .iter()
+            .map(|p| real(optimizer, p))
+            .collect();
+        assert_eq!(values, [0.1, 0.9, 0.99, 1e-3]);
+    }
+    assert_eq!(
+        (real(&configs[4], "eta"), real(&configs[4], "tau")),
+        (0.1, 1e-3)
+    );
+    assert_eq!(configs[4].get("beta1"), None);
+    assert_eq!(real(&configs[6], "beta"), 0.2);
+    assert_eq!(
+        (configs[7].count("byzantine"), configs[7].count("multi")),
+        (1, 1)
+    );
+    assert_eq!(configs[7].min_updates(), 5);
+    assert_eq!(StrategyConfig::default(), configs[0]);
+}
+
+#[test]
+fn hyper_parameters_are_set_by_name_and_kind() {
+    let krum = rule(
+        "krum",
+        &[("byzantine", Param::Count(2)), ("multi", Param::Count(3))],
+    );
+    assert_eq!(krum.min_updates(), 7);
+    let fedadam = rule("fedadam", &[("eta", Param::Count(1))]);
+    assert_eq!(fedadam.real("eta"), 1.0);
+    let err = StrategyConfig::from_name("krum")
+        .unwrap()
+        .with("multi", Param::Real(1.5))
+        .unwrap_err();
+    assert!(err.to_string().contains("whole number"), "{err}");
+    let err = StrategyConfig::default()
+        .with("eta", Param::Real(0.1))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "fedavg: no hyper-parameter \"eta\" (it has: none)"
+    );
 }
 
 #[test]
 fn proximal_mu_is_fedprox_mu_and_zero_otherwise() {
-    assert_eq!(StrategyConfig::FedProx { mu: 0.25 }.proximal_mu(), 0.25);
+    assert_eq!(
+        rule("fedprox", &[("mu", Param::Real(0.25))]).proximal_mu(),
+        0.25
+    );
     for config in all_configs() {
         if config.name() != "fedprox" {
             assert_eq!(config.proximal_mu(), 0.0, "{}", config.name());
@@ -85,43 +127,20 @@ fn proximal_mu_is_fedprox_mu_and_zero_otherwise() {
 
 #[test]
 fn build_rejects_invalid_hyper_parameters() {
-    use StrategyConfig as C;
-    let adam = |eta, beta1, beta2, tau| C::FedAdam {
-        eta,
-        beta1,
-        beta2,
-        tau,
-    };
-    let yogi = |eta, beta1, beta2, tau| C::FedYogi {
-        eta,
-        beta1,
-        beta2,
-        tau,
-    };
+    let real =
+        |name: &str, param: &'static str, x: f32| (rule(name, &[(param, Param::Real(x))]), param);
     let cases = [
-        (C::FedProx { mu: -1.0 }, "mu"),
-        (adam(0.0, 0.9, 0.99, 1e-3), "eta"),
-        (adam(0.1, 1.0, 0.99, 1e-3), "beta1"),
-        (adam(0.1, 0.9, 1.5, 1e-3), "beta2"),
-        (adam(0.1, 0.9, 0.99, 0.0), "tau"),
-        (yogi(f32::NAN, 0.9, 0.99, 1e-3), "eta"),
-        (yogi(0.1, 0.9, -0.5, 1e-3), "beta2"),
-        (
-            C::FedAdagrad {
-                eta: 0.1,
-                tau: -1.0,
-            },
-            "tau",
-        ),
-        (C::TrimmedMean { beta: 0.5 }, "beta"),
-        (C::TrimmedMean { beta: -0.1 }, "beta"),
-        (
-            C::Krum {
-                byzantine: 1,
-                multi: 0,
-            },
-            "multi",
-        ),
+        real("fedprox", "mu", -1.0),
+        real("fedadam", "eta", 0.0),
+        real("fedadam", "beta1", 1.0),
+        real("fedadam", "beta2", 1.5),
+        real("fedadam", "tau", 0.0),
+        real("fedyogi", "eta", f32::NAN),
+        real("fedyogi", "beta2", -0.5),
+        real("fedadagrad", "tau", -1.0),
+        real("trimmed-mean", "beta", 0.5),
+        real("trimmed-mean", "beta", -0.1),
+        (rule("krum", &[("multi", Param::Count(0))]), "multi"),
     ];
     for (config, parameter) in cases {
         match config.build() {
@@ -137,7 +156,7 @@ fn build_rejects_invalid_hyper_parameters() {
 
 #[test]
 fn invalid_parameter_message_names_rule_parameter_and_range() {
-    let err = StrategyConfig::TrimmedMean { beta: 0.6 }
+    let err = rule("trimmed-mean", &[("beta", Param::Real(0.6))])
         .validate()
         .unwrap_err();
     assert_eq!(
@@ -148,24 +167,24 @@ fn invalid_parameter_message_names_rule_parameter_and_range() {
 
 #[test]
 fn config_serialises_with_a_snake_case_rule_tag() {
-    let config = StrategyConfig::FedAdam {
-        eta: 0.5,
-        beta1: 0.9,
-        beta2: 0.99,
-        tau: 0.001,
-    };
+    let config = rule("fedadam", &[("eta", Param::Real(0.5))]);
     let json = serde_json::to_value(&config).unwrap();
     assert_eq!(
         json,
         serde_json::json!({"rule": "fed_adam", "eta": 0.5, "beta1": 0.9f32, "beta2": 0.99f32, "tau": 0.001f32})
     );
     assert_eq!(
-        serde_json::to_value(StrategyConfig::TrimmedMean { beta: 0.25 }).unwrap(),
+        serde_json::to_value(rule("trimmed-mean", &[("beta", Param::Real(0.25))])).unwrap(),
         serde_json::json!({"rule": "trimmed_mean", "beta": 0.25})
     );
     assert_eq!(
-        serde_json::to_value(StrategyConfig::FedAvg).unwrap(),
+        serde_json::to_value(StrategyConfig::default()).unwrap(),
         serde_json::json!({"rule": "fed_avg"})
+    );
+    // Field order is the rule's: plans are hashed as serialised.
+    assert_eq!(
+        serde_json::to_string(&rule("krum", &[("multi", Param::Count(2))])).unwrap(),
+        r#"{"rule":"krum","byzantine":1,"multi":2}"#
     );
 }
 
@@ -181,27 +200,27 @@ fn config_survives_a_json_round_trip() {
 #[test]
 fn config_accepts_command_line_names_as_rule_tags() {
     let parse = |s: &str| serde_json::from_str::<StrategyConfig>(s).unwrap();
-    assert_eq!(parse(r#"{"rule": "fedavg"}"#), StrategyConfig::FedAvg);
+    assert_eq!(parse(r#"{"rule": "fedavg"}"#), StrategyConfig::default());
     assert_eq!(
         parse(r#"{"rule": "trimmed-mean", "beta": 0.1}"#),
-        StrategyConfig::TrimmedMean { beta: 0.1 }
+        rule("trimmed-mean", &[("beta", Param::Real(0.1))])
     );
     assert_eq!(
-        parse(r#"{"rule": "fedadagrad", "eta": 0.1, "tau": 0.001}"#),
-        StrategyConfig::FedAdagrad {
-            eta: 0.1,
-            tau: 0.001
-        }
+        parse(r#"{"rule": "fedadagrad", "eta": 0.2, "tau": 0.001}"#),
+        rule("fedadagrad", &[("eta", Param::Real(0.2))])
     );
 }
 
 #[test]
 fn config_rejects_missing_and_unknown_fields() {
     let parse = |s: &str| serde_json::from_str::<StrategyConfig>(s);
-    assert!(parse(r#"{"rule": "fed_prox"}"#).is_err());
-    assert!(parse(r#"{"rule": "fed_prox", "mu": 0.1, "nu": 0.2}"#).is_err());
-    assert!(parse(r#"{"rule": "krum", "byzantine": 1}"#).is_err());
-    assert!(parse(r#"{"rule": "bulyan"}"#).is_err());
+    let err = |s: &str| parse(s).unwrap_err().to_string();
+    assert!(err(r#"{"rule": "fed_prox"}"#).contains("missing field `mu`"));
+    assert!(err(r#"{"rule": "fed_prox", "mu": 0.1, "nu": 0.2}"#).contains("unknown field `nu`"));
+    assert!(err(r#"{"rule": "krum", "byzantine": 1}"#).contains("missing field `multi`"));
+    assert!(err(r#"{"rule": "krum", "byzantine": 1, "multi": 1.5}"#).contains("whole number"));
+    assert!(err(r#"{"rule": "bulyan"}"#).contains("unknown aggregation rule"));
+    assert!(err(r#"{"eta": 0.1}"#).contains("missing field `rule`"));
 }
 
 #[test]
@@ -373,12 +392,7 @@ fn rules_declare_what_they_need_and_the_mean_rules_agree_with_their_updates() {
         .map(|x| x as f32)
         .collect();
     for config in all_configs() {
-        let robust = matches!(
-            config,
-            StrategyConfig::FedMedian
-                | StrategyConfig::TrimmedMean { .. }
-                | StrategyConfig::Krum { .. }
-        );
+        let robust = ["fedmedian", "trimmed-mean", "krum"].contains(&config.name());
         let mut on_updates = config.build().unwrap();
         let mut on_mean = config.build().unwrap();
         if robust {
@@ -413,7 +427,7 @@ fn rules_declare_what_they_need_and_the_mean_rules_agree_with_their_updates() {
 
 #[test]
 fn a_mean_is_checked_like_an_update() {
-    let mut fedavg = StrategyConfig::FedAvg.build().unwrap();
+    let mut fedavg = StrategyConfig::default().build().unwrap();
     assert_eq!(
         bits(&fedavg.aggregate_mean(&[0.0, 0.0], &[1.5, -2.0], 7).unwrap()),
         bits(&[1.5, -2.0])

@@ -21,10 +21,22 @@
 //!   rounding of 0.5), the round fails with
 //!   [`AggregationError::NotEnoughForRule`].
 
-use super::{Aggregated, AggregationError, ClientUpdate, Rule, finish, invalid};
+use super::{
+    Aggregated, AggregationError, ClientUpdate, Param, Rule, RuleSpec, any_round, finish, invalid,
+};
 
 /// Command-line name.
 pub(super) const NAME: &str = "trimmed-mean";
+
+/// Registry entry: `beta = 0.2` by default (trims one value per end from 5 clients on; 0.1
+/// would trim nothing below 10 clients).
+pub(super) const SPEC: RuleSpec = RuleSpec {
+    tag: "trimmed_mean",
+    name: NAME,
+    params: &[("beta", Param::Real(0.2))],
+    build: |c| Ok(Box::new(TrimmedMean::new(c.real("beta"))?)),
+    min_updates: any_round,
+};
 
 /// Coordinate-wise β-trimmed mean (stateless, unweighted).
 #[derive(Clone, Debug)]
