@@ -82,6 +82,7 @@ pub struct NodeConsole {
 struct NodeState {
     frame: Arc<Frame>,
     console: Arc<NodeConsole>,
+    coders: Arc<coding::CoderCache>,
 }
 
 impl FromRef<NodeState> for Arc<Frame> {
@@ -146,6 +147,7 @@ pub fn router(console: NodeConsole, settings: &ConsoleSettings) -> Router {
             auth,
         }),
         console: Arc::new(console),
+        coders: Arc::default(),
     };
     Router::new()
         .route("/", get(overview))

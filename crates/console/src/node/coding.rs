@@ -8,7 +8,8 @@
 //! trained with `cohort billing train`. Accepted codes become the hospital's
 //! training labels for the next coding plan.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
@@ -31,15 +32,38 @@ use crate::auth::{Refused, Viewer};
 /// Codes suggested per system.
 const SUGGESTED: usize = 5;
 
-/// The newest model folder (by name) under `dir`.
-fn newest_model(dir: &Path) -> Option<Coder> {
-    let mut folders: Vec<_> = std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    folders.sort();
-    folders.iter().rev().find_map(|f| Coder::load(f).ok())
+/// The code model of the newest model folder (by name) under the node's coding models folder,
+/// read once per folder: a page loads a model only when a newer folder has appeared (a folder
+/// is written whole, under a new name, when a coding plan ends).
+#[derive(Default)]
+pub(super) struct CoderCache(Mutex<Option<(PathBuf, Arc<Coder>)>>);
+
+impl CoderCache {
+    pub(super) fn newest(&self, dir: &Path) -> Option<Arc<Coder>> {
+        let mut folders: Vec<PathBuf> = std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect();
+        folders.sort();
+        let mut cached = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for folder in folders.iter().rev() {
+            if let Some((path, coder)) = cached.as_ref()
+                && path == folder
+            {
+                return Some(coder.clone());
+            }
+            if let Ok(coder) = Coder::load(folder) {
+                let coder = Arc::new(coder);
+                *cached = Some((folder.clone(), coder.clone()));
+                return Some(coder);
+            }
+        }
+        None
+    }
 }
 
 fn system_name(system: Option<CodeSystem>) -> &'static str {
@@ -76,7 +100,8 @@ async fn suggestions(
     if !ehr::types::is_valid_id(id) {
         return Err(viewer.refuse(html! { "No encounter with this id." }));
     }
-    let Some(coder) = s.console.coding_models.as_deref().and_then(newest_model) else {
+    let newest = |dir: &Path| s.coders.newest(dir);
+    let Some(coder) = s.console.coding_models.as_deref().and_then(newest) else {
         return Err(viewer.refuse(html! {
             "No code model on this node yet: the final model of a coding plan, or one trained \
              with cohort billing train, in the node's coding models folder."

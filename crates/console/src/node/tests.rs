@@ -918,3 +918,30 @@ async fn a_billing_officer_codes_a_visit_with_the_nodes_model_and_writes_the_cla
     let (_, _, page) = send(&n.app, get(&location, &session)).await;
     assert!(page.contains(&format!("Claim/{claim_id} written")));
 }
+
+#[test]
+fn the_code_model_is_read_once_per_model_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = coding::CoderCache::default();
+    assert!(cache.newest(dir.path()).is_none());
+    train_coder(dir.path());
+    let first = cache.newest(dir.path()).unwrap();
+    assert!(Arc::ptr_eq(&first, &cache.newest(dir.path()).unwrap()));
+    // A newer folder (a later plan's final model) is loaded in its place.
+    std::fs::create_dir(dir.path().join("0002-later")).unwrap();
+    for file in std::fs::read_dir(dir.path().join("0001-test")).unwrap() {
+        let file = file.unwrap().path();
+        std::fs::copy(
+            &file,
+            dir.path()
+                .join("0002-later")
+                .join(file.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    let second = cache.newest(dir.path()).unwrap();
+    assert!(!Arc::ptr_eq(&first, &second));
+    // An unreadable newer folder is passed over for the newest readable one.
+    std::fs::create_dir(dir.path().join("0003-broken")).unwrap();
+    assert!(Arc::ptr_eq(&second, &cache.newest(dir.path()).unwrap()));
+}
