@@ -12,6 +12,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod routes;
+
 use std::path::Path;
 
 use fed::client::LocalData;

@@ -310,6 +310,56 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn no_route_of_the_node_api_serves_a_visitor_without_a_token() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite:{}", dir.path().join("ehr.db").display());
+        let ehr_store = ehr::Store::open(&url).await.expect("EHR opens");
+        let images = crate::imaging::open(&dir.path().join("images"), ehr_store.clone())
+            .await
+            .expect("imaging opens");
+        let node_store = NodeStore::open(&dir.path().join("node"))
+            .await
+            .expect("node store");
+        let dictation = crate::dictation::Dictation::new(
+            ehr_store.clone(),
+            crate::dictation::DictationSettings {
+                model_dir: dir.path().join("no-model"),
+                model: "whisper-tiny.en".into(),
+                language: "en".into(),
+                audio: speech::record::AudioStorage::Discard,
+                max_bytes: 1 << 20,
+            },
+        );
+        let app = router(
+            "hospital-a".into(),
+            node_store,
+            Some(ehr_store),
+            Some(images),
+            Some(Arc::new(dictation)),
+        );
+        let prefixed = |prefix: &str, source: &str| -> Vec<String> {
+            harness::routes::declared_routes(source)
+                .into_iter()
+                .map(|r| match r.as_str() {
+                    "/" if !prefix.is_empty() => prefix.to_string(),
+                    _ => format!("{prefix}{r}"),
+                })
+                .collect()
+        };
+        let mut routes = prefixed("", include_str!("api.rs"));
+        routes.extend(prefixed("/fhir", include_str!("../../ehr/src/api.rs")));
+        routes.extend(prefixed(
+            "/dicomweb",
+            include_str!("../../imaging/src/dicomweb.rs"),
+        ));
+        // Public by design: liveness, the log of what left the hospital (plan ids, rounds,
+        // hashes and counts: no patient data), and the FHIR CapabilityStatement.
+        let public = ["/health", "/disclosures", "/fhir/metadata"];
+        let checked = harness::routes::assert_login_required(&app, &routes, &public).await;
+        assert!(checked >= 30, "{routes:?}");
+    }
+
+    #[tokio::test]
     async fn dicomweb_takes_the_ehr_tokens_and_audits_every_access() {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite:{}", dir.path().join("ehr.db").display());

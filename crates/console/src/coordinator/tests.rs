@@ -285,3 +285,14 @@ async fn assets_are_served_from_the_binary() {
         assert!(body.len() > 1000, "{path}");
     }
 }
+
+#[tokio::test]
+async fn every_coordinator_console_route_but_the_login_and_assets_needs_a_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _events) = app(dir.path());
+    let mut routes = harness::routes::declared_routes(include_str!("../coordinator.rs"));
+    routes.extend(harness::routes::declared_routes(include_str!("ledger.rs")));
+    assert!(routes.len() >= 8, "{routes:?}");
+    let checked = harness::routes::assert_login_required(&app, &routes, &[]).await;
+    assert_eq!(checked, routes.len());
+}

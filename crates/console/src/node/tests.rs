@@ -945,3 +945,15 @@ fn the_code_model_is_read_once_per_model_folder() {
     std::fs::create_dir(dir.path().join("0003-broken")).unwrap();
     assert!(Arc::ptr_eq(&second, &cache.newest(dir.path()).unwrap()));
 }
+
+#[tokio::test]
+async fn every_node_console_route_but_the_login_and_assets_needs_a_login() {
+    let n = node_with(|ehr| Some(Arc::new(FakeTranscription { ehr: ehr.clone() }))).await;
+    let routes = harness::routes::declared_routes(include_str!("../node.rs"));
+    assert!(routes.len() >= 18, "{routes:?}");
+    let checked = harness::routes::assert_login_required(&n.app, &routes, &[]).await;
+    assert_eq!(checked, routes.len());
+    // The login routes and the embedded assets are public by design.
+    let public = harness::routes::declared_routes(include_str!("../auth.rs"));
+    assert!(public.contains(&"/login".to_string()), "{public:?}");
+}
