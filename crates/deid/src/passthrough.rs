@@ -15,7 +15,7 @@ use std::io::Read;
 use std::ops::Range;
 use std::rc::Rc;
 
-use dicom_core::header::Header;
+use dicom_core::header::{HasLength, Header};
 use dicom_dictionary_std::tags;
 use dicom_encoding::TransferSyntaxIndex;
 use dicom_object::DefaultDicomObject;
@@ -165,6 +165,15 @@ fn pixel_header_end(head: &[u8], header: &DefaultDicomObject) -> Option<usize> {
             DataToken::PixelSequenceStart => return Some(position.get()),
             DataToken::ElementHeader(h) if depth == 0 && h.tag() == tags::PIXEL_DATA => {
                 return Some(position.get());
+            }
+            // the parser reserves a value's declared length before reading it: a value
+            // longer than what `head` holds after its header is not read at all
+            DataToken::ElementHeader(h)
+                if h.length().get().is_some_and(|len| {
+                    position.get().saturating_add(len as usize) > head.len()
+                }) =>
+            {
+                return None;
             }
             _ => {}
         }
