@@ -14,7 +14,9 @@ fn deidentifiers() -> &'static [deid::Deidentifier; 2] {
             deid::Deidentifier::new(key, options).expect("the profile's options")
         };
         let training = deid::Options::training();
-        let headers = training.clone().without(deid::ProfileOption::CleanPixelData);
+        let headers = training
+            .clone()
+            .without(deid::ProfileOption::CleanPixelData);
         [make(training), make(headers)]
     })
 }

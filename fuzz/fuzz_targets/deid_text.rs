@@ -10,7 +10,8 @@ use std::sync::OnceLock;
 fn deidentifiers() -> &'static [Deidentifier; 2] {
     static D: OnceLock<[Deidentifier; 2]> = OnceLock::new();
     D.get_or_init(|| {
-        let make = |lang| Deidentifier::new(lang, None, TextOptions::default()).expect("word lists");
+        let make =
+            |lang| Deidentifier::new(lang, None, TextOptions::default()).expect("word lists");
         [make(Lang::En), make(Lang::Fr)]
     })
 }
@@ -35,8 +36,15 @@ fuzz_target!(|data: &[u8]| {
             let redaction = d.redact(text, &context);
             let mut last_end = 0;
             for span in &redaction.spans {
-                assert!(span.start < span.end && span.end <= chars, "{span:?} in {chars} chars");
-                assert!(span.start >= last_end, "spans overlap or go back: {:?}", redaction.spans);
+                assert!(
+                    span.start < span.end && span.end <= chars,
+                    "{span:?} in {chars} chars"
+                );
+                assert!(
+                    span.start >= last_end,
+                    "spans overlap or go back: {:?}",
+                    redaction.spans
+                );
                 last_end = span.end;
             }
         }
