@@ -101,3 +101,6 @@ COHORT_BIN="$CARGO_TARGET_DIR/debug/cohort" NODE_PATH="$TOOLS/node_modules" \
 cargo build -p console --example node_console
 NODE_CONSOLE_BIN="$CARGO_TARGET_DIR/debug/examples/node_console" NODE_PATH="$TOOLS/node_modules" \
     COHORT_SCREENSHOTS="$TOOLS/console-screenshots" node tests/console/node_console_test.cjs
+
+# Fuzz smoke: the cargo-fuzz targets on their seeds and a fixed batch of mutations (nightly only).
+COHORT_FUZZ_TARGET="${COHORT_FUZZ_TARGET:-$TOOLS/fuzz-target}" ./scripts/fuzz_smoke.sh
