@@ -309,17 +309,26 @@ mod tests {
         ids.len()
     }
 
+    /// The imaging service and the node's own store of a node under `dir` with `ehr_store`.
+    async fn imaging_and_store(
+        dir: &std::path::Path,
+        ehr_store: &ehr::Store,
+    ) -> (Arc<imaging::Imaging>, NodeStore) {
+        let images = crate::imaging::open(&dir.join("images"), ehr_store.clone())
+            .await
+            .expect("imaging opens");
+        let node_store = NodeStore::open(&dir.join("node"))
+            .await
+            .expect("node store");
+        (images, node_store)
+    }
+
     #[tokio::test]
     async fn no_route_of_the_node_api_serves_a_visitor_without_a_token() {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite:{}", dir.path().join("ehr.db").display());
         let ehr_store = ehr::Store::open(&url).await.expect("EHR opens");
-        let images = crate::imaging::open(&dir.path().join("images"), ehr_store.clone())
-            .await
-            .expect("imaging opens");
-        let node_store = NodeStore::open(&dir.path().join("node"))
-            .await
-            .expect("node store");
+        let (images, node_store) = imaging_and_store(dir.path(), &ehr_store).await;
         let dictation = crate::dictation::Dictation::new(
             ehr_store.clone(),
             crate::dictation::DictationSettings {
@@ -375,12 +384,7 @@ mod tests {
         .await
         .expect("patient");
         tx.commit().await.expect("committed");
-        let images = crate::imaging::open(&dir.path().join("images"), ehr_store.clone())
-            .await
-            .expect("imaging opens");
-        let node_store = NodeStore::open(&dir.path().join("node"))
-            .await
-            .expect("node store");
+        let (images, node_store) = imaging_and_store(dir.path(), &ehr_store).await;
         let app = router(
             "hospital-a".into(),
             node_store,
