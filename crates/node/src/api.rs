@@ -113,11 +113,9 @@ struct TranscriptQuery {
     lang: Option<String>,
 }
 
-/// An OperationOutcome answer.
-fn outcome(status: u16, code: &str, message: &str) -> Response {
+/// A FHIR JSON answer.
+fn fhir_json(status: u16, body: &serde_json::Value) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let body = json!({"resourceType": "OperationOutcome",
-        "issue": [{"severity": "error", "code": code, "diagnostics": message}]});
     (
         status,
         [(header::CONTENT_TYPE, "application/fhir+json")],
@@ -126,14 +124,15 @@ fn outcome(status: u16, code: &str, message: &str) -> Response {
         .into_response()
 }
 
+/// An OperationOutcome answer.
+fn outcome(status: u16, code: &str, message: &str) -> Response {
+    let body = json!({"resourceType": "OperationOutcome",
+        "issue": [{"severity": "error", "code": code, "diagnostics": message}]});
+    fhir_json(status, &body)
+}
+
 fn ehr_outcome(e: &ehr::Error) -> Response {
-    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/fhir+json")],
-        e.to_outcome().to_string(),
-    )
-        .into_response()
+    fhir_json(e.status(), &e.to_outcome())
 }
 
 /// Transcribe a recording (the body; `Content-Type: audio/...`) for `?patient=` (and
@@ -198,7 +197,7 @@ async fn transcripts(
                 .file(Recording {
                     patient: query.patient.clone(),
                     encounter: query.encounter.clone(),
-                    audio: body.to_vec(),
+                    audio: Vec::from(body),
                     content_type,
                     language: query.lang.clone(),
                 })

@@ -98,7 +98,7 @@ async fn fields(mut multipart: Multipart) -> Result<Fields, String> {
             "lang" => fields.language = field.text().await.map_err(|e| e.body_text())?,
             "audio" => {
                 fields.content_type = field.content_type().unwrap_or_default().to_string();
-                fields.audio = field.bytes().await.map_err(|e| e.body_text())?.to_vec();
+                fields.audio = Vec::from(field.bytes().await.map_err(|e| e.body_text())?);
             }
             _ => {}
         }
