@@ -216,6 +216,20 @@ fn two_byte_length(vr: VR) -> bool {
     )
 }
 
+/// How many bytes of a value of `declared` bytes the parser reads: binary
+/// numbers are read whole, so the bytes past the last whole number (an odd
+/// length) stay in the stream and are read as the next element's header.
+fn bytes_read(vr: VR, declared: u64) -> u64 {
+    use VR::*;
+    let unit = match vr {
+        US | OW | SS => 2,
+        AT | FL | OF | SL | UL | OL => 4,
+        FD | OD | SV | UV | OV => 8,
+        _ => 1,
+    };
+    declared - declared % unit
+}
+
 const PIXEL_DATA: Tag = Tag(0x7FE0, 0x0010);
 const ITEM_END: Tag = Tag(0xFFFE, 0xE00D);
 
@@ -367,14 +381,14 @@ impl<'a> DataSet<'a> {
                 });
                 in_sequence = true;
             } else {
-                let declared = u64::from(len.0);
-                self.fits(at, declared, || {
+                let read = bytes_read(header.vr(), u64::from(len.0));
+                self.fits(at, read, || {
                     format!("element ({:04X},{:04X})", tag.group(), tag.element())
                 })?;
-                if at + declared > self.bytes.len() as u64 {
+                if at + read > self.bytes.len() as u64 {
                     return Ok(Prefix::Incomplete);
                 }
-                at += declared;
+                at += read;
             }
         }
     }
