@@ -92,6 +92,11 @@ fn tenth_round_median_ms(history: &[fed::plan_run::RoundRecord], last: bool) -> 
     median(&took)
 }
 
+/// Peak resident set size of this process, for people: `123 MiB` (`?` where unknown).
+pub(crate) fn peak_rss_mib() -> String {
+    peak_rss_kb().map_or_else(|| "?".into(), |kb| format!("{} MiB", kb / 1024))
+}
+
 /// Peak resident set size of this process in kB (Linux `VmHWM`).
 fn peak_rss_kb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

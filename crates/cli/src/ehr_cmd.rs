@@ -199,23 +199,14 @@ pub async fn run(cmd: EhrCommand) -> anyhow::Result<()> {
             let store = open(&db).await?;
             let mut files = Vec::new();
             collect_json(&bundles, &mut files)?;
-            let mut parsed = Vec::new();
-            for file in files {
-                let text = std::fs::read_to_string(&file)
-                    .with_context(|| format!("cannot read {}", file.display()))?;
-                let value: serde_json::Value = serde_json::from_str(&text)
-                    .with_context(|| format!("{} is not JSON", file.display()))?;
-                if value["type"] == "transaction" {
-                    parsed.push(value);
-                }
-            }
-            let ingest = ehr::bench::ingest(&store, &parsed, resources).await?;
+            let ingest = ehr::bench::ingest(&store, &files, resources).await?;
             println!(
-                "ingest: {} resources in {} transactions, {:.1} s, {:.0} resources/s",
+                "ingest: {} resources in {} transactions, {:.1} s, {:.0} resources/s, peak RSS {}",
                 ingest.resources,
                 ingest.bundles,
                 ingest.seconds,
-                ingest.rate()
+                ingest.rate(),
+                crate::bench::peak_rss_mib()
             );
             let search = ehr::bench::search_latency(&store, rounds).await?;
             println!(

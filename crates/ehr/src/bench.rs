@@ -4,13 +4,14 @@
 //! stored; every replay creates new resources (POST semantics). Search latency runs a fixed mix of
 //! realistic queries whose values are sampled from the stored data, and reports percentiles.
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::search::SearchRequest;
-use crate::store::Store;
+use crate::store::{GroupCommit, Store};
 
 /// The outcome of an ingest run.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,30 +31,49 @@ impl IngestReport {
     }
 }
 
-/// Stores `bundles` (transaction Bundles) in turn, round after round, until at least `target`
-/// resources were written.
-pub async fn ingest(store: &Store, bundles: &[Value], target: usize) -> Result<IngestReport> {
-    if bundles.is_empty() {
-        return Err(Error::invalid("no Bundles to ingest"));
-    }
+/// Stores the transaction Bundles of `files` in turn, round after round, until at least
+/// `target` resources were written, as a bulk load does: each Bundle all or nothing, many to a
+/// database transaction ([`GroupCommit`]); the time ends when the last of them is committed. Each file is read and parsed when its turn comes (the time
+/// counts), so memory holds one Bundle at a time; files that are not transaction Bundles are
+/// skipped.
+pub async fn ingest(store: &Store, files: &[PathBuf], target: usize) -> Result<IngestReport> {
     let start = Instant::now();
     let (mut resources, mut count) = (0, 0);
+    let mut group = GroupCommit::new(store);
     'rounds: loop {
-        for bundle in bundles {
-            let mut tx = store.begin().await?;
-            resources += crate::bundle::transaction(&mut tx, bundle).await?.len();
-            tx.commit().await?;
+        let before = count;
+        for file in files {
+            let bundle = read_bundle(file)?;
+            if bundle["type"] != "transaction" {
+                continue;
+            }
+            let (part, tx) = group.begin_part().await?;
+            let outcome = crate::bundle::transaction(tx, &bundle).await;
+            let written = outcome.as_ref().map_or(0, Vec::len);
+            resources += group.end_part(part, outcome, written).await?.len();
             count += 1;
             if resources >= target {
                 break 'rounds;
             }
         }
+        if count == before {
+            return Err(Error::invalid("no transaction Bundles to ingest"));
+        }
     }
+    group.finish().await?;
     Ok(IngestReport {
         resources,
         bundles: count,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// The JSON of `file`.
+fn read_bundle(file: &Path) -> Result<Value> {
+    let text = std::fs::read(file)
+        .map_err(|e| Error::invalid(format!("cannot read {}: {e}", file.display())))?;
+    serde_json::from_slice(&text)
+        .map_err(|e| Error::invalid(format!("{} is not JSON: {e}", file.display())))
 }
 
 /// Latency percentiles of a search run.

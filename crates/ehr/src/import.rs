@@ -19,7 +19,7 @@ use sqlx::Row;
 
 use crate::bundle::{self, BundleKind, EntryOutcome};
 use crate::error::{Error, Result};
-use crate::store::{Store, Tx};
+use crate::store::{GroupCommit, Store, Tx};
 
 /// Resources per transaction when importing NDJSON or collections.
 const CHUNK: usize = 500;
@@ -63,6 +63,20 @@ pub async fn import_paths(
         collect_files(path, &mut files)?;
     }
     let mut report = ImportReport::default();
+    let mut group = GroupCommit::new(store);
+    let imported = import_files(&mut group, &files, options, &mut report).await;
+    // what was imported before a failure stays
+    group.finish().await?;
+    imported.map(|()| report)
+}
+
+/// Imports `files` in turn, transaction Bundles grouped into shared database transactions.
+async fn import_files(
+    group: &mut GroupCommit<'_>,
+    files: &[PathBuf],
+    options: ImportOptions,
+    report: &mut ImportReport,
+) -> Result<()> {
     for file in files {
         let text = std::fs::read_to_string(&file).map_err(|source| Error::Io {
             path: file.display().to_string(),
@@ -84,19 +98,20 @@ pub async fn import_paths(
                         .map_err(|e| named(Error::invalid(format!("line {}: {e}", i + 1))))?,
                 );
             }
-            import_resources(store, resources, &mut report)
+            group.finish().await?;
+            import_resources(group.store(), resources, report)
                 .await
                 .map_err(named)?;
         } else {
             let value: Value = serde_json::from_str(&text)
                 .map_err(|e| named(Error::invalid(format!("not JSON: {e}"))))?;
-            import_value(store, value, options, &mut report)
+            import_value(group, value, options, report)
                 .await
                 .map_err(named)?;
         }
         report.files += 1;
     }
-    Ok(report)
+    Ok(())
 }
 
 fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -131,33 +146,44 @@ fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     }
 }
 
-/// Imports one parsed file: a Bundle or a resource.
+/// Imports one parsed file: a Bundle or a resource. A transaction Bundle is a part of the
+/// group's open transaction; anything else first commits the group.
 pub async fn import_value(
-    store: &Store,
+    group: &mut GroupCommit<'_>,
     value: Value,
     options: ImportOptions,
     report: &mut ImportReport,
 ) -> Result<()> {
     let is_bundle = value.get("resourceType").and_then(Value::as_str) == Some("Bundle");
     match (is_bundle, BundleKind::of(&value)) {
-        (true, Ok(kind)) => {
+        (true, Ok(BundleKind::Transaction)) => {
+            let (part, tx) = group.begin_part().await?;
+            let outcome = async {
+                let bundle = prepare(tx, value, options).await?;
+                let outcomes = bundle::transaction(tx, &bundle).await?;
+                remember_sources(tx, &bundle, &outcomes).await?;
+                Ok((bundle, outcomes))
+            }
+            .await;
+            let written = outcome.as_ref().map_or(0, |(_, o)| o.len());
+            let (bundle, outcomes) = group.end_part(part, outcome, written).await?;
+            tally(&bundle, &outcomes, report)
+        }
+        (true, Ok(BundleKind::Batch)) => {
+            group.finish().await?;
+            let store = group.store();
             let mut tx = store.begin().await?;
             let bundle = prepare(&mut tx, value, options).await?;
-            let outcomes = match kind {
-                BundleKind::Transaction => bundle::transaction(&mut tx, &bundle).await?,
-                BundleKind::Batch => {
-                    // Each entry runs in a transaction of its own.
-                    drop(tx);
-                    let outcomes = bundle::batch(store, &bundle).await?;
-                    tx = store.begin().await?;
-                    outcomes
-                }
-            };
+            drop(tx);
+            // Each entry runs in a transaction of its own.
+            let outcomes = bundle::batch(store, &bundle).await?;
+            let mut tx = store.begin().await?;
             remember_sources(&mut tx, &bundle, &outcomes).await?;
             tx.commit().await?;
             tally(&bundle, &outcomes, report)
         }
         (true, Err(_)) => {
+            group.finish().await?;
             let resources = value
                 .get("entry")
                 .and_then(Value::as_array)
@@ -168,9 +194,12 @@ pub async fn import_value(
                         .collect()
                 })
                 .unwrap_or_default();
-            import_resources(store, resources, report).await
+            import_resources(group.store(), resources, report).await
         }
-        (false, _) => import_resources(store, vec![value], report).await,
+        (false, _) => {
+            group.finish().await?;
+            import_resources(group.store(), vec![value], report).await
+        }
     }
 }
 

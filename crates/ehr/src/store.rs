@@ -2,6 +2,7 @@
 //! same transaction. One code path serves SQLite and PostgreSQL (through sqlx's `Any` driver);
 //! the few differences live in [`Dialect`].
 
+mod group;
 mod read;
 mod scan;
 mod schema;
@@ -16,9 +17,10 @@ use tokio::sync::{Mutex, Semaphore};
 
 use crate::error::{Error, Result};
 
+pub use group::{GroupCommit, RESOURCES_PER_COMMIT};
 pub use read::{HistoryPage, Version};
 pub(crate) use read::{version_columns_for, version_from_row};
-pub use write::{Tx, Written, new_id};
+pub use write::{Part, Tx, Written, new_id};
 
 /// The database behind a [`Store`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,14 +32,6 @@ pub enum Dialect {
 }
 
 impl Dialect {
-    /// Placeholder for the JSON content parameter `$n`.
-    pub(crate) fn json_param(self, n: usize) -> String {
-        match self {
-            Dialect::Sqlite => format!("${n}"),
-            Dialect::Postgres => format!("${n}::jsonb"),
-        }
-    }
-
     /// Expression reading the JSON content of resources alias `r` as text.
     pub(crate) fn json_text(self, alias: &str) -> String {
         match self {
@@ -109,7 +103,10 @@ impl Store {
                             // Index-heavy writes touch many pages: keep them in memory.
                             "PRAGMA cache_size = -65536",
                             "PRAGMA temp_store = MEMORY",
-                            "PRAGMA mmap_size = 1073741824",
+                            // No memory-mapped reads: mapped pages count as the node's own
+                            // memory, as much as the file it reads; reads copy from the OS's
+                            // cache instead, no slower here (docs/BENCHMARKS.md).
+                            "PRAGMA mmap_size = 0",
                             // Checkpoint less often: a page changed by many commits is
                             // copied to the database once.
                             "PRAGMA wal_autocheckpoint = 16384",

@@ -221,6 +221,75 @@ async fn transaction_resolves_local_references() {
     }
 }
 
+/// A bulk load: Bundles as parts of shared transactions, each kept or undone alone.
+#[tokio::test]
+async fn a_failed_bundle_in_a_group_is_undone_alone() {
+    for b in common::backends().await {
+        let with_observation = |family: &str, subject: &str| {
+            transaction(json!([
+                {"fullUrl": "urn:uuid:pat", "resource": patient(family, "2000"), "request": {"method": "POST", "url": "Patient"}},
+                {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": family}, "subject": {"reference": subject}}, "request": {"method": "POST", "url": "Observation"}},
+            ]))
+        };
+        let mut group = ehr::store::GroupCommit::new(&b.store);
+        let mut load = async |bundle: Value| {
+            let (part, tx) = group.begin_part().await?;
+            let outcome = bundle::transaction(tx, &bundle).await;
+            let written = outcome.as_ref().map_or(0, Vec::len);
+            group.end_part(part, outcome, written).await
+        };
+        let first = load(with_observation("First", "urn:uuid:pat"))
+            .await
+            .unwrap();
+        let EntryOutcome::Written(first_patient) = &first[0] else {
+            panic!("{first:?}")
+        };
+        // fails when the part ends: the reference does not resolve
+        let dangling = load(with_observation("Dangling", "Patient/nobody")).await;
+        assert!(
+            dangling.unwrap_err().to_string().contains("Patient/nobody"),
+            "{}",
+            b.name
+        );
+        // fails inside the Bundle: an Observation without a status
+        let mut invalid = with_observation("Invalid", "urn:uuid:pat");
+        invalid["entry"][1]["resource"]
+            .as_object_mut()
+            .unwrap()
+            .remove("status");
+        assert!(load(invalid).await.is_err(), "{}", b.name);
+        // refers to a resource of an earlier part of the same transaction
+        let earlier = format!("Patient/{}", first_patient.id);
+        load(with_observation("Last", &earlier)).await.unwrap();
+        group.finish().await.unwrap();
+
+        let mut families: Vec<String> = Vec::new();
+        for id in ids(&b.store, "Patient", &[]).await {
+            let patient: Value =
+                serde_json::from_str(&b.store.read("Patient", &id).await.unwrap().content.unwrap())
+                    .unwrap();
+            families.push(patient["name"][0]["family"].as_str().unwrap().into());
+        }
+        families.sort();
+        assert_eq!(families, ["First", "Last"], "{}", b.name);
+        // the undone parts left no index entries behind
+        for family in ["Dangling", "Invalid"] {
+            assert!(
+                ids(&b.store, "Patient", &[("family", family)])
+                    .await
+                    .is_empty()
+            );
+            assert!(
+                ids(&b.store, "Observation", &[("code:text", family)])
+                    .await
+                    .is_empty()
+            );
+        }
+        let on_first = ids(&b.store, "Observation", &[("subject", earlier.as_str())]).await;
+        assert_eq!(on_first.len(), 2, "{}", b.name);
+    }
+}
+
 #[tokio::test]
 async fn failed_transaction_changes_nothing() {
     for b in common::backends().await {

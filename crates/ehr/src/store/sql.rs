@@ -14,6 +14,8 @@ pub enum Arg {
     Int(i64),
     /// A double.
     Real(f64),
+    /// A boolean.
+    Bool(bool),
 }
 
 impl From<&str> for Arg {
@@ -34,6 +36,11 @@ impl From<Option<String>> for Arg {
 impl From<i64> for Arg {
     fn from(v: i64) -> Self {
         Arg::Int(v)
+    }
+}
+impl From<bool> for Arg {
+    fn from(v: bool) -> Self {
+        Arg::Bool(v)
     }
 }
 impl From<f64> for Arg {
@@ -88,13 +95,57 @@ pub fn bind_all<'q>(
             Arg::Text(v) => query.bind(v.as_deref()),
             Arg::Int(v) => query.bind(*v),
             Arg::Real(v) => query.bind(*v),
+            Arg::Bool(v) => query.bind(*v),
         };
     }
     query
 }
 
-/// Inserts `rows` (each `columns.len()` values) into `table` with multi-row statements of at
-/// most `chunk` rows.
+/// What a column holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A 64-bit integer.
+    Int,
+    /// A double.
+    Real,
+    /// Text.
+    Text,
+    /// A boolean.
+    Bool,
+    /// JSON text (a `jsonb` on PostgreSQL).
+    Json,
+}
+
+impl Kind {
+    /// The PostgreSQL type a value is cast to.
+    fn postgres(self) -> &'static str {
+        match self {
+            Kind::Int => "bigint",
+            Kind::Real => "double precision",
+            Kind::Text => "text",
+            Kind::Bool => "boolean",
+            Kind::Json => "jsonb",
+        }
+    }
+}
+
+/// A table rows are inserted into.
+#[derive(Clone, Copy, Debug)]
+pub struct Table {
+    /// Its name.
+    pub name: &'static str,
+    /// The columns each row gives, in order.
+    pub columns: &'static [(&'static str, Kind)],
+}
+
+impl Table {
+    fn column_list(&self) -> String {
+        let names: Vec<&str> = self.columns.iter().map(|(name, _)| *name).collect();
+        names.join(", ")
+    }
+}
+
+/// Inserts `rows` (each `table.columns.len()` values) with multi-row statements.
 ///
 /// Statements hold a fixed number of rows (the last one fewer), so that their text repeats and
 /// the prepared statement is reused. SQLite gets anonymous `?` placeholders: sqlx looks up named
@@ -102,16 +153,16 @@ pub fn bind_all<'q>(
 pub async fn insert_rows(
     conn: &mut sqlx::AnyConnection,
     dialect: super::Dialect,
-    table: &str,
-    columns: &[&str],
+    table: Table,
     rows: Vec<Vec<Arg>>,
 ) -> Result<(), sqlx::Error> {
     const ROWS_PER_STATEMENT: usize = 128;
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let mut sql = Sql::new(format!(
-            "INSERT INTO {table} ({}) VALUES ",
-            columns.join(", ")
+            "INSERT INTO {} ({}) VALUES ",
+            table.name,
+            table.column_list()
         ));
         for (i, row) in rows.by_ref().take(ROWS_PER_STATEMENT).enumerate() {
             sql.push(if i == 0 { "(" } else { ", (" });
@@ -120,15 +171,74 @@ pub async fn insert_rows(
                     sql.push(", ");
                 }
                 let placeholder = sql.arg(value);
-                sql.push(match dialect {
-                    super::Dialect::Sqlite => "?",
-                    super::Dialect::Postgres => &placeholder,
-                });
+                match dialect {
+                    super::Dialect::Sqlite => sql.push("?"),
+                    super::Dialect::Postgres if table.columns[j].1 == Kind::Json => {
+                        sql.push(&format!("{placeholder}::jsonb"))
+                    }
+                    super::Dialect::Postgres => sql.push(&placeholder),
+                };
             }
             sql.push(")");
         }
         sql.query().execute(&mut *conn).await?;
     }
+    Ok(())
+}
+
+/// Rows for [`insert_json`]: a JSON array of arrays, one value per column, built row by row.
+#[derive(Debug, Default)]
+pub struct JsonRows {
+    text: Vec<u8>,
+    count: usize,
+}
+
+impl JsonRows {
+    /// Appends a row: a tuple of the table's column values in order.
+    pub fn push(&mut self, row: &impl serde::Serialize) {
+        self.text.push(if self.count == 0 { b'[' } else { b',' });
+        serde_json::to_writer(&mut self.text, row).expect("rows of numbers and strings serialise");
+        self.count += 1;
+    }
+}
+
+/// Inserts `rows` into `table` with one statement and one parameter: the database unpacks the
+/// JSON array (`json_each` on SQLite, `jsonb_array_elements` on PostgreSQL). Binding thousands of
+/// index values one by one costs more than the rows' insertion itself.
+pub async fn insert_json(
+    conn: &mut sqlx::AnyConnection,
+    dialect: super::Dialect,
+    table: Table,
+    rows: JsonRows,
+) -> Result<(), sqlx::Error> {
+    if rows.count == 0 {
+        return Ok(());
+    }
+    let mut text = rows.text;
+    text.push(b']');
+    let text = String::from_utf8(text).expect("serde_json writes UTF-8");
+    let values: Vec<String> = (0..table.columns.len())
+        .map(|i| match dialect {
+            super::Dialect::Sqlite => format!("value->>{i}"),
+            super::Dialect::Postgres => {
+                format!("(e->>{i})::{}", table.columns[i].1.postgres())
+            }
+        })
+        .collect();
+    let source = match dialect {
+        super::Dialect::Sqlite => "json_each($1)",
+        super::Dialect::Postgres => "jsonb_array_elements($1::jsonb) AS e",
+    };
+    let sql = format!(
+        "INSERT INTO {} ({}) SELECT {} FROM {source}",
+        table.name,
+        table.column_list(),
+        values.join(", ")
+    );
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(text)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Row, Transaction};
 use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit};
 
-use super::sql::{Arg, insert_rows};
+use super::sql::{Arg, JsonRows, Kind, Table, insert_json, insert_rows};
 use super::{Dialect, Store, Version, version_columns_for, version_from_row};
 use crate::datetime;
 use crate::error::{Error, Result};
@@ -42,123 +42,169 @@ pub(crate) struct Head {
     pub deleted: bool,
 }
 
-/// Index rows not yet inserted, per table.
+/// Rows not yet inserted: resource versions, then their index entries, per table (in the
+/// order of [`INDEX_TABLES`]).
 #[derive(Default)]
 struct Pending {
-    tables: HashMap<&'static str, Vec<Vec<Arg>>>,
-    /// The versions that have rows here.
-    seqs: HashSet<i64>,
+    resources: Vec<Vec<Arg>>,
+    index: [JsonRows; 8],
 }
 
-const INDEX_TABLES: [(&str, &[&str]); 8] = [
-    (
-        "idx_string",
-        &["seq", "res_type", "param", "value", "exact"],
-    ),
-    (
-        "idx_token",
-        &["seq", "res_type", "param", "system", "code", "text"],
-    ),
-    (
-        "idx_reference",
-        &["seq", "res_type", "param", "target_type", "target_id"],
-    ),
-    ("idx_date", &["seq", "res_type", "param", "lo", "hi"]),
-    ("idx_number", &["seq", "res_type", "param", "value"]),
-    (
-        "idx_quantity",
-        &[
-            "seq", "res_type", "param", "value", "system", "code", "unit",
+use Kind::{Bool, Int, Json, Real, Text};
+
+/// Resource versions, written with the `seq` the transaction reserved for them.
+const RESOURCES: Table = Table {
+    name: "resources",
+    columns: &[
+        ("seq", Int),
+        ("res_type", Text),
+        ("res_id", Text),
+        ("version", Int),
+        ("last_updated", Int),
+        ("method", Text),
+        ("deleted", Bool),
+        ("current", Bool),
+        ("content", Json),
+    ],
+};
+
+const INDEX_TABLES: [Table; 8] = [
+    Table {
+        name: "idx_string",
+        columns: &[
+            ("seq", Int),
+            ("res_type", Text),
+            ("param", Text),
+            ("value", Text),
+            ("exact", Text),
         ],
-    ),
-    ("idx_compartment", &["seq", "res_type", "patient_id"]),
-    ("idx_link", &["seq", "target_type", "target_id"]),
+    },
+    Table {
+        name: "idx_token",
+        columns: &[
+            ("seq", Int),
+            ("res_type", Text),
+            ("param", Text),
+            ("system", Text),
+            ("code", Text),
+            ("text", Text),
+        ],
+    },
+    Table {
+        name: "idx_reference",
+        columns: &[
+            ("seq", Int),
+            ("res_type", Text),
+            ("param", Text),
+            ("target_type", Text),
+            ("target_id", Text),
+        ],
+    },
+    Table {
+        name: "idx_date",
+        columns: &[
+            ("seq", Int),
+            ("res_type", Text),
+            ("param", Text),
+            ("lo", Int),
+            ("hi", Int),
+        ],
+    },
+    Table {
+        name: "idx_number",
+        columns: &[
+            ("seq", Int),
+            ("res_type", Text),
+            ("param", Text),
+            ("value", Real),
+        ],
+    },
+    Table {
+        name: "idx_quantity",
+        columns: &[
+            ("seq", Int),
+            ("res_type", Text),
+            ("param", Text),
+            ("value", Real),
+            ("system", Text),
+            ("code", Text),
+            ("unit", Text),
+        ],
+    },
+    Table {
+        name: "idx_compartment",
+        columns: &[("seq", Int), ("res_type", Text), ("patient_id", Text)],
+    },
+    Table {
+        name: "idx_link",
+        columns: &[("seq", Int), ("target_type", Text), ("target_id", Text)],
+    },
 ];
 
 impl Pending {
     fn add(&mut self, seq: i64, resource_type: &str, entries: Entries, keep_links: bool) {
-        self.seqs.insert(seq);
-        // idx_link holds only the references that no search parameter indexes already.
-        let unindexed: Vec<(String, String)> = entries
-            .links
-            .into_iter()
-            .filter(|(t, id)| {
-                !entries
-                    .references
-                    .iter()
-                    .any(|(_, rt, rid)| rt == t && rid == id)
-            })
-            .collect();
-        let t = || Arg::from(resource_type);
-        let mut put = |table: &'static str, row: Vec<Arg>| {
-            let mut full = vec![Arg::Int(seq)];
-            full.extend(row);
-            self.tables.entry(table).or_default().push(full);
-        };
-        for (param, value, exact) in entries.strings {
-            put(
-                "idx_string",
-                vec![t(), param.into(), value.into(), exact.into()],
-            );
+        let [
+            strings,
+            tokens,
+            references,
+            dates,
+            numbers,
+            quantities,
+            compartments,
+            links,
+        ] = &mut self.index;
+        let t = resource_type;
+        for (param, value, exact) in &entries.strings {
+            strings.push(&(seq, t, param, value, exact));
         }
-        for e in entries.tokens {
-            put(
-                "idx_token",
-                vec![
-                    t(),
-                    e.param.into(),
-                    e.system.into(),
-                    e.code.into(),
-                    e.text.into(),
-                ],
-            );
+        for e in &entries.tokens {
+            tokens.push(&(seq, t, e.param, &e.system, &e.code, &e.text));
         }
-        for (param, target_type, target_id) in entries.references {
-            put(
-                "idx_reference",
-                vec![t(), param.into(), target_type.into(), target_id.into()],
-            );
+        for (param, target_type, target_id) in &entries.references {
+            references.push(&(seq, t, param, target_type, target_id));
         }
-        for (param, range) in entries.dates {
-            put(
-                "idx_date",
-                vec![t(), param.into(), range.start.into(), range.end.into()],
-            );
+        for (param, range) in &entries.dates {
+            dates.push(&(seq, t, param, range.start, range.end));
         }
-        for (param, value) in entries.numbers {
-            put("idx_number", vec![t(), param.into(), value.into()]);
+        for (param, value) in &entries.numbers {
+            numbers.push(&(seq, t, param, value));
         }
-        for q in entries.quantities {
-            put(
-                "idx_quantity",
-                vec![
-                    t(),
-                    q.param.into(),
-                    q.value.into(),
-                    q.system.into(),
-                    q.code.into(),
-                    q.unit.into(),
-                ],
-            );
+        for q in &entries.quantities {
+            quantities.push(&(seq, t, q.param, q.value, &q.system, &q.code, &q.unit));
         }
-        for patient in entries.compartments {
-            put("idx_compartment", vec![t(), patient.into()]);
+        for patient in &entries.compartments {
+            compartments.push(&(seq, t, patient));
         }
         if keep_links {
-            for (target_type, target_id) in unindexed {
-                put("idx_link", vec![target_type.into(), target_id.into()]);
+            // idx_link holds only the references that no search parameter indexes already.
+            for (target_type, target_id) in &entries.links {
+                let indexed = entries
+                    .references
+                    .iter()
+                    .any(|(_, rt, rid)| rt == target_type && rid == target_id);
+                if !indexed {
+                    links.push(&(seq, target_type, target_id));
+                }
             }
         }
     }
+}
 
-    fn forget(&mut self, seq: i64) {
-        if !self.seqs.remove(&seq) {
-            return;
-        }
-        for rows in self.tables.values_mut() {
-            rows.retain(|row| row.first() != Some(&Arg::Int(seq)));
-        }
-    }
+/// A part of a transaction, begun by [`Tx::begin_part`] and ended by [`Tx::end_part`].
+#[must_use = "a part is ended with Tx::end_part"]
+#[derive(Debug)]
+pub struct Part(());
+
+/// `seq` values reserved for the versions a transaction writes.
+#[derive(Default)]
+struct Seqs {
+    /// SQLite: the next one (the transaction holds the database's write lock, so every value
+    /// past the highest ever used is its own).
+    next: Option<i64>,
+    /// PostgreSQL: values taken from the sequence, the smallest last.
+    taken: Vec<i64>,
+    /// How many times values were taken (each time more).
+    takes: usize,
 }
 
 /// The Bundle entry a write belongs to: its index and request line.
@@ -180,6 +226,7 @@ pub struct Tx {
     dialect: Dialect,
     now: i64,
     pending: Pending,
+    seqs: Seqs,
     links: Vec<Link>,
     live: HashSet<(String, String)>,
     deleted: Vec<((String, String), EntryContext)>,
@@ -218,6 +265,7 @@ impl Tx {
             dialect: store.dialect,
             now: datetime::now_micros(),
             pending: Pending::default(),
+            seqs: Seqs::default(),
             links: Vec::new(),
             live: HashSet::new(),
             deleted: Vec::new(),
@@ -264,6 +312,7 @@ impl Tx {
     /// absent or deleted), locked against concurrent writers of the same resource.
     pub async fn current(&mut self, resource_type: &str, id: &str) -> Result<Option<Version>> {
         self.lock(&resource_key(resource_type, id)).await?;
+        self.flush().await?;
         let sql = format!(
             "SELECT {} FROM resources r WHERE r.res_type = $1 AND r.res_id = $2 AND r.current",
             version_columns_for(self.dialect)
@@ -279,6 +328,7 @@ impl Tx {
 
     /// The head version of `resource_type/id`.
     pub(crate) async fn head(&mut self, resource_type: &str, id: &str) -> Result<Option<Head>> {
+        self.flush().await?;
         let row = sqlx::query(
             "SELECT seq, version, CASE WHEN deleted THEN 1 ELSE 0 END AS deleted \
              FROM resources WHERE res_type = $1 AND res_id = $2 AND current",
@@ -444,32 +494,28 @@ impl Tx {
                 .bind(h.seq)
                 .execute(&mut *self.tx)
                 .await?;
-            self.pending.forget(h.seq);
-            for (table, _) in INDEX_TABLES {
-                sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE seq = $1")))
-                    .bind(h.seq)
-                    .execute(&mut *self.tx)
-                    .await?;
+            for table in INDEX_TABLES {
+                sqlx::query(AssertSqlSafe(format!(
+                    "DELETE FROM {} WHERE seq = $1",
+                    table.name
+                )))
+                .bind(h.seq)
+                .execute(&mut *self.tx)
+                .await?;
             }
         }
-        let text = content.as_ref().map(Value::to_string);
-        let sql = format!(
-            "INSERT INTO resources (res_type, res_id, version, last_updated, method, deleted, current, content) \
-             VALUES ($1, $2, $3, $4, $5, {}, TRUE, {}) RETURNING seq",
-            if content.is_some() { "FALSE" } else { "TRUE" },
-            self.dialect.json_param(6)
-        );
-        let seq: i64 = sqlx::query(AssertSqlSafe(sql))
-            .bind(resource_type)
-            .bind(&id)
-            .bind(version)
-            .bind(self.now)
-            .bind(method)
-            .bind(text)
-            .fetch_one(&mut *self.tx)
-            .await
-            .map_err(|e| conflict_on_race(e, resource_type, &id))?
-            .try_get("seq")?;
+        let seq = self.next_seq().await?;
+        self.pending.resources.push(vec![
+            seq.into(),
+            resource_type.into(),
+            id.as_str().into(),
+            version.into(),
+            self.now.into(),
+            method.into(),
+            content.is_none().into(),
+            true.into(),
+            content.as_ref().map(Value::to_string).into(),
+        ]);
         if let Some(entries) = entries {
             // AuditEvents record what happened to resources, including deleted ones: their
             // references neither need to resolve nor keep their targets alive.
@@ -497,25 +543,118 @@ impl Tx {
         })
     }
 
-    async fn flush(&mut self) -> Result<()> {
-        self.pending.seqs.clear();
-        for (table, columns) in INDEX_TABLES {
-            if let Some(rows) = self.pending.tables.remove(table)
-                && !rows.is_empty()
-            {
-                insert_rows(&mut self.tx, self.dialect, table, columns, rows).await?;
+    /// The `seq` of the next version written.
+    async fn next_seq(&mut self) -> Result<i64> {
+        if let Some(next) = self.seqs.next.as_mut() {
+            *next += 1;
+            return Ok(*next - 1);
+        }
+        if let Some(seq) = self.seqs.taken.pop() {
+            return Ok(seq);
+        }
+        match self.dialect {
+            Dialect::Sqlite => {
+                // sqlite_sequence keeps the highest seq ever used (AUTOINCREMENT never reuses one).
+                let last: i64 = sqlx::query(
+                    "SELECT COALESCE(MAX(s), 0) AS s FROM (\
+                     SELECT seq AS s FROM sqlite_sequence WHERE name = 'resources' \
+                     UNION ALL SELECT MAX(seq) FROM resources)",
+                )
+                .fetch_one(&mut *self.tx)
+                .await?
+                .try_get("s")?;
+                self.seqs.next = Some(last + 2);
+                Ok(last + 1)
             }
+            Dialect::Postgres => {
+                // one for a single write, then more at a time for a transaction of many
+                let count = [1, 16, 128][self.seqs.takes.min(2)];
+                self.seqs.takes += 1;
+                let rows = sqlx::query(
+                    "SELECT nextval(pg_get_serial_sequence('resources', 'seq')) AS seq \
+                     FROM generate_series(1, $1)",
+                )
+                .bind(count)
+                .fetch_all(&mut *self.tx)
+                .await?;
+                let mut taken = rows
+                    .iter()
+                    .map(|r| r.try_get::<i64, _>("seq"))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                taken.sort_unstable_by(|a, b| b.cmp(a));
+                let seq = taken.pop().expect("generate_series(1, n >= 1) gives a row");
+                self.seqs.taken = taken;
+                Ok(seq)
+            }
+        }
+    }
+
+    /// Inserts the pending versions, then their index entries.
+    async fn flush(&mut self) -> Result<()> {
+        let resources = std::mem::take(&mut self.pending.resources);
+        if !resources.is_empty() {
+            insert_rows(&mut self.tx, self.dialect, RESOURCES, resources)
+                .await
+                .map_err(conflict_on_race)?;
+        }
+        let index = std::mem::take(&mut self.pending.index);
+        for (table, rows) in INDEX_TABLES.into_iter().zip(index) {
+            insert_json(&mut self.tx, self.dialect, table, rows).await?;
         }
         Ok(())
     }
 
     /// Checks references, writes the indexes and commits.
     pub async fn commit(mut self) -> Result<()> {
+        self.check().await?;
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Writes what is pending and checks the references and deletions written so far.
+    async fn check(&mut self) -> Result<()> {
         self.flush().await?;
         self.check_links().await?;
         self.check_deletions().await?;
-        self.tx.commit().await?;
+        // what was written is in the database now, where later checks find it
+        self.live.clear();
         Ok(())
+    }
+
+    /// Begins a part of the transaction that [`Tx::end_part`] keeps or undoes alone (an SQL
+    /// savepoint): e.g. one Bundle of many loaded in one transaction. Parts do not nest.
+    pub async fn begin_part(&mut self) -> Result<Part> {
+        self.check().await?;
+        sqlx::query("SAVEPOINT part").execute(&mut *self.tx).await?;
+        Ok(Part(()))
+    }
+
+    /// Ends `part` with its `outcome`: kept when the outcome is a success and the part's
+    /// references and deletions hold, otherwise undone (its writes, index entries and pending
+    /// checks), leaving the transaction as it was before the part. Returns the outcome, or what
+    /// failed the checks.
+    pub async fn end_part<T>(&mut self, part: Part, outcome: Result<T>) -> Result<T> {
+        let Part(()) = part;
+        let outcome = match outcome {
+            Ok(value) => self.check().await.map(|()| value),
+            Err(e) => Err(e),
+        };
+        let end = match outcome {
+            Ok(_) => "RELEASE SAVEPOINT part",
+            Err(_) => {
+                self.pending = Pending::default();
+                self.links.clear();
+                self.deleted.clear();
+                self.live.clear();
+                "ROLLBACK TO SAVEPOINT part; RELEASE SAVEPOINT part"
+            }
+        };
+        for statement in end.split("; ") {
+            sqlx::query(AssertSqlSafe(statement))
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        outcome
     }
 
     /// Every reference written must point at a live resource.
@@ -605,11 +744,13 @@ fn in_entry(error: Error, entry: EntryContext) -> Error {
 }
 
 /// A concurrent writer created the same version first.
-fn conflict_on_race(error: sqlx::Error, resource_type: &str, id: &str) -> Error {
+fn conflict_on_race(error: sqlx::Error) -> Error {
     match &error {
-        sqlx::Error::Database(db) if db.is_unique_violation() => Error::Conflict(format!(
-            "{resource_type}/{id} was changed by another request at the same time; retry"
-        )),
+        sqlx::Error::Database(db) if db.is_unique_violation() => Error::Conflict(
+            "a resource this transaction writes was changed by another request at the same \
+             time; retry"
+                .into(),
+        ),
         _ => Error::Database(error),
     }
 }
