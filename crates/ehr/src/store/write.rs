@@ -42,12 +42,86 @@ pub(crate) struct Head {
     pub deleted: bool,
 }
 
-/// Rows not yet inserted: resource versions, then their index entries, per table (in the
-/// order of [`INDEX_TABLES`]).
+/// Writes not yet sent to the database, in order: batches of rows, and the savepoint
+/// statements between them.
 #[derive(Default)]
 struct Pending {
+    /// Sealed batches and statements, oldest first.
+    queue: Vec<Queued>,
+    /// The batch being filled.
+    rows: Rows,
+}
+
+/// Resource versions, then their index entries, per table (in the order of [`INDEX_TABLES`]).
+#[derive(Default)]
+struct Rows {
     resources: Vec<Vec<Arg>>,
     index: [JsonRows; 8],
+}
+
+/// One step of [`Pending::queue`].
+enum Queued {
+    Rows(Rows),
+    Statement(&'static str),
+}
+
+impl Pending {
+    /// Queues `statement` after the rows so far.
+    fn statement(&mut self, statement: &'static str) {
+        self.seal();
+        self.queue.push(Queued::Statement(statement));
+    }
+
+    fn seal(&mut self) {
+        if !self.rows.resources.is_empty() {
+            self.queue.push(Queued::Rows(std::mem::take(&mut self.rows)));
+        }
+    }
+
+    /// Everything, oldest first.
+    fn take(&mut self) -> Vec<Queued> {
+        self.seal();
+        std::mem::take(&mut self.queue)
+    }
+
+    /// Versions waiting, sealed or not.
+    fn versions(&self) -> usize {
+        let sealed: usize = self
+            .queue
+            .iter()
+            .map(|q| match q {
+                Queued::Rows(rows) => rows.resources.len(),
+                Queued::Statement(_) => 0,
+            })
+            .sum();
+        sealed + self.rows.resources.len()
+    }
+}
+
+/// Sends `queue` in order through `tx`.
+async fn write_queue(
+    tx: &mut Transaction<'static, Any>,
+    dialect: Dialect,
+    queue: Vec<Queued>,
+) -> Result<()> {
+    for queued in queue {
+        match queued {
+            Queued::Rows(rows) => {
+                insert_rows(tx, dialect, RESOURCES, rows.resources)
+                    .await
+                    .map_err(conflict_on_race)?;
+                for (table, index) in INDEX_TABLES.into_iter().zip(rows.index) {
+                    insert_json(tx, dialect, table, index).await?;
+                }
+            }
+            Queued::Statement(statement) => {
+                sqlx::query(AssertSqlSafe(statement))
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 use Kind::{Bool, Int, Json, Real, Text};
@@ -141,7 +215,7 @@ const INDEX_TABLES: [Table; 8] = [
     },
 ];
 
-impl Pending {
+impl Rows {
     fn add(&mut self, seq: i64, resource_type: &str, entries: Entries, keep_links: bool) {
         let [
             strings,
@@ -207,6 +281,9 @@ struct Seqs {
     takes: usize,
 }
 
+/// Versions queued before they are sent to the database in the background.
+const SEND_AT: usize = 256;
+
 /// The Bundle entry a write belongs to: its index and request line.
 type EntryContext = Option<(usize, String)>;
 
@@ -219,7 +296,14 @@ struct Link {
 
 /// A write transaction. Dropping it without [`Tx::commit`] rolls everything back.
 pub struct Tx {
-    tx: Transaction<'static, Any>,
+    /// The database transaction, while no write is being sent through it in the background.
+    tx: Option<Transaction<'static, Any>>,
+    /// The write being sent in the background, which gives the transaction back.
+    sending: Option<tokio::task::JoinHandle<(Transaction<'static, Any>, Result<()>)>>,
+    /// Set when a write sent in the background failed: the transaction is to be undone.
+    failed: bool,
+    /// Where the current part's savepoint waits in `pending`, while it has not been sent.
+    part_queued: Option<usize>,
     /// Its turn (see `Turns`), released after the transaction ends (fields drop in order).
     _database: Option<OwnedMutexGuard<()>>,
     _writer: Option<OwnedSemaphorePermit>,
@@ -259,7 +343,10 @@ impl Tx {
             Dialect::Postgres => store.pool.begin().await?,
         };
         Ok(Tx {
-            tx,
+            tx: Some(tx),
+            sending: None,
+            failed: false,
+            part_queued: None,
             _database: database,
             _writer: writer,
             dialect: store.dialect,
@@ -290,8 +377,57 @@ impl Tx {
 
     /// The connection, with all pending index rows written (for searches inside the transaction).
     pub(crate) async fn connection(&mut self) -> Result<&mut AnyConnection> {
-        self.flush().await?;
-        Ok(&mut self.tx)
+        self.db().await
+    }
+
+    /// The connection, once every pending write is sent and written.
+    async fn db(&mut self) -> Result<&mut AnyConnection> {
+        self.send().await?;
+        self.wait().await?;
+        match self.tx.as_mut() {
+            Some(tx) => Ok(&mut **tx),
+            None => Err(Error::Internal("the transaction was lost".into())),
+        }
+    }
+
+    /// Sends what is pending through the transaction in the background, so that the next
+    /// writes are prepared meanwhile (after the write sent before ends).
+    async fn send(&mut self) -> Result<()> {
+        let queue = self.pending.take();
+        self.part_queued = None;
+        if queue.is_empty() {
+            return Ok(());
+        }
+        self.wait().await?;
+        let Some(mut tx) = self.tx.take() else {
+            return Err(Error::Internal("the transaction was lost".into()));
+        };
+        let dialect = self.dialect;
+        self.sending = Some(tokio::spawn(async move {
+            let sent = write_queue(&mut tx, dialect, queue).await;
+            (tx, sent)
+        }));
+        Ok(())
+    }
+
+    /// Waits for the write sent in the background; its failure fails the transaction.
+    async fn wait(&mut self) -> Result<()> {
+        if let Some(sending) = self.sending.take() {
+            let (tx, sent) = sending
+                .await
+                .map_err(|e| Error::Internal(format!("a write of the transaction stopped: {e}")))?;
+            self.tx = Some(tx);
+            if let Err(e) = sent {
+                self.failed = true;
+                return Err(e);
+            }
+        }
+        if self.failed {
+            return Err(Error::Internal(
+                "an earlier write of this transaction failed".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Makes every other transaction that locks `key` wait until this one ends, so that
@@ -302,7 +438,7 @@ impl Tx {
         if self.dialect == Dialect::Postgres {
             sqlx::query("SELECT 1 FROM pg_advisory_xact_lock(4242002, hashtext($1))")
                 .bind(key)
-                .execute(&mut *self.tx)
+                .execute(self.db().await?)
                 .await?;
         }
         Ok(())
@@ -312,7 +448,6 @@ impl Tx {
     /// absent or deleted), locked against concurrent writers of the same resource.
     pub async fn current(&mut self, resource_type: &str, id: &str) -> Result<Option<Version>> {
         self.lock(&resource_key(resource_type, id)).await?;
-        self.flush().await?;
         let sql = format!(
             "SELECT {} FROM resources r WHERE r.res_type = $1 AND r.res_id = $2 AND r.current",
             version_columns_for(self.dialect)
@@ -320,7 +455,7 @@ impl Tx {
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(resource_type)
             .bind(id)
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(self.db().await?)
             .await?;
         let version = row.map(|r| version_from_row(&r)).transpose()?;
         Ok(version.filter(|v| v.content.is_some()))
@@ -328,14 +463,13 @@ impl Tx {
 
     /// The head version of `resource_type/id`.
     pub(crate) async fn head(&mut self, resource_type: &str, id: &str) -> Result<Option<Head>> {
-        self.flush().await?;
         let row = sqlx::query(
             "SELECT seq, version, CASE WHEN deleted THEN 1 ELSE 0 END AS deleted \
              FROM resources WHERE res_type = $1 AND res_id = $2 AND current",
         )
         .bind(resource_type)
         .bind(id)
-        .fetch_optional(&mut *self.tx)
+        .fetch_optional(self.db().await?)
         .await?;
         row.map(|r| -> Result<Head> {
             Ok(Head {
@@ -424,7 +558,7 @@ impl Tx {
         );
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(head.seq)
-            .fetch_one(&mut *self.tx)
+            .fetch_one(self.db().await?)
             .await?;
         let text: Option<String> = row.try_get("content")?;
         let Some(mut stored) = text.and_then(|t| serde_json::from_str::<Value>(&t).ok()) else {
@@ -492,7 +626,7 @@ impl Tx {
         if let Some(h) = head {
             sqlx::query("UPDATE resources SET current = FALSE WHERE seq = $1")
                 .bind(h.seq)
-                .execute(&mut *self.tx)
+                .execute(self.db().await?)
                 .await?;
             for table in INDEX_TABLES {
                 sqlx::query(AssertSqlSafe(format!(
@@ -500,12 +634,12 @@ impl Tx {
                     table.name
                 )))
                 .bind(h.seq)
-                .execute(&mut *self.tx)
+                .execute(self.db().await?)
                 .await?;
             }
         }
         let seq = self.next_seq().await?;
-        self.pending.resources.push(vec![
+        self.pending.rows.resources.push(vec![
             seq.into(),
             resource_type.into(),
             id.as_str().into(),
@@ -529,8 +663,11 @@ impl Tx {
                     });
                 }
             }
-            self.pending.add(seq, resource_type, entries, checked);
+            self.pending.rows.add(seq, resource_type, entries, checked);
             self.live.insert((resource_type.to_string(), id.clone()));
+        }
+        if self.pending.versions() >= SEND_AT {
+            self.send().await?;
         }
         Ok(Written {
             resource_type,
@@ -560,7 +697,7 @@ impl Tx {
                      SELECT seq AS s FROM sqlite_sequence WHERE name = 'resources' \
                      UNION ALL SELECT MAX(seq) FROM resources)",
                 )
-                .fetch_one(&mut *self.tx)
+                .fetch_one(self.db().await?)
                 .await?
                 .try_get("s")?;
                 self.seqs.next = Some(last + 2);
@@ -575,7 +712,7 @@ impl Tx {
                      FROM generate_series(1, $1)",
                 )
                 .bind(count)
-                .fetch_all(&mut *self.tx)
+                .fetch_all(self.db().await?)
                 .await?;
                 let mut taken = rows
                     .iter()
@@ -589,34 +726,22 @@ impl Tx {
         }
     }
 
-    /// Inserts the pending versions, then their index entries.
-    async fn flush(&mut self) -> Result<()> {
-        let resources = std::mem::take(&mut self.pending.resources);
-        if !resources.is_empty() {
-            insert_rows(&mut self.tx, self.dialect, RESOURCES, resources)
-                .await
-                .map_err(conflict_on_race)?;
-        }
-        let index = std::mem::take(&mut self.pending.index);
-        for (table, rows) in INDEX_TABLES.into_iter().zip(index) {
-            insert_json(&mut self.tx, self.dialect, table, rows).await?;
-        }
-        Ok(())
-    }
-
     /// Checks references, writes the indexes and commits.
     pub async fn commit(mut self) -> Result<()> {
         self.check().await?;
-        self.tx.commit().await?;
-        Ok(())
+        self.db().await?;
+        match self.tx.take() {
+            Some(tx) => Ok(tx.commit().await?),
+            None => Err(Error::Internal("the transaction was lost".into())),
+        }
     }
 
-    /// Writes what is pending and checks the references and deletions written so far.
+    /// Checks the references and deletions written so far (reading the database only for
+    /// what this transaction did not write itself).
     async fn check(&mut self) -> Result<()> {
-        self.flush().await?;
         self.check_links().await?;
         self.check_deletions().await?;
-        // what was written is in the database now, where later checks find it
+        // later checks find what was written in the database
         self.live.clear();
         Ok(())
     }
@@ -625,45 +750,58 @@ impl Tx {
     /// savepoint): e.g. one Bundle of many loaded in one transaction. Parts do not nest.
     pub async fn begin_part(&mut self) -> Result<Part> {
         self.check().await?;
-        sqlx::query("SAVEPOINT part").execute(&mut *self.tx).await?;
+        self.pending.statement("SAVEPOINT part");
+        self.part_queued = Some(self.pending.queue.len() - 1);
         Ok(Part(()))
     }
 
     /// Ends `part` with its `outcome`: kept when the outcome is a success and the part's
     /// references and deletions hold, otherwise undone (its writes, index entries and pending
     /// checks), leaving the transaction as it was before the part. Returns the outcome, or what
-    /// failed the checks.
+    /// failed the checks. A kept part's writes may still be on their way to the database.
     pub async fn end_part<T>(&mut self, part: Part, outcome: Result<T>) -> Result<T> {
         let Part(()) = part;
         let outcome = match outcome {
             Ok(value) => self.check().await.map(|()| value),
             Err(e) => Err(e),
         };
-        let end = match outcome {
-            Ok(_) => "RELEASE SAVEPOINT part",
-            Err(_) => {
-                self.pending = Pending::default();
-                self.links.clear();
-                self.deleted.clear();
-                self.live.clear();
-                "ROLLBACK TO SAVEPOINT part; RELEASE SAVEPOINT part"
+        let Err(error) = outcome else {
+            self.pending.statement("RELEASE SAVEPOINT part");
+            self.part_queued = None;
+            if self.pending.versions() >= SEND_AT {
+                self.send().await?;
             }
+            return outcome;
         };
-        for statement in end.split("; ") {
-            sqlx::query(AssertSqlSafe(statement))
-                .execute(&mut *self.tx)
-                .await?;
+        self.links.clear();
+        self.deleted.clear();
+        self.live.clear();
+        if let Some(at) = self.part_queued.take() {
+            // nothing of the part has left: forget it
+            self.pending.queue.truncate(at);
+            self.pending.rows = Rows::default();
+            return Err(error);
         }
-        outcome
+        // everything pending is the part's; what was sent of it is rolled back
+        self.pending = Pending::default();
+        let _ = self.wait().await;
+        self.failed = false;
+        for statement in ["ROLLBACK TO SAVEPOINT part", "RELEASE SAVEPOINT part"] {
+            if let Err(e) = sqlx::query(statement).execute(self.db().await?).await {
+                self.failed = true;
+                return Err(e.into());
+            }
+        }
+        Err(error)
     }
 
     /// Every reference written must point at a live resource.
     async fn check_links(&mut self) -> Result<()> {
+        let live = &self.live;
+        self.links.retain(|link| !live.contains(&link.target));
         let mut known: HashMap<(String, String), bool> = HashMap::new();
         for link in std::mem::take(&mut self.links) {
-            let exists = if self.live.contains(&link.target) {
-                true
-            } else if let Some(&exists) = known.get(&link.target) {
+            let exists = if let Some(&exists) = known.get(&link.target) {
                 exists
             } else {
                 let (t, id) = &link.target;
@@ -672,7 +810,7 @@ impl Tx {
                 )
                 .bind(t.as_str())
                 .bind(id.as_str())
-                .fetch_optional(&mut *self.tx)
+                .fetch_optional(self.db().await?)
                 .await?
                 .is_some();
                 known.insert(link.target.clone(), exists);
@@ -710,7 +848,7 @@ impl Tx {
             )
             .bind(id.as_str())
             .bind(t.as_str())
-            .fetch_optional(&mut *self.tx)
+            .fetch_optional(self.db().await?)
             .await?;
             if let Some(row) = row {
                 let (from_type, from_id): (String, String) =
