@@ -12,7 +12,7 @@ mod write;
 use std::sync::Arc;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, AssertSqlSafe, Executor};
 use tokio::sync::{Mutex, Semaphore};
 
 use crate::error::{Error, Result};
@@ -50,6 +50,8 @@ impl Dialect {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// Where write transactions run: on SQLite a connection of its own, else `pool`.
+    writer: AnyPool,
     dialect: Dialect,
     turns: Arc<Turns>,
 }
@@ -64,6 +66,39 @@ struct Turns {
     /// SQLite only, which takes one writer at a time: held by the open write transaction of any
     /// kind, which then begins `IMMEDIATE` (no writer fails with "database is locked").
     database: Option<Arc<Mutex<()>>>,
+}
+
+/// SQLite page cache of the writers' connection: the index pages a bulk load changes.
+const WRITER_CACHE_KIB: u32 = 64 * 1024;
+/// SQLite page cache of each reader's connection.
+const READER_CACHE_KIB: u32 = 8 * 1024;
+
+/// Options of an SQLite pool of `connections`, each with a page cache of `cache_kib`.
+fn sqlite_options(connections: u32, cache_kib: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(connections)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                let cache = format!("PRAGMA cache_size = -{cache_kib}");
+                for pragma in [
+                    "PRAGMA journal_mode = WAL",
+                    "PRAGMA synchronous = NORMAL",
+                    "PRAGMA busy_timeout = 10000",
+                    cache.as_str(),
+                    "PRAGMA temp_store = MEMORY",
+                    // No memory-mapped reads: mapped pages count as the node's own memory, as
+                    // much as the file it reads; reads copy from the OS's cache instead, no
+                    // slower here (docs/BENCHMARKS.md).
+                    "PRAGMA mmap_size = 0",
+                    // Checkpoint less often: a page changed by many commits is copied to the
+                    // database once.
+                    "PRAGMA wal_autocheckpoint = 16384",
+                ] {
+                    conn.execute(AssertSqlSafe(pragma.to_string())).await?;
+                }
+                Ok(())
+            })
+        })
 }
 
 /// Connections of a PostgreSQL store's pool.
@@ -88,42 +123,31 @@ impl Store {
                 "database URL {url:?} must start with sqlite: or postgres://"
             )));
         };
-        let mut options = AnyPoolOptions::new();
-        if dialect == Dialect::Sqlite {
-            // An in-memory database lives in one connection; a file serialises writers anyway.
-            let connections = if url.contains(":memory:") { 1 } else { 4 };
-            options = options
-                .max_connections(connections)
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        for pragma in [
-                            "PRAGMA journal_mode = WAL",
-                            "PRAGMA synchronous = NORMAL",
-                            "PRAGMA busy_timeout = 10000",
-                            // Index-heavy writes touch many pages: keep them in memory.
-                            "PRAGMA cache_size = -65536",
-                            "PRAGMA temp_store = MEMORY",
-                            // No memory-mapped reads: mapped pages count as the node's own
-                            // memory, as much as the file it reads; reads copy from the OS's
-                            // cache instead, no slower here (docs/BENCHMARKS.md).
-                            "PRAGMA mmap_size = 0",
-                            // Checkpoint less often: a page changed by many commits is
-                            // copied to the database once.
-                            "PRAGMA wal_autocheckpoint = 16384",
-                        ] {
-                            conn.execute(pragma).await?;
-                        }
-                        Ok(())
-                    })
-                });
-        } else {
-            options = options.max_connections(POSTGRES_CONNECTIONS);
-        }
-        let pool = options.connect(&url).await.map_err(|e| {
-            Error::Database(sqlx::Error::Configuration(
-                format!("cannot open database {}: {e}", redact(&url)).into(),
-            ))
-        })?;
+        let connect = |options: AnyPoolOptions| async {
+            options.connect(&url).await.map_err(|e| {
+                Error::Database(sqlx::Error::Configuration(
+                    format!("cannot open database {}: {e}", redact(&url)).into(),
+                ))
+            })
+        };
+        let (pool, writer) = match dialect {
+            // An in-memory database lives in one connection.
+            Dialect::Sqlite if url.contains(":memory:") => {
+                let pool = connect(sqlite_options(1, WRITER_CACHE_KIB)).await?;
+                (pool.clone(), pool)
+            }
+            // Writers take turns on one connection, which keeps the pages they change in its
+            // cache; readers have small caches of their own (the OS caches the file for all).
+            Dialect::Sqlite => (
+                connect(sqlite_options(3, READER_CACHE_KIB)).await?,
+                connect(sqlite_options(1, WRITER_CACHE_KIB)).await?,
+            ),
+            Dialect::Postgres => {
+                let pool =
+                    connect(AnyPoolOptions::new().max_connections(POSTGRES_CONNECTIONS)).await?;
+                (pool.clone(), pool)
+            }
+        };
         let turns = Turns {
             writers: Arc::new(Semaphore::new(match dialect {
                 Dialect::Sqlite => 1,
@@ -133,6 +157,7 @@ impl Store {
         };
         let store = Store {
             pool,
+            writer,
             dialect,
             turns: Arc::new(turns),
         };
@@ -163,6 +188,7 @@ impl Store {
     /// Closes the connections.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }
 

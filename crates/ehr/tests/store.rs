@@ -265,7 +265,11 @@ async fn a_failed_bundle_in_a_group_is_undone_alone() {
         entries.extend(std::iter::repeat_n(observation, 400));
         entries.push(json!({"resource": {"resourceType": "Observation", "code": {"text": "Long"}}, "request": {"method": "POST", "url": "Observation"}}));
         let error = load(long).await.unwrap_err();
-        assert!(error.to_string().contains("entry 402"), "{}: {error}", b.name);
+        assert!(
+            error.to_string().contains("entry 402"),
+            "{}: {error}",
+            b.name
+        );
         // refers to a resource of an earlier part of the same transaction
         let earlier = format!("Patient/{}", first_patient.id);
         load(with_observation("Last", &earlier)).await.unwrap();

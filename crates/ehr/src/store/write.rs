@@ -74,7 +74,8 @@ impl Pending {
 
     fn seal(&mut self) {
         if !self.rows.resources.is_empty() {
-            self.queue.push(Queued::Rows(std::mem::take(&mut self.rows)));
+            self.queue
+                .push(Queued::Rows(std::mem::take(&mut self.rows)));
         }
     }
 
@@ -339,8 +340,8 @@ impl Tx {
         let tx = match store.dialect {
             // Take the write lock now, not at the first write after a read (an upgrade that
             // fails at once when another connection wrote in between).
-            Dialect::Sqlite => store.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Dialect::Postgres => store.pool.begin().await?,
+            Dialect::Sqlite => store.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => store.writer.begin().await?,
         };
         Ok(Tx {
             tx: Some(tx),
