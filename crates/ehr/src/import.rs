@@ -78,7 +78,7 @@ async fn import_files(
     report: &mut ImportReport,
 ) -> Result<()> {
     for file in files {
-        let text = std::fs::read_to_string(&file).map_err(|source| Error::Io {
+        let text = std::fs::read_to_string(file).map_err(|source| Error::Io {
             path: file.display().to_string(),
             source,
         })?;

@@ -61,7 +61,7 @@ struct Rows {
 
 /// One step of [`Pending::queue`].
 enum Queued {
-    Rows(Rows),
+    Rows(Box<Rows>),
     Statement(&'static str),
 }
 
@@ -75,7 +75,7 @@ impl Pending {
     fn seal(&mut self) {
         if !self.rows.resources.is_empty() {
             self.queue
-                .push(Queued::Rows(std::mem::take(&mut self.rows)));
+                .push(Queued::Rows(Box::new(std::mem::take(&mut self.rows))));
         }
     }
 
@@ -108,11 +108,12 @@ async fn write_queue(
     for queued in queue {
         match queued {
             Queued::Rows(rows) => {
-                insert_rows(tx, dialect, RESOURCES, rows.resources)
+                let Rows { resources, index } = *rows;
+                insert_rows(tx, dialect, RESOURCES, resources)
                     .await
                     .map_err(conflict_on_race)?;
-                for (table, index) in INDEX_TABLES.into_iter().zip(rows.index) {
-                    insert_json(tx, dialect, table, index).await?;
+                for (table, rows) in INDEX_TABLES.into_iter().zip(index) {
+                    insert_json(tx, dialect, table, rows).await?;
                 }
             }
             Queued::Statement(statement) => {
