@@ -769,10 +769,8 @@ impl Tx {
         };
         let Err(error) = outcome else {
             self.pending.statement("RELEASE SAVEPOINT part");
+            // (writes already went out in the background as they reached SEND_AT)
             self.part_queued = None;
-            if self.pending.versions() >= SEND_AT {
-                self.send().await?;
-            }
             return outcome;
         };
         self.links.clear();
