@@ -2,7 +2,9 @@
 # Seed corpora of the fuzz targets, from the fixtures the tests use:
 # deid_dicom from the ultrasound DICOM files ($COHORT_SHARED_DATA/dicom-us, which
 # scripts/test.sh assembles from PyPI; small files whole, every file's first 4 and 16 KiB),
-# deid_text from the notes of crates/deid/tests/data/text (each note up to 4 KiB).
+# deid_text from the notes of crates/deid/tests/data/text (each note up to 4 KiB),
+# cstore_receiver from a storescu session recorded on its way to dcmtk's storescp, the others
+# from small hand-made messages (fuzz/seeds.py).
 set -euo pipefail
 cd "$(dirname "$0")"
 data="${COHORT_SHARED_DATA:-$HOME/.cache/cohort-test-tools/data}/dicom-us"
@@ -26,3 +28,4 @@ for path in sorted(glob.glob("../crates/deid/tests/data/text/*.jsonl")):
 print(n, "text seeds")
 PY
 echo "$(ls corpus/deid_dicom | wc -l) DICOM seeds"
+python3 seeds.py "$data"

@@ -1,212 +1,45 @@
 //! The federation as separate processes, as hospitals run it: one
 //! `cohort coordinator` and one `cohort node` per hospital, configured by TOML
 //! files, credentials from `cohort ca`. Covers a coordinator killed and
-//! restarted mid-training and a node killed mid-round.
+//! restarted mid-training (once, and at 50 seeded points of one protected
+//! plan) and a node killed mid-round.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+mod common;
 
-use fed::plan::TrainingPlan;
+use std::collections::BTreeMap;
+use std::process::{Child, Command};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cohort");
-const HOSPITALS: [&str; 4] = ["cleveland", "hungarian", "switzerland", "va"];
+use common::{
+    Addresses, BIN, Coordinator, Hospital, cohort, copy_tree, create_node_secrets, final_model,
+    free_port, ledger_tree_size, node_log, protected_plan, published_ledger_size, reference_run,
+    run_uninterrupted, set_up, start_node, test_plan, verify_ledger, workdir,
+};
+use rand::{Rng, SeedableRng};
 
-fn cohort(args: &[&str], dir: &Path) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "cohort {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+fn start_uci_federation(plan: &fed::plan::TrainingPlan) -> (tempfile::TempDir, std::path::PathBuf) {
+    let (guard, dir) = workdir();
+    set_up(
+        &dir,
+        plan,
+        &Hospital::uci(),
+        &Addresses::loopback(free_port()),
     );
-    String::from_utf8(out.stdout).unwrap()
+    (guard, dir)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// CA, credentials, data and configuration files for a whole federation.
-fn set_up(dir: &Path, plan: &TrainingPlan, port: u16) {
-    cohort(&["ca", "init", "--dir", "pki"], dir);
-    let mut parties = vec!["issue", "--dir", "pki", "coordinator"];
-    parties.extend(HOSPITALS);
-    let mut args = vec!["ca"];
-    args.extend(parties);
-    cohort(&args, dir);
-    harness::write_heart_data(&dir.join("data")).unwrap();
-
-    let mut config = toml::Table::new();
-    config.insert("listen".into(), format!("127.0.0.1:{port}").into());
-    config.insert("data_dir".into(), "coordinator-store".into());
-    config.insert("exit_when_done".into(), true.into());
-    config.insert("tls".into(), tls_table("coordinator"));
-    let hospitals: Vec<toml::Value> = HOSPITALS
+fn start_nodes(dir: &std::path::Path) -> Vec<Child> {
+    Hospital::uci()
         .iter()
-        .map(|h| {
-            let mut t = toml::Table::new();
-            t.insert("name".into(), (*h).into());
-            t.insert("certificate".into(), format!("pki/{h}.crt").into());
-            t.into()
-        })
-        .collect();
-    config.insert("hospitals".into(), hospitals.into());
-    config.insert("plan".into(), toml::Value::try_from(plan).unwrap());
-    std::fs::write(
-        dir.join("coordinator.toml"),
-        toml::to_string(&config).unwrap(),
-    )
-    .unwrap();
-
-    let code_hash = cohort(&["plan", "code-hash", "--config", "coordinator.toml"], dir);
-    assert_eq!(code_hash.trim(), plan.code_hash());
-    for h in HOSPITALS {
-        let toml = format!(
-            "name = \"{h}\"\ncoordinator = \"https://127.0.0.1:{port}\"\ndata_dir = \"store-{h}\"\n\
-             approved_code_hashes = [\"{}\"]\nexit_when_done = true\n\n\
-             [tls]\ncertificate = \"pki/{h}.crt\"\nkey = \"pki/{h}.key\"\nca = \"pki/ca.crt\"\n\n\
-             [dataset]\nkind = \"heart-disease\"\ndir = \"data\"\ncentre = \"{h}\"\n",
-            code_hash.trim()
-        );
-        std::fs::write(dir.join(format!("{h}.toml")), toml).unwrap();
-    }
-}
-
-fn tls_table(party: &str) -> toml::Value {
-    let mut t = toml::Table::new();
-    t.insert("certificate".into(), format!("pki/{party}.crt").into());
-    t.insert("key".into(), format!("pki/{party}.key").into());
-    t.insert("ca".into(), "pki/ca.crt".into());
-    t.into()
-}
-
-/// A running coordinator whose log lines arrive on a channel.
-struct Coordinator {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Coordinator {
-    fn start(dir: &Path) -> Self {
-        let mut child = Command::new(BIN)
-            .args([
-                "--log",
-                "info",
-                "coordinator",
-                "--config",
-                "coordinator.toml",
-            ])
-            .current_dir(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, lines) = mpsc::channel();
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let _ = tx.send(line);
-                }
-            });
-        }
-        Coordinator { child, lines }
-    }
-
-    /// Wait for a log line containing all of `needles`; returns it.
-    fn wait_for(&self, needles: &[&str]) -> String {
-        let mut seen = Vec::new();
-        loop {
-            let Ok(line) = self.lines.recv_timeout(Duration::from_secs(120)) else {
-                panic!(
-                    "coordinator went quiet before {needles:?}; it said:\n{}",
-                    seen.join("\n")
-                );
-            };
-            seen.push(line.clone());
-            if needles.iter().all(|n| line.contains(n)) {
-                return line;
-            }
-        }
-    }
-
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    /// Wait for exit; returns all remaining output.
-    fn finish(mut self) -> String {
-        let status = self.child.wait().unwrap();
-        let rest: Vec<String> = self.lines.try_iter().collect();
-        let rest = rest.join("\n");
-        assert!(status.success(), "coordinator failed: {rest}");
-        rest
-    }
-}
-
-fn start_node(dir: &Path, hospital: &str) -> Child {
-    Command::new(BIN)
-        .args(["node", "--config", &format!("{hospital}.toml")])
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-fn reference_model(plan: &TrainingPlan) -> String {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let f = harness::start_federation(plan, dir.path()).await.unwrap();
-        f.finish(|_| {}).await.unwrap().state.global_sha256
-    })
-}
-
-fn test_plan(rounds: u32, deadline: u64) -> TrainingPlan {
-    let mut plan = TrainingPlan::heart_disease_default();
-    plan.rounds = rounds;
-    plan.round_deadline_secs = deadline;
-    plan
-}
-
-fn final_model(output: &str) -> String {
-    output
-        .lines()
-        .find_map(|l| l.strip_prefix("final model "))
-        .expect("final model line")
-        .trim()
-        .to_string()
-}
-
-fn workdir() -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().to_path_buf();
-    (dir, path)
+        .map(|h| start_node(dir, &h.name))
+        .collect()
 }
 
 #[test]
 fn coordinator_killed_mid_training_resumes_and_gives_the_uninterrupted_model() {
     let plan = test_plan(30, 30);
-    let (_guard, dir) = workdir();
-    let port = free_port();
-    set_up(&dir, &plan, port);
+    let (_guard, dir) = start_uci_federation(&plan);
     let coordinator = Coordinator::start(&dir);
-    let nodes: Vec<Child> = HOSPITALS.iter().map(|h| start_node(&dir, h)).collect();
+    let nodes = start_nodes(&dir);
     coordinator.wait_for(&["round aggregated", "round=3"]);
     coordinator.kill();
 
@@ -217,29 +50,199 @@ fn coordinator_killed_mid_training_resumes_and_gives_the_uninterrupted_model() {
     for mut n in nodes {
         assert!(n.wait().unwrap().success());
     }
-    assert_eq!(final_model(&output), reference_model(&plan));
-    // The ledger the restarted coordinator completed verifies offline.
-    let audit = cohort(
-        &[
-            "ledger",
-            "verify",
-            "--policy",
-            "coordinator-store/ledger/policy.toml",
-            "coordinator-store/ledger/log",
-        ],
-        &dir,
+    assert_eq!(
+        final_model(&output),
+        reference_run(&plan).state.global_sha256
     );
-    assert!(audit.contains("no violation"), "{audit}");
+    // The ledger the restarted coordinator completed verifies offline.
+    verify_ledger(&dir);
+}
+
+/// Where a seeded kill of the coordinator lands: after the `n`th log line of
+/// one kind, `n` drawn at random up to `most`.
+struct KillPoint {
+    kind: &'static str,
+    most: usize,
+    matches: fn(&str) -> bool,
+}
+
+const KILL_POINTS: [KillPoint; 3] = [
+    KillPoint {
+        kind: "between acknowledged messages",
+        most: 24,
+        matches: |l| l.contains(" recorded") || l.contains("update accepted"),
+    },
+    KillPoint {
+        kind: "during a secure-aggregation round",
+        most: 16,
+        matches: |l| {
+            l.contains("secure aggregation step") || l.contains("secure-aggregation message")
+        },
+    },
+    KillPoint {
+        kind: "during a ledger sync",
+        most: 2,
+        matches: |l| {
+            l.contains("ledger entries appended")
+                || l.contains("cosignature recorded")
+                || l.contains("ledger checkpoint published")
+        },
+    },
+];
+
+#[test]
+fn coordinator_killed_at_fifty_seeded_points_completes_with_the_uninterrupted_model() {
+    const KILLS: usize = 50;
+    let plan = protected_plan(40, 60);
+    let hospitals = Hospital::uci();
+    let (_guard, dir) = start_uci_federation(&plan);
+    create_node_secrets(&dir, &hospitals);
+    // The same federation, same secrets, run without interruption.
+    let (_copy_guard, copy) = workdir();
+    copy_tree(&dir, &copy);
+
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(17);
+    let mut coordinator = Coordinator::start(&dir);
+    let nodes = start_nodes(&dir);
+    let mut landed: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut published = 0;
+    for kill in 0..KILLS {
+        let point = &KILL_POINTS[kill % KILL_POINTS.len()];
+        let n = rng.random_range(1..=point.most);
+        let line = coordinator.nth_line(n, point.matches);
+        assert!(
+            line.is_some(),
+            "the plan ended after {kill} kills; make it longer"
+        );
+        coordinator.kill();
+        *landed.entry(point.kind).or_default() += 1;
+        // What witnesses cosigned is never taken back.
+        let size = published_ledger_size(&dir);
+        assert!(
+            size >= published,
+            "published ledger shrank: {published} -> {size}"
+        );
+        published = size;
+        coordinator = Coordinator::start(&dir);
+    }
+    let output = coordinator.finish();
+    assert!(output.contains("ended: Completed"), "{output}");
+    for mut n in nodes {
+        assert!(n.wait().unwrap().success());
+    }
+    eprintln!("kills by point: {landed:?}");
+
+    let uninterrupted = run_uninterrupted(&copy, &hospitals);
+    assert_eq!(final_model(&output), final_model(&uninterrupted));
+    // Every entry of the uninterrupted run, none lost and none twice.
+    let audit = verify_ledger(&dir);
+    assert_eq!(
+        ledger_tree_size(&audit),
+        ledger_tree_size(&verify_ledger(&copy)),
+        "{audit}"
+    );
+}
+
+/// The "round aggregated" lines among `lines`, with their round numbers.
+fn aggregated_rounds(lines: &[String]) -> impl Iterator<Item = (u32, &String)> {
+    lines.iter().filter_map(|l| {
+        let round = l
+            .split(" round aggregated round=")
+            .nth(1)?
+            .split(' ')
+            .next()?
+            .parse()
+            .ok()?;
+        Some((round, l))
+    })
+}
+
+#[test]
+fn node_killed_at_seeded_points_keeps_its_disclosure_log_in_step_with_the_coordinator() {
+    const KILLS: usize = 8;
+    let plan = protected_plan(24, 3);
+    let (_guard, dir) = start_uci_federation(&plan);
+    let coordinator = Coordinator::start(&dir);
+    let mut nodes = start_nodes(&dir);
+    let mut va = nodes.pop().unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(18);
+    let mut lines = Vec::new();
+    for _ in 0..KILLS {
+        // After the k-th message of va's that the coordinator acknowledged.
+        let n = rng.random_range(1..=6);
+        let mut seen = 0;
+        while seen < n {
+            let Some(line) = coordinator.nth_line(1, |_| true) else {
+                panic!(
+                    "the plan ended too soon; make it longer:\n{}\nva said:\n{}",
+                    lines.join("\n"),
+                    node_log(&dir, "va")
+                );
+            };
+            if line.contains("node=va") && line.contains(" recorded") {
+                seen += 1;
+            }
+            lines.push(line);
+        }
+        va.kill().unwrap();
+        va.wait().unwrap();
+        va = start_node(&dir, "va");
+    }
+    let rounds_before_last_kill = aggregated_rounds(&lines).count();
+    lines.extend(
+        coordinator
+            .lines_until(&["plan completed"])
+            .into_iter()
+            .map(|(_, l)| l),
+    );
+    coordinator.finish();
+    for mut n in nodes.into_iter().chain([va]) {
+        assert!(n.wait().unwrap().success());
+    }
+    // Every round the coordinator aggregated with va's update is in va's log of what left:
+    // recorded before it was sent, never lost to a kill.
+    let contributed: Vec<u32> = aggregated_rounds(&lines)
+        .filter(|(_, line)| !line.contains("\"va\""))
+        .map(|(round, _)| round)
+        .collect();
+    // Restarted, va is taken back: it contributes again after its last kill.
+    assert!(
+        contributed
+            .iter()
+            .any(|r| *r as usize > rounds_before_last_kill),
+        "va did not contribute after its last restart (rounds {contributed:?})"
+    );
+    let log = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        node::store::NodeStore::open(&dir.join("store-va"))
+            .await
+            .unwrap()
+            .disclosures()
+            .await
+            .unwrap()
+    });
+    for round in &contributed {
+        for kind in ["secure-keys", "secure-masked input"] {
+            assert!(
+                log.iter()
+                    .any(|r| r.disclosure.round == *round && r.disclosure.kind == kind),
+                "round {round}: no {kind} in va's disclosure log: {log:?}"
+            );
+        }
+    }
+    eprintln!(
+        "va contributed to {} of {} rounds through {KILLS} kills; {} disclosures logged",
+        contributed.len(),
+        plan.rounds,
+        log.len()
+    );
 }
 
 #[test]
 fn node_process_killed_mid_round_does_not_stop_training() {
     let plan = test_plan(8, 2);
-    let (_guard, dir) = workdir();
-    let port = free_port();
-    set_up(&dir, &plan, port);
+    let (_guard, dir) = start_uci_federation(&plan);
     let coordinator = Coordinator::start(&dir);
-    let mut nodes: Vec<Child> = HOSPITALS.iter().map(|h| start_node(&dir, h)).collect();
+    let mut nodes = start_nodes(&dir);
     coordinator.wait_for(&["round aggregated", "round=2"]);
     let mut va = nodes.pop().unwrap();
     va.kill().unwrap();

@@ -234,6 +234,11 @@ impl FederationLedger {
         let mut changed = false;
         if !expected.entries.is_empty() {
             self.writer.append_batch(&expected.entries)?;
+            tracing::debug!(
+                appended = expected.entries.len(),
+                size = self.writer.size(),
+                "ledger entries appended"
+            );
             changed = true;
         }
         let approvals_in = state.phase != fed::plan_run::Phase::Review;

@@ -43,7 +43,10 @@ fn rejection_status(r: Rejection) -> Status {
     }
 }
 
-fn acked(message: &str) -> Response<v1::Ack> {
+/// The answer to `node`'s message, once its effect is stored (logged at debug
+/// level: one line per acknowledged message).
+fn acked(node: &str, message: &str) -> Response<v1::Ack> {
+    tracing::debug!(%node, "{message}");
     Response::new(v1::Ack {
         message: message.to_string(),
     })
@@ -58,6 +61,23 @@ fn malformed(error: WireError) -> Status {
 }
 
 impl CoordinatorService {
+    /// `node` asked for a task: if it had been marked absent, it is back (stored, and
+    /// pollers woken).
+    async fn mark_present(&self, node: &str) -> Result<(), Status> {
+        let mut run = self.shared.run.lock().await;
+        if !run.on_poll(node) {
+            return Ok(());
+        }
+        tracing::info!(%node, "absent node is back");
+        self.shared
+            .persist(&mut run, now_unix_ms())
+            .await
+            .map_err(|e| Status::internal(format!("could not store the plan state: {e}")))?;
+        drop(run);
+        self.shared.publish(Vec::new());
+        Ok(())
+    }
+
     /// Decode a ledger entry the caller signed, and check the signature.
     fn signed_entry(
         &self,
@@ -253,20 +273,11 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
         let party = self.caller(&request)?;
         let wait = Duration::from_millis(u64::from(request.into_inner().wait_ms)).min(MAX_POLL);
         let mut changed = self.shared.changed.subscribe();
-        {
-            let mut run = self.shared.run.lock().await;
-            if run.on_poll(&party.name) {
-                tracing::info!(node = %party.name, "absent node is back");
-                let now = now_unix_ms();
-                self.shared.persist(&mut run, now).await.map_err(|e| {
-                    Status::internal(format!("could not store the plan state: {e}"))
-                })?;
-                drop(run);
-                self.shared.publish(Vec::new());
-            }
-        }
         let give_up = tokio::time::Instant::now() + wait;
         loop {
+            // A node waiting here is present, also when a round that marked it absent
+            // closed during this long poll.
+            self.mark_present(&party.name).await?;
             changed.borrow_and_update();
             let task = {
                 // The plan state and the ledger staged from it are read under
@@ -341,7 +352,7 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
                 )
             })
             .await
-            .map(|_| acked("review recorded"))
+            .map(|_| acked(&party.name, "review recorded"))
     }
 
     async fn submit_statistics(
@@ -358,7 +369,7 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
         self.shared
             .apply(|run, now| run.on_statistics(&party.name, &s.plan_id, stats.clone(), now))
             .await
-            .map(|_| acked("statistics recorded"))
+            .map(|_| acked(&party.name, "statistics recorded"))
     }
 
     async fn submit_update(
@@ -412,7 +423,7 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
                 run.on_secure(&party.name, &s.plan_id, s.round, message, update, now)
             })
             .await
-            .map(|_| acked("secure-aggregation message recorded"))
+            .map(|_| acked(&party.name, "secure-aggregation message recorded"))
     }
 
     async fn submit_cosignature(
@@ -427,7 +438,7 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
             .map_err(|e| invalid(format!("cosignature refused: {e}")))?;
         drop(ledger);
         self.shared.publish(Vec::new());
-        Ok(acked("cosignature recorded"))
+        Ok(acked(&party.name, "cosignature recorded"))
     }
 
     async fn read_log(
@@ -455,7 +466,7 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
         self.shared
             .withdraw(&party.name, &w.plan_id, &w.reason)
             .await?;
-        Ok(acked("withdrawal recorded"))
+        Ok(acked(&party.name, "withdrawal recorded"))
     }
 
     async fn submit_evaluation(
@@ -470,7 +481,7 @@ impl v1::coordinator_server::Coordinator for CoordinatorService {
                 run.on_evaluation(&party.name, &e.plan_id, &e.model_sha256, metrics, now)
             })
             .await
-            .map(|_| acked("evaluation recorded"))
+            .map(|_| acked(&party.name, "evaluation recorded"))
     }
 }
 

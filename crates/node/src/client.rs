@@ -19,7 +19,7 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 use crate::config::Review;
-use crate::store::{Disclosure, NodeStore};
+use crate::store::{Charge, Disclosure, NodeStore};
 use crate::{NodeError, NodeSettings, witness};
 
 /// How long a node waits after a failed local step before asking for a task
@@ -40,10 +40,16 @@ struct SecureSession {
     masked_input: Vec<f32>,
 }
 
+/// How often a node that cannot take part in the open secure round (its secrets were lost in
+/// a restart) asks for a task while the round goes on without it.
+const ABANDONED_ROUND_POLL: Duration = Duration::from_secs(1);
+
 struct Node {
     /// The console's plan approvals and allow-list, when the node has a console.
     approvals: Option<Arc<MemoryApprovals>>,
     secure: Option<SecureSession>,
+    /// The secure round this node dropped out of, having no session for it.
+    abandoned_round: Option<u32>,
     settings: NodeSettings,
     signing_key: ed25519_dalek::SigningKey,
     store: NodeStore,
@@ -116,6 +122,7 @@ pub(crate) async fn run(
     let mut node = Node {
         approvals,
         secure: None,
+        abandoned_round: None,
         settings,
         signing_key,
         store,
@@ -496,7 +503,7 @@ impl Node {
         )
         .map_err(|e| Interrupt::Local(format!("preparing the update: {e}")))?;
         let Some((epsilon_round_micro, epsilon_total_micro)) = self
-            .charge_privacy(client, &req.plan_id, &plan, &prepared.privacy)
+            .charge_privacy(client, &req.plan_id, &plan, round, &prepared.privacy)
             .await?
         else {
             return Ok(());
@@ -576,10 +583,17 @@ impl Node {
                     .map_err(|e| Interrupt::Transport(format!("secure task: {e}")))
             })?;
         let Some(session) = self.secure.as_mut() else {
-            tracing::warn!(
-                round = req.round,
-                "no secure session for this round (restarted?); dropping out"
-            );
+            // The round's secrets died with an earlier process: the others recover this
+            // node's share of the masks once the step's deadline passes. Until then the
+            // coordinator hands the same step out again; ask at most once a second.
+            if self.abandoned_round != Some(req.round) {
+                tracing::warn!(
+                    round = req.round,
+                    "no secure session for this round (restarted?); dropping out of it"
+                );
+                self.abandoned_round = Some(req.round);
+            }
+            tokio::time::sleep(ABANDONED_ROUND_POLL).await;
             return Ok(());
         };
         let message = session
@@ -657,11 +671,18 @@ impl Node {
         client: &mut CoordinatorClient<Channel>,
         plan_id: &str,
         plan: &TrainingPlan,
+        round: u32,
         events: &[privacy::accountant::SampledGaussian],
     ) -> Result<Option<(u64, u64)>, Interrupt> {
         let Some(budget) = plan.privacy_budget.filter(|_| !events.is_empty()) else {
             return Ok(Some((0, 0)));
         };
+        // A round trained again (its attempt restarted, the coordinator restarted) draws the
+        // same noise from the node's secret and the round, so it releases the same update:
+        // it is charged once.
+        if let Some(c) = self.store.charge(plan_id, round).await.map_err(fatal)? {
+            return Ok(Some((c.epsilon_round_micro, c.epsilon_total_micro)));
+        }
         let budget = budget.accountant_budget();
         let accounting = |e: String| Interrupt::Fatal(NodeError::Privacy(e));
         let accountant = self.store.accountant(plan_id).await.map_err(fatal)?;
@@ -701,15 +722,22 @@ impl Node {
                 .map_err(from_status)?;
             return Ok(None);
         }
-        let round = alone
+        let alone_spent = alone
             .epsilon(budget.delta)
             .map_err(|e| accounting(e.to_string()))?;
+        let micro = |eps: f64| (eps * 1e6).ceil() as u64;
+        let charge = Charge {
+            epsilon_round_micro: micro(alone_spent.epsilon),
+            epsilon_total_micro: micro(total.epsilon),
+        };
         self.store
-            .save_accountant(plan_id, &after)
+            .save_charge(plan_id, &after, round, charge)
             .await
             .map_err(fatal)?;
-        let micro = |eps: f64| (eps * 1e6).ceil() as u64;
-        Ok(Some((micro(round.epsilon), micro(total.epsilon))))
+        Ok(Some((
+            charge.epsilon_round_micro,
+            charge.epsilon_total_micro,
+        )))
     }
 
     async fn evaluate(

@@ -28,6 +28,16 @@ pub struct Disclosure {
     pub records: u64,
 }
 
+/// The privacy a training round cost, in millionths of epsilon at the plan's delta: the round
+/// alone and the plan's total after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Charge {
+    /// The round alone.
+    pub epsilon_round_micro: u64,
+    /// The plan so far, this round included.
+    pub epsilon_total_micro: u64,
+}
+
 /// A disclosure as the log keeps it: what left and when.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Recorded {
@@ -69,6 +79,14 @@ impl NodeStore {
         .execute(&db)
         .await?;
         sqlx::query(
+            "CREATE TABLE IF NOT EXISTS privacy_charges (
+                plan_id TEXT NOT NULL, round INTEGER NOT NULL,
+                epsilon_round_micro INTEGER NOT NULL, epsilon_total_micro INTEGER NOT NULL,
+                PRIMARY KEY (plan_id, round))",
+        )
+        .execute(&db)
+        .await?;
+        sqlx::query(
             "CREATE TABLE IF NOT EXISTS disclosures (
                 id INTEGER PRIMARY KEY AUTOINCREMENT, plan_id TEXT NOT NULL, round INTEGER NOT NULL,
                 kind TEXT NOT NULL, sha256 TEXT NOT NULL, records INTEGER NOT NULL,
@@ -77,6 +95,11 @@ impl NodeStore {
         .execute(&db)
         .await?;
         Ok(NodeStore { db })
+    }
+
+    /// Close the database, its write-ahead log folded back into the file.
+    pub async fn close(self) {
+        self.db.close().await;
     }
 
     /// Remember a review decision.
@@ -161,22 +184,52 @@ impl NodeStore {
         }
     }
 
-    /// Store a plan's accountant (before anything it accounts for leaves).
-    pub async fn save_accountant(
+    /// What training round `round` of a plan was charged, if it was.
+    pub async fn charge(&self, plan_id: &str, round: u32) -> Result<Option<Charge>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT epsilon_round_micro, epsilon_total_micro FROM privacy_charges
+             WHERE plan_id = ?1 AND round = ?2",
+        )
+        .bind(plan_id)
+        .bind(round)
+        .fetch_optional(&self.db)
+        .await?;
+        Ok(row.map(|r| Charge {
+            epsilon_round_micro: r.get::<i64, _>(0) as u64,
+            epsilon_total_micro: r.get::<i64, _>(1) as u64,
+        }))
+    }
+
+    /// Store a plan's accountant after charging round `round`, and the charge, together
+    /// (before anything they account for leaves).
+    pub async fn save_charge(
         &self,
         plan_id: &str,
         accountant: &privacy::accountant::RdpAccountant,
+        round: u32,
+        charge: Charge,
     ) -> Result<(), sqlx::Error> {
         let json =
             serde_json::to_string(accountant).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        let mut tx = self.db.begin().await?;
         sqlx::query(
             "INSERT OR REPLACE INTO privacy_accountants (plan_id, accountant_json) VALUES (?1, ?2)",
         )
         .bind(plan_id)
         .bind(json)
-        .execute(&self.db)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        sqlx::query(
+            "INSERT INTO privacy_charges (plan_id, round, epsilon_round_micro, epsilon_total_micro)
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(plan_id)
+        .bind(round)
+        .bind(charge.epsilon_round_micro as i64)
+        .bind(charge.epsilon_total_micro as i64)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
     }
 
     /// Log a message that left the node.

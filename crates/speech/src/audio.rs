@@ -10,6 +10,11 @@ use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
+/// Sample rates accepted, from telephone-band dictation to studio recorders. A header claiming
+/// another (a corrupt or hostile file) would make the resampler's kernel, which spans the ratio
+/// of the rates, arbitrarily large.
+pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 4_000..=384_000;
+
 /// Decodes an audio file's bytes to mono 16 kHz samples in [-1, 1].
 pub fn decode_16k(bytes: &[u8]) -> Result<Vec<f32>> {
     let (samples, rate) = decode_mono(bytes)?;
@@ -48,6 +53,13 @@ pub fn decode_mono(bytes: &[u8]) -> Result<(Vec<f32>, u32)> {
         .codec_params
         .sample_rate
         .ok_or_else(|| Error::Audio("sample rate unknown".into()))?;
+    if !SAMPLE_RATES.contains(&rate) {
+        return Err(Error::Audio(format!(
+            "sample rate {rate} Hz is outside the {}–{} Hz recorders use",
+            SAMPLE_RATES.start(),
+            SAMPLE_RATES.end()
+        )));
+    }
     let mut decoder = symphonia::default::get_codecs()
         .make(&track.codec_params, &DecoderOptions::default())
         .map_err(|e| Error::Audio(format!("unsupported codec ({e})")))?;
@@ -73,11 +85,18 @@ pub fn decode_mono(bytes: &[u8]) -> Result<(Vec<f32>, u32)> {
         let channels = spec.channels.count().max(1);
         let mut buf = SampleBuffer::<f32>::new(decoded.capacity() as u64, spec);
         buf.copy_interleaved_ref(decoded);
-        mono.extend(
-            buf.samples()
-                .chunks_exact(channels)
-                .map(|frame| frame.iter().sum::<f32>() / channels as f32),
-        );
+        for frame in buf.samples().chunks_exact(channels) {
+            let sample = frame.iter().sum::<f32>() / channels as f32;
+            // Floating-point files can hold NaN or infinities, which would poison the whole
+            // spectrogram, and values past full scale, which are clipped as a converter would.
+            if !sample.is_finite() {
+                return Err(Error::Audio(format!(
+                    "corrupt audio data: sample {} is not a number",
+                    mono.len()
+                )));
+            }
+            mono.push(sample.clamp(-1.0, 1.0));
+        }
     }
     if mono.is_empty() {
         return Err(Error::Audio("no audio samples decoded".into()));
@@ -213,17 +232,29 @@ mod tests {
             .iter()
             .flat_map(|s| ((s.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes())
             .collect();
+        wav_file(1, channels, rate, 2, &data)
+    }
+
+    /// A minimal 32-bit IEEE-float mono WAV file.
+    fn float_wav_bytes(samples: &[f32], rate: u32) -> Vec<u8> {
+        let data: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+        wav_file(3, 1, rate, 4, &data)
+    }
+
+    /// A RIFF/WAVE file: a `fmt ` chunk (`format` 1 = PCM, 3 = IEEE float) and `data`.
+    fn wav_file(format: u16, channels: u16, rate: u32, sample_bytes: u16, data: &[u8]) -> Vec<u8> {
+        let block = channels * sample_bytes;
         let mut out = Vec::new();
         out.extend(b"RIFF");
         out.extend((36 + data.len() as u32).to_le_bytes());
         out.extend(b"WAVEfmt ");
         out.extend(16u32.to_le_bytes());
-        out.extend(1u16.to_le_bytes());
+        out.extend(format.to_le_bytes());
         out.extend(channels.to_le_bytes());
         out.extend(rate.to_le_bytes());
-        out.extend((rate * channels as u32 * 2).to_le_bytes());
-        out.extend((channels * 2).to_le_bytes());
-        out.extend(16u16.to_le_bytes());
+        out.extend((rate * u32::from(block)).to_le_bytes());
+        out.extend(block.to_le_bytes());
+        out.extend((sample_bytes * 8).to_le_bytes());
         out.extend(b"data");
         out.extend((data.len() as u32).to_le_bytes());
         out.extend(data);
@@ -252,5 +283,41 @@ mod tests {
         let mut truncated = wav_bytes(&sine(500.0, 16_000, 0.1), 16_000, 1);
         truncated.truncate(30);
         assert!(decode_16k(&truncated).is_err());
+    }
+
+    /// Found by the `audio_decode` fuzz target: a WAV header claiming 4,294,945,860 Hz made the
+    /// resampler tabulate a kernel of gigabytes.
+    #[test]
+    fn a_sample_rate_no_recorder_uses_is_refused() {
+        let fuzzed = include_bytes!(
+            "../tests/data/fuzz/wav-at-4-ghz-makes-the-resampler-reserve-gigabytes.wav"
+        );
+        let err = decode_16k(fuzzed).unwrap_err().to_string();
+        assert!(err.contains("sample rate 4294945860 Hz"), "{err}");
+        let tone = sine(500.0, 16_000, 0.1);
+        for rate in [1, 3_999, 384_001] {
+            assert!(decode_16k(&wav_bytes(&tone, rate, 1)).is_err(), "{rate} Hz");
+        }
+        for rate in [8_000, 384_000] {
+            assert!(decode_16k(&wav_bytes(&tone, rate, 1)).is_ok(), "{rate} Hz");
+        }
+    }
+
+    /// Found by the `audio_decode` fuzz target: an IEEE-float WAV whose samples include NaN
+    /// decoded "successfully" into samples that are not numbers.
+    #[test]
+    fn a_float_wav_holding_nan_is_refused_and_loud_floats_are_clipped() {
+        let fuzzed = include_bytes!("../tests/data/fuzz/float-wav-with-a-nan-sample.wav");
+        let err = decode_16k(fuzzed).unwrap_err().to_string();
+        assert!(err.contains("is not a number"), "{err}");
+
+        let loud: Vec<f32> = (0..1600).map(|i| 3.0 * (i as f32 / 5.0).sin()).collect();
+        let mut wav = float_wav_bytes(&loud, 16_000);
+        let (samples, _) = decode_mono(&wav).unwrap();
+        assert!(samples.iter().all(|s| s.abs() <= 1.0));
+        assert!(samples.iter().any(|s| *s == 1.0));
+        let last = wav.len() - 4;
+        wav[last..].copy_from_slice(&f32::INFINITY.to_le_bytes());
+        assert!(decode_mono(&wav).is_err());
     }
 }

@@ -257,14 +257,17 @@ impl PlanRun {
             .strategy
             .aggregate(global.values(), &client_updates)
             .map_err(|e| format!("round {round}: aggregation failed: {e}"))?;
-        self.finish_round(values, updates, now)
+        let expected = self.state.participants.clone();
+        self.finish_round(values, updates, &expected, now)
     }
 
-    /// Record a round from its aggregate `values` and the contributions that made it.
+    /// Record a round from its aggregate `values` and the contributions that made it; the
+    /// round could take updates from the participants `expected`.
     pub(super) fn finish_round(
         &mut self,
         values: Vec<f32>,
         contributions: BTreeMap<String, SignedContribution>,
+        expected: &[String],
         now: i64,
     ) -> Result<RoundRecord, String> {
         let round = self.state.round;
@@ -303,7 +306,15 @@ impl PlanRun {
             opened_unix_ms: self.state.phase_opened_unix_ms,
             closed_unix_ms: now,
         };
-        self.state.absent = record.missing.clone();
+        // Absent from now on: who the round expected and did not hear from, and who is still
+        // absent. A node left out of a secure round because it was absent when the round
+        // opened, and that has asked for a task since, is present for the next.
+        self.state.absent = record
+            .missing
+            .iter()
+            .filter(|p| expected.contains(p) || self.state.absent.contains(p))
+            .cloned()
+            .collect();
         self.state.global_sha256 = output;
         self.state.history.push(record.clone());
         self.state.round += 1;

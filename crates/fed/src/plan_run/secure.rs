@@ -97,6 +97,7 @@ impl PlanRun {
             }
             Ok(StepOutcome::Finished { .. }) => {
                 let mut sum = server.result().cloned()?;
+                let expected = server.params().participants.clone();
                 self.secure = None;
                 let round = self.state.round;
                 let quorum = self
@@ -131,7 +132,7 @@ impl PlanRun {
                 };
                 let mut updates = std::mem::take(&mut self.state.updates);
                 updates.retain(|n, _| sum.contributors.contains(n));
-                match self.finish_round(values, updates, now) {
+                match self.finish_round(values, updates, &expected, now) {
                     Ok(record) => Some(self.after_round(record, now)),
                     Err(reason) => self.fail(reason),
                 }
