@@ -109,25 +109,43 @@ def server(request, tmp_path_factory):
         db = admin.rsplit("/", 1)[0] + "/" + database
     run_ehr("import", "--db", db, str(FIXTURES))
     admin_token = run_ehr("token", "create", "--db", db, "--name", "pytest-admin", "--scope", "user/*.* system/*.read").strip()
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("log") / "serve.log", "w")
+    process, base = start_server(db, tmp_path_factory.mktemp("log") / "serve.log")
+    yield Server(backend, base, db, admin_token)
+    process.terminate()
+    process.wait(timeout=30)
+    if database:
+        psql(admin, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+
+
+def start_server(db, log_path, port=None):
+    """Starts `cohort ehr serve` on `db` (logging to `log_path`, appended) and waits until it answers."""
+    port = port or free_port()
+    log = open(log_path, "a")
     process = subprocess.Popen(ehr_command() + ["serve", "--db", db, "--listen", f"127.0.0.1:{port}"], stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while True:
         try:
             if requests.get(f"{base}/metadata", timeout=2).status_code == 200:
-                break
+                return process, base
         except requests.ConnectionError:
             pass
         if process.poll() is not None or time.time() > deadline:
-            pytest.fail(f"the EHR server did not start ({backend}); see {log.name}")
-        time.sleep(0.2)
-    yield Server(backend, base, db, admin_token)
-    process.terminate()
-    process.wait(timeout=30)
-    if database:
-        psql(admin, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+            pytest.fail(f"the EHR server did not start on {db}; see {log_path}")
+        time.sleep(0.1)
+
+
+@pytest.fixture(params=backends())
+def empty_database(request, tmp_path):
+    """A new, empty database URL of each backend, dropped afterwards."""
+    admin = os.environ.get("COHORT_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/postgres")
+    if request.param == "sqlite":
+        yield f"sqlite:{tmp_path / 'ehr.db'}"
+        return
+    database = f"ehr_pytest_{uuid.uuid4().hex[:12]}"
+    psql(admin, f"CREATE DATABASE {database}")
+    yield admin.rsplit("/", 1)[0] + "/" + database
+    psql(admin, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
 
 
 @pytest.fixture(scope="session")
