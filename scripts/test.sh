@@ -46,6 +46,8 @@ fi
 # DICOM tools: dcmtk (storescu, echoscu, dcmdump) sends and reads fixtures,
 # tesseract reads burned-in text back from de-identified frames.
 command -v storescu >/dev/null 2>&1 && command -v tesseract >/dev/null 2>&1 || apt_install dcmtk tesseract-ocr
+# Load (scripts/load.py) comes from wrk; the 18-hospital network test captures with tcpdump.
+command -v wrk >/dev/null 2>&1 && command -v tcpdump >/dev/null 2>&1 || apt_install wrk tcpdump
 # OpenSSL reads the keys `cohort ca` writes (interoperability test).
 command -v openssl >/dev/null 2>&1 || apt_install openssl
 # Chromium runs the web console's browser tests (tests/console).
@@ -92,6 +94,10 @@ fi
 cargo build -p cli
 FHIR_SCHEMA="$SCHEMA" COHORT_EHR="$CARGO_TARGET_DIR/debug/cohort ehr" PYTHONDONTWRITEBYTECODE=1 \
     "$TOOLS/venv/bin/python" -m pytest -q -p no:cacheprovider tests/fhir
+
+# Concurrent clients on the FHIR API and parallel DICOM associations: no failed request, no lost write.
+"$TOOLS/venv/bin/python" scripts/load.py --bin "$CARGO_TARGET_DIR/debug/cohort" --seconds 5 \
+    --connections 8 --associations 4 --files-per-association 5
 
 # The web console in headless Chromium against `cohort demo --serve`
 # (screenshots into a scratch folder; docs/console/ holds the committed ones).
