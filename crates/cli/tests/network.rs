@@ -19,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    Addresses, Coordinator, Hospital, protected_plan, published_ledger_size, set_up,
+    Addresses, Coordinator, Hospital, load_ehr, protected_plan, published_ledger_size, set_up,
     start_node_with, verify_ledger, workdir,
 };
 
@@ -399,15 +399,10 @@ fn load_ehrs(dir: &Path, hospitals: &[Hospital]) -> Vec<String> {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut canaries = Vec::new();
     for (i, h) in hospitals.iter().enumerate() {
-        std::fs::create_dir_all(dir.join(format!("store-{}", h.name))).unwrap();
         let family = format!("CANARYFAMILY{i:02}X");
         let identifier = format!("CANARY-ID-{i:02}-4242");
         runtime.block_on(async {
-            let url = format!("sqlite:{}", dir.join(&h.ehr_url()[7..]).display());
-            let store = ehr::Store::open(&url).await.unwrap();
-            ehr::heart::load_centre_files(&store, h.centre, &dir.join("data"))
-                .await
-                .unwrap();
+            let store = load_ehr(dir, h).await;
             let id = format!("uci-{}-3", h.centre);
             let stored = store.read("Patient", &id).await.unwrap();
             let mut patient: serde_json::Value =
@@ -418,6 +413,7 @@ fn load_ehrs(dir: &Path, hospitals: &[Hospital]) -> Vec<String> {
             let mut tx = store.begin().await.unwrap();
             tx.update("Patient", &id, patient, None).await.unwrap();
             tx.commit().await.unwrap();
+            store.close().await;
         });
         canaries.extend([family, identifier]);
     }
@@ -533,6 +529,12 @@ fn eighteen_hospitals_on_a_lossy_wan_survive_a_partition_and_a_coordinator_resta
             !pcap.windows(canary.len()).any(|w| w == canary.as_bytes()),
             "{canary} crossed the network"
         );
+    }
+    let start = lines[0].0;
+    for (at, line) in lines.iter().chain(&after) {
+        if let Some(round) = line.split("round aggregated ").nth(1) {
+            eprintln!("{:7.2} s  {round}", (*at - start).as_secs_f64());
+        }
     }
     let rtt_max = 2 * (1..=HOSPITALS).map(delay_ms).max().unwrap();
     eprintln!(

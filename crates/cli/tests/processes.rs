@@ -11,19 +11,22 @@ use std::process::{Child, Command};
 
 use common::{
     Addresses, BIN, Coordinator, Hospital, cohort, copy_tree, create_node_secrets, final_model,
-    free_port, ledger_tree_size, node_log, protected_plan, published_ledger_size, reference_run,
-    run_uninterrupted, set_up, start_node, test_plan, verify_ledger, workdir,
+    free_port, ledger_tree_size, load_ehr, node_log, open_ehr, protected_plan,
+    published_ledger_size, reference_run, run_uninterrupted, set_up, start_node, test_plan,
+    verify_ledger, workdir,
 };
 use rand::{Rng, SeedableRng};
 
 fn start_uci_federation(plan: &fed::plan::TrainingPlan) -> (tempfile::TempDir, std::path::PathBuf) {
+    set_up_uci(plan, &Hospital::uci())
+}
+
+fn set_up_uci(
+    plan: &fed::plan::TrainingPlan,
+    hospitals: &[Hospital],
+) -> (tempfile::TempDir, std::path::PathBuf) {
     let (guard, dir) = workdir();
-    set_up(
-        &dir,
-        plan,
-        &Hospital::uci(),
-        &Addresses::loopback(free_port()),
-    );
+    set_up(&dir, plan, hospitals, &Addresses::loopback(free_port()));
     (guard, dir)
 }
 
@@ -158,10 +161,20 @@ fn aggregated_rounds(lines: &[String]) -> impl Iterator<Item = (u32, &String)> {
 }
 
 #[test]
-fn node_killed_at_seeded_points_keeps_its_disclosure_log_in_step_with_the_coordinator() {
+fn node_killed_at_seeded_points_keeps_its_disclosure_log_and_ehr_in_step() {
     const KILLS: usize = 8;
     let plan = protected_plan(24, 3);
-    let (_guard, dir) = start_uci_federation(&plan);
+    // va trains on its EHR, through the gate (which records every read as an AuditEvent).
+    let mut hospitals = Hospital::uci();
+    hospitals[3].ehr = true;
+    let (_guard, dir) = set_up_uci(&plan, &hospitals);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let loaded = runtime.block_on(async {
+        let store = load_ehr(&dir, &hospitals[3]).await;
+        let counts = store.counts().await.unwrap();
+        store.close().await;
+        counts
+    });
     let coordinator = Coordinator::start(&dir);
     let mut nodes = start_nodes(&dir);
     let mut va = nodes.pop().unwrap();
@@ -212,14 +225,29 @@ fn node_killed_at_seeded_points_keeps_its_disclosure_log_in_step_with_the_coordi
             .any(|r| *r as usize > rounds_before_last_kill),
         "va did not contribute after its last restart (rounds {contributed:?})"
     );
-    let log = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        node::store::NodeStore::open(&dir.join("store-va"))
+    let (log, after) = runtime.block_on(async {
+        let log = node::store::NodeStore::open(&dir.join("store-va"))
             .await
             .unwrap()
             .disclosures()
             .await
-            .unwrap()
+            .unwrap();
+        let store = open_ehr(&dir, &hospitals[3]).await;
+        (log, store.counts().await.unwrap())
     });
+    // va's EHR after the kills: the records as loaded, and the gate's AuditEvents.
+    let clinical = |counts: &[(String, i64)]| -> Vec<(String, i64)> {
+        counts
+            .iter()
+            .filter(|(t, _)| t != "AuditEvent")
+            .cloned()
+            .collect()
+    };
+    assert_eq!(clinical(&after), clinical(&loaded));
+    assert!(
+        after.iter().any(|(t, n)| t == "AuditEvent" && *n > 0),
+        "{after:?}"
+    );
     for round in &contributed {
         for kind in ["secure-keys", "secure-masked input"] {
             assert!(

@@ -66,6 +66,24 @@ impl Hospital {
     }
 }
 
+/// Open `h`'s EHR (its URL relative to `dir`).
+pub async fn open_ehr(dir: &Path, h: &Hospital) -> ehr::Store {
+    std::fs::create_dir_all(dir.join(format!("store-{}", h.name))).unwrap();
+    let path = h.ehr_url().strip_prefix("sqlite:").unwrap().to_string();
+    ehr::Store::open(&format!("sqlite:{}", dir.join(path).display()))
+        .await
+        .unwrap()
+}
+
+/// Load `h`'s EHR with its UCI centre's records (the data files `set_up` wrote).
+pub async fn load_ehr(dir: &Path, h: &Hospital) -> ehr::Store {
+    let store = open_ehr(dir, h).await;
+    ehr::heart::load_centre_files(&store, h.centre, &dir.join("data"))
+        .await
+        .unwrap();
+    store
+}
+
 /// Where the coordinator listens and where nodes dial it.
 pub struct Addresses {
     pub listen: String,
