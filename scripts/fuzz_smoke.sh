@@ -13,6 +13,7 @@ command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked -q cargo-fuzz@0.
 ./seed.sh >/dev/null
 cp ../crates/deid/tests/data/fuzz/* corpus/deid_dicom/
 cp ../crates/speech/tests/data/fuzz/* corpus/audio_decode/
+cp ../crates/imaging/tests/data/fuzz/* corpus/cstore_receiver/
 export CARGO_TARGET_DIR="${COHORT_FUZZ_TARGET:-$PWD/target}"  # not the workspace's: other flags, other toolchain
 for target in $(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -v cohort-fuzz); do
     cargo +nightly fuzz run -O "$target" "corpus/$target" -- \

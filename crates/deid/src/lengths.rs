@@ -18,7 +18,7 @@ use crate::error::{DeidError, Result};
 
 /// What the walk of a prefix of the input found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Prefix {
+pub enum Prefix {
     /// Every value read fits in the prefix.
     Fits,
     /// A value runs past the prefix (but not past the input): read more.
@@ -37,8 +37,9 @@ pub fn check_declared_lengths(input: &[u8]) -> Result<()> {
 }
 
 /// Check the first bytes of a file of `total` bytes; `until_pixel_data`:
-/// the parser stops at the top-level Pixel Data (or any later tag).
-pub(crate) fn check_prefix(head: &[u8], total: u64, until_pixel_data: bool) -> Result<Prefix> {
+/// the parser stops at the top-level Pixel Data (or any later tag). Read more
+/// of the file and check again while it says [`Prefix::Incomplete`].
+pub fn check_prefix(head: &[u8], total: u64, until_pixel_data: bool) -> Result<Prefix> {
     let (dataset_start, ts_uid) = match check_meta(head, total)? {
         Meta::Ends(start, ts_uid) => (start, ts_uid),
         Meta::Incomplete => return Ok(Prefix::Incomplete),

@@ -92,6 +92,9 @@ fn int(obj: &InMemDicomObject, tag: Tag) -> Option<i64> {
     obj.get(tag)?.to_int::<i64>().ok()
 }
 
+/// Bytes of a stored file read first for its header (more while the header runs on).
+const HEADER_READ: u64 = 64 * 1024;
+
 fn count(obj: &InMemDicomObject, tag: Tag) -> Option<u32> {
     int(obj, tag).and_then(|n| u32::try_from(n).ok())
 }
@@ -100,6 +103,10 @@ impl InstanceInfo {
     /// Read the header of a DICOM Part 10 file in memory. Refuses files
     /// without the three identifying UIDs or whose SOP class is not accepted.
     pub fn read(bytes: &[u8], accepted_classes: &[&str]) -> Result<Self> {
+        // The parser reserves a value's declared length before reading it: no length in the
+        // header may outgrow the file.
+        deid::lengths::check_prefix(bytes, bytes.len() as u64, true)
+            .map_err(|e| ImagingError::InvalidInstance(e.to_string()))?;
         let file = OpenFileOptions::new()
             .read_until(tags::PIXEL_DATA)
             .from_reader(bytes)
@@ -107,11 +114,33 @@ impl InstanceInfo {
         Self::from_header(&file, accepted_classes)
     }
 
-    /// Like [`InstanceInfo::read`], for a file on disk (only its header is read).
+    /// Like [`InstanceInfo::read`], for a file on disk (only as much of it as the header
+    /// takes is read).
     pub fn read_file(path: &std::path::Path, accepted_classes: &[&str]) -> Result<Self> {
+        use std::io::Read;
+        let unreadable = |e: std::io::Error| {
+            ImagingError::InvalidInstance(format!("cannot read {}: {e}", path.display()))
+        };
+        let mut file = std::fs::File::open(path).map_err(unreadable)?;
+        let total = file.metadata().map_err(unreadable)?.len();
+        let mut head = Vec::new();
+        let mut want = HEADER_READ;
+        loop {
+            (&mut file)
+                .take(want - head.len() as u64)
+                .read_to_end(&mut head)
+                .map_err(unreadable)?;
+            let whole = head.len() as u64 >= total;
+            let prefix = deid::lengths::check_prefix(&head, total, true)
+                .map_err(|e| ImagingError::InvalidInstance(e.to_string()))?;
+            if whole || prefix == deid::lengths::Prefix::Fits {
+                break;
+            }
+            want *= 4;
+        }
         let file = OpenFileOptions::new()
             .read_until(tags::PIXEL_DATA)
-            .open_file(path)
+            .from_reader(head.as_slice())
             .map_err(|e| ImagingError::InvalidInstance(e.to_string()))?;
         Self::from_header(&file, accepted_classes)
     }

@@ -1,0 +1,85 @@
+//! Inputs the `cstore_receiver` fuzz target found (`fuzz/`), kept as regression tests: each is
+//! what a peer sent on one DICOM association. The receiver must answer (an A-ABORT, a failure
+//! status, or success) and stay up, without allocating what a lying length declares. This test
+//! binary counts its allocations, so an allocation of gigabytes fails the test even where the
+//! machine could have served it.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::harness;
+use imaging::DicomReceiver;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The system allocator, keeping the largest single request made.
+struct Largest;
+
+static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Largest {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LARGEST.fetch_max(new_size, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Largest = Largest;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn associations_the_fuzzer_found_get_an_answer_without_a_large_allocation() {
+    let h = harness().await;
+    let receiver = DicomReceiver::bind("127.0.0.1:0".parse().unwrap(), "COHORT", h.service.clone())
+        .await
+        .unwrap()
+        .with_idle_timeout(Duration::from_secs(5));
+    let port = receiver.local_addr().unwrap().port();
+    tokio::spawn(receiver.run());
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz");
+    let mut found: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    found.sort();
+    assert!(!found.is_empty());
+    for path in found {
+        let bytes = std::fs::read(&path).unwrap();
+        LARGEST.store(0, Ordering::Relaxed);
+        let mut peer = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let _ = peer.write_all(&bytes).await;
+        let _ = peer.shutdown().await;
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(30), peer.read_to_end(&mut answer))
+            .await
+            .expect("the receiver answers and closes");
+        assert!(!answer.is_empty(), "{}: no answer", path.display());
+        let largest = LARGEST.load(Ordering::Relaxed);
+        // PDU buffers and the data set's copy: a few times the input, never a declared length.
+        assert!(
+            largest <= 64 * bytes.len() + (4 << 20),
+            "{}: an allocation of {largest} bytes for {} bytes received",
+            path.display(),
+            bytes.len()
+        );
+    }
+    // Still serving.
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+    );
+}
