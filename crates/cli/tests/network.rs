@@ -393,6 +393,18 @@ mod wan {
     }
 }
 
+/// The nodes' processes, killed if the test ends before they do.
+struct Nodes(Vec<Child>);
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for node in &mut self.0 {
+            let _ = node.kill();
+            let _ = node.wait();
+        }
+    }
+}
+
 /// Each hospital's EHR: its UCI centre's records, one patient of which carries a canary name
 /// and identifier. Returns the canaries.
 fn load_ehrs(dir: &Path, hospitals: &[Hospital]) -> Vec<String> {
@@ -470,13 +482,15 @@ fn eighteen_hospitals_on_a_lossy_wan_survive_a_partition_and_a_coordinator_resta
     let coordinator_exec = wrapper(0);
     let coordinator_exec: Vec<&str> = coordinator_exec.iter().map(String::as_str).collect();
     let coordinator = Coordinator::start_with(&coordinator_exec, &dir);
-    let nodes: Vec<Child> = (1..=HOSPITALS)
-        .map(|i| {
-            let w = wrapper(i);
-            let w: Vec<&str> = w.iter().map(String::as_str).collect();
-            start_node_with(&w, &dir, &name(i))
-        })
-        .collect();
+    let mut nodes = Nodes(
+        (1..=HOSPITALS)
+            .map(|i| {
+                let w = wrapper(i);
+                let w: Vec<&str> = w.iter().map(String::as_str).collect();
+                start_node_with(&w, &dir, &name(i))
+            })
+            .collect(),
+    );
 
     // Rounds 1-3 with everyone, then hospital 05 is cut off for rounds 4-7.
     let mut lines = coordinator.lines_until(&["round aggregated", "round=3 "]);
@@ -504,7 +518,7 @@ fn eighteen_hospitals_on_a_lossy_wan_survive_a_partition_and_a_coordinator_resta
     let restarted = Coordinator::start_with(&coordinator_exec, &dir);
     restarted.wait_for(&["resuming stored plan"]);
     let after = restarted.lines_until(&["plan completed"]);
-    for mut node in nodes {
+    for node in &mut nodes.0 {
         assert!(node.wait().unwrap().success(), "a node failed");
     }
     restarted.finish();

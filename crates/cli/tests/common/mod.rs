@@ -288,6 +288,14 @@ impl Coordinator {
     }
 }
 
+impl Drop for Coordinator {
+    /// A test that fails leaves no coordinator behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub fn start_node(dir: &Path, hospital: &str) -> Child {
     start_node_with(&[], dir, hospital)
 }
