@@ -3,36 +3,12 @@
 //! allocating what a lying length declares. This test binary counts its allocations, so an
 //! allocation of gigabytes fails the test even where the machine could have served it.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 mod common;
 
 use deid::{Deidentifier, Options, ProfileOption};
 
-/// The system allocator, keeping the largest single request made.
-struct Largest;
-
-static LARGEST: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Largest {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LARGEST.fetch_max(new_size, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Largest = Largest;
+#[path = "common/largest_allocation.rs"]
+mod largest_allocation;
 
 /// The findings, by file name.
 fn findings() -> Vec<(String, Vec<u8>)> {
@@ -63,9 +39,9 @@ fn fuzz_findings_get_an_answer_without_a_large_allocation() {
     ];
     for (name, bytes) in found {
         for deid in &deidentifiers {
-            LARGEST.store(0, Ordering::Relaxed);
+            largest_allocation::reset();
             let _ = deid.deidentify(&bytes);
-            let largest = LARGEST.load(Ordering::Relaxed);
+            let largest = largest_allocation::largest();
             // A few times the file (output buffers, decoded frames), never a declared length.
             assert!(
                 largest <= 64 * bytes.len() + (1 << 20),

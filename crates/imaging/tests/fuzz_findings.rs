@@ -6,37 +6,14 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::harness;
 use imaging::DicomReceiver;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// The system allocator, keeping the largest single request made.
-struct Largest;
-
-static LARGEST: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Largest {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LARGEST.fetch_max(new_size, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Largest = Largest;
+#[path = "../../deid/tests/common/largest_allocation.rs"]
+mod largest_allocation;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn associations_the_fuzzer_found_get_an_answer_without_a_large_allocation() {
@@ -56,7 +33,7 @@ async fn associations_the_fuzzer_found_get_an_answer_without_a_large_allocation(
     assert!(!found.is_empty());
     for path in found {
         let bytes = std::fs::read(&path).unwrap();
-        LARGEST.store(0, Ordering::Relaxed);
+        largest_allocation::reset();
         let mut peer = tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .unwrap();
@@ -67,7 +44,7 @@ async fn associations_the_fuzzer_found_get_an_answer_without_a_large_allocation(
             .await
             .expect("the receiver answers and closes");
         assert!(!answer.is_empty(), "{}: no answer", path.display());
-        let largest = LARGEST.load(Ordering::Relaxed);
+        let largest = largest_allocation::largest();
         // PDU buffers and the data set's copy: a few times the input, never a declared length.
         assert!(
             largest <= 64 * bytes.len() + (4 << 20),

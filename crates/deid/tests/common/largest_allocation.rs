@@ -1,0 +1,39 @@
+//! The system allocator, keeping the largest single request made: a test binary that includes
+//! this module (it installs the allocator) can assert that no input made it allocate what a lying
+//! length declares, even where the machine could have served the request.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Largest;
+
+static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Largest {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LARGEST.fetch_max(new_size, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Largest = Largest;
+
+/// Forget the largest request so far.
+pub fn reset() {
+    LARGEST.store(0, Ordering::Relaxed);
+}
+
+/// The largest request since the last [`reset`], in bytes.
+pub fn largest() -> usize {
+    LARGEST.load(Ordering::Relaxed)
+}
