@@ -26,10 +26,8 @@ pub fn decode_mono(bytes: &[u8]) -> Result<(Vec<f32>, u32)> {
     if bytes.is_empty() {
         return Err(Error::Audio("empty file".into()));
     }
-    let source = MediaSourceStream::new(
-        Box::new(std::io::Cursor::new(bytes.to_vec())),
-        Default::default(),
-    );
+    let bytes = audio_only(bytes)?;
+    let source = MediaSourceStream::new(Box::new(std::io::Cursor::new(bytes)), Default::default());
     let probed = symphonia::default::get_probe()
         .format(
             &Hint::new(),
@@ -102,6 +100,57 @@ pub fn decode_mono(bytes: &[u8]) -> Result<(Vec<f32>, u32)> {
         return Err(Error::Audio("no audio samples decoded".into()));
     }
     Ok((mono, rate))
+}
+
+/// The file's bytes as the decoder gets them. The container must start at the first byte (the
+/// probe would otherwise search the bytes for one), and a FLAC file keeps only its STREAMINFO
+/// block: pictures, tags and cue sheets are not needed to transcribe, and symphonia 0.5 reserves
+/// the lengths they declare (up to 4 GiB each) before reading them.
+fn audio_only(bytes: &[u8]) -> Result<Vec<u8>> {
+    let riff = |kind: &[u8]| bytes.len() >= 12 && bytes[8..12] == *kind;
+    let known = (bytes.starts_with(b"RIFF") && riff(b"WAVE"))
+        || (bytes.starts_with(b"FORM") && (riff(b"AIFF") || riff(b"AIFC")))
+        || bytes.starts_with(b"OggS")
+        || bytes.starts_with(b"ID3")
+        || (bytes.len() >= 2 && bytes[0] == 0xFF && bytes[1] & 0xE0 == 0xE0);
+    if known {
+        return Ok(bytes.to_vec());
+    }
+    if !bytes.starts_with(b"fLaC") {
+        return Err(Error::Audio(
+            "not a WAV, FLAC, MP3, Ogg Vorbis or AIFF file (no known header at its start)".into(),
+        ));
+    }
+    // Metadata blocks: a header of 1 bit "last", 7 bits type, 24 bits length, then the body.
+    let corrupt = |what: &str| Error::Audio(format!("corrupt FLAC metadata: {what}"));
+    let mut at = 4;
+    let mut stream_info = None;
+    loop {
+        let header = bytes
+            .get(at..at + 4)
+            .ok_or_else(|| corrupt("cut in a block header"))?;
+        let last = header[0] & 0x80 != 0;
+        let kind = header[0] & 0x7F;
+        let len = u32::from_be_bytes([0, header[1], header[2], header[3]]) as usize;
+        let body = bytes
+            .get(at + 4..at + 4 + len)
+            .ok_or_else(|| corrupt("a block runs past the end of the file"))?;
+        if kind == 0 && stream_info.is_none() {
+            stream_info = Some(body);
+        }
+        at += 4 + len;
+        if last {
+            break;
+        }
+    }
+    let info = stream_info.ok_or_else(|| corrupt("no STREAMINFO block"))?;
+    let mut out = Vec::with_capacity(bytes.len());
+    out.extend_from_slice(b"fLaC");
+    out.push(0x80);
+    out.extend_from_slice(&(info.len() as u32).to_be_bytes()[1..]);
+    out.extend_from_slice(info);
+    out.extend_from_slice(&bytes[at..]);
+    Ok(out)
 }
 
 /// Half-width of the resampling kernel, in input samples at the output's bandwidth.
@@ -301,6 +350,34 @@ mod tests {
         for rate in [8_000, 384_000] {
             assert!(decode_16k(&wav_bytes(&tone, rate, 1)).is_ok(), "{rate} Hz");
         }
+    }
+
+    /// Found by the `audio_decode` fuzz target: 29 bytes holding "fLaC" after two bytes of
+    /// junk, whose PICTURE block declared a 2.4 GB media type that symphonia reserved.
+    #[test]
+    fn flac_metadata_is_dropped_and_junk_before_a_header_refused() {
+        let fuzzed = include_bytes!("../tests/data/fuzz/flac-picture-block-declaring-2-gb.flac");
+        let err = decode_16k(fuzzed).unwrap_err().to_string();
+        assert!(err.contains("no known header"), "{err}");
+        // The same picture block at the start of a file: dropped with the other metadata, then
+        // the file (STREAMINFO cut short here) is the decoder's to refuse.
+        let mut flac = b"fLaC".to_vec();
+        flac.extend([0x00, 0, 0, 34]);
+        flac.extend([0u8; 34]);
+        let picture = [0, 0, 0, 3, 0x92, 0x8b, 0xdf, 0xef, 0xff];
+        flac.extend([0x86, 0, 0, picture.len() as u8]);
+        flac.extend(picture);
+        let kept = audio_only(&flac).unwrap();
+        assert_eq!(kept.len(), 4 + 4 + 34);
+        assert_eq!(kept[4], 0x80, "STREAMINFO is now the last block");
+        let mut lying = flac.clone();
+        lying[4 + 4 + 34 + 3] = 200;
+        assert!(
+            audio_only(&lying)
+                .unwrap_err()
+                .to_string()
+                .contains("past the end")
+        );
     }
 
     /// Found by the `audio_decode` fuzz target: an IEEE-float WAV whose samples include NaN
