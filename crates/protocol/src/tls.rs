@@ -113,7 +113,20 @@ pub fn endpoint(
         })?
         .tls_config(client_config(material, server_name))
         .map_err(TlsError::Config)
+        .map(|endpoint| {
+            // A link that goes dead (a partition, a peer gone without closing) is noticed by
+            // HTTP/2 pings within KEEP_ALIVE twice, not after the kernel's TCP retransmissions
+            // give up, which takes minutes; the caller then reconnects.
+            endpoint
+                .connect_timeout(KEEP_ALIVE)
+                .http2_keep_alive_interval(KEEP_ALIVE)
+                .keep_alive_timeout(KEEP_ALIVE)
+                .keep_alive_while_idle(true)
+        })
 }
+
+/// How long a client waits for a connection, and between HTTP/2 pings and their answers.
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Connect to `address` over mutual TLS, verifying the server as `server_name`.
 pub async fn connect(
