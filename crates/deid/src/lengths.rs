@@ -72,7 +72,7 @@ pub fn check_prefix(head: &[u8], total: u64, until_pixel_data: bool) -> Result<P
 
 /// Check a data set of `bytes` (no file meta) encoded with the transfer
 /// syntax `ts_uid`, as the parser reads it.
-pub(crate) fn check_dataset(bytes: &[u8], ts_uid: &str) -> Result<()> {
+pub fn check_dataset(bytes: &[u8], ts_uid: &str) -> Result<()> {
     let Some(ts) = TransferSyntaxRegistry.get(ts_uid) else {
         return Ok(());
     };

@@ -70,6 +70,9 @@ pub fn read_request(bytes: &[u8]) -> Result<Request> {
     let ts = TransferSyntaxRegistry
         .get(uids::IMPLICIT_VR_LITTLE_ENDIAN)
         .ok_or_else(|| ImagingError::Network("implicit VR little endian not registered".into()))?;
+    // The parser reserves a value's declared length before reading it.
+    deid::lengths::check_dataset(bytes, uids::IMPLICIT_VR_LITTLE_ENDIAN)
+        .map_err(|e| ImagingError::Network(format!("unreadable command set: {e}")))?;
     let obj = InMemDicomObject::read_dataset_with_ts(bytes, ts)
         .map_err(|e| ImagingError::Network(format!("unreadable command set: {e}")))?;
     let int = |tag: Tag| obj.get(tag).and_then(|e| e.to_int::<u16>().ok());
