@@ -411,7 +411,7 @@ mod tests {
         let mut wav = float_wav_bytes(&loud, 16_000);
         let (samples, _) = decode_mono(&wav).unwrap();
         assert!(samples.iter().all(|s| s.abs() <= 1.0));
-        assert!(samples.iter().any(|s| *s == 1.0));
+        assert!(samples.contains(&1.0));
         let last = wav.len() - 4;
         wav[last..].copy_from_slice(&f32::INFINITY.to_le_bytes());
         assert!(decode_mono(&wav).is_err());
