@@ -443,8 +443,11 @@ pub fn ledger_tree_size(audit: &str) -> u64 {
 
 /// The tree size of the ledger's published checkpoint (0 before the first).
 pub fn published_ledger_size(dir: &Path) -> u64 {
-    std::fs::read_to_string(dir.join("coordinator-store/ledger/log/checkpoint"))
-        .ok()
-        .and_then(|note| note.lines().nth(1)?.parse().ok())
-        .unwrap_or(0)
+    let Ok(bytes) = std::fs::read(dir.join("coordinator-store/ledger/log/checkpoint")) else {
+        return 0;
+    };
+    let note = ledger::note::Note::parse(&bytes).expect("the published checkpoint is a note");
+    ledger::checkpoint::Checkpoint::from_text(note.text())
+        .expect("the published checkpoint parses")
+        .size
 }
