@@ -20,8 +20,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    Addresses, Coordinator, Hospital, load_ehr, protected_plan, published_ledger_size, set_up,
-    start_node_with, verify_ledger, workdir,
+    Addresses, Coordinator, Hospital, aggregated_round, load_ehr, protected_plan,
+    published_ledger_size, set_up, start_node_with, verify_ledger, workdir,
 };
 
 const HOSPITALS: usize = 18;
@@ -438,7 +438,7 @@ fn round_times(lines: &[(Instant, String)], from: u32, to: u32) -> Vec<f64> {
     let at = |round: u32| {
         lines
             .iter()
-            .find(|(_, l)| l.contains("round aggregated") && l.contains(&format!("round={round} ")))
+            .find(|(_, l)| aggregated_round(l) == Some(round))
             .map(|(t, _)| *t)
     };
     (from..=to)

@@ -10,10 +10,10 @@ use std::collections::BTreeMap;
 use std::process::{Child, Command};
 
 use common::{
-    Addresses, BIN, Coordinator, Hospital, cohort, copy_tree, create_node_secrets, final_model,
-    free_port, ledger_tree_size, load_ehr, node_log, open_ehr, protected_plan,
-    published_ledger_size, reference_run, run_uninterrupted, set_up, start_node, test_plan,
-    verify_ledger, workdir,
+    Addresses, BIN, Coordinator, Hospital, aggregated_round, cohort, copy_tree,
+    create_node_secrets, final_model, free_port, ledger_tree_size, load_ehr, node_log, open_ehr,
+    protected_plan, published_ledger_size, reference_run, run_uninterrupted, set_up, start_node,
+    test_plan, verify_ledger, workdir,
 };
 use rand::{Rng, SeedableRng};
 
@@ -146,20 +146,6 @@ fn coordinator_killed_at_fifty_seeded_points_completes_with_the_uninterrupted_mo
     );
 }
 
-/// The "round aggregated" lines among `lines`, with their round numbers.
-fn aggregated_rounds(lines: &[String]) -> impl Iterator<Item = (u32, &String)> {
-    lines.iter().filter_map(|l| {
-        let round = l
-            .split(" round aggregated round=")
-            .nth(1)?
-            .split(' ')
-            .next()?
-            .parse()
-            .ok()?;
-        Some((round, l))
-    })
-}
-
 #[test]
 fn node_killed_at_seeded_points_keeps_its_disclosure_log_and_ehr_in_step() {
     const KILLS: usize = 8;
@@ -201,7 +187,7 @@ fn node_killed_at_seeded_points_keeps_its_disclosure_log_and_ehr_in_step() {
         va.wait().unwrap();
         va = start_node(&dir, "va");
     }
-    let rounds_before_last_kill = aggregated_rounds(&lines).count();
+    let rounds_before_last_kill = lines.iter().filter_map(|l| aggregated_round(l)).count();
     lines.extend(
         coordinator
             .lines_until(&["plan completed"])
@@ -214,9 +200,10 @@ fn node_killed_at_seeded_points_keeps_its_disclosure_log_and_ehr_in_step() {
     }
     // Every round the coordinator aggregated with va's update is in va's log of what left:
     // recorded before it was sent, never lost to a kill.
-    let contributed: Vec<u32> = aggregated_rounds(&lines)
-        .filter(|(_, line)| !line.contains("\"va\""))
-        .map(|(round, _)| round)
+    let contributed: Vec<u32> = lines
+        .iter()
+        .filter(|l| !l.contains("\"va\""))
+        .filter_map(|l| aggregated_round(l))
         .collect();
     // Restarted, va is taken back: it contributes again after its last kill.
     assert!(

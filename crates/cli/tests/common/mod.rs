@@ -441,6 +441,16 @@ pub fn ledger_tree_size(audit: &str) -> u64 {
         .unwrap_or_else(|| panic!("no tree size in {audit}"))
 }
 
+/// The round a coordinator's "round aggregated" log line reports; `None` for other lines.
+pub fn aggregated_round(line: &str) -> Option<u32> {
+    line.split(" round aggregated round=")
+        .nth(1)?
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// The tree size of the ledger's published checkpoint (0 before the first).
 pub fn published_ledger_size(dir: &Path) -> u64 {
     let Ok(bytes) = std::fs::read(dir.join("coordinator-store/ledger/log/checkpoint")) else {
