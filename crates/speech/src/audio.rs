@@ -8,7 +8,8 @@ use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::FormatOptions;
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
-use symphonia::core::probe::Hint;
+use symphonia::core::probe::{Hint, Probe};
+use symphonia::default::formats::{AiffReader, FlacReader, MpaReader, OggReader, WavReader};
 
 /// Sample rates accepted, from telephone-band dictation to studio recorders. A header claiming
 /// another (a corrupt or hostile file) would make the resampler's kernel, which spans the ratio
@@ -26,9 +27,11 @@ pub fn decode_mono(bytes: &[u8]) -> Result<(Vec<f32>, u32)> {
     if bytes.is_empty() {
         return Err(Error::Audio("empty file".into()));
     }
-    let bytes = audio_only(bytes)?;
+    let (container, bytes) = audio_only(bytes)?;
     // symphonia 0.5 panics on some malformed headers (a WAV at 0 Hz): a refusal like any other.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode_container(bytes)))
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decode_container(container, bytes)
+    }))
         .unwrap_or_else(|_| {
             Err(Error::Audio(
                 "corrupt audio: the decoder gave up on it".into(),
@@ -36,10 +39,38 @@ pub fn decode_mono(bytes: &[u8]) -> Result<(Vec<f32>, u32)> {
         })
 }
 
+/// The containers read, each identified by its first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Container {
+    Wav,
+    Aiff,
+    Ogg,
+    Mp3,
+    Flac,
+}
+
+impl Container {
+    /// A probe that knows this container's reader only. symphonia's default probe searches the
+    /// bytes for any format's marker, so a file starting as one container could be read by
+    /// another's demuxer from the middle, past the checks [`audio_only`] made.
+    fn probe(self) -> Probe {
+        let mut probe = Probe::default();
+        match self {
+            Container::Wav => probe.register_all::<WavReader>(),
+            Container::Aiff => probe.register_all::<AiffReader>(),
+            Container::Ogg => probe.register_all::<OggReader>(),
+            Container::Mp3 => probe.register_all::<MpaReader>(),
+            Container::Flac => probe.register_all::<FlacReader>(),
+        }
+        probe
+    }
+}
+
 /// [`decode_mono`] of a file whose container starts at its first byte.
-fn decode_container(bytes: Vec<u8>) -> Result<(Vec<f32>, u32)> {
+fn decode_container(container: Container, bytes: Vec<u8>) -> Result<(Vec<f32>, u32)> {
     let source = MediaSourceStream::new(Box::new(std::io::Cursor::new(bytes)), Default::default());
-    let probed = symphonia::default::get_probe()
+    let probed = container
+        .probe()
         .format(
             &Hint::new(),
             source,
@@ -113,25 +144,59 @@ fn decode_container(bytes: Vec<u8>) -> Result<(Vec<f32>, u32)> {
     Ok((mono, rate))
 }
 
-/// The file's bytes as the decoder gets them. The container must start at the first byte (the
-/// probe would otherwise search the bytes for one), and a FLAC file keeps only its STREAMINFO
-/// block: pictures, tags and cue sheets are not needed to transcribe, and symphonia 0.5 reserves
-/// the lengths they declare (up to 4 GiB each) before reading them.
-fn audio_only(bytes: &[u8]) -> Result<Vec<u8>> {
+/// The file's container and its bytes as the decoder gets them. The container must start at the
+/// first byte (the probe would otherwise search the bytes for one). Metadata is dropped, as it is
+/// not needed to transcribe and symphonia 0.5 reserves the lengths it declares (up to 4 GiB)
+/// before reading it: an MP3 file loses its ID3v2 tag, a FLAC file keeps only its STREAMINFO
+/// block.
+fn audio_only(bytes: &[u8]) -> Result<(Container, Vec<u8>)> {
     let riff = |kind: &[u8]| bytes.len() >= 12 && bytes[8..12] == *kind;
-    let known = (bytes.starts_with(b"RIFF") && riff(b"WAVE"))
-        || (bytes.starts_with(b"FORM") && (riff(b"AIFF") || riff(b"AIFC")))
-        || bytes.starts_with(b"OggS")
-        || bytes.starts_with(b"ID3")
-        || (bytes.len() >= 2 && bytes[0] == 0xFF && bytes[1] & 0xE0 == 0xE0);
-    if known {
-        return Ok(bytes.to_vec());
-    }
-    if !bytes.starts_with(b"fLaC") {
+    let mp3_sync = |b: &[u8]| b.len() >= 2 && b[0] == 0xFF && b[1] & 0xE0 == 0xE0;
+    let container = if bytes.starts_with(b"RIFF") && riff(b"WAVE") {
+        Container::Wav
+    } else if bytes.starts_with(b"FORM") && (riff(b"AIFF") || riff(b"AIFC")) {
+        Container::Aiff
+    } else if bytes.starts_with(b"OggS") {
+        Container::Ogg
+    } else if mp3_sync(bytes) {
+        Container::Mp3
+    } else if bytes.starts_with(b"ID3") {
+        let stream = without_id3v2(bytes)?;
+        if !mp3_sync(stream) {
+            return Err(Error::Audio(
+                "not an MP3 file: no MPEG audio frame after its ID3 tag".into(),
+            ));
+        }
+        return Ok((Container::Mp3, stream.to_vec()));
+    } else if bytes.starts_with(b"fLaC") {
+        return Ok((Container::Flac, flac_stream_info_only(bytes)?));
+    } else {
         return Err(Error::Audio(
             "not a WAV, FLAC, MP3, Ogg Vorbis or AIFF file (no known header at its start)".into(),
         ));
+    };
+    Ok((container, bytes.to_vec()))
+}
+
+/// The bytes after an ID3v2 tag: a 10-byte header whose last four bytes hold the tag's length in
+/// 7-bit groups, then the tag, then a 10-byte footer where flag 0x10 says so.
+fn without_id3v2(bytes: &[u8]) -> Result<&[u8]> {
+    let corrupt = |what: &str| Error::Audio(format!("corrupt ID3 tag: {what}"));
+    let header = bytes.get(..10).ok_or_else(|| corrupt("cut in its header"))?;
+    if header[6..10].iter().any(|b| b & 0x80 != 0) {
+        return Err(corrupt("its length is not in 7-bit groups"));
     }
+    let len = header[6..10]
+        .iter()
+        .fold(0usize, |len, &b| (len << 7) | b as usize);
+    let footer = if header[5] & 0x10 != 0 { 10 } else { 0 };
+    bytes
+        .get(10 + len + footer..)
+        .ok_or_else(|| corrupt("it runs past the end of the file"))
+}
+
+/// A FLAC file with its metadata blocks other than STREAMINFO dropped.
+fn flac_stream_info_only(bytes: &[u8]) -> Result<Vec<u8>> {
     // Metadata blocks: a header of 1 bit "last", 7 bits type, 24 bits length, then the body.
     let corrupt = |what: &str| Error::Audio(format!("corrupt FLAC metadata: {what}"));
     let mut at = 4;
@@ -378,7 +443,8 @@ mod tests {
         let picture = [0, 0, 0, 3, 0x92, 0x8b, 0xdf, 0xef, 0xff];
         flac.extend([0x86, 0, 0, picture.len() as u8]);
         flac.extend(picture);
-        let kept = audio_only(&flac).unwrap();
+        let (container, kept) = audio_only(&flac).unwrap();
+        assert_eq!(container, Container::Flac);
         assert_eq!(kept.len(), 4 + 4 + 34);
         assert_eq!(kept[4], 0x80, "STREAMINFO is now the last block");
         let mut lying = flac.clone();
@@ -389,6 +455,60 @@ mod tests {
                 .to_string()
                 .contains("past the end")
         );
+    }
+
+    /// Found by the `audio_decode` fuzz target: 37 bytes starting with an MP3 frame sync and
+    /// holding "fLaC" at offset 6, which symphonia's default probe found and handed to its FLAC
+    /// demuxer; the bytes are only ever read as MP3 now.
+    #[test]
+    fn a_file_is_read_by_the_demuxer_of_the_container_it_starts_with() {
+        let fuzzed =
+            include_bytes!("../tests/data/fuzz/mp3-sync-then-flac-picture-declaring-3.9-gb.mp3");
+        let (container, _) = audio_only(fuzzed).unwrap();
+        assert_eq!(container, Container::Mp3);
+        // only the MP3 reader looks at them, and it finds no frame there
+        let err = decode_16k(fuzzed).unwrap_err().to_string();
+        assert!(err.contains("no suitable format reader"), "{err}");
+        // A WAV holding a FLAC file in its data is still a WAV.
+        let mut flac = b"fLaC".to_vec();
+        flac.extend([0x80, 0, 0, 34]);
+        flac.extend([0u8; 34]);
+        let tone = sine(500.0, 16_000, 0.05);
+        let mut wav = wav_bytes(&tone, 16_000, 1);
+        let data = wav.len() - 2 * tone.len();
+        wav[data..data + flac.len()].copy_from_slice(&flac);
+        let (container, _) = audio_only(&wav).unwrap();
+        assert_eq!(container, Container::Wav);
+        assert_eq!(decode_mono(&wav).unwrap().0.len(), tone.len());
+    }
+
+    #[test]
+    fn an_id3_tag_is_dropped_before_the_mp3_stream() {
+        let frame = [0xFF, 0xFB, 0x90, 0x64];
+        let tag_body = b"TIT2 dictation, not needed to transcribe";
+        let mut mp3 = b"ID3\x04\x00\x00".to_vec();
+        mp3.extend([0, 0, 0, tag_body.len() as u8]);
+        mp3.extend(tag_body);
+        mp3.extend(frame);
+        let (container, stream) = audio_only(&mp3).unwrap();
+        assert_eq!((container, &stream[..]), (Container::Mp3, &frame[..]));
+
+        let mut footer = mp3.clone();
+        footer[5] = 0x10;
+        footer.splice(10 + tag_body.len()..10 + tag_body.len(), *b"3DI\x04\x00\x10\0\0\0\0");
+        assert_eq!(audio_only(&footer).unwrap().1, frame);
+
+        let mut long = mp3.clone();
+        long[8] = 0x7F;
+        let err = audio_only(&long).unwrap_err().to_string();
+        assert!(err.contains("past the end"), "{err}");
+        let mut not_syncsafe = mp3.clone();
+        not_syncsafe[9] = 0x80;
+        assert!(audio_only(&not_syncsafe).is_err());
+        let mut flac_after_tag = mp3[..10 + tag_body.len()].to_vec();
+        flac_after_tag.extend(b"fLaC");
+        let err = audio_only(&flac_after_tag).unwrap_err().to_string();
+        assert!(err.contains("no MPEG audio frame"), "{err}");
     }
 
     /// Found by the `audio_decode` fuzz target: a WAV header at 0 Hz made symphonia panic.
