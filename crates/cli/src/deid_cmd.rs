@@ -88,6 +88,10 @@ pub struct DicomArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// Decoded pixels each worker holds at once while cleaning, in MiB: a larger image is
+    /// cleaned in runs of frames (slower, not bigger).
+    #[arg(long, default_value_t = deid::pixel::DEFAULT_PIXEL_MEMORY >> 20)]
+    pub pixel_memory_mib: usize,
     #[command(flatten)]
     pub key: KeyArgs,
 }
@@ -401,7 +405,8 @@ pub fn write_report(path: &Path, outcomes: &[FileOutcome]) -> anyhow::Result<()>
 }
 
 fn dicom(args: DicomArgs) -> anyhow::Result<()> {
-    let deid = Deidentifier::new(args.key.load()?, args.profile.options())?;
+    let deid = Deidentifier::new(args.key.load()?, args.profile.options())?
+        .with_pixel_memory(args.pixel_memory_mib << 20);
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("cannot create {}", args.output.display()))?;
     let total = files_under(&args.input)?.len();
@@ -427,8 +432,9 @@ fn dicom(args: DicomArgs) -> anyhow::Result<()> {
     let count = |status: &str| outcomes.iter().filter(|o| o.status == status).count();
     let (done, skipped, failed) = (count("ok"), count("skipped"), count("error"));
     println!(
-        "{done} de-identified, {failed} failed, {skipped} skipped (not DICOM); report in {}",
-        report_path.display()
+        "{done} de-identified, {failed} failed, {skipped} skipped (not DICOM); report in {}; peak memory {}",
+        report_path.display(),
+        crate::bench::peak_rss_mib()
     );
     if failed > 0 {
         bail!(
@@ -733,6 +739,7 @@ mod tests {
                 profile: Profile::Training,
                 report: None,
                 jobs: Some(jobs),
+                pixel_memory_mib: deid::pixel::DEFAULT_PIXEL_MEMORY >> 20,
                 key: KeyArgs {
                     key_file: Some(key_file.clone()),
                     key: None,

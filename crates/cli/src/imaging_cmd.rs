@@ -78,6 +78,10 @@ pub struct GateArgs {
     /// Part of the first frame written as the training PNG.
     #[arg(long, value_enum, default_value_t = CropArg::DataRegions)]
     pub crop: CropArg,
+    /// Decoded pixels held at once while cleaning a file, in MiB: a larger image is cleaned in
+    /// runs of frames (slower, not bigger).
+    #[arg(long, default_value_t = deid::pixel::DEFAULT_PIXEL_MEMORY >> 20)]
+    pub pixel_memory_mib: usize,
 }
 
 /// Arguments of `cohort imaging serve`.
@@ -273,6 +277,7 @@ async fn gate(args: GateArgs) -> anyhow::Result<()> {
             CropArg::DataRegions => FrameCrop::DataRegions,
             CropArg::WholeFrame => FrameCrop::WholeFrame,
         },
+        pixel_memory: args.pixel_memory_mib << 20,
         ..GateOptions::default()
     };
     let gate = TrainingGate::new(store, directory, consent, key, options)?;

@@ -43,13 +43,25 @@ pub struct Deidentified {
 pub struct Deidentifier {
     key: DeidKey,
     options: Options,
+    pixel_memory: usize,
 }
 
 impl Deidentifier {
     /// A de-identifier claiming `options`, keyed by `key`.
     pub fn new(key: DeidKey, options: Options) -> Result<Self> {
         options.validate()?;
-        Ok(Self { key, options })
+        Ok(Self {
+            key,
+            options,
+            pixel_memory: pixel::DEFAULT_PIXEL_MEMORY,
+        })
+    }
+
+    /// Hold at most about `bytes` of decoded pixels at once while cleaning them (default
+    /// [`pixel::DEFAULT_PIXEL_MEMORY`]; see [`pixel::clean`]).
+    pub fn with_pixel_memory(mut self, bytes: usize) -> Self {
+        self.pixel_memory = bytes;
+        self
     }
 
     /// The options claimed.
@@ -205,7 +217,7 @@ impl Deidentifier {
         }
 
         let pixels = if clean_pixels && file.get(tags::PIXEL_DATA).is_some() {
-            Some(pixel::clean(&mut file)?)
+            Some(pixel::clean(&mut file, self.pixel_memory)?)
         } else {
             None
         };

@@ -88,6 +88,8 @@ pub struct GateOptions {
     pub deid: Options,
     /// Part of the first frame written as the training image.
     pub crop: FrameCrop,
+    /// Decoded pixels held at once while cleaning a file, in bytes (see `deid::pixel::clean`).
+    pub pixel_memory: usize,
 }
 
 impl Default for GateOptions {
@@ -95,6 +97,7 @@ impl Default for GateOptions {
         Self {
             deid: Options::training(),
             crop: FrameCrop::DataRegions,
+            pixel_memory: deid::pixel::DEFAULT_PIXEL_MEMORY,
         }
     }
 }
@@ -230,7 +233,9 @@ impl TrainingGate {
                     .into(),
             ));
         }
-        let deidentifier = Arc::new(Deidentifier::new(key.clone(), options.deid)?);
+        let deidentifier = Arc::new(
+            Deidentifier::new(key.clone(), options.deid)?.with_pixel_memory(options.pixel_memory),
+        );
         Ok(Self {
             store,
             directory,

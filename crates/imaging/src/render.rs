@@ -8,14 +8,14 @@ use crate::error::{ImagingError, Result};
 /// Render frame `frame` (1-based) of a DICOM file as an 8-bit RGB PNG.
 pub fn frame_png(bytes: &[u8], frame: u32) -> Result<Vec<u8>> {
     let file = deid::parse(bytes).map_err(|e| ImagingError::Render(e.to_string()))?;
-    let image = Image::decode(&file).map_err(|e| ImagingError::Render(e.to_string()))?;
-    if frame == 0 || frame > image.frames {
-        return Err(ImagingError::FrameOutOfRange {
-            frame,
-            frames: image.frames,
-        });
+    let frames = deid::pixel::image::frame_count(&file);
+    if frame == 0 || frame > frames {
+        return Err(ImagingError::FrameOutOfRange { frame, frames });
     }
-    let rgb = image.rgb(frame - 1);
+    // only the frame asked for is decoded, not the whole cine loop
+    let image = Image::decode_frames(&file, frame - 1..frame)
+        .map_err(|e| ImagingError::Render(e.to_string()))?;
+    let rgb = image.rgb(0);
     let mut png_bytes = Vec::new();
     let mut encoder = png::Encoder::new(&mut png_bytes, image.cols, image.rows);
     encoder.set_color(png::ColorType::Rgb);

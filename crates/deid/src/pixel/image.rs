@@ -1,6 +1,7 @@
 //! Decoded pixel data as samples in memory: per-frame luminance for the
 //! text detector, and blanking in the image's own layout.
 
+use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use dicom_dictionary_std::{tags, uids};
@@ -37,16 +38,16 @@ enum Layout {
     Ybr422,
 }
 
-/// All frames of an image, decoded.
+/// Frames of an image, decoded: all of them, or a run of them.
 #[derive(Debug, Clone)]
 pub struct Image {
-    /// Samples of all frames, little endian when 16-bit.
+    /// Samples of the frames, little endian when 16-bit.
     pub data: Vec<u8>,
     /// Rows per frame.
     pub rows: u32,
     /// Columns per frame.
     pub cols: u32,
-    /// Number of frames.
+    /// Number of frames held.
     pub frames: u32,
     /// Samples per pixel.
     pub samples: u16,
@@ -111,23 +112,93 @@ fn frame_streams(fragments: &[Vec<u8>], frames: usize) -> Option<Vec<Vec<u8>>> {
     (streams.len() == frames && current.is_empty()).then_some(streams)
 }
 
+/// A header number, or `default` when absent.
+fn header_number(
+    file: &DefaultDicomObject,
+    tag: dicom_core::Tag,
+    default: Option<u32>,
+) -> Result<u32> {
+    file.get(tag)
+        .and_then(|e| e.to_int::<u32>().ok())
+        .or(default)
+        .ok_or_else(|| decode_error(file, format!("{tag} missing")))
+}
+
+/// The number of frames the header declares (one when it says none).
+pub fn frame_count(file: &DefaultDicomObject) -> u32 {
+    header_number(file, tags::NUMBER_OF_FRAMES, Some(1)).map_or(1, |n| n.max(1))
+}
+
+/// The most bytes one decoded frame can take, from the header (rows × columns × samples ×
+/// bytes per sample); `usize::MAX` when the header lacks them or they overflow.
+pub fn decoded_frame_bytes(file: &DefaultDicomObject) -> usize {
+    [
+        tags::ROWS,
+        tags::COLUMNS,
+        tags::SAMPLES_PER_PIXEL,
+        tags::BITS_ALLOCATED,
+    ]
+    .iter()
+    .map(|&tag| header_number(file, tag, (tag == tags::SAMPLES_PER_PIXEL).then_some(1)))
+    .collect::<Result<Vec<u32>>>()
+    .ok()
+    .and_then(|n| {
+        let bytes = n[3].div_ceil(8) as usize;
+        (n[0] as usize)
+            .checked_mul(n[1] as usize)?
+            .checked_mul(n[2] as usize)?
+            .checked_mul(bytes)
+    })
+    .unwrap_or(usize::MAX)
+}
+
 impl Image {
-    /// Decode every frame of a file's pixel data. RLE and JPEG-LS are
-    /// decoded here, the rest by dicom-rs (a panic there is this file's
-    /// error); dimensions are checked against the data before use.
+    /// Decode every frame of a file's pixel data (see [`Image::decode_frames`]).
     pub fn decode(file: &DefaultDicomObject) -> Result<Self> {
+        Self::decode_frames(file, 0..frame_count(file))
+    }
+
+    /// Decode the frames of `range` (0-based) of a file's pixel data, and no other. RLE and
+    /// JPEG-LS are decoded here, the rest by dicom-rs (a panic there is this file's error);
+    /// dimensions are checked against the data before use.
+    pub fn decode_frames(file: &DefaultDicomObject, range: Range<u32>) -> Result<Self> {
+        let total = frame_count(file);
+        if range.is_empty() || range.end > total {
+            return Err(decode_error(
+                file,
+                format!("frames {range:?} of an image of {total}"),
+            ));
+        }
         let ts = file.meta().transfer_syntax();
         if is_jpegls(ts) || ts == uids::RLE_LOSSLESS {
-            return Self::decode_encapsulated(file);
+            return Self::decode_encapsulated(file, range);
         }
-        let decoded = catch_unwind(AssertUnwindSafe(|| file.decode_pixel_data()))
+        let decode = |frame: Option<u32>| {
+            catch_unwind(AssertUnwindSafe(|| match frame {
+                None => file.decode_pixel_data(),
+                Some(frame) => file.decode_pixel_data_frame(frame),
+            }))
             .map_err(|panic| {
                 decode_error(
                     file,
                     format!("the decoder failed: {}", panic_text(panic.as_ref())),
                 )
             })?
-            .map_err(|e| decode_error(file, crate::deidentifier::error_chain(&e)))?;
+            .map_err(|e| decode_error(file, crate::deidentifier::error_chain(&e)))
+        };
+        let count = range.len() as u32;
+        let (decoded, data) = if count == total {
+            (decode(None)?, None)
+        } else {
+            let mut data = Vec::new();
+            let mut first = None;
+            for frame in range {
+                let decoded = decode(Some(frame))?;
+                data.extend_from_slice(decoded.data());
+                first.get_or_insert(decoded);
+            }
+            (first.expect("the range is not empty"), Some(data))
+        };
         let bits_allocated = decoded.bits_allocated();
         if bits_allocated != 8 && bits_allocated != 16 {
             return Err(decode_error(
@@ -153,14 +224,17 @@ impl Image {
         let image = Self {
             rows: decoded.rows(),
             cols: decoded.columns(),
-            frames: decoded.number_of_frames(),
+            frames: count,
             samples: decoded.samples_per_pixel(),
             bits_allocated,
             bits_stored: decoded.bits_stored().clamp(1, bits_allocated),
             planar: decoded.planar_configuration() == PlanarConfiguration::PixelFirst,
             photometric: photometric.to_string(),
             layout,
-            data: decoded.into_data(),
+            data: match data {
+                Some(data) => data,
+                None => decoded.into_data(),
+            },
         };
         let expected = image.checked_len().map_err(|e| decode_error(file, e))?;
         if image.data.len() < expected {
@@ -210,15 +284,10 @@ impl Image {
             })
     }
 
-    /// Decode RLE or JPEG-LS pixel data here: each frame's fragments are
+    /// Decode frames `range` of RLE or JPEG-LS pixel data here: each frame's fragments are
     /// one stream, decoded to interleaved samples.
-    fn decode_encapsulated(file: &DefaultDicomObject) -> Result<Self> {
-        let number = |tag, default: Option<u32>| {
-            file.get(tag)
-                .and_then(|e| e.to_int::<u32>().ok())
-                .or(default)
-                .ok_or_else(|| decode_error(file, format!("{tag} missing")))
-        };
+    fn decode_encapsulated(file: &DefaultDicomObject, range: Range<u32>) -> Result<Self> {
+        let number = |tag, default: Option<u32>| header_number(file, tag, default);
         let rows = number(tags::ROWS, None)?;
         let cols = number(tags::COLUMNS, None)?;
         let samples = number(tags::SAMPLES_PER_PIXEL, Some(1))?;
@@ -267,7 +336,7 @@ impl Image {
             data: Vec::new(),
             rows,
             cols,
-            frames,
+            frames: range.len() as u32,
             samples: u16::try_from(samples).unwrap_or(0),
             bits_allocated: bits_allocated as u16,
             bits_stored: u16::try_from(bits_stored)
@@ -281,7 +350,8 @@ impl Image {
         let (cols, rows, samples) = (cols as usize, rows as usize, samples as usize);
         let bytes = image.bytes();
         // each frame is checked against its stream before it is allocated
-        for (frame, stream) in streams.iter().enumerate() {
+        let wanted = streams.iter().enumerate();
+        for (frame, stream) in wanted.skip(range.start as usize).take(range.len()) {
             let failed = |e: String| decode_error(file, format!("frame {}: {e}", frame + 1));
             if rle {
                 let decoded =

@@ -82,7 +82,7 @@ pub fn crop_of(file: &DefaultDicomObject, cols: u32, rows: u32, crop: FrameCrop)
 
 /// The first frame of `file`, cropped and as grayscale PNG.
 pub fn training_frame(file: &DefaultDicomObject, crop: FrameCrop) -> Result<TrainingFrame> {
-    let image = Image::decode(file).map_err(render_error)?;
+    let image = Image::decode_frames(file, 0..1).map_err(render_error)?;
     if image.frames == 0 || image.cols == 0 || image.rows == 0 {
         return Err(ImagingError::Render("no frame".into()));
     }
