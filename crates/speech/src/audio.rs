@@ -32,11 +32,11 @@ pub fn decode_mono(bytes: &[u8]) -> Result<(Vec<f32>, u32)> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         decode_container(container, bytes)
     }))
-        .unwrap_or_else(|_| {
-            Err(Error::Audio(
-                "corrupt audio: the decoder gave up on it".into(),
-            ))
-        })
+    .unwrap_or_else(|_| {
+        Err(Error::Audio(
+            "corrupt audio: the decoder gave up on it".into(),
+        ))
+    })
 }
 
 /// The containers read, each identified by its first bytes.
@@ -182,7 +182,9 @@ fn audio_only(bytes: &[u8]) -> Result<(Container, Vec<u8>)> {
 /// 7-bit groups, then the tag, then a 10-byte footer where flag 0x10 says so.
 fn without_id3v2(bytes: &[u8]) -> Result<&[u8]> {
     let corrupt = |what: &str| Error::Audio(format!("corrupt ID3 tag: {what}"));
-    let header = bytes.get(..10).ok_or_else(|| corrupt("cut in its header"))?;
+    let header = bytes
+        .get(..10)
+        .ok_or_else(|| corrupt("cut in its header"))?;
     if header[6..10].iter().any(|b| b & 0x80 != 0) {
         return Err(corrupt("its length is not in 7-bit groups"));
     }
@@ -495,7 +497,10 @@ mod tests {
 
         let mut footer = mp3.clone();
         footer[5] = 0x10;
-        footer.splice(10 + tag_body.len()..10 + tag_body.len(), *b"3DI\x04\x00\x10\0\0\0\0");
+        footer.splice(
+            10 + tag_body.len()..10 + tag_body.len(),
+            *b"3DI\x04\x00\x10\0\0\0\0",
+        );
         assert_eq!(audio_only(&footer).unwrap().1, frame);
 
         let mut long = mp3.clone();
