@@ -9,7 +9,9 @@ its size, normal and inverted (light text on dark is what scanners burn in). A t
 visible in the original when OCR finds it in any frame read (first, middle, last), and as leaked
 by a tool when OCR also finds it in that tool's output. A file a tool did not write (it failed)
 counts as leaking everything visible: the file would have gone out uncleaned or not at all,
-which the table says apart. Prints a JSON summary per tool and a Markdown table.
+which the table says apart. Also counted: the letters and digits OCR reads at all (any text,
+and what OCR makes of anatomy), and the share of pixels each tool changed. Prints a JSON summary
+per tool and a Markdown table.
 """
 
 import json
@@ -52,7 +54,8 @@ def tokens(ds):
 
 
 def frames(ds):
-    """The first, middle and last frames as 8-bit greyscale images (pydicom gives YBR as RGB)."""
+    """The first, middle and last frames as 8-bit greyscale images (pydicom gives YBR as RGB),
+    at the stored bits' scale."""
     arr = ds.pixel_array
     count = int(ds.get("NumberOfFrames", 1) or 1)
     if count == 1:
@@ -63,12 +66,17 @@ def frames(ds):
         frame = arr[i]
         if photometric == "PALETTE COLOR":
             frame = apply_color_lut(frame, ds)
+        if photometric == "PALETTE COLOR" and frame.dtype == np.uint16:
+            frame = frame / 257.0  # 16-bit LUT entries
+        elif frame.dtype != np.uint8:
+            frame = frame / float(1 << max(int(ds.BitsStored) - 8, 0))
         frame = frame.astype(np.float64)
         if frame.ndim == 3:
             frame = frame @ np.array([0.299, 0.587, 0.114])
-        low, high = frame.min(), frame.max()
-        scaled = (frame - low) * (255.0 / (high - low)) if high > low else frame * 0
-        yield Image.fromarray(scaled.astype(np.uint8), mode="L")
+        if photometric == "MONOCHROME1":
+            frame = 255.0 - frame
+        # As displayed, not stretched: a tool blanking to black must not move the other pixels.
+        yield Image.fromarray(frame.clip(0, 255).astype(np.uint8), mode="L")
 
 
 def read(path):
@@ -99,12 +107,15 @@ def main():
     originals = Path(sys.argv[1])
     tools = dict(arg.split("=", 1) for arg in sys.argv[2:])
     rows = {
-        tool: {"visible": 0, "leaked": 0, "files_failed": 0, "files_leaking": 0, "changed": []}
+        tool: {"visible": 0, "leaked": 0, "files_failed": 0, "files_leaking": 0, "changed": [],
+            "characters_left": 0}
         for tool in tools
     }
+    characters = 0
     for path in sorted(originals.glob("*.dcm")):
         wanted = tokens(pydicom.dcmread(path, stop_before_pixels=True))
         images, seen = read(path)
+        characters += len(seen)
         visible = sorted(t for t in wanted if t in seen)
         line = {"file": path.name, "visible": visible}
         for tool, out_dir in tools.items():
@@ -113,13 +124,17 @@ def main():
                 try:
                     out_images, left = read(out)
                     leaked = [t for t in visible if t in left]
-                    rows[tool]["changed"].append(changed(images, out_images))
+                    moved = changed(images, out_images)
+                    rows[tool]["changed"].append(moved)
+                    line[f"{tool} changed"] = round(moved, 3)
+                    rows[tool]["characters_left"] += len(left)
                 except Exception as e:  # an output OCR cannot read counts as failed
                     print(f"{tool} {path.name}: {e}", file=sys.stderr)
                     leaked, out = visible, None
             else:
                 leaked = visible
             if out is None or not out.exists():
+                rows[tool]["characters_left"] += len(seen)
                 rows[tool]["files_failed"] += 1
             rows[tool]["visible"] += len(visible)
             rows[tool]["leaked"] += len(leaked)
@@ -127,16 +142,18 @@ def main():
             line[tool] = leaked
         print(json.dumps(line), flush=True)
     print(json.dumps({tool: {k: v for k, v in r.items() if k != "changed"} for tool, r in rows.items()}))
+    print(f"OCR reads {characters} letters and digits in the originals")
     print(
         "| tool | identifiers OCR reads in the originals | still read after cleaning "
-        "| files leaking | files failed | pixels changed (median, max over files) |"
+        "| files leaking | files failed | pixels changed (median, max over files) "
+        "| letters and digits OCR still reads |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for tool, r in rows.items():
         moved = r["changed"] or [0.0]
         print(
             f"| {tool} | {r['visible']} | {r['leaked']} | {r['files_leaking']} | {r['files_failed']} "
-            f"| {np.median(moved):.1%}, {max(moved):.1%} |"
+            f"| {np.median(moved):.1%}, {max(moved):.1%} | {r['characters_left']} |"
         )
 
 
