@@ -546,11 +546,12 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         let outcomes = outcomes?;
         let failed = outcomes.iter().filter(|o| o.status == "error").count();
         println!(
-            "{label:>20}: {count} files, {failed} failed, {:.3} s CPU ({:.3} ms per file, {:.0} files per CPU second), {:.3} s wall",
+            "{label:>20}: {count} files, {failed} failed, {:.3} s CPU ({:.3} ms per file, {:.0} files per CPU second), {:.3} s wall, peak memory so far {}",
             cpu,
             cpu * 1e3 / count as f64,
             count as f64 / cpu,
-            wall
+            wall,
+            crate::bench::peak_rss_mib()
         );
     }
     // the de-identifier alone, files already in memory, output discarded
