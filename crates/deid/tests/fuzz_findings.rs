@@ -7,27 +7,12 @@ mod common;
 
 use deid::{Deidentifier, Options, ProfileOption};
 
-#[path = "common/largest_allocation.rs"]
-mod largest_allocation;
-
-/// The findings, by file name.
-fn findings() -> Vec<(String, Vec<u8>)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz");
-    let mut found: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .expect("tests/data/fuzz")
-        .map(|e| {
-            let path = e.expect("entry").path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&path).expect("readable"))
-        })
-        .collect();
-    found.sort();
-    found
-}
+#[path = "common/fuzz_regressions.rs"]
+mod fuzz_regressions;
 
 #[test]
 fn fuzz_findings_get_an_answer_without_a_large_allocation() {
-    let found = findings();
+    let found = fuzz_regressions::findings(env!("CARGO_MANIFEST_DIR"));
     assert!(!found.is_empty());
     let deidentifiers = [
         Deidentifier::new(common::key(), Options::training()).unwrap(),
@@ -39,9 +24,9 @@ fn fuzz_findings_get_an_answer_without_a_large_allocation() {
     ];
     for (name, bytes) in found {
         for deid in &deidentifiers {
-            largest_allocation::reset();
+            fuzz_regressions::reset();
             let _ = deid.deidentify(&bytes);
-            let largest = largest_allocation::largest();
+            let largest = fuzz_regressions::largest();
             // A few times the file (output buffers, decoded frames), never a declared length.
             assert!(
                 largest <= 64 * bytes.len() + (1 << 20),

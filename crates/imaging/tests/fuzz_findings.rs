@@ -12,8 +12,8 @@ use common::harness;
 use imaging::DicomReceiver;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-#[path = "../../deid/tests/common/largest_allocation.rs"]
-mod largest_allocation;
+#[path = "../../deid/tests/common/fuzz_regressions.rs"]
+mod fuzz_regressions;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn associations_the_fuzzer_found_get_an_answer_without_a_large_allocation() {
@@ -24,16 +24,10 @@ async fn associations_the_fuzzer_found_get_an_answer_without_a_large_allocation(
         .with_idle_timeout(Duration::from_secs(5));
     let port = receiver.local_addr().unwrap().port();
     tokio::spawn(receiver.run());
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz");
-    let mut found: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    found.sort();
+    let found = fuzz_regressions::findings(env!("CARGO_MANIFEST_DIR"));
     assert!(!found.is_empty());
-    for path in found {
-        let bytes = std::fs::read(&path).unwrap();
-        largest_allocation::reset();
+    for (name, bytes) in found {
+        fuzz_regressions::reset();
         let mut peer = tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .unwrap();
@@ -43,13 +37,12 @@ async fn associations_the_fuzzer_found_get_an_answer_without_a_large_allocation(
         let _ = tokio::time::timeout(Duration::from_secs(30), peer.read_to_end(&mut answer))
             .await
             .expect("the receiver answers and closes");
-        assert!(!answer.is_empty(), "{}: no answer", path.display());
-        let largest = largest_allocation::largest();
+        assert!(!answer.is_empty(), "{name}: no answer");
+        let largest = fuzz_regressions::largest();
         // PDU buffers and the data set's copy: a few times the input, never a declared length.
         assert!(
             largest <= 64 * bytes.len() + (4 << 20),
-            "{}: an allocation of {largest} bytes for {} bytes received",
-            path.display(),
+            "{name}: an allocation of {largest} bytes for {} bytes received",
             bytes.len()
         );
     }

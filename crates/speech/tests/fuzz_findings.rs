@@ -3,31 +3,24 @@
 //! counts its allocations, so an allocation of gigabytes fails the test even where the machine
 //! could have served it.
 
-#[path = "../../deid/tests/common/largest_allocation.rs"]
-mod largest_allocation;
+#[path = "../../deid/tests/common/fuzz_regressions.rs"]
+mod fuzz_regressions;
 
 /// Far above what any of these files (under a kilobyte each) needs decoded.
 const CEILING: usize = 64 << 20;
 
 #[test]
 fn audio_the_fuzzer_found_is_refused_without_a_large_allocation() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz");
-    let mut found: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    found.sort();
-    assert!(found.len() >= 5, "{found:?}");
-    for path in found {
-        let bytes = std::fs::read(&path).unwrap();
-        largest_allocation::reset();
+    let found = fuzz_regressions::findings(env!("CARGO_MANIFEST_DIR"));
+    assert!(found.len() >= 5, "{} findings", found.len());
+    for (name, bytes) in found {
+        fuzz_regressions::reset();
         let refused = speech::audio::decode_16k(&bytes);
-        let largest = largest_allocation::largest();
-        assert!(refused.is_err(), "{} was decoded", path.display());
+        let largest = fuzz_regressions::largest();
+        assert!(refused.is_err(), "{name} was decoded");
         assert!(
             largest < CEILING,
-            "{}: allocated {largest} bytes at once",
-            path.display()
+            "{name}: allocated {largest} bytes at once"
         );
     }
 }
