@@ -157,14 +157,25 @@ async fn nodes_withdraw_rather_than_exceed_their_privacy_budget() {
     assert!(!last.contributions.contains_key("switzerland"));
 }
 
+/// Every file under `dir` with its bytes. The coordinator may still be writing: a file that is
+/// gone by the time it is read (a database journal, an atomic write's temporary) is not stored
+/// data and is skipped.
 fn all_bytes(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
+    let entries = match std::fs::read_dir(dir) {
+        Err(e) if gone(&e) => return out,
+        entries => entries.unwrap(),
+    };
+    for entry in entries {
         let path = entry.unwrap().path();
         if path.is_dir() {
             out.extend(all_bytes(&path));
         } else {
-            out.push((path.clone(), std::fs::read(&path).unwrap()));
+            match std::fs::read(&path) {
+                Err(e) if gone(&e) => {}
+                bytes => out.push((path.clone(), bytes.unwrap())),
+            }
         }
     }
     out
