@@ -1,6 +1,7 @@
 //! Decoded pixel data as samples in memory: per-frame luminance for the
 //! text detector, and blanking in the image's own layout.
 
+use std::borrow::Cow;
 use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -92,12 +93,14 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
 
 /// The encapsulated stream of each frame: one fragment per frame, all
 /// fragments of a single frame, or fragments grouped up to each EOI marker.
-fn frame_streams(fragments: &[Vec<u8>], frames: usize) -> Option<Vec<Vec<u8>>> {
+/// A frame stored in one fragment is borrowed, not copied (a file cleaned in
+/// runs of frames asks for its streams once per run).
+fn frame_streams(fragments: &[Vec<u8>], frames: usize) -> Option<Vec<Cow<'_, [u8]>>> {
     if fragments.len() == frames {
-        return Some(fragments.to_vec());
+        return Some(fragments.iter().map(|f| Cow::Borrowed(&f[..])).collect());
     }
     if frames == 1 {
-        return Some(vec![fragments.concat()]);
+        return Some(vec![Cow::Owned(fragments.concat())]);
     }
     let mut streams = Vec::with_capacity(frames.min(fragments.len()));
     let mut current = Vec::new();
@@ -106,7 +109,7 @@ fn frame_streams(fragments: &[Vec<u8>], frames: usize) -> Option<Vec<Vec<u8>>> {
         // the stream ends with EOI, perhaps followed by one padding byte
         let end = current.len().saturating_sub(3)..;
         if current[end].windows(2).any(|w| w == [0xFF, 0xD9]) {
-            streams.push(std::mem::take(&mut current));
+            streams.push(Cow::Owned(std::mem::take(&mut current)));
         }
     }
     (streams.len() == frames && current.is_empty()).then_some(streams)
@@ -132,24 +135,14 @@ pub fn frame_count(file: &DefaultDicomObject) -> u32 {
 /// The most bytes one decoded frame can take, from the header (rows × columns × samples ×
 /// bytes per sample); `usize::MAX` when the header lacks them or they overflow.
 pub fn decoded_frame_bytes(file: &DefaultDicomObject) -> usize {
-    [
-        tags::ROWS,
-        tags::COLUMNS,
-        tags::SAMPLES_PER_PIXEL,
-        tags::BITS_ALLOCATED,
-    ]
-    .iter()
-    .map(|&tag| header_number(file, tag, (tag == tags::SAMPLES_PER_PIXEL).then_some(1)))
-    .collect::<Result<Vec<u32>>>()
-    .ok()
-    .and_then(|n| {
-        let bytes = n[3].div_ceil(8) as usize;
-        (n[0] as usize)
-            .checked_mul(n[1] as usize)?
-            .checked_mul(n[2] as usize)?
-            .checked_mul(bytes)
-    })
-    .unwrap_or(usize::MAX)
+    let number = |tag, default| header_number(file, tag, default).ok().map(|n| n as usize);
+    let bytes = || {
+        number(tags::ROWS, None)?
+            .checked_mul(number(tags::COLUMNS, None)?)?
+            .checked_mul(number(tags::SAMPLES_PER_PIXEL, Some(1))?)?
+            .checked_mul(number(tags::BITS_ALLOCATED, None)?.div_ceil(8))
+    };
+    bytes().unwrap_or(usize::MAX)
 }
 
 impl Image {
@@ -322,7 +315,8 @@ impl Image {
         let rle = file.meta().transfer_syntax() == uids::RLE_LOSSLESS;
         let streams = if rle {
             // one fragment per frame (PS3.5 Annex G)
-            (fragments.len() == frames as usize).then(|| fragments.to_vec())
+            (fragments.len() == frames as usize)
+                .then(|| fragments.iter().map(|f| Cow::Borrowed(&f[..])).collect())
         } else {
             frame_streams(fragments, frames as usize)
         }
