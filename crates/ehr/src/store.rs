@@ -39,6 +39,19 @@ impl Dialect {
             Dialect::Postgres => format!("{alias}.content::text"),
         }
     }
+
+    /// The start of a statement inserting many rows in a write transaction. On SQLite a
+    /// constraint failure rolls the whole transaction back (`OR ROLLBACK`), so the statement
+    /// keeps no journal of its own for undoing itself alone: a statement journal copies every
+    /// page the statement changes. The rows these statements write are checked before they are
+    /// sent, and the transaction holds the database's write lock, so no constraint fails in
+    /// practice; if one did, the transaction fails, as it does on PostgreSQL.
+    pub(crate) fn bulk_insert(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "INSERT OR ROLLBACK INTO",
+            Dialect::Postgres => "INSERT INTO",
+        }
+    }
 }
 
 /// A FHIR store on SQLite or PostgreSQL. Cheap to clone (a connection pool).

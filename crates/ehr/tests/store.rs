@@ -192,6 +192,57 @@ async fn search_covers_each_parameter_type() {
         .unwrap();
         let result = s.search(&request, None).await.unwrap();
         assert_eq!(included(&result), vec![o1.clone()], "{n}");
+
+        // `patient` is `subject` narrowed to Patients, stored once under `subject`: an
+        // Observation of a Location is found by `subject` but never by `patient`
+        let room = create(s, json!({"resourceType": "Location", "name": "Room 4"})).await;
+        let mut of_room = obs(&ann, 99.0, "2024-05-01");
+        of_room["subject"]["reference"] = json!(format!("Location/{room}"));
+        let o3 = create(s, of_room).await;
+        let room_ref = format!("Location/{room}");
+        let cases: Vec<Case> = vec![
+            ("Observation", vec![("subject", &room_ref)], vec![&o3]),
+            ("Observation", vec![("patient", &room_ref)], vec![]),
+            ("Observation", vec![("patient", &ann)], vec![&o1]),
+            ("Observation", vec![("patient:missing", "true")], vec![&o3]),
+            ("Observation", vec![("patient.name", "miller")], vec![&o2]),
+            (
+                "Observation",
+                vec![("_sort", "patient"), ("value-quantity", "gt0")],
+                vec![&o1, &o2, &o3],
+            ),
+            (
+                "Location",
+                vec![("_has:Observation:patient:value-quantity", "gt0")],
+                vec![],
+            ),
+            (
+                "Location",
+                vec![("_has:Observation:subject:value-quantity", "gt0")],
+                vec![&room],
+            ),
+        ];
+        for (t, query, expected) in cases {
+            let expected: Vec<String> = expected.into_iter().cloned().collect();
+            assert_eq!(ids(s, t, &query).await, expected, "{n}: {t}?{query:?}");
+        }
+        let request = SearchRequest::parse(
+            "Observation",
+            &pairs(&[
+                ("_include", "Observation:patient"),
+                ("_id", &format!("{o1},{o3}")),
+            ]),
+        )
+        .unwrap();
+        let result = s.search(&request, None).await.unwrap();
+        assert_eq!(included(&result), vec![ann.clone()], "{n}");
+        let request = SearchRequest::parse(
+            "Patient",
+            &pairs(&[("_revinclude", "Observation:patient"), ("_id", &ann)]),
+        )
+        .unwrap();
+        let result = s.search(&request, None).await.unwrap();
+        assert_eq!(included(&result), vec![o1.clone()], "{n}");
     }
 }
 
@@ -262,11 +313,11 @@ async fn a_failed_bundle_in_a_group_is_undone_alone() {
         let mut long = with_observation("Long", "urn:uuid:pat");
         let observation = long["entry"][1].clone();
         let entries = long["entry"].as_array_mut().unwrap();
-        entries.extend(std::iter::repeat_n(observation, 400));
+        entries.extend(std::iter::repeat_n(observation, 1_100));
         entries.push(json!({"resource": {"resourceType": "Observation", "code": {"text": "Long"}}, "request": {"method": "POST", "url": "Observation"}}));
         let error = load(long).await.unwrap_err();
         assert!(
-            error.to_string().contains("entry 402"),
+            error.to_string().contains("entry 1102"),
             "{}: {error}",
             b.name
         );

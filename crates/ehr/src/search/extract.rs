@@ -80,8 +80,9 @@ pub fn extract(resource_type: &str, id: &str, resource: &Value) -> Result<Entrie
         entries.compartments.push(id.to_string());
     }
     for name in types::compartment_params(resource_type) {
+        let stored = parameters::find(resource_type, name).map_or(*name, Param::stored_as);
         for (param, target_type, target_id) in &entries.references {
-            if param == name
+            if *param == stored
                 && target_type == "Patient"
                 && !entries.compartments.contains(target_id)
             {
@@ -118,6 +119,8 @@ fn add(entries: &mut Entries, param: &'static Param, value: &Value) -> Result<()
                 .push((param.name, normalize(text), text.to_string()));
         }),
         Kind::Token | Kind::Uri => tokens(param, value, &mut entries.tokens),
+        // a narrowed parameter's references are the broad one's rows (see `Param::narrows`)
+        Kind::Reference if param.narrows.is_some() => {}
         Kind::Reference => {
             if let Some(reference) = value.get("reference").and_then(Value::as_str)
                 && let Some((target_type, target_id)) = parse_reference(reference)
@@ -353,14 +356,13 @@ mod tests {
                 .iter()
                 .any(|t| t.param == "_tag" && t.code.as_deref() == Some("train"))
         );
-        assert!(
-            e.references
-                .contains(&("patient", "Patient".into(), "p1".into()))
-        );
+        // `patient` is `subject` narrowed to Patients: one row, under `subject`
         assert!(
             e.references
                 .contains(&("subject", "Patient".into(), "p1".into()))
         );
+        assert!(!e.references.iter().any(|(param, _, _)| *param == "patient"));
+        assert_eq!(e.compartments, vec!["p1".to_string()]);
         assert_eq!(
             e.dates,
             vec![("date", datetime::parse_range("2024-03-01").unwrap())]

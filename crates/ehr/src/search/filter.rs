@@ -4,12 +4,26 @@
 use crate::datetime::{self, Range};
 use crate::error::{Error, Result};
 use crate::search::extract::normalize;
-use crate::search::parameters::{self, Kind};
+use crate::search::parameters::{self, Kind, Param};
 use crate::store::sql::Sql;
 use crate::types;
 
 /// The largest code point, appended to a prefix as the upper bound of a range scan.
 const MAX_CHAR: char = '\u{10FFFF}';
+
+/// The condition selecting `param`'s rows of index table alias `alias`: its name, and for a
+/// parameter stored under a broader one ([`Param::narrows`]) its target types.
+pub(crate) fn rows_of(sql: &mut Sql, alias: &str, param: &Param) -> String {
+    let name = sql.arg(param.stored_as());
+    if param.narrows.is_none() {
+        return format!("{alias}.param = {name}");
+    }
+    let targets: Vec<String> = param.targets().map(|t| sql.arg(t)).collect();
+    format!(
+        "{alias}.param = {name} AND {alias}.target_type IN ({})",
+        targets.join(", ")
+    )
+}
 
 /// The SQL condition on `alias` (a `resources` row of `resource_type`) for `key=value`.
 /// `base` is this server's base URL, so absolute references to it are read as local.
@@ -113,16 +127,16 @@ fn param_condition(
     let param = term.param;
     let table = table(param.kind);
     let t = sql.arg(resource_type);
-    let p = sql.arg(param.name);
+    let rows = rows_of(sql, "i", param);
     let wrap = |filter: Option<String>, negate: bool| {
         let filter = filter.map(|f| format!(" AND ({f})")).unwrap_or_default();
         if driving && !negate {
             format!(
-                "{alias}.seq IN (SELECT i.seq FROM {table} i WHERE i.res_type = {t} AND i.param = {p}{filter})"
+                "{alias}.seq IN (SELECT i.seq FROM {table} i WHERE i.res_type = {t} AND {rows}{filter})"
             )
         } else {
             let exists = format!(
-                "EXISTS (SELECT 1 FROM {table} i WHERE i.seq = {alias}.seq AND i.param = {p}{filter})"
+                "EXISTS (SELECT 1 FROM {table} i WHERE i.seq = {alias}.seq AND {rows}{filter})"
             );
             if negate {
                 format!("NOT {exists}")
@@ -417,7 +431,7 @@ fn chain(
             .collect(),
     };
     let t = sql.arg(resource_type);
-    let p = sql.arg(param.name);
+    let rows = rows_of(sql, "i", param);
     let mut ors = Vec::new();
     for target in targets {
         if !inner_name.starts_with('_') && parameters::find(target, inner_name).is_none() {
@@ -435,7 +449,7 @@ fn chain(
     Ok(format!(
         "{alias}.seq IN (SELECT i.seq FROM idx_reference i JOIN resources c \
          ON c.res_type = i.target_type AND c.res_id = i.target_id AND c.current AND NOT c.deleted \
-         WHERE i.res_type = {t} AND i.param = {p} AND ({}))",
+         WHERE i.res_type = {t} AND {rows} AND ({}))",
         ors.join(" OR ")
     ))
 }
@@ -468,12 +482,12 @@ fn reverse_chain(
             Error::invalid(format!("{name} is not a reference parameter of {source}"))
         })?;
     let s = sql.arg(source);
-    let p = sql.arg(param.name);
+    let rows = rows_of(sql, "i", param);
     let t = sql.arg(resource_type);
     let cond = condition(sql, source, "h", inner, value, base, true)?;
     Ok(format!(
         "{alias}.res_id IN (SELECT i.target_id FROM idx_reference i JOIN resources h ON h.seq = i.seq \
-         WHERE i.res_type = {s} AND i.param = {p} AND i.target_type = {t} AND h.current AND NOT h.deleted AND {cond})"
+         WHERE i.res_type = {s} AND {rows} AND i.target_type = {t} AND h.current AND NOT h.deleted AND {cond})"
     ))
 }
 

@@ -74,6 +74,10 @@ pub struct Param {
     pub paths: &'static str,
     /// For references: the target types (`|`-separated), empty for any.
     pub targets: &'static str,
+    /// For a reference parameter that is another one of the same type narrowed to some target
+    /// types (`Observation.patient` is `Observation.subject` to a Patient): that parameter's
+    /// name. Its references are stored once, under that parameter, and found by target type.
+    pub narrows: Option<&'static str>,
 }
 
 impl Param {
@@ -91,6 +95,11 @@ impl Param {
     pub fn accepts_target(&self, target_type: &str) -> bool {
         self.targets.is_empty() || self.targets().any(|t| t == target_type)
     }
+
+    /// The parameter name its index rows are stored under (see [`Param::narrows`]).
+    pub fn stored_as(&self) -> &'static str {
+        self.narrows.unwrap_or(self.name)
+    }
 }
 
 /// Every search parameter (besides `_id` and `_lastUpdated`, which every type has), in the
@@ -98,7 +107,10 @@ impl Param {
 pub fn all() -> &'static [Param] {
     static TABLE: OnceLock<Vec<Param>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        parse(PARAMETERS_CSV).expect("the embedded search parameter table is well-formed (tested)")
+        let mut table = parse(PARAMETERS_CSV)
+            .expect("the embedded search parameter table is well-formed (tested)");
+        find_narrowings(&mut table);
+        table
     })
 }
 
@@ -150,9 +162,29 @@ fn parse(csv: &'static str) -> Result<Vec<Param>, String> {
                 kind,
                 paths,
                 targets,
+                narrows: None,
             })
         })
         .collect()
+}
+
+/// Sets [`Param::narrows`]: a reference parameter with target types narrows another of the
+/// same resource type with the same paths and any target.
+fn find_narrowings(table: &mut [Param]) {
+    let broad: Vec<(&'static str, &'static str, &'static str)> = table
+        .iter()
+        .filter(|p| p.kind == Kind::Reference && p.targets.is_empty())
+        .map(|p| (p.resource, p.paths, p.name))
+        .collect();
+    for param in table
+        .iter_mut()
+        .filter(|p| p.kind == Kind::Reference && !p.targets.is_empty())
+    {
+        param.narrows = broad
+            .iter()
+            .find(|(resource, paths, _)| *resource == param.resource && *paths == param.paths)
+            .map(|(_, _, name)| *name);
+    }
 }
 
 #[cfg(test)]
@@ -200,6 +232,22 @@ mod tests {
                 .accepts_target("Group")
         );
         assert!(find("Observation", "_tag").is_some());
+    }
+
+    #[test]
+    fn a_parameter_narrowed_to_patients_is_stored_under_the_broad_one() {
+        let patient = find("Observation", "patient").unwrap();
+        assert_eq!(patient.narrows, Some("subject"));
+        assert_eq!(patient.stored_as(), "subject");
+        assert_eq!(
+            find("Observation", "subject").unwrap().stored_as(),
+            "subject"
+        );
+        // same paths but no broad parameter of its own type: stored under its own name
+        for param in all().iter().filter(|p| p.narrows.is_some()) {
+            let broad = find(param.resource, param.stored_as()).unwrap();
+            assert_eq!((broad.paths, broad.targets), (param.paths, ""), "{param:?}");
+        }
     }
 
     #[test]

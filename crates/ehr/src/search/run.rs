@@ -8,7 +8,7 @@ use sqlx::AnyConnection;
 use crate::error::{Error, Result};
 use crate::search::filter;
 use crate::search::parameters::{self, Kind};
-use crate::search::request::{SearchRequest, Total};
+use crate::search::request::{Include, SearchRequest, Total};
 use crate::store::sql::Sql;
 use crate::store::{Dialect, Store, Tx, Version};
 use crate::store::{version_columns_for, version_from_row};
@@ -80,9 +80,9 @@ fn order_by(sql: &mut Sql, request: &SearchRequest) -> String {
                 } else {
                     ("MIN", low)
                 };
-                let p = sql.arg(param.name);
+                let rows = filter::rows_of(sql, "s", param);
                 format!(
-                    "(SELECT {aggregate}(s.{column}) FROM {table} s WHERE s.seq = r.seq AND s.param = {p})"
+                    "(SELECT {aggregate}(s.{column}) FROM {table} s WHERE s.seq = r.seq AND {rows})"
                 )
             }
         };
@@ -156,11 +156,11 @@ async fn includes(
     for include in &request.include {
         let mut sql = Sql::default();
         let seqs: Vec<String> = matches.iter().map(|m| sql.arg(m.seq)).collect();
-        let p = sql.arg(include.param);
+        let rows = include_rows(&mut sql, include)?;
         let mut text = format!(
             "SELECT {columns} FROM idx_reference i JOIN resources r ON r.res_type = i.target_type \
              AND r.res_id = i.target_id AND r.current AND NOT r.deleted \
-             WHERE i.seq IN ({}) AND i.param = {p}",
+             WHERE i.seq IN ({}) AND {rows}",
             seqs.join(", ")
         );
         if let Some(target) = include.target {
@@ -176,17 +176,28 @@ async fn includes(
         let mut sql = Sql::default();
         let ids: Vec<String> = matches.iter().map(|m| sql.arg(m.id.as_str())).collect();
         let s = sql.arg(include.source);
-        let p = sql.arg(include.param);
+        let rows = include_rows(&mut sql, include)?;
         let t = sql.arg(request.resource_type);
         sql.text = format!(
             "SELECT {columns} FROM idx_reference i JOIN resources r ON r.seq = i.seq \
-             WHERE i.target_id IN ({}) AND i.target_type = {t} AND i.res_type = {s} AND i.param = {p} \
+             WHERE i.target_id IN ({}) AND i.target_type = {t} AND i.res_type = {s} AND {rows} \
              AND r.current AND NOT r.deleted ORDER BY r.seq",
             ids.join(", ")
         );
         collect(conn, &sql, &mut seen, &mut out).await?;
     }
     Ok(out)
+}
+
+/// The index rows of an `_include`/`_revinclude`'s reference parameter.
+fn include_rows(sql: &mut Sql, include: &Include) -> Result<String> {
+    let param = parameters::find(include.source, include.param).ok_or_else(|| {
+        Error::invalid(format!(
+            "{} is not a search parameter of {}",
+            include.param, include.source
+        ))
+    })?;
+    Ok(filter::rows_of(sql, "i", param))
 }
 
 async fn collect(

@@ -160,7 +160,8 @@ pub async fn insert_rows(
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let mut sql = Sql::new(format!(
-            "INSERT INTO {} ({}) VALUES ",
+            "{} {} ({}) VALUES ",
+            dialect.bulk_insert(),
             table.name,
             table.column_list()
         ));
@@ -203,8 +204,9 @@ impl JsonRows {
 }
 
 /// Inserts `rows` into `table` with one statement and one parameter: the database unpacks the
-/// JSON array (`json_each` on SQLite, `jsonb_array_elements` on PostgreSQL). Binding thousands of
-/// index values one by one costs more than the rows' insertion itself.
+/// JSON array (`jsonb_each` on SQLite, whose rows stay in SQLite's binary JSON so that each
+/// column is read without parsing text again; `jsonb_array_elements` on PostgreSQL). Binding
+/// thousands of index values one by one costs more than the rows' insertion itself.
 pub async fn insert_json(
     conn: &mut sqlx::AnyConnection,
     dialect: super::Dialect,
@@ -226,11 +228,12 @@ pub async fn insert_json(
         })
         .collect();
     let source = match dialect {
-        super::Dialect::Sqlite => "json_each($1)",
+        super::Dialect::Sqlite => "jsonb_each($1)",
         super::Dialect::Postgres => "jsonb_array_elements($1::jsonb) AS e",
     };
     let sql = format!(
-        "INSERT INTO {} ({}) SELECT {} FROM {source}",
+        "{} {} ({}) SELECT {} FROM {source}",
+        dialect.bulk_insert(),
         table.name,
         table.column_list(),
         values.join(", ")

@@ -87,8 +87,12 @@ impl Pending {
 
     /// Versions waiting, sealed or not.
     fn versions(&self) -> usize {
-        let sealed: usize = self
-            .queue
+        self.versions_from(0)
+    }
+
+    /// Versions waiting from position `at` of the queue on, sealed or not.
+    fn versions_from(&self, at: usize) -> usize {
+        let sealed: usize = self.queue[at..]
             .iter()
             .map(|q| match q {
                 Queued::Rows(rows) => rows.resources.len(),
@@ -286,6 +290,11 @@ struct Seqs {
 /// Versions queued before they are sent to the database in the background.
 const SEND_AT: usize = 256;
 
+/// Versions of an open part held back from the database: a part that ends before it writes
+/// more, and succeeds, is sent after its checks and needs no savepoint (a savepoint makes SQLite
+/// copy every page the part changes, once per part).
+const PART_HELD: usize = 1_024;
+
 /// The Bundle entry a write belongs to: its index and request line.
 type EntryContext = Option<(usize, String)>;
 
@@ -304,7 +313,8 @@ pub struct Tx {
     sending: Option<tokio::task::JoinHandle<(Transaction<'static, Any>, Result<()>)>>,
     /// Set when a write sent in the background failed: the transaction is to be undone.
     failed: bool,
-    /// Where the current part's savepoint waits in `pending`, while it has not been sent.
+    /// Where the current part's savepoint waits in `pending`, while nothing of the part has
+    /// been sent.
     part_queued: Option<usize>,
     /// Its turn (see `Turns`), released after the transaction ends (fields drop in order).
     _database: Option<OwnedMutexGuard<()>>,
@@ -385,6 +395,18 @@ impl Tx {
     /// The connection, once every pending write is sent and written.
     async fn db(&mut self) -> Result<&mut AnyConnection> {
         self.send().await?;
+        self.idle().await
+    }
+
+    /// The connection, once every write before the open part (if any) is sent and written:
+    /// for reads that do not depend on the part's own writes.
+    async fn db_before_part(&mut self) -> Result<&mut AnyConnection> {
+        self.send_before_part().await?;
+        self.idle().await
+    }
+
+    /// The connection, once the write sent in the background (if any) has ended.
+    async fn idle(&mut self) -> Result<&mut AnyConnection> {
         self.wait().await?;
         match self.tx.as_mut() {
             Some(tx) => Ok(&mut **tx),
@@ -397,6 +419,26 @@ impl Tx {
     async fn send(&mut self) -> Result<()> {
         let queue = self.pending.take();
         self.part_queued = None;
+        self.send_queue(queue).await
+    }
+
+    /// Sends what is pending before the open part, holding the part back; everything when no
+    /// part is open or the part holds more than [`PART_HELD`] versions.
+    async fn send_before_part(&mut self) -> Result<()> {
+        let Some(at) = self.part_queued else {
+            return self.send().await;
+        };
+        if self.pending.versions_from(at) > PART_HELD {
+            return self.send().await;
+        }
+        let part = self.pending.queue.split_off(at);
+        let earlier = std::mem::replace(&mut self.pending.queue, part);
+        self.part_queued = Some(0);
+        self.send_queue(earlier).await
+    }
+
+    /// Sends `queue` in the background, after the write sent before ends.
+    async fn send_queue(&mut self, queue: Vec<Queued>) -> Result<()> {
         if queue.is_empty() {
             return Ok(());
         }
@@ -669,7 +711,7 @@ impl Tx {
             self.live.insert((resource_type.to_string(), id.clone()));
         }
         if self.pending.versions() >= SEND_AT {
-            self.send().await?;
+            self.send_before_part().await?;
         }
         Ok(Written {
             resource_type,
@@ -768,9 +810,14 @@ impl Tx {
             Err(e) => Err(e),
         };
         let Err(error) = outcome else {
-            self.pending.statement("RELEASE SAVEPOINT part");
-            // (writes already went out in the background as they reached SEND_AT)
-            self.part_queued = None;
+            match self.part_queued.take() {
+                // nothing of the part was sent: it goes out as it is, without its savepoint
+                Some(at) => {
+                    let savepoint = self.pending.queue.remove(at);
+                    debug_assert!(matches!(savepoint, Queued::Statement("SAVEPOINT part")));
+                }
+                None => self.pending.statement("RELEASE SAVEPOINT part"),
+            }
             return outcome;
         };
         self.links.clear();
@@ -810,7 +857,7 @@ impl Tx {
                 )
                 .bind(t.as_str())
                 .bind(id.as_str())
-                .fetch_optional(self.db().await?)
+                .fetch_optional(self.db_before_part().await?)
                 .await?
                 .is_some();
                 known.insert(link.target.clone(), exists);
@@ -902,18 +949,12 @@ fn set_meta(resource: &mut Value, version: i64, now: i64) {
     resource["meta"]["lastUpdated"] = json!(datetime::format_instant(now));
 }
 
-/// A new random logical id (a version 4 UUID).
+/// A new logical id: a version 7 UUID, whose leading bits are the time, so that ids made one
+/// after the other sort together and the indexes that hold them grow at one end (a version 4
+/// UUID puts every new reference at a random place of the reference index, and each commit then
+/// rewrites pages all over it).
 pub fn new_id() -> String {
-    let bits = rand::random::<u128>() & !(0xF << 76) & !(0x3 << 62) | (0x4 << 76) | (0x2 << 62);
-    let hex = format!("{bits:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+    uuid::Uuid::now_v7().to_string()
 }
 
 #[cfg(test)]
@@ -921,12 +962,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn new_ids_are_version_4_uuids() {
+    fn new_ids_are_version_7_uuids_in_creation_order() {
         let id = new_id();
         assert_eq!(id.len(), 36);
-        assert_eq!(&id[14..15], "4");
+        assert_eq!(&id[14..15], "7");
         assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
         assert!(types::is_valid_id(&id));
-        assert_ne!(new_id(), id);
+        let later: Vec<String> = (0..1000).map(|_| new_id()).collect();
+        assert!(
+            later.windows(2).all(|w| w[0] < w[1]),
+            "ids sort in creation order"
+        );
+        assert!(id < later[0]);
     }
 }
