@@ -405,7 +405,9 @@ impl Tx {
         self.idle().await
     }
 
-    /// The connection, once the write sent in the background (if any) has ended.
+    /// The connection, once the write sent in the background (if any) has ended, with what is
+    /// still pending left pending: for statements that do not depend on this transaction's
+    /// writes.
     async fn idle(&mut self) -> Result<&mut AnyConnection> {
         self.wait().await?;
         match self.tx.as_mut() {
@@ -741,22 +743,23 @@ impl Tx {
                      SELECT seq AS s FROM sqlite_sequence WHERE name = 'resources' \
                      UNION ALL SELECT MAX(seq) FROM resources)",
                 )
-                .fetch_one(self.db().await?)
+                .fetch_one(self.idle().await?)
                 .await?
                 .try_get("s")?;
                 self.seqs.next = Some(last + 2);
                 Ok(last + 1)
             }
             Dialect::Postgres => {
-                // one for a single write, then more at a time for a transaction of many
-                let count = [1, 16, 128][self.seqs.takes.min(2)];
+                // one for a single write, then more at a time for a transaction of many (values
+                // left unused are gaps, as a sequence leaves anyway)
+                let count = [1, 16, 128, 1024][self.seqs.takes.min(3)];
                 self.seqs.takes += 1;
                 let rows = sqlx::query(
                     "SELECT nextval(pg_get_serial_sequence('resources', 'seq')) AS seq \
                      FROM generate_series(1, $1)",
                 )
                 .bind(count)
-                .fetch_all(self.db().await?)
+                .fetch_all(self.idle().await?)
                 .await?;
                 let mut taken = rows
                     .iter()

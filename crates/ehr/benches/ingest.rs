@@ -1,0 +1,53 @@
+//! Bulk ingest rate and peak memory of the FHIR store: the ingest half of `cohort ehr bench`,
+//! built without the rest of `cohort` (whose release build takes half an hour on two cores).
+//!
+//! ```text
+//! cargo bench -p ehr --bench ingest -- sqlite:/tmp/ingest.db ../shared/data/fhir-synthea 100000
+//! cargo bench -p ehr --bench ingest -- postgres://postgres@127.0.0.1:5432/ingest_bench DIR 100000
+//! ```
+//!
+//! Every `.json` file under `DIR` that is a transaction Bundle is replayed (POST semantics, new
+//! resources each time) until the given number of resources is stored; start from an empty
+//! database. Peak memory: run the built binary under `/usr/bin/time -f %M`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // `cargo bench` adds `--bench`; the three positional arguments are ours
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let [db, dir, resources] = &args[..] else {
+        bail!("usage: ingest DATABASE_URL BUNDLE_DIR RESOURCES");
+    };
+    let resources: usize = resources.parse().context("RESOURCES is a number")?;
+    let store = ehr::Store::open(db).await?;
+    let mut files = Vec::new();
+    json_files(Path::new(dir), &mut files)?;
+    files.sort();
+    let report = ehr::bench::ingest(&store, &files, resources).await?;
+    println!(
+        "ingest: {} resources in {} transactions, {:.1} s, {:.0} resources/s",
+        report.resources,
+        report.bundles,
+        report.seconds,
+        report.rate(),
+    );
+    Ok(())
+}
+
+fn json_files(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            json_files(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "json") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
