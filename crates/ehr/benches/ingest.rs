@@ -1,5 +1,6 @@
-//! Bulk ingest rate and peak memory of the FHIR store: the ingest half of `cohort ehr bench`,
-//! built without the rest of `cohort` (whose release build takes half an hour on two cores).
+//! Bulk ingest rate of the FHIR store, then search latency on what was stored: `cohort ehr
+//! bench`, built without the rest of `cohort` (whose release build takes half an hour on two
+//! cores).
 //!
 //! ```text
 //! cargo bench -p ehr --bench ingest -- sqlite:/tmp/ingest.db ../shared/data/fhir-synthea 100000
@@ -8,7 +9,8 @@
 //!
 //! Every `.json` file under `DIR` that is a transaction Bundle is replayed (POST semantics, new
 //! resources each time) until the given number of resources is stored; start from an empty
-//! database. Peak memory: run the built binary under `/usr/bin/time -f %M`.
+//! database. Peak memory: run the built binary under `/usr/bin/time -f %M` (searches hold
+//! less than the ingest).
 
 use std::path::{Path, PathBuf};
 
@@ -37,6 +39,14 @@ async fn main() -> anyhow::Result<()> {
         report.seconds,
         report.rate(),
     );
+    let search = ehr::bench::search_latency(&store, 5).await?;
+    println!(
+        "search at {} resources: {} queries, p50 {:.2} ms, p99 {:.2} ms",
+        search.resources, search.queries, search.p50_ms, search.p99_ms
+    );
+    for (shape, p50, p99) in &search.by_shape {
+        println!("  {shape:<48} p50 {p50:>7.2} ms  p99 {p99:>7.2} ms");
+    }
     Ok(())
 }
 
