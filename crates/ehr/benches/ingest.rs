@@ -16,6 +16,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+/// The allocator of the `cohort` binary, so that time and memory are those of `cohort ehr bench`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // `cargo bench` adds `--bench`; the three positional arguments are ours
