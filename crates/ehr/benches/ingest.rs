@@ -3,13 +3,13 @@
 //! cores).
 //!
 //! ```text
-//! cargo bench -p ehr --bench ingest -- sqlite:/tmp/ingest.db ../shared/data/fhir-synthea 100000
-//! cargo bench -p ehr --bench ingest -- postgres://postgres@127.0.0.1:5432/ingest_bench DIR 100000
+//! cargo bench -p ehr --bench ingest -- sqlite:/tmp/ingest.db "$PWD/../shared/data/fhir-synthea" 100000
+//! cargo bench -p ehr --bench ingest -- postgres://postgres@127.0.0.1:5432/ingest_bench /path/to/bundles 100000
 //! ```
 //!
 //! Every `.json` file under `DIR` that is a transaction Bundle is replayed (POST semantics, new
 //! resources each time) until the given number of resources is stored; start from an empty
-//! database. Peak memory: run the built binary under `/usr/bin/time -f %M` (searches hold
+//! database. Cargo runs benches in the crate's folder: give absolute paths. Peak memory: run the built binary under `/usr/bin/time -f %M` (searches hold
 //! less than the ingest).
 
 use std::path::{Path, PathBuf};
