@@ -7,6 +7,7 @@
 //! elements are spelled out (`effectiveDateTime|effectivePeriod`). A reference parameter with
 //! target types only indexes references to those types.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 /// The parameter table as shipped with this crate.
@@ -114,11 +115,17 @@ pub fn all() -> &'static [Param] {
     })
 }
 
-/// Finds the parameter `name` of `resource` (its own, or one every type has).
+/// Finds the parameter `name` of `resource` (one every type has, or its own), through an index
+/// of the table: the indexer and the search translation ask for parameters by name on every
+/// write and search.
 pub fn find(resource: &str, name: &str) -> Option<&'static Param> {
-    all()
-        .iter()
-        .find(|p| p.name == name && (p.resource == resource || p.resource == "*"))
+    static BY_NAME: OnceLock<HashMap<(&'static str, &'static str), &'static Param>> =
+        OnceLock::new();
+    let index = BY_NAME.get_or_init(|| all().iter().map(|p| ((p.resource, p.name), p)).collect());
+    index
+        .get(&("*", name))
+        .or_else(|| index.get(&(resource, name)))
+        .copied()
 }
 
 /// The parameters of `resource`, the common ones included.
