@@ -34,6 +34,24 @@ fn included(result: &ehr::search::SearchResult) -> Vec<String> {
     result.included.iter().map(|v| v.id.clone()).collect()
 }
 
+/// Checks every case on `store` (of backend `backend`).
+async fn check_cases(store: &Store, backend: &str, cases: Vec<Case<'_>>) {
+    for (t, query, expected) in cases {
+        let expected: Vec<String> = expected.into_iter().cloned().collect();
+        assert_eq!(
+            ids(store, t, &query).await,
+            expected,
+            "{backend}: {t}?{query:?}"
+        );
+    }
+}
+
+/// The ids a search includes (`_include`, `_revinclude`).
+async fn included_by(store: &Store, resource_type: &str, query: &[(&str, &str)]) -> Vec<String> {
+    let request = SearchRequest::parse(resource_type, &pairs(query)).unwrap();
+    included(&store.search(&request, None).await.unwrap())
+}
+
 fn patient(family: &str, birth: &str) -> Value {
     json!({"resourceType": "Patient", "name": [{"family": family, "given": ["Ann"]}], "gender": "female",
            "birthDate": birth, "identifier": [{"system": "urn:mrn", "value": family}]})
@@ -171,10 +189,7 @@ async fn search_covers_each_parameter_type() {
                 vec![&bob, &ann],
             ),
         ];
-        for (t, query, expected) in cases {
-            let expected: Vec<String> = expected.into_iter().cloned().collect();
-            assert_eq!(ids(s, t, &query).await, expected, "{n}: {t}?{query:?}");
-        }
+        check_cases(s, n, cases).await;
         let request = SearchRequest::parse(
             "Observation",
             &pairs(&[("_include", "Observation:subject"), ("_count", "1")]),
@@ -185,13 +200,15 @@ async fn search_covers_each_parameter_type() {
         assert!(result.more, "{n}");
         assert_eq!(result.total, Some(2), "{n}");
         assert_eq!(included(&result), vec![ann.clone()], "{n}");
-        let request = SearchRequest::parse(
-            "Patient",
-            &pairs(&[("_revinclude", "Observation:subject"), ("_id", &ann)]),
-        )
-        .unwrap();
-        let result = s.search(&request, None).await.unwrap();
-        assert_eq!(included(&result), vec![o1.clone()], "{n}");
+        let query = [
+            ("_revinclude", "Observation:subject"),
+            ("_id", ann.as_str()),
+        ];
+        assert_eq!(
+            included_by(s, "Patient", &query).await,
+            vec![o1.clone()],
+            "{n}"
+        );
 
         // `patient` is `subject` narrowed to Patients, stored once under `subject`: an
         // Observation of a Location is found by `subject` but never by `patient`
@@ -222,27 +239,23 @@ async fn search_covers_each_parameter_type() {
                 vec![&room],
             ),
         ];
-        for (t, query, expected) in cases {
-            let expected: Vec<String> = expected.into_iter().cloned().collect();
-            assert_eq!(ids(s, t, &query).await, expected, "{n}: {t}?{query:?}");
-        }
-        let request = SearchRequest::parse(
-            "Observation",
-            &pairs(&[
-                ("_include", "Observation:patient"),
-                ("_id", &format!("{o1},{o3}")),
-            ]),
-        )
-        .unwrap();
-        let result = s.search(&request, None).await.unwrap();
-        assert_eq!(included(&result), vec![ann.clone()], "{n}");
-        let request = SearchRequest::parse(
-            "Patient",
-            &pairs(&[("_revinclude", "Observation:patient"), ("_id", &ann)]),
-        )
-        .unwrap();
-        let result = s.search(&request, None).await.unwrap();
-        assert_eq!(included(&result), vec![o1.clone()], "{n}");
+        check_cases(s, n, cases).await;
+        let both = format!("{o1},{o3}");
+        let query = [("_include", "Observation:patient"), ("_id", both.as_str())];
+        assert_eq!(
+            included_by(s, "Observation", &query).await,
+            vec![ann.clone()],
+            "{n}"
+        );
+        let query = [
+            ("_revinclude", "Observation:patient"),
+            ("_id", ann.as_str()),
+        ];
+        assert_eq!(
+            included_by(s, "Patient", &query).await,
+            vec![o1.clone()],
+            "{n}"
+        );
     }
 }
 
