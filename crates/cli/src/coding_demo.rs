@@ -162,7 +162,7 @@ pub async fn run(args: FederateArgs) -> anyhow::Result<()> {
         let bundles = (0..part.cases.len())
             .map(|i| billing::coded::case_bundle(&part, i, "2024-03-01T10:00:00Z"))
             .collect::<Result<Vec<_>, _>>()?;
-        load_ehr_once(&workdir, hospital, &bundles).await?;
+        load_ehr_once(&workdir, hospital, bundles).await?;
         println!(
             "  {hospital}: {} coded notes in its EHR (Patient, Encounter, DocumentReference, Claim)",
             part.cases.len()

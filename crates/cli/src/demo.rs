@@ -231,7 +231,7 @@ impl Protection {
 pub(crate) async fn load_ehr_once(
     workdir: &std::path::Path,
     hospital: &str,
-    bundles: &[serde_json::Value],
+    bundles: Vec<serde_json::Value>,
 ) -> anyhow::Result<()> {
     let store = harness::node_ehr(workdir, hospital).await?;
     let loaded = store
@@ -241,8 +241,8 @@ pub(crate) async fn load_ehr_once(
         .any(|(kind, n)| kind == "Patient" && *n > 0);
     if !loaded {
         let mut tx = store.begin().await?;
-        for bundle in bundles {
-            ehr::bundle::transaction(&mut tx, bundle).await?;
+        for mut bundle in bundles {
+            ehr::bundle::transaction(&mut tx, &mut bundle).await?;
         }
         tx.commit().await?;
     }

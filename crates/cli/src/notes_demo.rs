@@ -174,10 +174,11 @@ pub async fn run(args: FederateArgs) -> anyhow::Result<()> {
             .filter(|v| &v.dataset == source)
             .map(visit_bundle)
             .collect();
-        load_ehr_once(&workdir, hospital, &bundles).await?;
+        let visits = bundles.len();
+        load_ehr_once(&workdir, hospital, bundles).await?;
         println!(
             "  {hospital}: {} visits in its EHR (transcript + signed note)",
-            bundles.len()
+            visits
         );
     }
     let state = run_federation(

@@ -43,12 +43,12 @@ pub async fn ingest(store: &Store, files: &[PathBuf], target: usize) -> Result<I
     'rounds: loop {
         let before = count;
         for file in files {
-            let bundle = read_bundle(file)?;
+            let mut bundle = read_bundle(file)?;
             if bundle["type"] != "transaction" {
                 continue;
             }
             let (part, tx) = group.begin_part().await?;
-            let outcome = crate::bundle::transaction(tx, &bundle).await;
+            let outcome = crate::bundle::transaction(tx, &mut bundle).await;
             let written = outcome.as_ref().map_or(0, Vec::len);
             resources += group.end_part(part, outcome, written).await?.len();
             count += 1;

@@ -220,6 +220,17 @@ fn entries(bundle: &Value) -> Result<&[Value]> {
     }
 }
 
+/// Each entry's resource, moved out of `bundle` (entries without one give `None`).
+fn take_resources(bundle: &mut Value) -> Vec<Option<Value>> {
+    match bundle.get_mut("entry") {
+        Some(Value::Array(items)) => items
+            .iter_mut()
+            .map(|entry| entry.get_mut("resource").map(Value::take))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 fn request_line(entry: &Value) -> String {
     let request = entry.get("request");
     let field = |k: &str| {
@@ -243,8 +254,9 @@ fn at_entry(index: usize, entry: &Value) -> impl Fn(Error) -> Error + '_ {
 }
 
 /// Runs a transaction Bundle inside `tx` (the caller commits). Any failure names its entry and
-/// leaves the transaction to be rolled back.
-pub async fn transaction(tx: &mut Tx, bundle: &Value) -> Result<Vec<EntryOutcome>> {
+/// leaves the transaction to be rolled back. The entries' resources are moved out of `bundle`
+/// (a large Bundle is not held twice); the rest of it is left as it was.
+pub async fn transaction(tx: &mut Tx, bundle: &mut Value) -> Result<Vec<EntryOutcome>> {
     let entries = entries(bundle)?;
     let mut requests = Vec::with_capacity(entries.len());
     for (i, entry) in entries.iter().enumerate() {
@@ -269,11 +281,12 @@ pub async fn transaction(tx: &mut Tx, bundle: &Value) -> Result<Vec<EntryOutcome
         targets.push(target);
     }
     // Resolve references in every resource before anything is written.
+    let mut taken = take_resources(bundle);
+    let entries = crate::bundle::entries(bundle)?;
     let mut resources = Vec::with_capacity(entries.len());
     for (i, entry) in entries.iter().enumerate() {
-        let resource = match (requests[i].method, entry.get("resource")) {
-            (Method::Post | Method::Put, Some(r)) => {
-                let mut r = r.clone();
+        let resource = match (requests[i].method, taken[i].take()) {
+            (Method::Post | Method::Put, Some(mut r)) => {
                 resolve_references(tx, &mut r, &aliases)
                     .await
                     .map_err(at_entry(i, entry))?;

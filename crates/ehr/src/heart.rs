@@ -23,9 +23,9 @@ pub async fn load_centre(
     data_file: &str,
     split_csv: &str,
 ) -> Result<usize> {
-    let bundle = convert::centre_bundle(centre, data_file, split_csv)?;
+    let mut bundle = convert::centre_bundle(centre, data_file, split_csv)?;
     let mut tx = store.begin().await?;
-    let outcomes = crate::bundle::transaction(&mut tx, &bundle).await?;
+    let outcomes = crate::bundle::transaction(&mut tx, &mut bundle).await?;
     tx.commit().await?;
     Ok(outcomes.len())
 }

@@ -159,8 +159,8 @@ pub async fn import_value(
         (true, Ok(BundleKind::Transaction)) => {
             let (part, tx) = group.begin_part().await?;
             let outcome = async {
-                let bundle = prepare(tx, value, options).await?;
-                let outcomes = bundle::transaction(tx, &bundle).await?;
+                let mut bundle = prepare(tx, value, options).await?;
+                let outcomes = bundle::transaction(tx, &mut bundle).await?;
                 remember_sources(tx, &bundle, &outcomes).await?;
                 Ok((bundle, outcomes))
             }
@@ -224,9 +224,9 @@ async fn import_resources(
                 json!({"resource": r, "request": request})
             })
             .collect();
-        let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
+        let mut bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
         let mut tx = store.begin().await?;
-        let outcomes = bundle::transaction(&mut tx, &bundle).await?;
+        let outcomes = bundle::transaction(&mut tx, &mut bundle).await?;
         tx.commit().await?;
         tally(&bundle, &outcomes, report)?;
     }

@@ -81,10 +81,51 @@ struct Turns {
     database: Option<Arc<Mutex<()>>>,
 }
 
-/// SQLite page cache of the writers' connection: the index pages a bulk load changes.
-const WRITER_CACHE_KIB: u32 = 64 * 1024;
-/// SQLite page cache of each reader's connection.
-const READER_CACHE_KIB: u32 = 8 * 1024;
+/// Page caches of an SQLite store's connections (PostgreSQL keeps its own, in its server).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caches {
+    /// The writers' connection: the index pages a bulk load changes.
+    pub writer_kib: u32,
+    /// Each of the [`SQLITE_READERS`] readers' connections.
+    pub reader_kib: u32,
+}
+
+/// Connections of an SQLite store that read.
+pub const SQLITE_READERS: u32 = 3;
+
+impl Default for Caches {
+    /// 64 MiB for the writer, 8 MiB for each reader.
+    fn default() -> Self {
+        Caches {
+            writer_kib: 64 * 1024,
+            reader_kib: 8 * 1024,
+        }
+    }
+}
+
+impl Caches {
+    /// The default caches, made smaller where they would hold more than `bytes` together (a
+    /// node's share of its memory budget): the writer keeps two thirds, the readers share the
+    /// rest; 1 MiB each at least.
+    pub fn within(bytes: u64) -> Self {
+        let full = Caches::default();
+        let kib = bytes / 1024;
+        if kib >= u64::from(full.total_kib()) {
+            return full;
+        }
+        let writer = (kib * 2 / 3).max(1024);
+        let reader = (kib / 3 / u64::from(SQLITE_READERS)).max(1024);
+        Caches {
+            writer_kib: u32::try_from(writer).unwrap_or(full.writer_kib),
+            reader_kib: u32::try_from(reader).unwrap_or(full.reader_kib),
+        }
+    }
+
+    /// All connections' caches together.
+    pub fn total_kib(&self) -> u32 {
+        self.writer_kib + SQLITE_READERS * self.reader_kib
+    }
+}
 
 /// Options of an SQLite pool of `connections`, each with a page cache of `cache_kib`.
 fn sqlite_options(connections: u32, cache_kib: u32) -> AnyPoolOptions {
@@ -121,6 +162,11 @@ impl Store {
     /// Opens (creating if needed) the store at `url`: `sqlite:PATH`, `sqlite::memory:` or
     /// `postgres://user@host:port/db`, and brings its schema up to date.
     pub async fn open(url: &str) -> Result<Store> {
+        Store::open_with(url, Caches::default()).await
+    }
+
+    /// [`Store::open`] with SQLite page caches of the given sizes.
+    pub async fn open_with(url: &str, caches: Caches) -> Result<Store> {
         install_default_drivers();
         let (dialect, url) = if let Some(rest) = url.strip_prefix("sqlite:") {
             let url = if rest.contains('?') || rest == ":memory:" {
@@ -146,14 +192,14 @@ impl Store {
         let (pool, writer) = match dialect {
             // An in-memory database lives in one connection.
             Dialect::Sqlite if url.contains(":memory:") => {
-                let pool = connect(sqlite_options(1, WRITER_CACHE_KIB)).await?;
+                let pool = connect(sqlite_options(1, caches.writer_kib)).await?;
                 (pool.clone(), pool)
             }
             // Writers take turns on one connection, which keeps the pages they change in its
             // cache; readers have small caches of their own (the OS caches the file for all).
             Dialect::Sqlite => (
-                connect(sqlite_options(3, READER_CACHE_KIB)).await?,
-                connect(sqlite_options(1, WRITER_CACHE_KIB)).await?,
+                connect(sqlite_options(SQLITE_READERS, caches.reader_kib)).await?,
+                connect(sqlite_options(1, caches.writer_kib)).await?,
             ),
             Dialect::Postgres => {
                 let pool =
@@ -228,5 +274,34 @@ mod tests {
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact("sqlite:x.db"), "sqlite:x.db");
+    }
+
+    #[test]
+    fn caches_shrink_to_fit_a_share_of_memory() {
+        assert_eq!(Caches::within(1 << 30), Caches::default());
+        let small = Caches::within(24 << 20);
+        assert!(u64::from(small.total_kib()) * 1024 <= 24 << 20, "{small:?}");
+        assert_eq!(small.writer_kib, 16 * 1024);
+        // never below 1 MiB a connection
+        assert_eq!(Caches::within(0).total_kib(), 4 * 1024);
+    }
+
+    #[tokio::test]
+    async fn an_sqlite_store_opens_with_the_caches_it_is_given() {
+        use sqlx::Row;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("ehr.sqlite").display());
+        let caches = Caches {
+            writer_kib: 2048,
+            reader_kib: 1024,
+        };
+        let store = Store::open_with(&url, caches).await.unwrap();
+        for (pool, kib) in [(&store.writer, 2048), (&store.pool, 1024)] {
+            let row = sqlx::query("PRAGMA cache_size")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            assert_eq!(row.get::<i64, _>(0), -kib);
+        }
     }
 }

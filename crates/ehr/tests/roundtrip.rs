@@ -58,7 +58,10 @@ async fn every_synthea_resource_round_trips_unchanged() {
             let bundle: Value =
                 serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
             let mut tx = b.store.begin().await.unwrap();
-            let outcomes = bundle::transaction(&mut tx, &bundle).await.unwrap();
+            // the transaction takes the resources out of what it is given
+            let outcomes = bundle::transaction(&mut tx, &mut bundle.clone())
+                .await
+                .unwrap();
             tx.commit().await.unwrap();
             let entries = bundle["entry"].as_array().unwrap();
             let mut aliases = HashMap::new();

@@ -266,12 +266,12 @@ fn transaction(entries: Value) -> Value {
 #[tokio::test]
 async fn transaction_resolves_local_references() {
     for b in common::backends().await {
-        let bundle = transaction(json!([
+        let mut bundle = transaction(json!([
             {"fullUrl": "urn:uuid:obs", "resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "subject": {"reference": "urn:uuid:pat"}}, "request": {"method": "POST", "url": "Observation"}},
             {"fullUrl": "urn:uuid:pat", "resource": patient("Lee", "2000"), "request": {"method": "POST", "url": "Patient"}},
         ]));
         let mut tx = b.store.begin().await.unwrap();
-        let outcomes = bundle::transaction(&mut tx, &bundle).await.unwrap();
+        let outcomes = bundle::transaction(&mut tx, &mut bundle).await.unwrap();
         tx.commit().await.unwrap();
         let [EntryOutcome::Written(obs), EntryOutcome::Written(pat)] = &outcomes[..] else {
             panic!("{outcomes:?}")
@@ -296,9 +296,9 @@ async fn a_failed_bundle_in_a_group_is_undone_alone() {
             ]))
         };
         let mut group = ehr::store::GroupCommit::new(&b.store);
-        let mut load = async |bundle: Value| {
+        let mut load = async |mut bundle: Value| {
             let (part, tx) = group.begin_part().await?;
-            let outcome = bundle::transaction(tx, &bundle).await;
+            let outcome = bundle::transaction(tx, &mut bundle).await;
             let written = outcome.as_ref().map_or(0, Vec::len);
             group.end_part(part, outcome, written).await
         };
@@ -369,12 +369,12 @@ async fn a_failed_bundle_in_a_group_is_undone_alone() {
 #[tokio::test]
 async fn failed_transaction_changes_nothing() {
     for b in common::backends().await {
-        let bundle = transaction(json!([
+        let mut bundle = transaction(json!([
             {"resource": patient("Kept", "2000"), "request": {"method": "POST", "url": "Patient"}},
             {"resource": {"resourceType": "Observation", "code": {"text": "x"}}, "request": {"method": "POST", "url": "Observation"}},
         ]));
         let mut tx = b.store.begin().await.unwrap();
-        let err = bundle::transaction(&mut tx, &bundle).await.unwrap_err();
+        let err = bundle::transaction(&mut tx, &mut bundle).await.unwrap_err();
         drop(tx);
         assert!(err.to_string().contains("entry 1"), "{err}");
         assert_eq!(err.status(), 400);

@@ -257,6 +257,7 @@ impl Credentials {
             console: None,
             review: node::config::Review::AllowList,
             dictation: None,
+            memory: None,
             secret: Some(simulated_node_secret(plan.seed, &hospital.party)),
         })
     }

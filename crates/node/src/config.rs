@@ -52,6 +52,9 @@ pub struct NodeConfig {
     /// Speech-to-text into the record (`[dictation]`: model, language, audio kept; needs
     /// `ehr_db`): `POST /speech/transcripts` on the API port and uploads in the console.
     pub dictation: Option<crate::dictation::DictationConfig>,
+    /// The node process's memory budget (`[memory] budget_mib`, 1024 when absent).
+    #[serde(default)]
+    pub memory: crate::memory::MemoryConfig,
 }
 
 /// Who approves plans.
@@ -117,6 +120,9 @@ pub struct NodeSettings {
     pub review: Review,
     /// Dictation (needs the EHR), when configured.
     pub dictation: Option<crate::dictation::DictationSettings>,
+    /// The memory budget's shares, enforced on the node's requests; `None` for nodes that share
+    /// their process with others (in-process federations), which no process-wide budget fits.
+    pub memory: Option<crate::memory::MemoryPlan>,
     /// The node's secret (DP noise seeds), installed on first start when the
     /// node has none yet: only for simulations that must be reproducible
     /// (`cohort demo`); a real node draws its own at random (`None`).
@@ -160,10 +166,11 @@ impl NodeConfig {
     /// Read the files it names (relative to `base`).
     pub async fn resolve(&self, base: &Path) -> Result<NodeSettings, ConfigError> {
         let at = |p: &Path| base.join(p);
+        let memory = self.memory.plan().map_err(ConfigError::Invalid)?;
         let ehr = match &self.ehr_db {
             None => None,
             Some(url) => Some(
-                ehr::Store::open(url)
+                ehr::Store::open_with(url, memory.ehr_caches)
                     .await
                     .map_err(|e| ConfigError::Ehr(format!("{url}: {e}")))?,
             ),
@@ -190,6 +197,7 @@ impl NodeConfig {
             console: self.console(base)?,
             review: self.review,
             dictation: self.dictation(base)?,
+            memory: Some(memory),
             secret: None,
         })
     }

@@ -337,7 +337,7 @@ impl Dictation {
             model: self.settings.model.clone(),
             date: ehr::datetime::format_instant(tx.now()),
         };
-        let bundle = speech::record::transcript_bundle(
+        let mut bundle = speech::record::transcript_bundle(
             &audio.patient,
             audio.encounter.as_deref(),
             &transcript,
@@ -347,7 +347,7 @@ impl Dictation {
             }),
             &config,
         );
-        let outcomes = ehr::bundle::transaction(&mut tx, &bundle).await?;
+        let outcomes = ehr::bundle::transaction(&mut tx, &mut bundle).await?;
         tx.commit().await?;
         let written = |kind: &str| {
             outcomes.iter().find_map(|o| match o {

@@ -17,6 +17,7 @@ pub mod config;
 mod console;
 pub mod dictation;
 pub mod imaging;
+pub mod memory;
 pub mod source;
 pub mod store;
 pub mod task;
@@ -83,6 +84,9 @@ impl RunningNode {
         }
         for task in [self.dicom, self.console].into_iter().flatten() {
             task.abort();
+        }
+        if let Some(peak) = memory::peak_resident_bytes() {
+            tracing::info!(peak_mib = peak >> 20, "node stopped");
         }
         outcome
     }
@@ -174,6 +178,10 @@ pub async fn start(settings: NodeSettings) -> Result<RunningNode, NodeError> {
                 images,
                 dictation,
             );
+            let app = match &settings.memory {
+                Some(plan) => memory::guarded(app, plan),
+                None => app,
+            };
             let task = tokio::spawn(async move {
                 if let Err(e) = ::imaging::http::serve(listener, app, API_READ_TIMEOUT).await {
                     tracing::error!(error = %e, "node API stopped");

@@ -61,14 +61,14 @@ pub async fn bundle(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    let bundle = parse_body(&headers, &body)?;
+    let mut bundle = parse_body(&headers, &body)?;
     let kind = BundleKind::of(&bundle)?;
     authorize_entries(&caller, &bundle)?;
     let representation = prefer_return(&headers, Return::Minimal) == Return::Representation;
     let outcomes = match kind {
         BundleKind::Transaction => {
             let mut tx = state.store().begin().await?;
-            let outcomes = bundle::transaction(&mut tx, &bundle).await?;
+            let outcomes = bundle::transaction(&mut tx, &mut bundle).await?;
             let mut access = caller.access(Action::Execute, "transaction");
             record_writes(&mut access, &outcomes);
             caller.audit_in(&state, &mut tx, &access).await?;
