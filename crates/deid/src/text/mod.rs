@@ -338,8 +338,72 @@ impl Deidentifier {
         found.extend(context::detect(text, &tokens, context));
         found = merge(found);
         found.extend(names::detect(text, &tokens, self.lang, &found));
-        join_names(text, merge(found))
+        let mut found = join_names(text, merge(found));
+        let codes = initials_codes(text, &found);
+        if !codes.is_empty() {
+            found.extend(codes);
+            found = merge(found);
+        }
+        found
     }
+}
+
+/// Codes made of a named person's initials and digits (`FB59` beside `FILBERT BRIGHT, M.D.`):
+/// the dictating clinician's or typist's reference at the foot of a note, which names them.
+fn initials_codes(text: &str, found: &[Found]) -> Vec<Found> {
+    // A person: name spans next to each other (`FILBERT` `BRIGHT`), or one span of words.
+    let mut people: Vec<(usize, usize)> = Vec::new();
+    for name in found.iter().filter(|f| f.label == Label::Name) {
+        match people.last_mut() {
+            Some((_, end))
+                if text[*end..name.start].len() <= 3
+                    && text[*end..name.start]
+                        .chars()
+                        .all(|c| matches!(c, ' ' | ',' | '.')) =>
+            {
+                *end = name.end
+            }
+            _ => people.push((name.start, name.end)),
+        }
+    }
+    let mut initials = std::collections::HashSet::new();
+    for (start, end) in people {
+        let words: Vec<char> = text[start..end]
+            .split(|c: char| !c.is_alphabetic())
+            .filter(|w| w.chars().count() > 1)
+            .filter_map(|w| w.chars().next())
+            .flat_map(char::to_uppercase)
+            .collect();
+        if (2..=4).contains(&words.len()) {
+            initials.insert(words.iter().collect::<String>());
+            // `LAST, First` written the other way round
+            initials.insert(words.iter().rev().collect::<String>());
+        }
+    }
+    if initials.is_empty() {
+        return Vec::new();
+    }
+    let mut codes = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices().chain([(text.len(), ' ')]) {
+        match (c.is_ascii_alphanumeric(), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                let word = &text[s..i];
+                let letters = word.trim_end_matches(|c: char| c.is_ascii_digit());
+                let digits = word.len() - letters.len();
+                if (1..=4).contains(&digits)
+                    && letters.chars().all(|c| c.is_ascii_uppercase())
+                    && initials.contains(letters)
+                {
+                    codes.push(Found::new(s, i, Label::Name));
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    codes
 }
 
 /// One span for a name written with punctuation between its words

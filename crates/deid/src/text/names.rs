@@ -1314,6 +1314,9 @@ fn hospitals(note: &Note<'_>, taken: &mut [bool], found: &mut Vec<Found>) {
                 span = Some((j, i + 1));
             }
         }
+        if span.is_none() && note.lang == Lang::En {
+            span = place_before_service(note, i);
+        }
         match span {
             Some((s, e)) => {
                 for flag in taken.iter_mut().take(e).skip(s) {
@@ -1324,11 +1327,41 @@ fn hospitals(note: &Note<'_>, taken: &mut [bool], found: &mut Vec<Found>) {
                     note.tokens[e - 1].end,
                     Label::Hospital,
                 ));
-                i = e;
+                // a place before its service ends before token `i`
+                i = e.max(i + 1);
             }
             None => i += 1,
         }
     }
+}
+
+/// English: the place named before an emergency department or urgent care (`SILVER RIDGE
+/// EMERGENCY DEPT`, `Maple Grove Emergency Department`, `Lakeside Urgent Care`), when token `i`
+/// starts the service: two capitalised words or more, or one that is not an ordinary word.
+fn place_before_service(note: &Note<'_>, i: usize) -> Option<(usize, usize)> {
+    let t = &note.tokens[i];
+    let next = note.tokens.get(i + 1)?;
+    let service = match t.lower.as_str() {
+        "emergency" => matches!(next.lower.as_str(), "dept" | "department" | "room" | "ward"),
+        "urgent" => next.lower == "care",
+        _ => false,
+    };
+    if !service || !t.capitalised() || !next.capitalised() || !note.joined(i, false) {
+        return None;
+    }
+    let mut j = i;
+    while j > 0
+        && i - j < 3
+        && note.joined(j - 1, false)
+        && note.tokens[j - 1].alpha
+        && note.tokens[j - 1].capitalised()
+        && !note.words[j - 1].stop
+        && !note.lists.titles.contains(&note.tokens[j - 1].lower)
+    {
+        j -= 1;
+    }
+    let proper = (j..i).any(|k| !note.words[k].common || note.words[k].listed);
+    (i - j >= 2 || (j < i && proper)).then_some((j, i))
 }
 
 /// Token `i` is a capitalised word with an English possessive (`Mary's`).
