@@ -90,6 +90,17 @@ fn request(address: &str, token: &str, method_and_target: &str, body: &str) -> (
     (status, response)
 }
 
+/// A node process, stopped when dropped: a failing test leaves none behind (`va` does not
+/// exit by itself).
+struct NodeProcess(Child);
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Peak resident memory of a running process, MiB (`VmHWM`).
 fn peak_mib(child: &Child) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
@@ -143,9 +154,9 @@ fn run_loaded(budget_mib: u64) -> Loaded {
     configure_va(&dir, &address, budget_mib);
 
     let coordinator = Coordinator::start(&dir);
-    let mut nodes: Vec<Child> = hospitals
+    let mut nodes: Vec<NodeProcess> = hospitals
         .iter()
-        .map(|h| start_node(&dir, &h.name))
+        .map(|h| NodeProcess(start_node(&dir, &h.name)))
         .collect();
     wait_for_api(&address, &dir);
 
@@ -187,12 +198,11 @@ fn run_loaded(budget_mib: u64) -> Loaded {
         count_marked(&address, &token, "Observation"),
         stored.len() * OBSERVATIONS
     );
-    let mut va = nodes.pop().unwrap();
-    let peak_mib = peak_mib(&va);
-    va.kill().unwrap();
-    va.wait().unwrap();
+    let va = nodes.pop().unwrap();
+    let peak_mib = peak_mib(&va.0);
+    drop(va);
     for mut n in nodes {
-        assert!(n.wait().unwrap().success());
+        assert!(n.0.wait().unwrap().success());
     }
     let refused = *refused.lock().unwrap();
     Loaded {
