@@ -99,14 +99,7 @@ pub(crate) fn peak_rss_mib() -> String {
 
 /// Peak resident set size of this process in kB (Linux `VmHWM`).
 fn peak_rss_kb() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    node::memory::peak_resident_bytes().map(|bytes| bytes / 1024)
 }
 
 /// Run a benchmark.

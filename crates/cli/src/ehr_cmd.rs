@@ -197,8 +197,7 @@ pub async fn run(cmd: EhrCommand) -> anyhow::Result<()> {
             rounds,
         } => {
             let store = open(&db).await?;
-            let mut files = Vec::new();
-            collect_json(&bundles, &mut files)?;
+            let files = ehr::bench::json_files(&bundles)?;
             let ingest = ehr::bench::ingest(&store, &files, resources).await?;
             println!(
                 "ingest: {} resources in {} transactions, {:.1} s, {:.0} resources/s, peak RSS {}",
@@ -217,21 +216,6 @@ pub async fn run(cmd: EhrCommand) -> anyhow::Result<()> {
                 println!("  {shape:<48} p50 {p50:>7.2} ms  p99 {p99:>7.2} ms");
             }
         }
-    }
-    Ok(())
-}
-
-fn collect_json(path: &std::path::Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    if path.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        entries.sort();
-        for entry in entries {
-            collect_json(&entry, out)?;
-        }
-    } else if path.extension().is_some_and(|e| e == "json") {
-        out.push(path.to_path_buf());
     }
     Ok(())
 }

@@ -12,7 +12,7 @@
 //! database. Cargo runs benches in the crate's folder: give absolute paths. Peak memory: run the built binary under `/usr/bin/time -f %M` (searches hold
 //! less than the ingest).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, bail};
 
@@ -32,9 +32,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let resources: usize = resources.parse().context("RESOURCES is a number")?;
     let store = ehr::Store::open(db).await?;
-    let mut files = Vec::new();
-    json_files(Path::new(dir), &mut files)?;
-    files.sort();
+    let files = ehr::bench::json_files(Path::new(dir))?;
     let report = ehr::bench::ingest(&store, &files, resources).await?;
     println!(
         "ingest: {} resources in {} transactions, {:.1} s, {:.0} resources/s",
@@ -50,18 +48,6 @@ async fn main() -> anyhow::Result<()> {
     );
     for (shape, p50, p99) in &search.by_shape {
         println!("  {shape:<48} p50 {p50:>7.2} ms  p99 {p99:>7.2} ms");
-    }
-    Ok(())
-}
-
-fn json_files(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let path = entry?.path();
-        if path.is_dir() {
-            json_files(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "json") {
-            out.push(path);
-        }
     }
     Ok(())
 }

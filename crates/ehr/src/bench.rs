@@ -68,6 +68,32 @@ pub async fn ingest(store: &Store, files: &[PathBuf], target: usize) -> Result<I
     })
 }
 
+/// The `.json` files under `path` (or `path` itself), in path order: what [`ingest`] replays.
+///
+/// # Errors
+/// A folder that cannot be read.
+pub fn json_files(path: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    collect_json(path, &mut out)?;
+    Ok(out)
+}
+
+fn collect_json(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| Error::invalid(format!("cannot read {}: {e}", path.display())))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for entry in entries {
+            collect_json(&entry, out)?;
+        }
+    } else if path.extension().is_some_and(|e| e == "json") {
+        out.push(path.to_path_buf());
+    }
+    Ok(())
+}
+
 /// The JSON of `file`.
 fn read_bundle(file: &Path) -> Result<Value> {
     let text = std::fs::read(file)
