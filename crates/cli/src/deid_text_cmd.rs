@@ -1,5 +1,6 @@
 //! `cohort deid text`: de-identify clinical notes (JSON lines in, JSON lines
-//! out) and `cohort deid text eval`: score the de-identifier on a gold set.
+//! out), `cohort deid text eval`: score the de-identifier on a gold set, and
+//! `cohort deid text train`: train the statistical PHI tagger on gold sets.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -9,6 +10,7 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use deid::text::eval::{Counts, GoldNote, Level, Report};
+use deid::text::tagger::{self, Tagger};
 use deid::text::{Context, Deidentifier, Label, Lang, Replacement, Span, TextOptions};
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +31,8 @@ pub struct TextArgs {
     pub tags: bool,
     #[command(flatten)]
     pub key: KeyArgs,
+    #[command(flatten)]
+    pub tagger: TaggerArgs,
     /// Input: one `{"note_id", "note_text", "context"?}` per line.
     pub input: Option<PathBuf>,
     /// Output: one `{"note_id", "text", "entities"}` per line.
@@ -41,6 +45,62 @@ pub enum TextCommand {
     /// Precision, recall and F1 per label and overall (character, token and
     /// span level) on a gold JSON-lines file.
     Eval(EvalArgs),
+    /// Train the statistical PHI tagger on gold JSON-lines files and write its
+    /// weights (safetensors).
+    Train(TrainArgs),
+}
+
+/// Which statistical tagger runs after the rules.
+#[derive(Debug, Args)]
+pub struct TaggerArgs {
+    /// `shipped` (the tagger of this release), `none` (rules only), or a
+    /// weights file written by `cohort deid text train` or a federated plan.
+    #[arg(long, default_value = "shipped")]
+    pub tagger: String,
+    /// Tag a word when the tagger's probability of "no PHI" is under this.
+    #[arg(long, default_value_t = tagger::DEFAULT_THRESHOLD)]
+    pub tagger_threshold: f32,
+}
+
+impl TaggerArgs {
+    /// `deid` with the chosen tagger.
+    pub fn apply(&self, deid: Deidentifier) -> anyhow::Result<Deidentifier> {
+        let lang = deid.lang();
+        let tagger = match self.tagger.as_str() {
+            "none" => return Ok(deid),
+            "shipped" => Tagger::shipped(lang),
+            path => {
+                let bytes = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
+                let weights = learn::Weights::from_safetensors(&bytes)
+                    .with_context(|| format!("{path}: not a weights file"))?;
+                Tagger::new(lang, &weights)?
+            }
+        };
+        Ok(deid.with_tagger(tagger.with_threshold(self.tagger_threshold))?)
+    }
+}
+
+/// Arguments of `cohort deid text train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Gold notes: `{"note_id", "note_text", "entities": [{"start", "end", "label"}]}`.
+    #[arg(required = true)]
+    pub gold: Vec<PathBuf>,
+    /// Language of the notes: fr or en.
+    #[arg(long, default_value = "fr")]
+    pub lang: String,
+    /// Where to write the weights.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Passes over the words.
+    #[arg(long, default_value_t = 8)]
+    pub epochs: usize,
+    /// AdamW learning rate.
+    #[arg(long, default_value_t = 0.01)]
+    pub learning_rate: f64,
+    /// Seed of the shuffles.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
 }
 
 /// Arguments of `cohort deid text eval`.
@@ -64,6 +124,8 @@ pub struct EvalArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub tagger: TaggerArgs,
 }
 
 /// One input line.
@@ -85,8 +147,10 @@ struct OutputNote<'a> {
 
 /// Run `cohort deid text`.
 pub fn run(args: TextArgs) -> anyhow::Result<()> {
-    if let Some(TextCommand::Eval(eval_args)) = args.command {
-        return eval(eval_args);
+    match args.command {
+        Some(TextCommand::Eval(eval_args)) => return eval(eval_args),
+        Some(TextCommand::Train(train_args)) => return train(train_args),
+        None => {}
     }
     let (Some(input), Some(output)) = (&args.input, &args.output) else {
         bail!("usage: cohort deid text --lang fr|en [--key-file K] IN.jsonl OUT.jsonl");
@@ -101,7 +165,9 @@ pub fn run(args: TextArgs) -> anyhow::Result<()> {
     } else {
         Replacement::Surrogates
     };
-    let deid = Deidentifier::new(lang, key, TextOptions { replacement })?;
+    let deid = args
+        .tagger
+        .apply(Deidentifier::new(lang, key, TextOptions { replacement })?)?;
     let started = Instant::now();
     deid.preload();
     let loaded = started.elapsed().as_secs_f64();
@@ -218,26 +284,22 @@ fn id_string(v: &serde_json::Value) -> String {
 /// Run `cohort deid text eval`.
 pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let lang: Lang = args.lang.parse()?;
-    let mut gold = Vec::new();
-    let file = std::fs::File::open(&args.gold)
-        .with_context(|| format!("cannot open {}", args.gold.display()))?;
-    for_each_line(BufReader::new(file), &args.gold, |_, mut line: GoldLine| {
-        if args.no_context {
+    let mut gold = read_gold(&args.gold)?;
+    if args.no_context {
+        for line in &mut gold {
             line.context = None;
         }
-        gold.push(line);
-        Ok(())
-    })?;
+    }
     let predictions: Vec<Vec<Span>> = match &args.predictions {
         Some(path) => read_predictions(path, &gold)?,
         None => {
-            let deid = Deidentifier::new(
+            let deid = args.tagger.apply(Deidentifier::new(
                 lang,
                 None,
                 TextOptions {
                     replacement: Replacement::Tags,
                 },
-            )?;
+            )?)?;
             gold.iter()
                 .map(|g| deid.detect(&g.gold.note_text, &g.context.clone().unwrap_or_default()))
                 .collect()
@@ -263,6 +325,74 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     } else {
         print!("{}", render(&report));
     }
+    Ok(())
+}
+
+fn read_gold(path: &Path) -> anyhow::Result<Vec<GoldLine>> {
+    let mut gold = Vec::new();
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    for_each_line(BufReader::new(file), path, |_, line: GoldLine| {
+        gold.push(line);
+        Ok(())
+    })?;
+    Ok(gold)
+}
+
+/// The gold spans of a note with this crate's labels (a corpus label unknown here counts as
+/// an identifier).
+fn gold_spans(gold: &GoldNote) -> Vec<Span> {
+    gold.entities
+        .iter()
+        .map(|e| Span {
+            start: e.start,
+            end: e.end,
+            label: deid::text::eval::canonical(&e.label).unwrap_or(Label::Id),
+        })
+        .collect()
+}
+
+/// Run `cohort deid text train`.
+pub fn train(args: TrainArgs) -> anyhow::Result<()> {
+    let lang: Lang = args.lang.parse()?;
+    let rules = Deidentifier::new(
+        lang,
+        None,
+        TextOptions {
+            replacement: Replacement::Tags,
+        },
+    )?;
+    let mut examples = Vec::new();
+    let mut notes = 0;
+    for path in &args.gold {
+        for line in read_gold(path)? {
+            let context = line.context.unwrap_or_default();
+            let spans = gold_spans(&line.gold);
+            examples.extend(rules.tagger_examples(&line.gold.note_text, &context, Some(&spans)));
+            notes += 1;
+        }
+    }
+    let positives = examples.iter().filter(|e| e.label != 0).count();
+    let model = tagger::model();
+    let config = learn::sparse::Config {
+        epochs: args.epochs,
+        learning_rate: args.learning_rate,
+        ..learn::sparse::Config::default()
+    };
+    let initial = model.initial_weights();
+    let (weights, report) = model.train(&initial, &examples, &config, args.seed)?;
+    let fit = model.fit(&weights, &examples)?;
+    std::fs::write(&args.out, weights.to_safetensors())
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    eprintln!(
+        "{notes} notes, {} words ({positives} PHI), {} steps: loss {:.4}, accuracy {:.4}; wrote {} (sha256 {})",
+        examples.len(),
+        report.steps,
+        fit.loss,
+        fit.accuracy,
+        args.out.display(),
+        weights.sha256_hex()
+    );
     Ok(())
 }
 

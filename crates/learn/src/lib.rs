@@ -25,6 +25,7 @@ mod metrics;
 mod model;
 mod per_example;
 mod scaling;
+pub mod sparse;
 pub mod synthetic;
 mod train;
 mod weights;

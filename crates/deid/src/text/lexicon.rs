@@ -40,7 +40,14 @@ impl WordSet {
 
     /// Whether `lower` is an entry, accents ignored.
     pub fn contains_folded(&self, lower: &str) -> bool {
-        self.exact.contains(lower) || self.folded.contains(fold(lower).as_str())
+        if self.exact.contains(lower) {
+            return true;
+        }
+        // Lower-case ASCII folds to itself: nothing more to look up.
+        let unchanged = lower
+            .bytes()
+            .all(|b| b.is_ascii() && !b.is_ascii_uppercase());
+        !unchanged && self.folded.contains(fold(lower).as_str())
     }
 
     /// The entries, in no particular order.

@@ -31,6 +31,7 @@ mod lexicon;
 mod names;
 mod patterns;
 mod surrogate;
+pub mod tagger;
 mod token;
 
 use std::collections::BTreeMap;
@@ -242,6 +243,12 @@ pub enum TextError {
     /// Surrogates and date shifts need the hospital's key.
     #[error("surrogates need a de-identification key (or choose tags)")]
     NoKey,
+    /// Weights that are not a PHI tagger's.
+    #[error("PHI tagger: {0}")]
+    Tagger(String),
+    /// A tagger trained for another language.
+    #[error("the PHI tagger is for another language than the de-identifier")]
+    TaggerLanguage,
 }
 
 /// A note after de-identification.
@@ -284,6 +291,7 @@ pub struct Deidentifier {
     lang: Lang,
     key: Option<DeidKey>,
     options: TextOptions,
+    tagger: Option<tagger::Tagger>,
 }
 
 impl Deidentifier {
@@ -293,7 +301,47 @@ impl Deidentifier {
         if key.is_none() && options.replacement == Replacement::Surrogates {
             return Err(TextError::NoKey);
         }
-        Ok(Self { lang, key, options })
+        Ok(Self {
+            lang,
+            key,
+            options,
+            tagger: None,
+        })
+    }
+
+    /// This de-identifier with the statistical tagger added after the rules (see [`tagger`]):
+    /// the words it calls PHI are removed too.
+    ///
+    /// # Errors
+    /// A tagger of another language.
+    pub fn with_tagger(mut self, tagger: tagger::Tagger) -> Result<Self, TextError> {
+        if tagger.lang() != self.lang {
+            return Err(TextError::TaggerLanguage);
+        }
+        self.tagger = Some(tagger);
+        Ok(self)
+    }
+
+    /// Training rows for the tagger from one note: its candidate words labelled by `gold`
+    /// (character offsets; without it, by this de-identifier's own spans with the patient's
+    /// `context`: the silver labels a hospital trains on).
+    pub fn tagger_examples(
+        &self,
+        text: &str,
+        context: &Context,
+        gold: Option<&[Span]>,
+    ) -> Vec<learn::sparse::Example> {
+        let tokens = token::tokenize(text);
+        let (rules, lexed) = self.rules(text, &tokens, context);
+        let silver;
+        let gold = match gold {
+            Some(gold) => gold,
+            None => {
+                silver = to_chars(text, &rules);
+                &silver
+            }
+        };
+        tagger::examples(text, &tokens, self.lang, &rules, lexed, gold)
     }
 
     /// Load the word lists and compile the rules now rather than on the
@@ -334,17 +382,41 @@ impl Deidentifier {
 
     fn find(&self, text: &str, context: &Context) -> Vec<Found> {
         let tokens = token::tokenize(text);
+        let (found, lexed) = self.rules(text, &tokens, context);
+        match &self.tagger {
+            Some(tagger) => {
+                let tagged = tagger.find(text, &tokens, &found, lexed);
+                if tagged.is_empty() {
+                    return found;
+                }
+                let mut found = found;
+                found.extend(tagged);
+                join_names(text, merge(found))
+            }
+            None => found,
+        }
+    }
+
+    /// The spans of the rules, the word lists and the patient's record, and what the lists
+    /// said of each token.
+    fn rules(
+        &self,
+        text: &str,
+        tokens: &[token::Token],
+        context: &Context,
+    ) -> (Vec<Found>, names::Lexed) {
         let mut found = patterns::detect(text, self.lang);
-        found.extend(context::detect(text, &tokens, context));
+        found.extend(context::detect(text, tokens, context));
         found = merge(found);
-        found.extend(names::detect(text, &tokens, self.lang, &found));
+        let (named, lexed) = names::detect(text, tokens, self.lang, &found);
+        found.extend(named);
         let mut found = join_names(text, merge(found));
         let codes = initials_codes(text, &found);
         if !codes.is_empty() {
             found.extend(codes);
             found = merge(found);
         }
-        found
+        (found, lexed)
     }
 }
 

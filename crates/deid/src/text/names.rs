@@ -889,14 +889,18 @@ pub fn preload(lang: Lang) {
     lexicon::cities(lang);
 }
 
-/// Names, hospitals and places in `text`, besides the spans already `taken`.
-pub fn detect(text: &str, tokens: &[Token], lang: Lang, taken: &[Found]) -> Vec<Found> {
+/// What the word lists say of each token of a note, kept from [`detect`] for the tagger.
+pub(super) struct Lexed {
+    words: Vec<Word>,
+    folded: Vec<String>,
+}
+
+/// Names, hospitals and places in `text`, besides the spans already `taken`, and what the word
+/// lists said of each token.
+pub fn detect(text: &str, tokens: &[Token], lang: Lang, taken: &[Found]) -> (Vec<Found>, Lexed) {
     let lists = lists(lang);
     let words = classify(tokens, lang, lists, taken);
-    let folded = tokens
-        .iter()
-        .map(|t| fold(&t.lower).replace(['-', '\'', '’'], " "))
-        .collect();
+    let folded = tokens.iter().map(|t| folded_key(&t.lower)).collect();
     let note = Note {
         text,
         tokens,
@@ -916,7 +920,103 @@ pub fn detect(text: &str, tokens: &[Token], lang: Lang, taken: &[Found]) -> Vec<
             found.push(Found::new(t.start, t.end, Label::Name));
         }
     }
-    found
+    let lexed = Lexed {
+        words: note.words,
+        folded: note.folded,
+    };
+    (found, lexed)
+}
+
+/// A token as the lists hold it: folded, hyphens and apostrophes as spaces.
+fn folded_key(lower: &str) -> String {
+    if lower
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    {
+        return lower.to_string();
+    }
+    fold(lower).replace(['-', '\'', '’'], " ")
+}
+
+/// What the word lists and cues say of one token: the statistical tagger's view of a word
+/// that does not name it (see `tagger`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Facts {
+    /// Inside a span found by the rules.
+    pub taken: bool,
+    /// An ordinary word of the language (or a clinical abbreviation).
+    pub common: bool,
+    /// On the given-name list.
+    pub given: bool,
+    /// On the family-name list.
+    pub family: bool,
+    /// A function word.
+    pub stop: bool,
+    /// A clinical abbreviation or eponym.
+    pub clinical: bool,
+    /// A title (`Dr`, `Mme`), role (`patient`, `fils`) or weak cue (`avec`, `per`), if any.
+    pub cue: Option<&'static str>,
+    /// A word of a hospital's name (`hôpital`, `clinic`, `CHU`) or a hospital known by name.
+    pub hospital: bool,
+    /// A listed city on its own.
+    pub city: bool,
+    /// Starts a sentence or a line.
+    pub sentence_start: bool,
+}
+
+/// The [`Facts`] of every token of `text` from what [`detect`] found (`lexed`), with the
+/// spans of all the rules `taken`.
+pub(super) fn facts(
+    text: &str,
+    tokens: &[Token],
+    lang: Lang,
+    lexed: Lexed,
+    taken: &[Found],
+) -> Vec<Facts> {
+    let lists = lists(lang);
+    let mut words = lexed.words;
+    let mut spans = taken.iter().peekable();
+    for (t, w) in tokens.iter().zip(&mut words) {
+        while spans.next_if(|s| s.end <= t.start).is_some() {}
+        w.taken = spans.peek().is_some_and(|s| s.start < t.end);
+    }
+    let family = lexicon::family_names();
+    let cities = lexicon::cities(lang);
+    let note = Note {
+        text,
+        tokens,
+        words,
+        folded: lexed.folded,
+        lists,
+        lang,
+    };
+    (0..tokens.len())
+        .map(|i| {
+            let (t, w) = (&tokens[i], note.words[i]);
+            // Places only matter for the words the tagger looks at (capitalised or unknown).
+            let place = t.alpha && (t.capitalised() || !w.common);
+            let folded = &note.folded[i];
+            Facts {
+                taken: w.taken,
+                common: w.common,
+                given: w.given,
+                family: w.listed && family.contains_folded(&t.lower),
+                stop: w.stop,
+                clinical: w.clinical,
+                cue: match note.cue(i) {
+                    Cue::Title => Some("title"),
+                    Cue::Role => Some("role"),
+                    Cue::Weak => Some("weak"),
+                    Cue::None => None,
+                },
+                hospital: place
+                    && (lists.hospital_words.contains(&t.lower)
+                        || lists.hospitals.contains(folded)),
+                city: place && cities.contains(folded),
+                sentence_start: note.sentence_start(i),
+            }
+        })
+        .collect()
 }
 
 fn classify(tokens: &[Token], lang: Lang, lists: &Lists, taken: &[Found]) -> Vec<Word> {
@@ -940,11 +1040,12 @@ fn classify(tokens: &[Token], lang: Lang, lists: &Lists, taken: &[Found]) -> Vec
                 || (t.case == Case::Upper && words.contains_folded(&t.lower))
                 || t.lower.split(['-', '\'', '’']).all(|p| words.contains(p))
                     && t.lower.contains('-');
+            let is_given = given.contains_folded(&t.lower);
             Word {
                 taken,
                 common,
-                listed: given.contains_folded(&t.lower) || family.contains_folded(&t.lower),
-                given: given.contains_folded(&t.lower),
+                listed: is_given || family.contains_folded(&t.lower),
+                given: is_given,
                 stop: lists.stop.contains(&t.lower),
                 clinical,
             }
@@ -1477,6 +1578,7 @@ mod tests {
     fn names(text: &str, lang: Lang) -> Vec<String> {
         let tokens = tokenize(text);
         detect(text, &tokens, lang, &[])
+            .0
             .into_iter()
             .filter(|f| f.label == Label::Name)
             .map(|f| text[f.start..f.end].to_string())
@@ -1560,6 +1662,7 @@ mod tests {
             "from St. Tamara's Hospital, then Framingham General Hospital and Mccormick Rehab";
         let tokens = tokenize(text);
         let found: Vec<&str> = detect(text, &tokens, Lang::En, &[])
+            .0
             .iter()
             .filter(|f| f.label == Label::Hospital)
             .map(|f| &text[f.start..f.end])
@@ -1579,6 +1682,7 @@ mod tests {
         let text = "orienté vers l'Necker puis admise à l'bct";
         let tokens = tokenize(text);
         let found: Vec<&str> = detect(text, &tokens, Lang::Fr, &[])
+            .0
             .iter()
             .filter(|f| f.label == Label::Hospital)
             .map(|f| &text[f.start..f.end])

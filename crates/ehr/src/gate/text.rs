@@ -18,6 +18,7 @@ mod xhtml;
 use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine as _;
+use deid::text::tagger::Tagger;
 use deid::text::{Context, Deidentifier, Label, Lang, Replacement, TextOptions};
 use serde_json::Value as Json;
 
@@ -135,6 +136,7 @@ pub async fn build_text_dataset(
             replacement: Replacement::Surrogates,
         },
     )
+    .and_then(|d| d.with_tagger(Tagger::shipped(lang)))
     .map_err(|e| Error::Corrupt(e.to_string()))?;
     let denied = denied_patients(store, purposes, now).await?;
     let mut texts: HashMap<String, Vec<Found>> = HashMap::new();
