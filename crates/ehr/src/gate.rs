@@ -15,7 +15,10 @@ use serde_json::Value as Json;
 pub use consent::{Purpose, default_research_purposes, denying_patient};
 pub use definition::{Code, DatasetDefinition, Feature, Label, Source, Split, Value};
 pub use pseudonym::{MAX_SHIFT_DAYS, PseudonymKey};
-pub use text::{TextCounts, TextDataset, TextDocument, TextKind, build_text_dataset};
+pub use text::{
+    TaggerRows, TextCounts, TextDataset, TextDocument, TextKind, build_tagger_rows,
+    build_text_dataset, build_text_dataset_with,
+};
 
 /// The languages the text gate de-identifies (its rules: `deid::text`).
 pub use deid::text::Lang as TextLang;

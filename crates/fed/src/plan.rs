@@ -78,6 +78,13 @@ pub enum TextTask {
         /// Language of the transcripts and notes (`en`).
         lang: String,
     },
+    /// De-identification: every note, transcript and Composition section, with the patient's
+    /// record as context, teaches the PHI tagger (`deid::text::tagger`) which words are
+    /// identifiers; the text never leaves, only the tagger's update does.
+    PhiTagger {
+        /// Language of the texts (`en`, `fr`): which rules label them.
+        lang: String,
+    },
 }
 
 impl TextTask {
@@ -86,6 +93,7 @@ impl TextTask {
         match self {
             TextTask::Coding { .. } => "coded notes",
             TextTask::NoteSections { .. } => "signed notes with their transcripts",
+            TextTask::PhiTagger { .. } => "notes with their patients' records",
         }
     }
 
@@ -129,6 +137,15 @@ impl TextTask {
                 }
                 if lang != "en" {
                     return Err(format!("language {lang:?} is not en"));
+                }
+                Ok(())
+            }
+            TextTask::PhiTagger { lang } => {
+                if !matches!(model, ModelSpec::ZeroInit { .. }) {
+                    return Err("a phi-tagger task needs a zero_init model".into());
+                }
+                if !["en", "fr"].contains(&lang.as_str()) {
+                    return Err(format!("language {lang:?} is not en or fr"));
                 }
                 Ok(())
             }

@@ -142,6 +142,10 @@ pub enum DataSource {
     /// note-sections plan), through the text gate: the caller loads each EHR
     /// first ([`node_ehr`]).
     SignedNotes,
+    /// Every text of each node's own EHR with its patient's record (a
+    /// phi-tagger plan in English): the caller loads each EHR first
+    /// ([`node_ehr`]).
+    TaggerNotes,
     /// Synthetic rows with as many features as the plan's model takes (any
     /// hospital names; for protocol benchmarks).
     Synthetic {
@@ -385,13 +389,20 @@ pub async fn start_federation_with(
                 let files = credentials.node_settings(h, plan, address, &data_dir, &store_dir)?;
                 with_ehr(files, &data_dir, &store_dir).await?
             }
-            DataSource::CodedNotes | DataSource::SignedNotes => {
+            DataSource::CodedNotes | DataSource::SignedNotes | DataSource::TaggerNotes => {
                 let store = open_ehr(&store_dir).await?;
+                let taggers = node::task::tagger_models(&store_dir);
                 let source: Box<dyn node::source::DatasetSource> = match source {
-                    DataSource::CodedNotes => {
-                        Box::new(node::source::EhrCodedNotes::new(store.clone()))
-                    }
-                    _ => Box::new(node::source::EhrSignedNotes::new(store.clone())),
+                    DataSource::CodedNotes => Box::new(
+                        node::source::EhrCodedNotes::new(store.clone()).with_taggers(taggers),
+                    ),
+                    DataSource::TaggerNotes => Box::new(node::source::EhrTaggerNotes::new(
+                        store.clone(),
+                        deid::text::Lang::En,
+                    )),
+                    _ => Box::new(
+                        node::source::EhrSignedNotes::new(store.clone()).with_taggers(taggers),
+                    ),
                 };
                 let mut settings =
                     credentials.node_settings_with(h, plan, address, &store_dir, source)?;

@@ -748,6 +748,7 @@ impl Node {
         let model = decode_model(req.model).map_err(Interrupt::Transport)?;
         let standardizer = req.standardization.map(decode_standardization);
         let models = crate::task::coding_models(&self.settings.data_dir);
+        let taggers = crate::task::tagger_models(&self.settings.data_dir);
         let active = self.active(&req.plan_id).await?;
         if let Some(s) = &standardizer {
             active
@@ -765,6 +766,13 @@ impl Node {
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "the plan's final code model was not kept"),
+        }
+        match crate::task::keep_tagger_model(&active.plan, &model, &taggers) {
+            Ok(Some(file)) => {
+                tracing::info!(file = %file.display(), "the plan's final PHI tagger kept")
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "the plan's final PHI tagger was not kept"),
         }
         let sha = model.sha256_hex();
         self.disclose(Disclosure {

@@ -184,7 +184,9 @@ impl NodeConfig {
             exit_when_done: self.exit_when_done,
             listen: self.listen,
             tls: self.tls.read(base)?,
-            source: self.dataset.build(base, ehr.as_ref())?,
+            source: self
+                .dataset
+                .build(base, ehr.as_ref(), &at(&self.data_dir))?,
             ehr,
             imaging: self
                 .imaging

@@ -33,6 +33,21 @@ pub enum SourceData {
     CodedNotes(CodedNotes),
     /// De-identified transcripts with the notes signed for them (a note-sections plan).
     SignedNotes(SignedNotes),
+    /// The PHI tagger's rows from the node's texts and records (a phi-tagger plan).
+    TaggerRows(TaggerRows),
+}
+
+/// A node's PHI tagger rows, split by patient, and the gate's counts.
+#[derive(Clone, Debug)]
+pub struct TaggerRows {
+    /// Language of the texts.
+    pub lang: deid::text::Lang,
+    /// Training rows.
+    pub train: Vec<learn::sparse::Example>,
+    /// Held-out rows (one patient's rows all on one side).
+    pub test: Vec<learn::sparse::Example>,
+    /// Documents read, spans the rules labelled.
+    pub counts: ehr::gate::TextCounts,
 }
 
 /// A node's transcripts with their signed notes, split by patient, and what
@@ -79,6 +94,7 @@ impl SourceData {
             SourceData::Table(_) => "a table",
             SourceData::CodedNotes(_) => "coded notes",
             SourceData::SignedNotes(_) => "signed notes with their transcripts",
+            SourceData::TaggerRows(_) => "notes with their patients' records",
         }
     }
 
@@ -88,6 +104,7 @@ impl SourceData {
             SourceData::Table(_) => None,
             SourceData::CodedNotes(notes) => Some(&notes.counts),
             SourceData::SignedNotes(notes) => Some(&notes.counts),
+            SourceData::TaggerRows(rows) => Some(&rows.counts),
         }
     }
 
@@ -97,6 +114,7 @@ impl SourceData {
             SourceData::Table(data) => data.train.len(),
             SourceData::CodedNotes(notes) => notes.train.len(),
             SourceData::SignedNotes(notes) => notes.train.len(),
+            SourceData::TaggerRows(rows) => rows.train.len(),
         }
     }
 }
@@ -145,6 +163,17 @@ pub enum SourceConfig {
     /// The transcripts of the node's EHR with the notes clinicians signed for
     /// them, through the text gate: for note-sections plans.
     EhrSignedNotes,
+    /// Every text of the node's EHR with its patient's record, labelled by the
+    /// de-identification rules (the text stays on the node): for phi-tagger plans.
+    EhrTaggerNotes {
+        /// Language of the texts: `en` (the default) or `fr`.
+        #[serde(default = "default_lang")]
+        lang: String,
+    },
+}
+
+fn default_lang() -> String {
+    "en".into()
 }
 
 impl SourceConfig {
@@ -153,6 +182,7 @@ impl SourceConfig {
         &self,
         base: &std::path::Path,
         ehr: Option<&ehr::Store>,
+        data_dir: &std::path::Path,
     ) -> Result<Box<dyn DatasetSource>, SourceError> {
         match self {
             SourceConfig::HeartDisease { dir, centre } => {
@@ -174,7 +204,10 @@ impl SourceConfig {
                             .into(),
                     )
                 })?;
-                Ok(Box::new(EhrCodedNotes::new(store.clone())))
+                Ok(Box::new(
+                    EhrCodedNotes::new(store.clone())
+                        .with_taggers(crate::task::tagger_models(data_dir)),
+                ))
             }
             SourceConfig::EhrSignedNotes => {
                 let store = ehr.ok_or_else(|| {
@@ -183,7 +216,22 @@ impl SourceConfig {
                             .into(),
                     )
                 })?;
-                Ok(Box::new(EhrSignedNotes::new(store.clone())))
+                Ok(Box::new(
+                    EhrSignedNotes::new(store.clone())
+                        .with_taggers(crate::task::tagger_models(data_dir)),
+                ))
+            }
+            SourceConfig::EhrTaggerNotes { lang } => {
+                let store = ehr.ok_or_else(|| {
+                    SourceError::Invalid(
+                        "dataset kind ehr-tagger-notes needs the node's EHR (ehr_db in node.toml)"
+                            .into(),
+                    )
+                })?;
+                let lang = lang
+                    .parse()
+                    .map_err(|e: deid::text::TextError| SourceError::Invalid(e.to_string()))?;
+                Ok(Box::new(EhrTaggerNotes::new(store.clone(), lang)))
             }
         }
     }
@@ -242,12 +290,23 @@ pub const CODED_NOTES: &str = "coded-notes";
 /// held out for evaluation.
 pub struct EhrCodedNotes {
     store: ehr::Store,
+    taggers: Option<PathBuf>,
 }
 
 impl EhrCodedNotes {
     /// Read from `store`.
     pub fn new(store: ehr::Store) -> Self {
-        EhrCodedNotes { store }
+        EhrCodedNotes {
+            store,
+            taggers: None,
+        }
+    }
+
+    /// De-identify with the newest PHI tagger a federation left in `dir` (see
+    /// [`crate::task::tagger_models`]) rather than the shipped one.
+    pub fn with_taggers(mut self, dir: PathBuf) -> Self {
+        self.taggers = Some(dir);
+        self
     }
 }
 
@@ -258,20 +317,52 @@ fn held_out(pseudonym: &str) -> bool {
 }
 
 /// The de-identified texts of every consenting patient of `store` (English rules, the
-/// node's own pseudonym key and the default research purposes).
-async fn gated_texts(store: &ehr::Store) -> Result<ehr::gate::TextDataset, SourceError> {
+/// node's own pseudonym key and the default research purposes), with the newest English PHI
+/// tagger of `taggers` or, without one, the shipped tagger.
+async fn gated_texts(
+    store: &ehr::Store,
+    taggers: Option<&std::path::Path>,
+) -> Result<ehr::gate::TextDataset, SourceError> {
     let key = ehr::gate::PseudonymKey::load_or_create(store)
         .await
         .map_err(text_gate)?;
-    ehr::gate::build_text_dataset(
+    let lang = ehr::gate::TextLang::En;
+    let tagger = match taggers.and_then(|dir| newest_tagger(dir, lang)) {
+        Some(tagger) => tagger,
+        None => deid::text::tagger::Tagger::shipped(lang),
+    };
+    ehr::gate::build_text_dataset_with(
         store,
         &key,
-        ehr::gate::TextLang::En,
+        tagger,
         &ehr::gate::default_research_purposes(),
         ehr::datetime::now_micros(),
     )
     .await
     .map_err(text_gate)
+}
+
+/// The newest tagger for `lang` kept in `dir` that reads (a file that does not is skipped).
+fn newest_tagger(
+    dir: &std::path::Path,
+    lang: deid::text::Lang,
+) -> Option<deid::text::tagger::Tagger> {
+    let suffix = match lang {
+        deid::text::Lang::Fr => "-fr.safetensors",
+        deid::text::Lang::En => "-en.safetensors",
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .collect();
+    files.sort();
+    files.into_iter().rev().find_map(|file| {
+        let weights = learn::Weights::from_safetensors(&std::fs::read(&file).ok()?).ok()?;
+        let tagger = deid::text::tagger::Tagger::new(lang, &weights).ok()?;
+        tracing::info!(file = %file.display(), "the text gate uses the federation's PHI tagger");
+        Some(tagger)
+    })
 }
 
 fn text_gate(e: impl std::fmt::Display) -> SourceError {
@@ -315,7 +406,7 @@ impl DatasetSource for EhrCodedNotes {
 
     fn load(&self) -> LoadFuture<'_> {
         Box::pin(async move {
-            let texts = gated_texts(&self.store).await?;
+            let texts = gated_texts(&self.store, self.taggers.as_deref()).await?;
             let notes = billing::coded::coded_notes(&self.store, &texts)
                 .await
                 .map_err(text_gate)?;
@@ -340,12 +431,23 @@ pub const SIGNED_NOTES: &str = "signed-notes";
 /// One patient in five is held out for evaluation.
 pub struct EhrSignedNotes {
     store: ehr::Store,
+    taggers: Option<PathBuf>,
 }
 
 impl EhrSignedNotes {
     /// Read from `store`.
     pub fn new(store: ehr::Store) -> Self {
-        EhrSignedNotes { store }
+        EhrSignedNotes {
+            store,
+            taggers: None,
+        }
+    }
+
+    /// De-identify with the newest PHI tagger a federation left in `dir` (see
+    /// [`crate::task::tagger_models`]) rather than the shipped one.
+    pub fn with_taggers(mut self, dir: PathBuf) -> Self {
+        self.taggers = Some(dir);
+        self
     }
 }
 
@@ -382,7 +484,7 @@ impl DatasetSource for EhrSignedNotes {
 
     fn load(&self) -> LoadFuture<'_> {
         Box::pin(async move {
-            let texts = gated_texts(&self.store).await?;
+            let texts = gated_texts(&self.store, self.taggers.as_deref()).await?;
             let pairs = signed_pairs(&texts);
             let unpaired = texts.documents.len().saturating_sub(2 * pairs.len());
             let (train, test) = split_by_patient(pairs, |(p, _)| p);
@@ -395,6 +497,58 @@ impl DatasetSource for EhrSignedNotes {
                 counts: texts.counts,
             });
             Ok(text_table(data, unpaired))
+        })
+    }
+}
+
+/// The dataset name of the PHI tagger's rows, as phi-tagger plans name it.
+pub const TAGGER_NOTES: &str = "tagger-notes";
+
+/// The PHI tagger's rows from every text of the node's EHR, labelled by the
+/// rules with the patient's record as context (`ehr::gate::build_tagger_rows`).
+/// One patient in five is held out for evaluation.
+pub struct EhrTaggerNotes {
+    store: ehr::Store,
+    lang: deid::text::Lang,
+}
+
+impl EhrTaggerNotes {
+    /// Read from `store`, texts in `lang`.
+    pub fn new(store: ehr::Store, lang: deid::text::Lang) -> Self {
+        EhrTaggerNotes { store, lang }
+    }
+}
+
+impl DatasetSource for EhrTaggerNotes {
+    fn dataset(&self) -> &str {
+        TAGGER_NOTES
+    }
+
+    fn load(&self) -> LoadFuture<'_> {
+        Box::pin(async move {
+            let key = ehr::gate::PseudonymKey::load_or_create(&self.store)
+                .await
+                .map_err(text_gate)?;
+            let rows = ehr::gate::build_tagger_rows(
+                &self.store,
+                &key,
+                self.lang,
+                &ehr::gate::default_research_purposes(),
+                ehr::datetime::now_micros(),
+            )
+            .await
+            .map_err(text_gate)?;
+            let (train, test) = split_by_patient(rows.patients, |(p, _)| p);
+            let flatten = |v: Vec<(String, Vec<learn::sparse::Example>)>| {
+                v.into_iter().flat_map(|(_, rows)| rows).collect()
+            };
+            let data = SourceData::TaggerRows(TaggerRows {
+                lang: self.lang,
+                train: flatten(train),
+                test: flatten(test),
+                counts: rows.counts,
+            });
+            Ok(text_table(data, 0))
         })
     }
 }
@@ -480,5 +634,35 @@ impl DatasetSource for HeartDiseaseFiles {
                 incomplete: 0,
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gate_takes_the_newest_readable_tagger_of_its_language() {
+        let dir = tempfile::tempdir().unwrap();
+        let lang = deid::text::Lang::En;
+        assert!(newest_tagger(dir.path(), lang).is_none());
+        let model = deid::text::tagger::model();
+        let mut weights = model.initial_weights();
+        weights.values_mut()[0] = 0.5;
+        let write =
+            |name: &str, bytes: &[u8]| std::fs::write(dir.path().join(name), bytes).unwrap();
+        write(
+            "0000000000001-aa-en.safetensors",
+            &model.initial_weights().to_safetensors(),
+        );
+        write("0000000000002-bb-en.safetensors", &weights.to_safetensors());
+        write(
+            "0000000000003-cc-fr.safetensors",
+            &model.initial_weights().to_safetensors(),
+        );
+        write("0000000000004-dd-en.safetensors", b"not weights");
+        let newest = newest_tagger(dir.path(), lang).expect("a tagger");
+        let expected = deid::text::tagger::Tagger::new(lang, &weights).unwrap();
+        assert_eq!(format!("{newest:?}"), format!("{expected:?}"));
     }
 }

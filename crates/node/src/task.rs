@@ -9,12 +9,14 @@
 //! does not change.
 
 mod coding;
+mod phi_tagger;
 mod sections;
 
 use fed::plan::{TextTask, TrainingPlan};
 use fed::task::{LocalTask, Tabular};
 
 pub use coding::Coding;
+pub use phi_tagger::PhiTagger;
 pub use sections::Sections;
 
 use crate::source::SourceData;
@@ -34,6 +36,9 @@ pub fn for_plan(plan: &TrainingPlan, data: SourceData) -> Result<Box<dyn LocalTa
         }
         (Some(TextTask::NoteSections { .. }), SourceData::SignedNotes(notes)) => {
             Sections::new(plan, &notes).map(|task| Box::new(task) as Box<dyn LocalTask>)
+        }
+        (Some(TextTask::PhiTagger { .. }), SourceData::TaggerRows(rows)) => {
+            PhiTagger::new(plan, rows).map(|task| Box::new(task) as Box<dyn LocalTask>)
         }
         (task, data) => Err(format!(
             "the plan trains on {}, this node serves {}",
@@ -72,6 +77,41 @@ pub fn keep_coding_model(
     ));
     coder.save(&folder).map_err(|e| e.to_string())?;
     Ok(Some(folder))
+}
+
+/// Where a node keeps the final PHI taggers of the phi-tagger plans it took part in.
+pub fn tagger_models(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("models").join("phi-tagger")
+}
+
+/// Keep `model`, the final model of `plan` when `plan` is a phi-tagger plan, under `dir` as
+/// `{time}-{plan}-{lang}.safetensors` (the newest sorts last; `cohort deid text --tagger FILE`
+/// and `ehr::gate::build_text_dataset_with` take it); `None` for other plans.
+///
+/// # Errors
+/// The plan's language, weights that are not a tagger's, or writing the file.
+pub fn keep_tagger_model(
+    plan: &TrainingPlan,
+    model: &learn::Weights,
+    dir: &std::path::Path,
+) -> Result<Option<std::path::PathBuf>, String> {
+    if !matches!(plan.text_task, Some(TextTask::PhiTagger { .. })) {
+        return Ok(None);
+    }
+    let lang = phi_tagger::lang(plan)?;
+    deid::text::tagger::Tagger::new(lang, model).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let file = dir.join(format!(
+        "{:013}-{}-{}.safetensors",
+        ehr::datetime::now_millis(),
+        &plan.plan_id()[..16],
+        match lang {
+            deid::text::Lang::Fr => "fr",
+            deid::text::Lang::En => "en",
+        }
+    ));
+    std::fs::write(&file, model.to_safetensors()).map_err(|e| e.to_string())?;
+    Ok(Some(file))
 }
 
 /// The text tasks' local optimiser settings from a plan: AdamW at the plan's

@@ -119,7 +119,7 @@ struct Found {
 
 /// The de-identified free text of every patient of `store` whose Consent allows `purposes`,
 /// at time `now`. Surrogates are keyed by `key` (names consistent within a patient, dates moved
-/// by [`PseudonymKey::date_shift_days`]).
+/// by [`PseudonymKey::date_shift_days`]); the rules run with the shipped PHI tagger.
 pub async fn build_text_dataset(
     store: &Store,
     key: &PseudonymKey,
@@ -127,54 +127,37 @@ pub async fn build_text_dataset(
     purposes: &[Purpose],
     now: i64,
 ) -> Result<TextDataset> {
+    build_text_dataset_with(store, key, Tagger::shipped(lang), purposes, now).await
+}
+
+/// [`build_text_dataset`] with another PHI tagger after the rules (e.g. the one the node's
+/// federation trained); the tagger's language is the texts'.
+pub async fn build_text_dataset_with(
+    store: &Store,
+    key: &PseudonymKey,
+    tagger: Tagger,
+    purposes: &[Purpose],
+    now: i64,
+) -> Result<TextDataset> {
     let secret = deid::DeidKey::new(key.pseudonym("\0cohort-deid-text").as_bytes())
         .map_err(|e| Error::Corrupt(e.to_string()))?;
     let deid = Deidentifier::new(
-        lang,
+        tagger.lang(),
         Some(secret),
         TextOptions {
             replacement: Replacement::Surrogates,
         },
     )
-    .and_then(|d| d.with_tagger(Tagger::shipped(lang)))
+    .and_then(|d| d.with_tagger(tagger))
     .map_err(|e| Error::Corrupt(e.to_string()))?;
-    let denied = denied_patients(store, purposes, now).await?;
-    let mut texts: HashMap<String, Vec<Found>> = HashMap::new();
-    let mut people = People::default();
-    for resource_type in ["DocumentReference", "Composition"] {
-        for version in super::all_matching(store, resource_type, &[]).await? {
-            let resource = parse(&version)?;
-            let Some(patient) = subject_patient(&resource) else {
-                continue;
-            };
-            if !is_current(&resource) {
-                continue;
-            }
-            let named = people.named_by(store, &resource).await?;
-            for mut found in texts_of(store, &resource).await? {
-                found.people.clone_from(&named);
-                texts.entry(patient.clone()).or_default().push(found);
-            }
-        }
-    }
+    let (patients, excluded_by_consent) = consenting_texts(store, key, purposes, now).await?;
     let mut dataset = TextDataset::default();
+    dataset.counts.excluded_by_consent = excluded_by_consent;
     let mut used = Vec::new();
-    for patient in store.patients_in_registration_order().await? {
-        let Some(found) = texts.remove(&patient.id) else {
-            continue;
-        };
-        if denied.contains(&patient.id) {
-            dataset.counts.excluded_by_consent += 1;
-            continue;
-        }
-        let record = context_of(&parse(&patient)?);
+    for patient in patients {
         let pseudonym = key.pseudonym(&patient.id);
-        used.push(patient.id.clone());
-        for document in found {
-            let mut context = record.clone();
-            context.names.extend(document.people);
-            context.patient_id = Some(patient.id.clone());
-            context.date_shift_days = Some(key.date_shift_days(&patient.id));
+        used.push(patient.id);
+        for (document, context) in patient.texts {
             let redaction = deid.redact(&document.text, &context);
             for (label, n) in redaction.counts() {
                 *dataset.counts.removed.entry(label).or_insert(0) += n;
@@ -201,6 +184,126 @@ pub async fn build_text_dataset(
     );
     record_read(store, used, description, now).await?;
     Ok(dataset)
+}
+
+/// Training rows for the PHI tagger from the free text of every patient of `store` whose
+/// Consent allows `purposes`: each text's candidate words, labelled by what the rules find
+/// with the patient's whole record as context (the record knows names that no cue announces),
+/// grouped by patient pseudonym. The text itself never leaves the node; only the model trained
+/// on these rows does.
+pub async fn build_tagger_rows(
+    store: &Store,
+    key: &PseudonymKey,
+    lang: Lang,
+    purposes: &[Purpose],
+    now: i64,
+) -> Result<TaggerRows> {
+    let deid = Deidentifier::new(
+        lang,
+        None,
+        TextOptions {
+            replacement: Replacement::Tags,
+        },
+    )
+    .map_err(|e| Error::Corrupt(e.to_string()))?;
+    let (patients, excluded_by_consent) = consenting_texts(store, key, purposes, now).await?;
+    let mut rows = TaggerRows::default();
+    rows.counts.excluded_by_consent = excluded_by_consent;
+    let mut used = Vec::new();
+    for patient in patients {
+        let mut examples = Vec::new();
+        for (document, context) in patient.texts {
+            examples.extend(deid.tagger_examples(&document.text, &context, None));
+            for span in deid.detect(&document.text, &context) {
+                *rows.counts.removed.entry(span.label).or_insert(0) += 1;
+            }
+            *rows.counts.documents.entry(document.kind).or_insert(0) += 1;
+        }
+        rows.patients.push((key.pseudonym(&patient.id), examples));
+        used.push(patient.id);
+    }
+    rows.counts.patients = used.len();
+    let description = format!(
+        "PHI tagger rows: {} documents of {} patients, {} spans labelled, {} patients excluded by consent",
+        rows.counts.total_documents(),
+        rows.counts.patients,
+        rows.counts.total_removed(),
+        rows.counts.excluded_by_consent
+    );
+    record_read(store, used, description, now).await?;
+    Ok(rows)
+}
+
+/// The PHI tagger's training rows of a node.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TaggerRows {
+    /// Each consenting patient's pseudonym and rows.
+    pub patients: Vec<(String, Vec<learn::sparse::Example>)>,
+    /// Documents read per kind, spans the rules labelled per category (they are not let out:
+    /// the text stays), patients used and left out by consent.
+    pub counts: TextCounts,
+}
+
+/// One consenting patient's texts, each with the record's facts as context.
+struct PatientTexts {
+    id: String,
+    texts: Vec<(Found, Context)>,
+}
+
+/// The texts of every patient of `store` whose Consent allows `purposes`, in registration
+/// order, and the number of patients left out by their Consent.
+async fn consenting_texts(
+    store: &Store,
+    key: &PseudonymKey,
+    purposes: &[Purpose],
+    now: i64,
+) -> Result<(Vec<PatientTexts>, usize)> {
+    let denied = denied_patients(store, purposes, now).await?;
+    let mut texts: HashMap<String, Vec<Found>> = HashMap::new();
+    let mut people = People::default();
+    for resource_type in ["DocumentReference", "Composition"] {
+        for version in super::all_matching(store, resource_type, &[]).await? {
+            let resource = parse(&version)?;
+            let Some(patient) = subject_patient(&resource) else {
+                continue;
+            };
+            if !is_current(&resource) {
+                continue;
+            }
+            let named = people.named_by(store, &resource).await?;
+            for mut found in texts_of(store, &resource).await? {
+                found.people.clone_from(&named);
+                texts.entry(patient.clone()).or_default().push(found);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut excluded = 0;
+    for patient in store.patients_in_registration_order().await? {
+        let Some(found) = texts.remove(&patient.id) else {
+            continue;
+        };
+        if denied.contains(&patient.id) {
+            excluded += 1;
+            continue;
+        }
+        let record = context_of(&parse(&patient)?);
+        let texts = found
+            .into_iter()
+            .map(|mut document| {
+                let mut context = record.clone();
+                context.names.append(&mut document.people);
+                context.patient_id = Some(patient.id.clone());
+                context.date_shift_days = Some(key.date_shift_days(&patient.id));
+                (document, context)
+            })
+            .collect();
+        out.push(PatientTexts {
+            id: patient.id.clone(),
+            texts,
+        });
+    }
+    Ok((out, excluded))
 }
 
 /// False for a document entered in error or superseded by another.

@@ -1,0 +1,178 @@
+//! The PHI tagger trained through a whole federation over gRPC with mutual TLS: each
+//! hospital's notes, in its own EHR, labelled by the de-identification rules with the patient's
+//! record as context (the record names the relatives that no cue announces); DP-SGD under
+//! secure aggregation; the ledger verifies; the kept tagger then finds a name that is in no
+//! record, in a sentence the rules alone leave whole; a planted name reaches nothing the
+//! coordinator keeps.
+
+use base64::Engine as _;
+use deid::text::tagger::Tagger;
+use deid::text::{Context, Deidentifier, Lang, Replacement, TextOptions};
+use fed::plan::{TextTask, TrainingPlan};
+use fed::plan_run::Phase;
+use learn::ModelSpec;
+use serde_json::{Value, json};
+
+mod common;
+
+/// The family name of every patient, planted in the records and the notes.
+const CANARY: &str = "Quixleyvander";
+
+const ONSETS: [&str; 8] = ["Dr", "Vel", "Ost", "Mar", "Quen", "Bral", "Sor", "Tev"];
+const MIDDLES: [&str; 6] = ["an", "ov", "el", "ir", "ub", "ag"];
+const ENDS: [&str; 6] = ["dor", "ik", "ane", "usz", "olt", "ena"];
+
+/// A made-up name that no list holds, different for each (hospital, patient, person).
+fn made_up(h: usize, i: usize, k: usize) -> String {
+    let n = h * 97 + i * 13 + k * 5;
+    format!(
+        "{}{}{}",
+        ONSETS[n % 8],
+        MIDDLES[(n / 8) % 6],
+        ENDS[(n / 48) % 6]
+    )
+}
+
+fn base64(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// Patient `i` of hospital `h`: the record (with a relative as contact) and two notes that
+/// name the relative without a cue the rules know.
+fn patient(h: usize, i: usize) -> Vec<Value> {
+    let id = format!("h{h}-p{i}");
+    let (relative, other) = (made_up(h, i, 0), made_up(h, i, 1));
+    let notes = [
+        format!(
+            "Plan discussed with {relative} at bedside. {relative} agreed to call {other} \
+             tomorrow. Knee pain improving, continue ibuprofen."
+        ),
+        format!(
+            "Follow up with {other} in {} weeks. Signed out to {relative} overnight. \
+             Mr. {CANARY} tolerating diet.",
+            2 + i % 4
+        ),
+    ];
+    let mut resources = vec![json!({
+        "resourceType": "Patient", "id": id,
+        "name": [{"family": CANARY, "given": ["John"]}],
+        "contact": [{"name": {"family": relative}}, {"name": {"family": other}}]
+    })];
+    for (k, note) in notes.iter().enumerate() {
+        resources.push(json!({
+            "resourceType": "DocumentReference", "id": format!("{id}-n{k}"),
+            "status": "current", "docStatus": "final",
+            "type": {"text": "Progress note"},
+            "subject": {"reference": format!("Patient/{id}")},
+            "content": [{"attachment": {"contentType": "text/plain", "data": base64(note)}}]
+        }));
+    }
+    resources
+}
+
+fn plan() -> TrainingPlan {
+    let mut plan = TrainingPlan::heart_disease_default();
+    plan.dataset = node::source::TAGGER_NOTES.into();
+    plan.model = ModelSpec::ZeroInit {
+        tensors: deid::text::tagger::model().layout(),
+    };
+    plan.text_task = Some(TextTask::PhiTagger { lang: "en".into() });
+    plan.rounds = 4;
+    plan.hospitals = vec!["north".into(), "south".into(), "west".into()];
+    plan.training.learning_rate = 0.05;
+    plan.training.batch_size = 16;
+    plan.training.epochs = 2;
+    common::private_and_secure(plan)
+}
+
+fn names_found(deid: &Deidentifier, text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    deid.detect(text, &Context::default())
+        .iter()
+        .map(|s| chars[s.start..s.end].iter().collect())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hospitals_train_the_phi_tagger_on_their_notes_through_the_federation() {
+    let plan = plan();
+    let dir = tempfile::tempdir().unwrap();
+    for (h, hospital) in plan.hospitals.iter().enumerate() {
+        let store = harness::node_ehr(dir.path(), hospital).await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        for i in 0..12 {
+            for resource in patient(h, i) {
+                let (kind, id) = (
+                    resource["resourceType"].as_str().unwrap().to_string(),
+                    resource["id"].as_str().unwrap().to_string(),
+                );
+                tx.update(&kind, &id, resource, None).await.unwrap();
+            }
+        }
+        tx.commit().await.unwrap();
+    }
+
+    let finished =
+        harness::start_federation_from(&plan, dir.path(), harness::DataSource::TaggerNotes)
+            .await
+            .unwrap()
+            .finish(|_| {})
+            .await
+            .unwrap();
+    let state = &finished.state;
+    assert_eq!(state.phase, Phase::Completed);
+    assert_eq!(state.history.len(), 4);
+    let report = ledger::audit::verify_log(&finished.ledger.policy, &finished.ledger.log_dir);
+    assert!(report.is_clean(), "{report}");
+    for hospital in &plan.hospitals {
+        let entry = state.reviews[hospital].dataset_entry.clone().unwrap();
+        let ledger::entry::Statement::TextDatasetPrepared(t) = entry.statement() else {
+            panic!("{hospital} signed {:?}", entry.statement());
+        };
+        assert_eq!(t.text.total_documents(), 24, "{hospital}: {t:?}");
+        assert!(state.epsilon_spent_micro[hospital] > 0);
+    }
+    let pooled = |m: std::collections::BTreeMap<String, learn::Metrics>| {
+        learn::Metrics::pooled(&m.into_values().collect::<Vec<_>>()).loss
+    };
+    let before = pooled(state.history[0].input_test());
+    let after = pooled(state.final_evaluation.clone());
+    assert!(after < before * 0.7, "held-out loss {before} -> {after}");
+
+    // The tagger each hospital kept finds a name that is in no record, where the rules alone
+    // (and the shipped tagger) leave it.
+    let kept = node::task::tagger_models(&dir.path().join("nodes/west"));
+    let file = std::fs::read_dir(&kept)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max()
+        .expect("a kept tagger");
+    let weights = learn::Weights::from_safetensors(&std::fs::read(file).unwrap()).unwrap();
+    let rules = Deidentifier::new(
+        Lang::En,
+        None,
+        TextOptions {
+            replacement: Replacement::Tags,
+        },
+    )
+    .unwrap();
+    let shipped = rules
+        .clone()
+        .with_tagger(Tagger::shipped(Lang::En))
+        .unwrap();
+    let federated = rules
+        .clone()
+        .with_tagger(Tagger::new(Lang::En, &weights).unwrap())
+        .unwrap();
+    let unseen = "Plan discussed with Zembrowitz at bedside.";
+    assert!(names_found(&rules, unseen).is_empty());
+    assert!(names_found(&shipped, unseen).is_empty());
+    assert_eq!(names_found(&federated, unseen), ["Zembrowitz"]);
+    let clinical = "Knee pain improving, continue ibuprofen. Tolerating diet.";
+    assert!(names_found(&federated, clinical).is_empty());
+
+    let at_west = common::files_containing(&dir.path().join("nodes/west"), CANARY.as_bytes());
+    assert!(!at_west.is_empty());
+    let leaked = common::files_containing(&dir.path().join("coordinator"), CANARY.as_bytes());
+    assert!(leaked.is_empty(), "{leaked:?}");
+}
