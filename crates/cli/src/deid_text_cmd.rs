@@ -73,7 +73,8 @@ impl TaggerArgs {
                 let bytes = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
                 let weights = learn::Weights::from_safetensors(&bytes)
                     .with_context(|| format!("{path}: not a weights file"))?;
-                Tagger::new(lang, &weights)?
+                Tagger::new(lang, &weights)
+                    .with_context(|| format!("{path}: not a PHI tagger for {lang:?} notes"))?
             }
         };
         Ok(deid.with_tagger(tagger.with_threshold(self.tagger_threshold))?)
@@ -373,7 +374,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         }
     }
     let positives = examples.iter().filter(|e| e.label != 0).count();
-    let model = tagger::model();
+    let model = tagger::model(lang);
     let config = learn::sparse::Config {
         epochs: args.epochs,
         learning_rate: args.learning_rate,

@@ -81,3 +81,75 @@ fn a_ten_megabyte_note_is_redacted() {
     let out = std::fs::read_to_string(&output).expect("output");
     assert!(!out.contains("DUPONT"));
 }
+
+#[test]
+fn a_tagger_trained_on_a_gold_file_is_taken_by_tagger_and_bad_weights_are_refused() {
+    use cli::deid_text_cmd::{TaggerArgs, TrainArgs, train};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gold = dir.path().join("gold.jsonl");
+    let lines: Vec<String> = ["Vrolbek", "Tandrosz", "Quelmira", "Ostravik", "Bendulo"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let text = format!("Vue avec {name} ce jour, pansement refait.");
+            serde_json::json!({"note_id": format!("n{i}"), "note_text": text,
+                "entities": [{"start": 9, "end": 9 + name.chars().count(), "label": "NOM"}]})
+            .to_string()
+        })
+        .collect();
+    std::fs::write(&gold, lines.join("\n")).expect("write");
+    let weights = dir.path().join("tagger.safetensors");
+    train(TrainArgs {
+        gold: vec![gold],
+        lang: "fr".into(),
+        out: weights.clone(),
+        epochs: 30,
+        learning_rate: 0.05,
+        seed: 1,
+    })
+    .expect("trained");
+    let tags = || {
+        Deidentifier::new(
+            Lang::Fr,
+            None,
+            TextOptions {
+                replacement: deid::text::Replacement::Tags,
+            },
+        )
+        .expect("tags")
+    };
+    let args = |tagger: &str| TaggerArgs {
+        tagger: tagger.into(),
+        tagger_threshold: deid::text::tagger::DEFAULT_THRESHOLD,
+    };
+    let tagged = args(weights.to_str().expect("path"))
+        .apply(tags())
+        .expect("the trained tagger reads");
+    let out = tagged.redact("Vue avec Kzorvan ce jour.", &Default::default());
+    assert_eq!(out.text, "Vue avec [NAME] ce jour.");
+
+    let bad = dir.path().join("bad.safetensors");
+    std::fs::write(&bad, b"not weights").expect("write");
+    let error = args(bad.to_str().expect("path"))
+        .apply(tags())
+        .expect_err("refused");
+    assert!(
+        format!("{error:#}").contains("not a weights file"),
+        "{error:#}"
+    );
+    let english = Deidentifier::new(
+        Lang::En,
+        None,
+        TextOptions {
+            replacement: deid::text::Replacement::Tags,
+        },
+    )
+    .expect("tags");
+    let error = args(weights.to_str().expect("path"))
+        .apply(english)
+        .expect_err("a French tagger on English notes");
+    assert!(
+        format!("{error:#}").contains("not a PHI tagger for En notes"),
+        "{error:#}"
+    );
+}

@@ -646,7 +646,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lang = deid::text::Lang::En;
         assert!(newest_tagger(dir.path(), lang).is_none());
-        let model = deid::text::tagger::model();
+        let model = deid::text::tagger::model(lang);
         let mut weights = model.initial_weights();
         weights.values_mut()[0] = 0.5;
         let write =

@@ -74,7 +74,7 @@ fn plan() -> TrainingPlan {
     let mut plan = TrainingPlan::heart_disease_default();
     plan.dataset = node::source::TAGGER_NOTES.into();
     plan.model = ModelSpec::ZeroInit {
-        tensors: deid::text::tagger::model().layout(),
+        tensors: deid::text::tagger::model(Lang::En).layout(),
     };
     plan.text_task = Some(TextTask::PhiTagger { lang: "en".into() });
     plan.rounds = 4;

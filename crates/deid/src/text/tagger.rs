@@ -31,9 +31,14 @@ pub const CLASSES: [Option<Label>; 5] = [
 /// Probability of "no PHI" under which a word is tagged, by default.
 pub const DEFAULT_THRESHOLD: f32 = 0.5;
 
-/// The tagger's classifier: tensors `phi_tagger.weight` `[5, FEATURES]` and `phi_tagger.bias`.
-pub fn model() -> Softmax {
-    Softmax::new("phi_tagger", CLASSES.len(), FEATURES).expect("a valid size")
+/// The tagger's classifier for `lang`: tensors `phi_tagger_fr.weight` (or `_en`) `[5, FEATURES]`
+/// and `phi_tagger_fr.bias`, so that weights say which language they were trained for.
+pub fn model(lang: Lang) -> Softmax {
+    let name = match lang {
+        Lang::Fr => "phi_tagger_fr",
+        Lang::En => "phi_tagger_en",
+    };
+    Softmax::new(name, CLASSES.len(), FEATURES).expect("a valid size")
 }
 
 /// The class of a label (0 for labels the tagger does not predict).
@@ -42,27 +47,45 @@ fn class_of(label: Label) -> usize {
 }
 
 /// A trained tagger for one language.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Tagger {
     lang: Lang,
+    model: Softmax,
     values: Arc<[f32]>,
     threshold: f32,
 }
 
+impl std::fmt::Debug for Tagger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tagger")
+            .field("lang", &self.lang)
+            .field("parameters", &self.values.len())
+            .field("threshold", &self.threshold)
+            .finish()
+    }
+}
+
 impl Tagger {
-    /// A tagger with trained `weights` ([`model`]'s layout).
+    /// A tagger with trained `weights` ([`model`]'s layout for `lang`).
     ///
     /// # Errors
-    /// Weights of another layout or not finite.
+    /// Weights of another layout (another language's tagger included) or not finite.
     pub fn new(lang: Lang, weights: &Weights) -> Result<Self, TextError> {
-        model()
+        let model = model(lang);
+        model
             .check(weights)
             .map_err(|e| TextError::Tagger(e.to_string()))?;
         Ok(Self {
             lang,
+            model,
             values: weights.values().into(),
             threshold: DEFAULT_THRESHOLD,
         })
+    }
+
+    /// Whether `other` has the same language, weights and threshold.
+    pub fn same_as(&self, other: &Tagger) -> bool {
+        self.lang == other.lang && self.values == other.values && self.threshold == other.threshold
     }
 
     /// The tagger shipped with the crate for `lang`, trained on the tuning halves of the gold
@@ -98,14 +121,13 @@ impl Tagger {
     ) -> Vec<Found> {
         let facts = names::facts(text, tokens, self.lang, lexed, found);
         let taken = taken_labels(tokens, found);
-        let model = model();
         let mut out = Vec::new();
         for i in 0..tokens.len() {
             if facts[i].taken || !candidate(&tokens[i], &facts[i]) {
                 continue;
             }
             let row = features(text, tokens, &facts, &taken, i);
-            let p = model.probabilities(&self.values, &row);
+            let p = self.model.probabilities(&self.values, &row);
             if p[0] >= self.threshold {
                 continue;
             }
@@ -361,8 +383,9 @@ mod tests {
             epochs: 40,
             ..learn::sparse::Config::default()
         };
-        let (weights, _) = model()
-            .train(&model().initial_weights(), &rows, &config, 1)
+        let model = model(Lang::En);
+        let (weights, _) = model
+            .train(&model.initial_weights(), &rows, &config, 1)
             .unwrap();
         let tagger = Tagger::new(Lang::En, &weights).unwrap();
         let other = "Seen with Vrentok today.";
@@ -372,5 +395,7 @@ mod tests {
         assert_eq!(found, [Found::new(10, 17, Label::Name)]);
         let wrong = Weights::new(vec![("x.weight".into(), vec![2])], vec![0.0; 2]).unwrap();
         assert!(Tagger::new(Lang::En, &wrong).is_err());
+        let french = Tagger::new(Lang::Fr, &weights).unwrap_err();
+        assert!(french.to_string().contains("phi_tagger_fr"), "{french}");
     }
 }

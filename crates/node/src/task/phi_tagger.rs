@@ -41,7 +41,7 @@ impl PhiTagger {
         if lang(plan)? != rows.lang {
             return Err("the plan's language is not the node's texts'".into());
         }
-        let model = deid::text::tagger::model();
+        let model = deid::text::tagger::model(rows.lang);
         let expected = ModelSpec::ZeroInit {
             tensors: model.layout(),
         };
