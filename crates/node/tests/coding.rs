@@ -10,7 +10,6 @@ use billing::corpus::{Case, Split};
 use billing::features::Featurizer;
 use billing::{CoderSpec, Label};
 use fed::plan::{TextTask, TrainingPlan};
-use fed::plan_run::Phase;
 use serde_json::json;
 
 mod common;
@@ -104,51 +103,32 @@ fn plan() -> TrainingPlan {
 async fn hospitals_train_the_code_model_on_their_coded_notes_through_the_federation() {
     let plan = plan();
     let dir = tempfile::tempdir().unwrap();
-    for (h, hospital) in plan.hospitals.iter().enumerate() {
-        let store = harness::node_ehr(dir.path(), hospital).await.unwrap();
+    common::load_ehrs(dir.path(), &plan.hospitals, |h| {
         let notes = split(h, 40);
-        let mut tx = store.begin().await.unwrap();
-        for i in 0..notes.cases.len() {
-            let mut bundle =
-                billing::coded::case_bundle(&notes, i, "2024-03-03T09:00:00Z").unwrap();
-            bundle["entry"][0]["resource"]["name"] = json!([{"family": CANARY, "given": ["John"]}]);
-            ehr::bundle::transaction(&mut tx, &mut bundle)
-                .await
-                .unwrap();
-        }
-        tx.commit().await.unwrap();
-    }
+        (0..notes.cases.len())
+            .map(|i| {
+                let mut bundle =
+                    billing::coded::case_bundle(&notes, i, "2024-03-03T09:00:00Z").unwrap();
+                bundle["entry"][0]["resource"]["name"] =
+                    json!([{"family": CANARY, "given": ["John"]}]);
+                bundle
+            })
+            .collect()
+    })
+    .await;
 
-    let finished =
-        harness::start_federation_from(&plan, dir.path(), harness::DataSource::CodedNotes)
-            .await
-            .unwrap()
-            .finish(|_| {})
-            .await
-            .unwrap();
+    // Every round done, the ledger verifies offline and holds each hospital's text-gate
+    // counts, and every hospital spent privacy budget on DP-SGD.
+    let (finished, counts) =
+        common::run_text_plan(&plan, dir.path(), harness::DataSource::CodedNotes, 40).await;
     let state = &finished.state;
-    assert_eq!(state.phase, Phase::Completed);
-    assert_eq!(state.history.len(), 6);
-    assert!(state.history.iter().all(|r| r.contributions.len() == 3));
-
-    // The ledger verifies offline and holds each hospital's text-gate counts.
-    let report = ledger::audit::verify_log(&finished.ledger.policy, &finished.ledger.log_dir);
-    assert!(report.is_clean(), "{report}");
-    for hospital in &plan.hospitals {
-        let entry = state.reviews[hospital].dataset_entry.clone().unwrap();
-        let ledger::entry::Statement::TextDatasetPrepared(t) = entry.statement() else {
-            panic!("{hospital} signed {:?}", entry.statement());
-        };
-        assert_eq!(t.text.total_documents(), 40);
-        let names = t
-            .text
+    for (hospital, text) in &counts {
+        let names = text
             .removed()
             .iter()
             .find(|c| c.kind == ledger::entry::PhiCategory::Name)
             .map_or(0, |c| c.count);
         assert!(names >= 80, "{hospital}: {names} names removed");
-        // Every hospital spent privacy budget on DP-SGD, and said so.
-        assert!(state.epsilon_spent_micro[hospital] > 0);
     }
 
     // The federated model learned the codes: the held-out notes' best code is theirs more

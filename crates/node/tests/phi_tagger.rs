@@ -9,7 +9,6 @@ use base64::Engine as _;
 use deid::text::tagger::Tagger;
 use deid::text::{Context, Deidentifier, Lang, Replacement, TextOptions};
 use fed::plan::{TextTask, TrainingPlan};
-use fed::plan_run::Phase;
 use learn::ModelSpec;
 use serde_json::{Value, json};
 
@@ -97,41 +96,13 @@ fn names_found(deid: &Deidentifier, text: &str) -> Vec<String> {
 async fn hospitals_train_the_phi_tagger_on_their_notes_through_the_federation() {
     let plan = plan();
     let dir = tempfile::tempdir().unwrap();
-    for (h, hospital) in plan.hospitals.iter().enumerate() {
-        let store = harness::node_ehr(dir.path(), hospital).await.unwrap();
-        let mut tx = store.begin().await.unwrap();
-        for i in 0..12 {
-            for resource in patient(h, i) {
-                let (kind, id) = (
-                    resource["resourceType"].as_str().unwrap().to_string(),
-                    resource["id"].as_str().unwrap().to_string(),
-                );
-                tx.update(&kind, &id, resource, None).await.unwrap();
-            }
-        }
-        tx.commit().await.unwrap();
-    }
-
-    let finished =
-        harness::start_federation_from(&plan, dir.path(), harness::DataSource::TaggerNotes)
-            .await
-            .unwrap()
-            .finish(|_| {})
-            .await
-            .unwrap();
+    common::load_ehrs(dir.path(), &plan.hospitals, |h| {
+        (0..12).flat_map(|i| patient(h, i)).collect()
+    })
+    .await;
+    let (finished, _) =
+        common::run_text_plan(&plan, dir.path(), harness::DataSource::TaggerNotes, 24).await;
     let state = &finished.state;
-    assert_eq!(state.phase, Phase::Completed);
-    assert_eq!(state.history.len(), 4);
-    let report = ledger::audit::verify_log(&finished.ledger.policy, &finished.ledger.log_dir);
-    assert!(report.is_clean(), "{report}");
-    for hospital in &plan.hospitals {
-        let entry = state.reviews[hospital].dataset_entry.clone().unwrap();
-        let ledger::entry::Statement::TextDatasetPrepared(t) = entry.statement() else {
-            panic!("{hospital} signed {:?}", entry.statement());
-        };
-        assert_eq!(t.text.total_documents(), 24, "{hospital}: {t:?}");
-        assert!(state.epsilon_spent_micro[hospital] > 0);
-    }
     let pooled = |m: std::collections::BTreeMap<String, learn::Metrics>| {
         learn::Metrics::pooled(&m.into_values().collect::<Vec<_>>()).loss
     };

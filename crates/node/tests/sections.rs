@@ -6,7 +6,6 @@
 
 use base64::Engine as _;
 use fed::plan::{TextTask, TrainingPlan};
-use fed::plan_run::Phase;
 use learn::ModelSpec;
 use serde_json::{Value, json};
 
@@ -81,41 +80,15 @@ fn plan() -> TrainingPlan {
 async fn hospitals_train_the_section_classifier_on_their_signed_notes_through_the_federation() {
     let plan = plan();
     let dir = tempfile::tempdir().unwrap();
-    for (h, hospital) in plan.hospitals.iter().enumerate() {
-        let store = harness::node_ehr(dir.path(), hospital).await.unwrap();
-        let mut tx = store.begin().await.unwrap();
-        for i in 0..12 {
-            for resource in visit(h, i) {
-                let (kind, id) = (
-                    resource["resourceType"].as_str().unwrap().to_string(),
-                    resource["id"].as_str().unwrap().to_string(),
-                );
-                tx.update(&kind, &id, resource, None).await.unwrap();
-            }
-        }
-        tx.commit().await.unwrap();
-    }
-
-    let finished =
-        harness::start_federation_from(&plan, dir.path(), harness::DataSource::SignedNotes)
-            .await
-            .unwrap()
-            .finish(|_| {})
-            .await
-            .unwrap();
+    common::load_ehrs(dir.path(), &plan.hospitals, |h| {
+        (0..12).flat_map(|i| visit(h, i)).collect()
+    })
+    .await;
+    let (finished, counts) =
+        common::run_text_plan(&plan, dir.path(), harness::DataSource::SignedNotes, 24).await;
     let state = &finished.state;
-    assert_eq!(state.phase, Phase::Completed);
-    assert_eq!(state.history.len(), 4);
-    let report = ledger::audit::verify_log(&finished.ledger.policy, &finished.ledger.log_dir);
-    assert!(report.is_clean(), "{report}");
-    for hospital in &plan.hospitals {
-        let entry = state.reviews[hospital].dataset_entry.clone().unwrap();
-        let ledger::entry::Statement::TextDatasetPrepared(t) = entry.statement() else {
-            panic!("{hospital} signed {:?}", entry.statement());
-        };
-        assert_eq!(t.text.total_documents(), 24, "{hospital}: {t:?}");
-        assert!(t.text.total_removed() >= 24, "{hospital}: {t:?}");
-        assert!(state.epsilon_spent_micro[hospital] > 0);
+    for (hospital, text) in &counts {
+        assert!(text.total_removed() >= 24, "{hospital}: {text:?}");
     }
     let pooled = |m: std::collections::BTreeMap<String, learn::Metrics>| {
         learn::Metrics::pooled(&m.into_values().collect::<Vec<_>>()).accuracy

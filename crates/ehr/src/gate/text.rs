@@ -94,6 +94,18 @@ impl TextCounts {
     pub fn total_removed(&self) -> usize {
         self.removed.values().sum()
     }
+
+    /// The counts in words, for the audit record (`12 documents of 3 patients, 40 spans
+    /// removed, 1 patients excluded by consent`); `spans` says what befell the spans.
+    fn summary(&self, spans: &str) -> String {
+        format!(
+            "{} documents of {} patients, {} spans {spans}, {} patients excluded by consent",
+            self.total_documents(),
+            self.patients,
+            self.total_removed(),
+            self.excluded_by_consent
+        )
+    }
 }
 
 /// The de-identified texts of a node and what was removed from them.
@@ -175,13 +187,7 @@ pub async fn build_text_dataset_with(
         }
     }
     dataset.counts.patients = used.len();
-    let description = format!(
-        "de-identified text: {} documents of {} patients, {} spans removed, {} patients excluded by consent",
-        dataset.counts.total_documents(),
-        dataset.counts.patients,
-        dataset.counts.total_removed(),
-        dataset.counts.excluded_by_consent
-    );
+    let description = format!("de-identified text: {}", dataset.counts.summary("removed"));
     record_read(store, used, description, now).await?;
     Ok(dataset)
 }
@@ -223,13 +229,7 @@ pub async fn build_tagger_rows(
         used.push(patient.id);
     }
     rows.counts.patients = used.len();
-    let description = format!(
-        "PHI tagger rows: {} documents of {} patients, {} spans labelled, {} patients excluded by consent",
-        rows.counts.total_documents(),
-        rows.counts.patients,
-        rows.counts.total_removed(),
-        rows.counts.excluded_by_consent
-    );
+    let description = format!("PHI tagger rows: {}", rows.counts.summary("labelled"));
     record_read(store, used, description, now).await?;
     Ok(rows)
 }

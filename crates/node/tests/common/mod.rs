@@ -42,3 +42,88 @@ pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
     }
     found
 }
+
+/// A transaction Bundle that puts each of `resources` at its own type and id.
+fn put_bundle(resources: Vec<serde_json::Value>) -> serde_json::Value {
+    let entry: Vec<serde_json::Value> = resources
+        .into_iter()
+        .map(|resource| {
+            let url = format!(
+                "{}/{}",
+                resource["resourceType"].as_str().unwrap(),
+                resource["id"].as_str().unwrap()
+            );
+            serde_json::json!({"resource": resource, "request": {"method": "PUT", "url": url}})
+        })
+        .collect();
+    serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": entry})
+}
+
+/// Load each hospital's EHR (under `dir`, where the harness's nodes find them) with what
+/// `records(h)` gives for hospital number `h`: transaction Bundles, or resources, put at their
+/// own type and id in one transaction.
+pub async fn load_ehrs(
+    dir: &Path,
+    hospitals: &[String],
+    records: impl Fn(usize) -> Vec<serde_json::Value>,
+) {
+    for (h, hospital) in hospitals.iter().enumerate() {
+        let store = harness::node_ehr(dir, hospital).await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        let (mut bundles, resources): (Vec<_>, Vec<_>) = records(h)
+            .into_iter()
+            .partition(|r| r["resourceType"] == "Bundle");
+        if !resources.is_empty() {
+            bundles.push(put_bundle(resources));
+        }
+        for mut bundle in bundles {
+            ehr::bundle::transaction(&mut tx, &mut bundle)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+}
+
+/// Run `plan` to completion on the hospitals' EHR texts (`source`) and check what every text
+/// plan must: every round done with every hospital, the ledger verifies offline, each hospital
+/// signed its text gate's counts of `documents` documents and spent privacy budget. Returns the
+/// outcome and each hospital's counts.
+pub async fn run_text_plan(
+    plan: &TrainingPlan,
+    dir: &Path,
+    source: harness::DataSource,
+    documents: u64,
+) -> (
+    harness::Finished,
+    std::collections::BTreeMap<String, ledger::entry::TextPrepared>,
+) {
+    let finished = harness::start_federation_from(plan, dir, source)
+        .await
+        .unwrap()
+        .finish(|_| {})
+        .await
+        .unwrap();
+    let state = &finished.state;
+    assert_eq!(state.phase, fed::plan_run::Phase::Completed);
+    assert_eq!(state.history.len(), plan.rounds as usize);
+    assert!(
+        state
+            .history
+            .iter()
+            .all(|r| r.contributions.len() == plan.hospitals.len())
+    );
+    let report = ledger::audit::verify_log(&finished.ledger.policy, &finished.ledger.log_dir);
+    assert!(report.is_clean(), "{report}");
+    let mut counts = std::collections::BTreeMap::new();
+    for hospital in &plan.hospitals {
+        let entry = state.reviews[hospital].dataset_entry.clone().unwrap();
+        let ledger::entry::Statement::TextDatasetPrepared(t) = entry.statement() else {
+            panic!("{hospital} signed {:?}", entry.statement());
+        };
+        assert_eq!(t.text.total_documents(), documents, "{hospital}: {t:?}");
+        assert!(state.epsilon_spent_micro[hospital] > 0, "{hospital}");
+        counts.insert(hospital.clone(), t.text.clone());
+    }
+    (finished, counts)
+}
