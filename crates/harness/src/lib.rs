@@ -394,7 +394,8 @@ pub async fn start_federation_with(
                 let taggers = node::task::tagger_models(&store_dir);
                 let source: Box<dyn node::source::DatasetSource> = match source {
                     DataSource::CodedNotes => Box::new(
-                        node::source::EhrCodedNotes::new(store.clone()).with_taggers(taggers),
+                        node::source::EhrCodedNotes::new(store.clone(), deid::text::Lang::En)
+                            .with_taggers(taggers),
                     ),
                     DataSource::TaggerNotes => Box::new(node::source::EhrTaggerNotes::new(
                         store.clone(),

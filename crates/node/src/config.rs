@@ -261,6 +261,37 @@ mod tests {
     }
 
     #[test]
+    fn text_sources_name_their_language_english_by_default() {
+        let parse = |table: &str| -> SourceConfig { toml::from_str(table).unwrap() };
+        assert!(matches!(
+            parse("kind = \"ehr-coded-notes\""),
+            SourceConfig::EhrCodedNotes { lang } if lang == "en"
+        ));
+        assert!(matches!(
+            parse("kind = \"ehr-tagger-notes\"\nlang = \"fr\""),
+            SourceConfig::EhrTaggerNotes { lang } if lang == "fr"
+        ));
+        let bad: Result<SourceConfig, _> =
+            toml::from_str("kind = \"ehr-coded-notes\"\nlanguage = \"fr\"");
+        assert!(bad.unwrap_err().to_string().contains("unknown field"));
+        let dir = tempfile::tempdir().unwrap();
+        let store = tokio::runtime::Runtime::new().unwrap().block_on(async {
+            ehr::Store::open(&format!(
+                "sqlite:{}",
+                dir.path().join("ehr.sqlite").display()
+            ))
+            .await
+            .unwrap()
+        });
+        let klingon = parse("kind = \"ehr-coded-notes\"\nlang = \"tlh\"");
+        let err = klingon
+            .build(dir.path(), Some(&store), dir.path())
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("unknown language"), "{err}");
+    }
+
+    #[test]
     fn dictation_needs_the_ehr_and_an_installed_model() {
         let dir = tempfile::tempdir().unwrap();
         let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/node.toml");

@@ -159,7 +159,12 @@ pub enum SourceConfig {
     EhrHeartDisease,
     /// The notes of the node's EHR that its coders coded (active Claims),
     /// through the text gate: for coding plans.
-    EhrCodedNotes,
+    EhrCodedNotes {
+        /// Language of the notes, which de-identification rules run: `en` (the
+        /// default) or `fr`.
+        #[serde(default = "default_lang")]
+        lang: String,
+    },
     /// The transcripts of the node's EHR with the notes clinicians signed for
     /// them, through the text gate: for note-sections plans.
     EhrSignedNotes,
@@ -174,6 +179,12 @@ pub enum SourceConfig {
 
 fn default_lang() -> String {
     "en".into()
+}
+
+/// The language a source's `lang` names.
+fn text_lang(lang: &str) -> Result<deid::text::Lang, SourceError> {
+    lang.parse()
+        .map_err(|e: deid::text::TextError| SourceError::Invalid(e.to_string()))
 }
 
 impl SourceConfig {
@@ -197,7 +208,7 @@ impl SourceConfig {
                 })?;
                 Ok(Box::new(EhrHeartDisease::new(store.clone())))
             }
-            SourceConfig::EhrCodedNotes => {
+            SourceConfig::EhrCodedNotes { lang } => {
                 let store = ehr.ok_or_else(|| {
                     SourceError::Invalid(
                         "dataset kind ehr-coded-notes needs the node's EHR (ehr_db in node.toml)"
@@ -205,7 +216,7 @@ impl SourceConfig {
                     )
                 })?;
                 Ok(Box::new(
-                    EhrCodedNotes::new(store.clone())
+                    EhrCodedNotes::new(store.clone(), text_lang(lang)?)
                         .with_taggers(crate::task::tagger_models(data_dir)),
                 ))
             }
@@ -228,10 +239,10 @@ impl SourceConfig {
                             .into(),
                     )
                 })?;
-                let lang = lang
-                    .parse()
-                    .map_err(|e: deid::text::TextError| SourceError::Invalid(e.to_string()))?;
-                Ok(Box::new(EhrTaggerNotes::new(store.clone(), lang)))
+                Ok(Box::new(EhrTaggerNotes::new(
+                    store.clone(),
+                    text_lang(lang)?,
+                )))
             }
         }
     }
@@ -285,19 +296,21 @@ pub const CODED_NOTES: &str = "coded-notes";
 
 /// Coded notes read from the node's EHR through the text gate: every current
 /// note of a consenting patient whose encounter an active Claim codes (the
-/// coders' own decisions are the labels), de-identified in English with the
-/// patient's record as context. One patient in five (by keyed pseudonym) is
-/// held out for evaluation.
+/// coders' own decisions are the labels), de-identified in the notes' language
+/// with the patient's record as context. One patient in five (by keyed
+/// pseudonym) is held out for evaluation.
 pub struct EhrCodedNotes {
     store: ehr::Store,
+    lang: deid::text::Lang,
     taggers: Option<PathBuf>,
 }
 
 impl EhrCodedNotes {
-    /// Read from `store`.
-    pub fn new(store: ehr::Store) -> Self {
+    /// Read from `store`, notes in `lang`.
+    pub fn new(store: ehr::Store, lang: deid::text::Lang) -> Self {
         EhrCodedNotes {
             store,
+            lang,
             taggers: None,
         }
     }
@@ -316,17 +329,17 @@ fn held_out(pseudonym: &str) -> bool {
     sha2::Sha256::digest(pseudonym.as_bytes())[0] % 5 == 0
 }
 
-/// The de-identified texts of every consenting patient of `store` (English rules, the
-/// node's own pseudonym key and the default research purposes), with the newest English PHI
-/// tagger of `taggers` or, without one, the shipped tagger.
+/// The de-identified texts of every consenting patient of `store` (the rules of `lang`, the
+/// node's own pseudonym key and the default research purposes), with the newest PHI tagger of
+/// `lang` in `taggers` or, without one, the shipped tagger.
 async fn gated_texts(
     store: &ehr::Store,
+    lang: deid::text::Lang,
     taggers: Option<&std::path::Path>,
 ) -> Result<ehr::gate::TextDataset, SourceError> {
     let key = ehr::gate::PseudonymKey::load_or_create(store)
         .await
         .map_err(text_gate)?;
-    let lang = ehr::gate::TextLang::En;
     let tagger = match taggers.and_then(|dir| newest_tagger(dir, lang)) {
         Some(tagger) => tagger,
         None => deid::text::tagger::Tagger::shipped(lang),
@@ -406,7 +419,7 @@ impl DatasetSource for EhrCodedNotes {
 
     fn load(&self) -> LoadFuture<'_> {
         Box::pin(async move {
-            let texts = gated_texts(&self.store, self.taggers.as_deref()).await?;
+            let texts = gated_texts(&self.store, self.lang, self.taggers.as_deref()).await?;
             let notes = billing::coded::coded_notes(&self.store, &texts)
                 .await
                 .map_err(text_gate)?;
@@ -484,7 +497,8 @@ impl DatasetSource for EhrSignedNotes {
 
     fn load(&self) -> LoadFuture<'_> {
         Box::pin(async move {
-            let texts = gated_texts(&self.store, self.taggers.as_deref()).await?;
+            let texts =
+                gated_texts(&self.store, deid::text::Lang::En, self.taggers.as_deref()).await?;
             let pairs = signed_pairs(&texts);
             let unpaired = texts.documents.len().saturating_sub(2 * pairs.len());
             let (train, test) = split_by_patient(pairs, |(p, _)| p);
