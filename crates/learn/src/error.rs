@@ -39,6 +39,7 @@ pub enum Error {
     #[error("differential privacy: {0}")]
     Privacy(#[from] privacy::dp::DpError),
     /// A candle tensor operation failed.
+    #[cfg(feature = "candle")]
     #[error("tensor computation failed: {0}")]
     Tensor(#[from] candle_core::Error),
 }

@@ -1,6 +1,8 @@
 //! Evaluation: binary cross-entropy and accuracy, pooled across sites.
 
+#[cfg(feature = "candle")]
 use crate::model::logits;
+#[cfg(feature = "candle")]
 use crate::{Dataset, Error, ModelSpec, Weights};
 
 /// Evaluation result of one site (or of several, pooled).
@@ -40,6 +42,7 @@ impl Metrics {
 ///
 /// A row is predicted positive when its probability exceeds 0.5 (its logit is above 0).
 /// An empty dataset gives all-zero metrics with `samples: 0`.
+#[cfg(feature = "candle")]
 pub fn evaluate(spec: &ModelSpec, weights: &Weights, data: &Dataset) -> Result<Metrics, Error> {
     spec.check(weights, data)?;
     if data.is_empty() {
@@ -67,12 +70,13 @@ pub fn evaluate(spec: &ModelSpec, weights: &Weights, data: &Dataset) -> Result<M
 
 /// Binary cross-entropy of label `y` given logit `z`, computed stably as
 /// `max(z, 0) - z*y + ln(1 + exp(-|z|))`.
+#[cfg(feature = "candle")]
 pub(crate) fn logit_loss(z: f32, y: f32) -> f64 {
     let (z, y) = (f64::from(z), f64::from(y));
     z.max(0.0) - z * y + (-z.abs()).exp().ln_1p()
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "candle"))]
 mod tests {
     use super::*;
 

@@ -85,15 +85,7 @@ impl Config {
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return bad("the weight decay must be finite and non-negative");
         }
-        if let Some(dp) = &self.dp {
-            if !(dp.clip_norm.is_finite() && dp.clip_norm > 0.0) {
-                return bad("dp.clip_norm must be finite and positive");
-            }
-            if !(dp.noise_multiplier.is_finite() && dp.noise_multiplier >= 0.0) {
-                return bad("dp.noise_multiplier must be finite and non-negative");
-            }
-        }
-        Ok(())
+        self.dp.as_ref().map_or(Ok(()), DpSgd::check)
     }
 }
 
@@ -649,7 +641,10 @@ mod tests {
             let err = m
                 .train(&m.initial_weights(), &examples, &cfg, 0)
                 .unwrap_err();
-            assert!(err.to_string().contains("training settings"), "{err}");
+            assert!(
+                err.to_string().contains("invalid training configuration"),
+                "{err}"
+            );
         }
         let mut wrong = examples.clone();
         wrong[0].label = 3;
