@@ -126,7 +126,8 @@ pub fn train(
         )));
     }
     if let Some(dp) = &cfg.dp {
-        check_dp(dp)?;
+        // Clear errors for settings the privacy helpers would refuse mid-training.
+        dp.check().map_err(|e| Error::Model(e.to_string()))?;
     }
     let vars = spec
         .ranges()
@@ -165,23 +166,6 @@ pub fn train(
         values.extend(var.as_tensor().flatten_all()?.to_vec1::<f32>()?);
     }
     Ok((start.with_values(values)?, report))
-}
-
-/// Clear errors for DP-SGD settings the privacy helpers would refuse mid-training.
-fn check_dp(dp: &DpSgd) -> Result<(), Error> {
-    if !(dp.clip_norm.is_finite() && dp.clip_norm > 0.0) {
-        return Err(Error::Model(format!(
-            "dp.clip_norm must be finite and positive, got {}",
-            dp.clip_norm
-        )));
-    }
-    if !(dp.noise_multiplier.is_finite() && dp.noise_multiplier >= 0.0) {
-        return Err(Error::Model(format!(
-            "dp.noise_multiplier must be finite and non-negative, got {}",
-            dp.noise_multiplier
-        )));
-    }
-    Ok(())
 }
 
 /// Dense 0/1 targets `[rows, labels]` of the examples `rows`.

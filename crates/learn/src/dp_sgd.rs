@@ -48,7 +48,12 @@ pub struct DpSgd {
 }
 
 impl DpSgd {
-    pub(crate) fn check(&self) -> Result<(), Error> {
+    /// Checks the settings: a clip norm finite and positive, a noise multiplier finite and
+    /// non-negative.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the setting.
+    pub fn check(&self) -> Result<(), Error> {
         if !(self.clip_norm.is_finite() && self.clip_norm > 0.0) {
             return Err(Error::Config(format!(
                 "dp.clip_norm must be finite and positive, got {}",
