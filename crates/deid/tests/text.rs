@@ -181,7 +181,7 @@ fn french_eds_pseudo_sample() {
 
 /// The shipped tagger was trained on EDS `train`, the `tune` files and the synthetic sets
 /// (`crates/deid/model/train.sh`); on the sets it did not see it only adds: recall as high or
-/// higher than the rules', precision within two points, and nothing removed from CodiEsp's
+/// higher than the rules', precision within three points, and nothing removed from CodiEsp's
 /// PHI-free cases.
 #[test]
 fn the_shipped_tagger_adds_recall_on_held_out_sets() {
@@ -191,6 +191,8 @@ fn the_shipped_tagger_adds_recall_on_held_out_sets() {
         ("synthetic-letters-fr-report.jsonl", Lang::Fr, all.clone()),
         ("synthetic-nursing-en-report.jsonl", Lang::En, all.clone()),
         ("i2b2-en.jsonl", Lang::En, all.clone()),
+        ("synthea-en.jsonl", Lang::En, all.clone()),
+        ("synthetic-en.jsonl", Lang::En, all.clone()),
     ] {
         let before = score_lines(name, lang, false, lines.clone());
         let after = score_tagged(name, lang, lines);
@@ -220,6 +222,24 @@ fn the_shipped_tagger_adds_recall_on_held_out_sets() {
         cases.chars.overall.fp, rules_only.chars.overall.fp,
         "the tagger removed words from PHI-free cases"
     );
+}
+
+/// The English tagger learned names that no cue announces from everyday sentences
+/// (presidio-evaluator's templates, `crates/deid/model/train.sh`); the rules leave them.
+#[test]
+fn the_english_tagger_finds_names_no_cue_announces() {
+    let text = "Zelmira agreed to call Trobisk tomorrow. Signed out to Vantrol overnight.";
+    let tagged = rules(Lang::En)
+        .with_tagger(Tagger::shipped(Lang::En))
+        .expect("same language");
+    let words = |deid: &Deidentifier| -> Vec<String> {
+        deid.detect(text, &Context::default())
+            .iter()
+            .map(|s| text[s.start..s.end].to_string())
+            .collect()
+    };
+    assert!(words(&rules(Lang::En)).is_empty());
+    assert_eq!(words(&tagged), ["Zelmira", "Trobisk", "Vantrol"]);
 }
 
 /// `make_synthetic.py`: French letters and English nursing notes, the
