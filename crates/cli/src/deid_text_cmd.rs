@@ -369,7 +369,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         for line in read_gold(path)? {
             let context = line.context.unwrap_or_default();
             let spans = gold_spans(&line.gold);
-            examples.extend(rules.tagger_examples(&line.gold.note_text, &context, Some(&spans)));
+            examples.extend(rules.tagger_examples(&line.gold.note_text, &context, &spans));
             notes += 1;
         }
     }

@@ -181,6 +181,15 @@ fn default_lang() -> String {
     "en".into()
 }
 
+/// The node's EHR, which dataset `kind` reads.
+fn needs_ehr<'a>(ehr: Option<&'a ehr::Store>, kind: &str) -> Result<&'a ehr::Store, SourceError> {
+    ehr.ok_or_else(|| {
+        SourceError::Invalid(format!(
+            "dataset kind {kind} needs the node's EHR (ehr_db in node.toml)"
+        ))
+    })
+}
+
 /// The language a source's `lang` names.
 fn text_lang(lang: &str) -> Result<deid::text::Lang, SourceError> {
     lang.parse()
@@ -200,45 +209,25 @@ impl SourceConfig {
                 Ok(Box::new(HeartDiseaseFiles::new(base.join(dir), centre)?))
             }
             SourceConfig::EhrHeartDisease => {
-                let store = ehr.ok_or_else(|| {
-                    SourceError::Invalid(
-                        "dataset kind ehr-heart-disease needs the node's EHR (ehr_db in node.toml)"
-                            .into(),
-                    )
-                })?;
+                let store = needs_ehr(ehr, "ehr-heart-disease")?;
                 Ok(Box::new(EhrHeartDisease::new(store.clone())))
             }
             SourceConfig::EhrCodedNotes { lang } => {
-                let store = ehr.ok_or_else(|| {
-                    SourceError::Invalid(
-                        "dataset kind ehr-coded-notes needs the node's EHR (ehr_db in node.toml)"
-                            .into(),
-                    )
-                })?;
+                let store = needs_ehr(ehr, "ehr-coded-notes")?;
                 Ok(Box::new(
                     EhrCodedNotes::new(store.clone(), text_lang(lang)?)
                         .with_taggers(crate::task::tagger_models(data_dir)),
                 ))
             }
             SourceConfig::EhrSignedNotes => {
-                let store = ehr.ok_or_else(|| {
-                    SourceError::Invalid(
-                        "dataset kind ehr-signed-notes needs the node's EHR (ehr_db in node.toml)"
-                            .into(),
-                    )
-                })?;
+                let store = needs_ehr(ehr, "ehr-signed-notes")?;
                 Ok(Box::new(
                     EhrSignedNotes::new(store.clone())
                         .with_taggers(crate::task::tagger_models(data_dir)),
                 ))
             }
             SourceConfig::EhrTaggerNotes { lang } => {
-                let store = ehr.ok_or_else(|| {
-                    SourceError::Invalid(
-                        "dataset kind ehr-tagger-notes needs the node's EHR (ehr_db in node.toml)"
-                            .into(),
-                    )
-                })?;
+                let store = needs_ehr(ehr, "ehr-tagger-notes")?;
                 Ok(Box::new(EhrTaggerNotes::new(
                     store.clone(),
                     text_lang(lang)?,
@@ -360,14 +349,11 @@ fn newest_tagger(
     dir: &std::path::Path,
     lang: deid::text::Lang,
 ) -> Option<deid::text::tagger::Tagger> {
-    let suffix = match lang {
-        deid::text::Lang::Fr => "-fr.safetensors",
-        deid::text::Lang::En => "-en.safetensors",
-    };
+    let suffix = format!("-{}.safetensors", lang.code());
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| Some(e.ok()?.path()))
-        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .filter(|p| p.to_string_lossy().ends_with(&suffix))
         .collect();
     files.sort();
     files.into_iter().rev().find_map(|file| {

@@ -105,10 +105,7 @@ pub fn keep_tagger_model(
         "{:013}-{}-{}.safetensors",
         ehr::datetime::now_millis(),
         &plan.plan_id()[..16],
-        match lang {
-            deid::text::Lang::Fr => "fr",
-            deid::text::Lang::En => "en",
-        }
+        lang.code()
     ));
     std::fs::write(&file, model.to_safetensors()).map_err(|e| e.to_string())?;
     Ok(Some(file))

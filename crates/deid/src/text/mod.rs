@@ -34,7 +34,6 @@ mod surrogate;
 pub mod tagger;
 mod token;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -51,6 +50,16 @@ pub enum Lang {
     Fr,
     /// English.
     En,
+}
+
+impl Lang {
+    /// Its code: `fr` or `en`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Fr => "fr",
+            Lang::En => "en",
+        }
+    }
 }
 
 impl FromStr for Lang {
@@ -260,17 +269,6 @@ pub struct Redaction {
     pub spans: Vec<Span>,
 }
 
-impl Redaction {
-    /// Number of spans per label.
-    pub fn counts(&self) -> BTreeMap<Label, usize> {
-        let mut counts = BTreeMap::new();
-        for span in &self.spans {
-            *counts.entry(span.label).or_insert(0) += 1;
-        }
-        counts
-    }
-}
-
 /// A span in byte offsets, before conversion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Found {
@@ -323,25 +321,31 @@ impl Deidentifier {
     }
 
     /// Training rows for the tagger from one note: its candidate words labelled by `gold`
-    /// (character offsets; without it, by this de-identifier's own spans with the patient's
-    /// `context`: the silver labels a hospital trains on).
+    /// (character offsets).
     pub fn tagger_examples(
         &self,
         text: &str,
         context: &Context,
-        gold: Option<&[Span]>,
+        gold: &[Span],
     ) -> Vec<learn::sparse::Example> {
         let tokens = token::tokenize(text);
         let (rules, lexed) = self.rules(text, &tokens, context);
-        let silver;
-        let gold = match gold {
-            Some(gold) => gold,
-            None => {
-                silver = to_chars(text, &rules);
-                &silver
-            }
-        };
         tagger::examples(text, &tokens, self.lang, &rules, lexed, gold)
+    }
+
+    /// Training rows for the tagger from one note of a hospital's own: its candidate words
+    /// labelled by this de-identifier's spans with the patient's `context` (the silver labels a
+    /// hospital trains on), and those spans.
+    pub fn silver_tagger_examples(
+        &self,
+        text: &str,
+        context: &Context,
+    ) -> (Vec<learn::sparse::Example>, Vec<Span>) {
+        let tokens = token::tokenize(text);
+        let (rules, lexed) = self.rules(text, &tokens, context);
+        let spans = to_chars(text, &rules);
+        let examples = tagger::examples(text, &tokens, self.lang, &rules, lexed, &spans);
+        (examples, spans)
     }
 
     /// Load the word lists and compile the rules now rather than on the

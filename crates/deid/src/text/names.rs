@@ -736,12 +736,19 @@ struct Word {
     taken: bool,
     /// An ordinary word of the language (or a clinical abbreviation).
     common: bool,
-    /// On a given- or family-name list.
-    listed: bool,
     /// On the given-name list.
     given: bool,
+    /// On the family-name list.
+    family: bool,
     stop: bool,
     clinical: bool,
+}
+
+impl Word {
+    /// On a given- or family-name list.
+    fn listed(&self) -> bool {
+        self.given || self.family
+    }
 }
 
 struct Note<'a> {
@@ -820,8 +827,8 @@ impl Note<'_> {
         // (`Dupont Jean ,` but not `RAMON Bilan sanguin`).
         let last = self.ends_phrase(i);
         match t.case {
-            Case::Upper | Case::Title => !w.common || (w.listed && last),
-            Case::Lower => (!w.common && t.chars() >= 3) || (w.listed && last),
+            Case::Upper | Case::Title => !w.common || (w.listed() && last),
+            Case::Lower => (!w.common && t.chars() >= 3) || (w.listed() && last),
             Case::Other => false,
         }
     }
@@ -836,11 +843,11 @@ impl Note<'_> {
             Cue::Title => true,
             Cue::Role => {
                 !w.clinical
-                    && ((t.capitalised() && (!w.common || w.listed))
+                    && ((t.capitalised() && (!w.common || w.listed()))
                         || (!w.common && t.chars() >= 3))
             }
             Cue::Weak => {
-                !w.clinical && t.capitalised() && t.chars() >= 2 && (!w.common || w.listed)
+                !w.clinical && t.capitalised() && t.chars() >= 2 && (!w.common || w.listed())
             }
             Cue::None => false,
         }
@@ -980,7 +987,6 @@ pub(super) fn facts(
         while spans.next_if(|s| s.end <= t.start).is_some() {}
         w.taken = spans.peek().is_some_and(|s| s.start < t.end);
     }
-    let family = lexicon::family_names();
     let cities = lexicon::cities(lang);
     let note = Note {
         text,
@@ -1000,7 +1006,7 @@ pub(super) fn facts(
                 taken: w.taken,
                 common: w.common,
                 given: w.given,
-                family: w.listed && family.contains_folded(&t.lower),
+                family: w.family,
                 stop: w.stop,
                 clinical: w.clinical,
                 cue: match note.cue(i) {
@@ -1041,11 +1047,12 @@ fn classify(tokens: &[Token], lang: Lang, lists: &Lists, taken: &[Found]) -> Vec
                 || t.lower.split(['-', '\'', '’']).all(|p| words.contains(p))
                     && t.lower.contains('-');
             let is_given = given.contains_folded(&t.lower);
+            let is_family = family.contains_folded(&t.lower);
             Word {
                 taken,
                 common,
-                listed: is_given || family.contains_folded(&t.lower),
                 given: is_given,
+                family: is_family,
                 stop: lists.stop.contains(&t.lower),
                 clinical,
             }
@@ -1097,7 +1104,7 @@ fn people(note: &Note<'_>, name: &mut [bool]) {
         // From the lists: capitalised (or, in French, a lower-case given
         // name), not an ordinary word.
         let short_caps = t.case == Case::Upper && t.chars() <= 3;
-        let listed = w.listed && !w.common && !short_caps && t.chars() >= 2;
+        let listed = w.listed() && !w.common && !short_caps && t.chars() >= 2;
         let seed = match t.case {
             Case::Title | Case::Upper => listed,
             Case::Lower => listed && note.lang == Lang::Fr && t.chars() >= 4,
@@ -1238,7 +1245,7 @@ fn expand(note: &Note<'_>, name: &mut [bool]) {
                 // `Dr Louis Voisin`: a family name that is also a word, after a given name.
                 let (a, b) = (&note.tokens[i], &note.tokens[next]);
                 let family = note.words[i].given
-                    && note.words[next].listed
+                    && note.words[next].listed()
                     && b.alpha
                     && a.case == b.case
                     && a.capitalised()
@@ -1266,7 +1273,7 @@ fn expand(note: &Note<'_>, name: &mut [bool]) {
                     && !w.clinical
                     && note.cue(i + 1) == Cue::None
                     && t.chars() >= 2
-                    && (!w.common || (w.listed && t.capitalised()));
+                    && (!w.common || (w.listed() && t.capitalised()));
                 if ok {
                     name[i + 1] = true;
                     changed = true;
@@ -1318,18 +1325,18 @@ fn lines_of_names(note: &Note<'_>, name: &mut [bool]) {
         let unknown = words.iter().all(|&k| {
             let (t, w) = (&note.tokens[k], note.words[k]);
             plausible(k)
-                && (!w.common || w.listed || name[k])
-                && !(t.case == Case::Upper && t.chars() <= 4 && !w.listed)
+                && (!w.common || w.listed() || name[k])
+                && !(t.case == Case::Upper && t.chars() <= 4 && !w.listed())
         });
         let capitalised = words.len() <= 3
             && !line.contains(':')
             && words
                 .iter()
                 .all(|&k| plausible(k) && note.tokens[k].capitalised())
-            && (words.iter().all(|&k| note.words[k].listed)
+            && (words.iter().all(|&k| note.words[k].listed())
                 || words
                     .iter()
-                    .any(|&k| note.words[k].listed && !note.words[k].common)
+                    .any(|&k| note.words[k].listed() && !note.words[k].common)
                 || words.iter().any(|&k| {
                     let w = note.words[k];
                     w.given
@@ -1402,7 +1409,7 @@ fn hospitals(note: &Note<'_>, taken: &mut [bool], found: &mut Vec<Found>) {
             let cities = lexicon::cities(note.lang);
             let proper = |k: usize| {
                 !note.words[k].common
-                    || note.words[k].listed
+                    || note.words[k].listed()
                     || possessive(note, k)
                     || cities.contains(&note.folded[k])
             };
@@ -1461,7 +1468,7 @@ fn place_before_service(note: &Note<'_>, i: usize) -> Option<(usize, usize)> {
     {
         j -= 1;
     }
-    let proper = (j..i).any(|k| !note.words[k].common || note.words[k].listed);
+    let proper = (j..i).any(|k| !note.words[k].common || note.words[k].listed());
     (i - j >= 2 || (j < i && proper)).then_some((j, i))
 }
 

@@ -34,11 +34,8 @@ pub const DEFAULT_THRESHOLD: f32 = 0.5;
 /// The tagger's classifier for `lang`: tensors `phi_tagger_fr.weight` (or `_en`) `[5, FEATURES]`
 /// and `phi_tagger_fr.bias`, so that weights say which language they were trained for.
 pub fn model(lang: Lang) -> Softmax {
-    let name = match lang {
-        Lang::Fr => "phi_tagger_fr",
-        Lang::En => "phi_tagger_en",
-    };
-    Softmax::new(name, CLASSES.len(), FEATURES).expect("a valid size")
+    let name = format!("phi_tagger_{}", lang.code());
+    Softmax::new(&name, CLASSES.len(), FEATURES).expect("a valid size")
 }
 
 /// The class of a label (0 for labels the tagger does not predict).
@@ -47,7 +44,7 @@ fn class_of(label: Label) -> usize {
 }
 
 /// A trained tagger for one language.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub struct Tagger {
     lang: Lang,
     model: Softmax,
@@ -81,11 +78,6 @@ impl Tagger {
             values: weights.values().into(),
             threshold: DEFAULT_THRESHOLD,
         })
-    }
-
-    /// Whether `other` has the same language, weights and threshold.
-    pub fn same_as(&self, other: &Tagger) -> bool {
-        self.lang == other.lang && self.values == other.values && self.threshold == other.threshold
     }
 
     /// The tagger shipped with the crate for `lang`, trained on the tuning halves of the gold

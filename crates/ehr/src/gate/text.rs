@@ -95,6 +95,14 @@ impl TextCounts {
         self.removed.values().sum()
     }
 
+    /// Counts one document of `kind` and the labels of its spans.
+    fn add(&mut self, kind: TextKind, labels: impl Iterator<Item = Label>) {
+        *self.documents.entry(kind).or_insert(0) += 1;
+        for label in labels {
+            *self.removed.entry(label).or_insert(0) += 1;
+        }
+    }
+
     /// The counts in words, for the audit record (`12 documents of 3 patients, 40 spans
     /// removed, 1 patients excluded by consent`); `spans` says what befell the spans.
     fn summary(&self, spans: &str) -> String {
@@ -171,10 +179,9 @@ pub async fn build_text_dataset_with(
         used.push(patient.id);
         for (document, context) in patient.texts {
             let redaction = deid.redact(&document.text, &context);
-            for (label, n) in redaction.counts() {
-                *dataset.counts.removed.entry(label).or_insert(0) += n;
-            }
-            *dataset.counts.documents.entry(document.kind).or_insert(0) += 1;
+            dataset
+                .counts
+                .add(document.kind, redaction.spans.iter().map(|s| s.label));
             dataset.documents.push(TextDocument {
                 pseudonym: pseudonym.clone(),
                 kind: document.kind,
@@ -219,11 +226,10 @@ pub async fn build_tagger_rows(
     for patient in patients {
         let mut examples = Vec::new();
         for (document, context) in patient.texts {
-            examples.extend(deid.tagger_examples(&document.text, &context, None));
-            for span in deid.detect(&document.text, &context) {
-                *rows.counts.removed.entry(span.label).or_insert(0) += 1;
-            }
-            *rows.counts.documents.entry(document.kind).or_insert(0) += 1;
+            let (document_rows, spans) = deid.silver_tagger_examples(&document.text, &context);
+            examples.extend(document_rows);
+            rows.counts
+                .add(document.kind, spans.iter().map(|s| s.label));
         }
         rows.patients.push((key.pseudonym(&patient.id), examples));
         used.push(patient.id);
