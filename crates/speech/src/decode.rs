@@ -50,8 +50,8 @@ const MAX_INITIAL_TIMESTAMP: u32 = 50;
 /// The decoder of one window after its start sequence (previous text, start of transcript,
 /// language and task): computed once and shared by every temperature of the fallback.
 pub struct Primed {
-    state: DecoderState,
-    logits: Vec<f32>,
+    pub(crate) state: DecoderState,
+    pub(crate) logits: Vec<f32>,
     prefix_len: usize,
     /// Probability of `<|nospeech|>` at the start of the transcript.
     pub no_speech_prob: f32,
@@ -216,7 +216,7 @@ fn log_sum_exp(x: &[f32]) -> f32 {
     m + x.iter().map(|v| (v - m).exp()).sum::<f32>().ln()
 }
 
-fn log_softmax(x: &[f32]) -> Vec<f32> {
+pub(crate) fn log_softmax(x: &[f32]) -> Vec<f32> {
     let z = log_sum_exp(x);
     x.iter().map(|v| v - z).collect()
 }

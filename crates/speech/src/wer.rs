@@ -51,8 +51,34 @@ pub fn word_errors(reference: &str, hypothesis: &str) -> (usize, usize) {
 
 /// Whether a term (normalised, possibly several words) occurs in a transcript.
 pub fn contains_term(transcript: &str, term: &str) -> bool {
-    let (words, term) = (normalise(transcript), normalise(term));
+    // Accents and elisions (`l'oméprazole`) do not hide a term.
+    let fold = |t: &str| {
+        t.chars()
+            .map(|c| if c == '\'' { ' ' } else { unaccented(c) })
+            .collect::<String>()
+    };
+    let (words, term) = (normalise(&fold(transcript)), normalise(&fold(term)));
     !term.is_empty() && words.windows(term.len()).any(|w| w == term.as_slice())
+}
+
+/// The letter without its accent (`é` -> `e`, `ç` -> `c`); any other character unchanged.
+pub fn unaccented(c: char) -> char {
+    match c {
+        'à' | 'â' | 'ä' => 'a',
+        'é' | 'è' | 'ê' | 'ë' => 'e',
+        'î' | 'ï' => 'i',
+        'ô' | 'ö' => 'o',
+        'ù' | 'û' | 'ü' => 'u',
+        'ÿ' => 'y',
+        'ç' => 'c',
+        'À' | 'Â' | 'Ä' => 'A',
+        'É' | 'È' | 'Ê' | 'Ë' => 'E',
+        'Î' | 'Ï' => 'I',
+        'Ô' | 'Ö' => 'O',
+        'Ù' | 'Û' | 'Ü' => 'U',
+        'Ç' => 'C',
+        _ => c,
+    }
 }
 
 #[cfg(test)]
@@ -80,5 +106,6 @@ mod tests {
             "Insulin Glargine"
         ));
         assert!(!contains_term("metformine", "metformin"));
+        assert!(contains_term("Poursuivre l'oméprazole.", "omeprazole"));
     }
 }

@@ -1,0 +1,238 @@
+//! A second look, with the audio, at words that sound like a record term but are spelled too far
+//! from it for the text correction ("home-pursole" for omeprazole, "some to statin" for
+//! simvastatin). For each run of decoded words whose phonetic key lies within 30% of a record
+//! term's, the decoder scores, on the same audio and after the same preceding tokens, the heard
+//! tokens and the term's tokens, each followed by the next few heard tokens; the term replaces
+//! the words when its score, plus a prior for a name that is in the patient's record, is at
+//! least the heard words'. Whisper thus decides from the sound whether the term was said; words
+//! that only look alike on paper keep their spelling.
+
+use crate::Result;
+use crate::decode::Primed;
+use crate::model::Whisper;
+use crate::tokenizer::Tokenizer;
+use crate::vocab::{Sound, capitalised, distance, sounds, split_elision, word_letters};
+
+/// Log-probability (nats) granted to a term because it is in the patient's record.
+pub const RECORD_PRIOR: f32 = 3.0;
+/// Heard tokens after the run that both readings must also explain.
+const FOLLOWING_TOKENS: usize = 3;
+
+/// The record's terms, with their token sequences as a word (lower case and capitalised).
+pub struct TermCheck {
+    terms: Vec<String>,
+    prior: f32,
+}
+
+/// A decoded word: its tokens `start..end` in the window, the tokens of its trailing
+/// punctuation excluded.
+struct Word {
+    start: usize,
+    end: usize,
+    text: String,
+}
+
+/// A replacement decided for one run of words.
+struct Swap {
+    start: usize,
+    end: usize,
+    tokens: Vec<u32>,
+}
+
+impl TermCheck {
+    /// A check of `terms` (the record's vocabulary) with `prior` nats for a record term.
+    pub fn new(terms: &[String], prior: f32) -> TermCheck {
+        TermCheck {
+            terms: terms.to_vec(),
+            prior,
+        }
+    }
+
+    /// Rechecks the window's decoded `tokens` (text and timestamps) against the audio behind
+    /// `primed`, and replaces the runs of words where the record term scores better.
+    pub fn apply(
+        &self,
+        model: &Whisper,
+        tok: &Tokenizer,
+        primed: &Primed,
+        tokens: &mut Vec<u32>,
+    ) -> Result<()> {
+        let sounds = sounds(&self.terms);
+        if sounds.is_empty() {
+            return Ok(());
+        }
+        let words = words(tok, tokens);
+        let texts: Vec<&str> = words.iter().map(|w| w.text.as_str()).collect();
+        let heard = word_letters(&texts);
+        let mut swaps: Vec<Swap> = Vec::new();
+        let mut i = 0;
+        while i < words.len() {
+            let mut best: Option<(f32, usize, &Sound)> = None;
+            for term in &sounds {
+                for len in 1..=(term.words + 2).min(words.len() - i) {
+                    if heard[i + len - 1].is_none() || !contiguous(&words[i..i + len]) {
+                        break;
+                    }
+                    let Some(d) = distance(&heard[i..i + len], term) else {
+                        continue;
+                    };
+                    if d.sounds_alike()
+                        && !d.near(len)
+                        && best.is_none_or(|(bd, _, _)| d.sound < bd)
+                    {
+                        best = Some((d.sound, len, term));
+                    }
+                }
+            }
+            let Some((_, len, term)) = best else {
+                i += 1;
+                continue;
+            };
+            let (start, end) = (words[i].start, words[i + len - 1].end);
+            let (elided, first) = split_elision(texts[i]);
+            let spelled = if first.starts_with(char::is_uppercase) {
+                format!("{elided}{}", capitalised(term.term))
+            } else {
+                format!("{elided}{}", term.term)
+            };
+            let candidate = tok.encode(&format!(" {spelled}"));
+            if self.prefers(model, tok, primed, tokens, start..end, &candidate)? {
+                swaps.push(Swap {
+                    start,
+                    end,
+                    tokens: candidate,
+                });
+                i += len;
+            } else {
+                i += 1;
+            }
+        }
+        for swap in swaps.into_iter().rev() {
+            tokens.splice(swap.start..swap.end, swap.tokens);
+        }
+        Ok(())
+    }
+
+    /// Whether the decoder, given the audio and the tokens before `run`, scores `candidate` (plus
+    /// the record prior) at least as high as the heard `tokens[run]`, both followed by the
+    /// next heard text tokens.
+    fn prefers(
+        &self,
+        model: &Whisper,
+        tok: &Tokenizer,
+        primed: &Primed,
+        tokens: &[u32],
+        run: std::ops::Range<usize>,
+        candidate: &[u32],
+    ) -> Result<bool> {
+        let (start, end) = (run.start, run.end);
+        let following: Vec<u32> = tokens[end..]
+            .iter()
+            .take_while(|&&t| t < tok.special.eot)
+            .take(FOLLOWING_TOKENS)
+            .copied()
+            .collect();
+        let mut state = primed.state.clone();
+        let first = if start == 0 {
+            primed.logits.clone()
+        } else {
+            model
+                .decode(&mut state, &tokens[..start], &[start - 1])?
+                .pop()
+                .unwrap_or_default()
+        };
+        let heard: Vec<u32> = tokens[start..end]
+            .iter()
+            .chain(&following)
+            .copied()
+            .collect();
+        let said: Vec<u32> = candidate.iter().chain(&following).copied().collect();
+        let heard_score = score(model, state.clone(), &first, &heard)?;
+        let said_score = score(model, state, &first, &said)?;
+        Ok(said_score + self.prior >= heard_score)
+    }
+}
+
+/// Sum of the log-probabilities of `seq` after the state whose next-token logits are `first`.
+fn score(
+    model: &Whisper,
+    mut state: crate::model::DecoderState,
+    first: &[f32],
+    seq: &[u32],
+) -> Result<f32> {
+    let Some((&head, rest)) = seq.split_first() else {
+        return Ok(0.0);
+    };
+    let mut total = crate::decode::log_softmax(first)[head as usize];
+    if !rest.is_empty() {
+        let fed = &seq[..seq.len() - 1];
+        let rows: Vec<usize> = (0..fed.len()).collect();
+        for (logits, &next) in model.decode(&mut state, fed, &rows)?.iter().zip(rest) {
+            total += crate::decode::log_softmax(logits)[next as usize];
+        }
+    }
+    Ok(total)
+}
+
+/// The window's words: a text token starting with a space starts a word, timestamps end one;
+/// trailing tokens with no letter or digit (punctuation) are left out of the word's tokens, those
+/// inside it (`home-pursole`) are kept.
+fn words(tok: &Tokenizer, tokens: &[u32]) -> Vec<Word> {
+    let mut out: Vec<Word> = Vec::new();
+    let mut open = false;
+    for (i, &t) in tokens.iter().enumerate() {
+        if t >= tok.special.eot {
+            open = false;
+            continue;
+        }
+        let bytes = tok.token_bytes(t);
+        let piece = String::from_utf8_lossy(bytes);
+        let wordy = piece.chars().any(char::is_alphanumeric);
+        let starts = bytes.first() == Some(&b' ') || !open;
+        if starts {
+            out.push(Word {
+                start: i,
+                end: i + usize::from(wordy),
+                text: piece.trim_start().to_string(),
+            });
+            open = true;
+        } else if let Some(w) = out.last_mut() {
+            if wordy {
+                w.end = i + 1;
+            }
+            w.text.push_str(&piece);
+        }
+    }
+    out.retain(|w| w.end > w.start);
+    out
+}
+
+/// Words that follow each other with nothing but spaces between their tokens (no punctuation or
+/// timestamp inside the run).
+fn contiguous(run: &[Word]) -> bool {
+    run.windows(2).all(|w| w[0].end == w[1].start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokenizer::tests::tiny_tokenizer_json;
+
+    #[test]
+    fn words_keep_their_tokens_and_leave_trailing_punctuation_out() {
+        let tok = Tokenizer::from_json(&tiny_tokenizer_json()).unwrap();
+        let ts = tok.special.timestamp_begin;
+        let mut tokens = vec![ts];
+        tokens.extend(tok.encode(" some to statin, daily. home-pursole"));
+        tokens.push(ts + 40);
+        let words = words(&tok, &tokens);
+        let texts: Vec<&str> = words.iter().map(|w| w.text.as_str()).collect();
+        assert_eq!(texts, ["some", "to", "statin,", "daily.", "home-pursole"]);
+        assert!(contiguous(&words[..3]) && !contiguous(&words[2..]));
+        let statin = &words[2];
+        assert_eq!(tok.decode(&tokens[statin.start..statin.end]), " statin");
+        assert_eq!(words[0].start, 1);
+        let last = &words[4];
+        assert_eq!(tok.decode(&tokens[last.start..last.end]), " home-pursole");
+    }
+}

