@@ -8,10 +8,11 @@
 //! that only look alike on paper keep their spelling.
 
 use crate::Result;
-use crate::decode::Primed;
-use crate::model::Whisper;
+use crate::decode::{Primed, log_softmax};
+use crate::model::{DecoderState, Whisper};
 use crate::tokenizer::Tokenizer;
 use crate::vocab::{Sound, capitalised, distance, sounds, split_elision, word_letters};
+use std::ops::Range;
 
 /// Log-probability (nats) granted to a term because it is in the patient's record.
 pub const RECORD_PRIOR: f32 = 3.0;
@@ -64,6 +65,15 @@ impl TermCheck {
         let words = words(tok, tokens);
         let texts: Vec<&str> = words.iter().map(|w| w.text.as_str()).collect();
         let heard = word_letters(&texts);
+        let spell = |i: usize, term: &str| {
+            let (elided, first) = split_elision(texts[i]);
+            let term = if first.starts_with(char::is_uppercase) {
+                capitalised(term)
+            } else {
+                term.to_string()
+            };
+            tok.encode(&format!(" {elided}{term}"))
+        };
         let mut swaps: Vec<Swap> = Vec::new();
         let mut i = 0;
         while i < words.len() {
@@ -89,14 +99,12 @@ impl TermCheck {
                 continue;
             };
             let (start, end) = (words[i].start, words[i + len - 1].end);
-            let (elided, first) = split_elision(texts[i]);
-            let spelled = if first.starts_with(char::is_uppercase) {
-                format!("{elided}{}", capitalised(term.term))
-            } else {
-                format!("{elided}{}", term.term)
-            };
-            let candidate = tok.encode(&format!(" {spelled}"));
-            if self.prefers(model, tok, primed, tokens, start..end, &candidate)? {
+            let candidate = spell(i, term.term);
+            let ctx = Context::at(model, primed, tokens, start)?;
+            let heard_score = ctx.score(model, &with_following(tok, tokens, start..end, &[]))?;
+            let said_score =
+                ctx.score(model, &with_following(tok, tokens, start..end, &candidate))?;
+            if said_score + self.prior >= heard_score {
                 swaps.push(Swap {
                     start,
                     end,
@@ -107,33 +115,45 @@ impl TermCheck {
                 i += 1;
             }
         }
+        swaps.sort_by_key(|s| s.start);
         for swap in swaps.into_iter().rev() {
             tokens.splice(swap.start..swap.end, swap.tokens);
         }
         Ok(())
     }
+}
 
-    /// Whether the decoder, given the audio and the tokens before `run`, scores `candidate` (plus
-    /// the record prior) at least as high as the heard `tokens[run]`, both followed by the
-    /// next heard text tokens.
-    fn prefers(
-        &self,
-        model: &Whisper,
-        tok: &Tokenizer,
-        primed: &Primed,
-        tokens: &[u32],
-        run: std::ops::Range<usize>,
-        candidate: &[u32],
-    ) -> Result<bool> {
-        let (start, end) = (run.start, run.end);
-        let following: Vec<u32> = tokens[end..]
-            .iter()
-            .take_while(|&&t| t < tok.special.eot)
-            .take(FOLLOWING_TOKENS)
-            .copied()
-            .collect();
+/// `replacement` (the heard `tokens[run]` when empty) followed by the next heard text tokens
+/// after the run.
+fn with_following(
+    tok: &Tokenizer,
+    tokens: &[u32],
+    run: Range<usize>,
+    replacement: &[u32],
+) -> Vec<u32> {
+    let read = if replacement.is_empty() {
+        &tokens[run.clone()]
+    } else {
+        replacement
+    };
+    let following = tokens[run.end..]
+        .iter()
+        .take_while(|&&t| t < tok.special.eot)
+        .take(FOLLOWING_TOKENS);
+    read.iter().chain(following).copied().collect()
+}
+
+/// The decoder after the tokens before a run: its state and next-token log-probabilities.
+struct Context {
+    state: DecoderState,
+    first: Vec<f32>,
+}
+
+impl Context {
+    /// The decoder of the window after `tokens[..start]`.
+    fn at(model: &Whisper, primed: &Primed, tokens: &[u32], start: usize) -> Result<Context> {
         let mut state = primed.state.clone();
-        let first = if start == 0 {
+        let logits = if start == 0 {
             primed.logits.clone()
         } else {
             model
@@ -141,37 +161,28 @@ impl TermCheck {
                 .pop()
                 .unwrap_or_default()
         };
-        let heard: Vec<u32> = tokens[start..end]
-            .iter()
-            .chain(&following)
-            .copied()
-            .collect();
-        let said: Vec<u32> = candidate.iter().chain(&following).copied().collect();
-        let heard_score = score(model, state.clone(), &first, &heard)?;
-        let said_score = score(model, state, &first, &said)?;
-        Ok(said_score + self.prior >= heard_score)
+        Ok(Context {
+            state,
+            first: log_softmax(&logits),
+        })
     }
-}
 
-/// Sum of the log-probabilities of `seq` after the state whose next-token logits are `first`.
-fn score(
-    model: &Whisper,
-    mut state: crate::model::DecoderState,
-    first: &[f32],
-    seq: &[u32],
-) -> Result<f32> {
-    let Some((&head, rest)) = seq.split_first() else {
-        return Ok(0.0);
-    };
-    let mut total = crate::decode::log_softmax(first)[head as usize];
-    if !rest.is_empty() {
-        let fed = &seq[..seq.len() - 1];
-        let rows: Vec<usize> = (0..fed.len()).collect();
-        for (logits, &next) in model.decode(&mut state, fed, &rows)?.iter().zip(rest) {
-            total += crate::decode::log_softmax(logits)[next as usize];
+    /// Sum of the log-probabilities of `seq` from here.
+    fn score(&self, model: &Whisper, seq: &[u32]) -> Result<f32> {
+        let Some((&head, rest)) = seq.split_first() else {
+            return Ok(0.0);
+        };
+        let mut total = self.first[head as usize];
+        if !rest.is_empty() {
+            let fed = &seq[..seq.len() - 1];
+            let rows: Vec<usize> = (0..fed.len()).collect();
+            let mut state = self.state.clone();
+            for (logits, &next) in model.decode(&mut state, fed, &rows)?.iter().zip(rest) {
+                total += log_softmax(logits)[next as usize];
+            }
         }
+        Ok(total)
     }
-    Ok(total)
 }
 
 /// The window's words: a text token starting with a space starts a word, timestamps end one;

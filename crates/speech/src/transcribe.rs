@@ -10,7 +10,7 @@ use crate::model::Whisper;
 use crate::term_check::{RECORD_PRIOR, TermCheck};
 use crate::tokenizer::Tokenizer;
 use crate::vad::{VadOptions, speech_regions};
-use crate::vocab::{Bias, correct, prompt_text};
+use crate::vocab::{Bias, corrected_words, prompt_text};
 use crate::{Error, Result, SAMPLE_RATE};
 use std::ops::Range;
 use std::path::Path;
@@ -206,9 +206,9 @@ impl Transcriber {
         for s in &mut segments {
             s.start = original_time(&regions, s.start);
             s.end = original_time(&regions, s.end);
-            if opts.correct_terms {
-                s.text = correct(&s.text, &opts.terms);
-            }
+        }
+        if opts.correct_terms {
+            correct_segments(&mut segments, &opts.terms);
         }
         let text = segments
             .iter()
@@ -364,6 +364,29 @@ impl Transcriber {
     }
 }
 
+/// Corrects near misses of the record's terms over the whole transcript: a misheard term may
+/// straddle two segments (`... prend à` | `spirine 500 mg`); it is written in the first, and a
+/// segment left without words is dropped.
+fn correct_segments(segments: &mut Vec<Segment>, terms: &[String]) {
+    let owners: Vec<usize> = segments
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| std::iter::repeat_n(i, s.text.split_whitespace().count()))
+        .collect();
+    let words: Vec<&str> = segments
+        .iter()
+        .flat_map(|s| s.text.split_whitespace())
+        .collect();
+    let mut texts: Vec<Vec<String>> = vec![Vec::new(); segments.len()];
+    for (owner, word) in owners.into_iter().zip(corrected_words(&words, terms)) {
+        texts[owner].extend(word);
+    }
+    for (segment, words) in segments.iter_mut().zip(texts) {
+        segment.text = words.join(" ");
+    }
+    segments.retain(|s| !s.text.is_empty());
+}
+
 /// Maps a time in the joined speech back to the recording.
 fn original_time(regions: &[Range<usize>], t: f32) -> f32 {
     let mut pos = (t * SAMPLE_RATE as f32).max(0.0) as usize;
@@ -382,6 +405,28 @@ fn original_time(regions: &[Range<usize>], t: f32) -> f32 {
 mod tests {
     use super::*;
     use crate::tokenizer::tests::tiny_tokenizer_json;
+
+    #[test]
+    fn a_term_misheard_across_two_segments_is_corrected_in_the_first() {
+        let segment = |start: f32, text: &str| Segment {
+            start,
+            end: start + 1.0,
+            text: text.into(),
+        };
+        let mut segments = vec![
+            segment(0.0, "Le patient prend à"),
+            segment(1.0, "spirine 500 mg."),
+            segment(2.0, "met"),
+            segment(3.0, "forming."),
+        ];
+        correct_segments(&mut segments, &["aspirine".into(), "metformin".into()]);
+        let texts: Vec<&str> = segments.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            ["Le patient prend aspirine", "500 mg.", "metformin."]
+        );
+        assert_eq!(segments[2].start, 2.0);
+    }
 
     fn transcriber(multilingual: bool) -> Transcriber {
         let tok = Tokenizer::from_json(&tiny_tokenizer_json()).unwrap();

@@ -211,6 +211,9 @@ pub fn record_terms(resources: &[serde_json::Value]) -> Vec<String> {
 const MIN_TERM_LETTERS: usize = 5;
 /// Largest edit distance between phonetic keys, as a fraction of the term's key length.
 const MAX_KEY_DISTANCE: f32 = 0.3;
+/// Largest such distance of words checked on the audio ([`crate::term_check`]): looser, since
+/// the decoder's scores, not the spelling, decide there.
+const CHECK_KEY_DISTANCE: f32 = 0.4;
 /// Largest edit distance between the spellings (letters only), as a fraction of the term's.
 const MAX_SPELLING_DISTANCE: f32 = 0.34;
 /// One heard word that sounds closer than this (phonetic keys) may be spelled further off...
@@ -339,9 +342,9 @@ impl Distance {
                 && self.spelling <= MAX_SPELLING_DISTANCE_CLOSE)
     }
 
-    /// Sounds like the term (within 30%), whatever the spelling.
+    /// Sounds like the term (within 40%), whatever the spelling: worth checking on the audio.
     pub fn sounds_alike(self) -> bool {
-        self.sound <= MAX_KEY_DISTANCE
+        self.sound <= CHECK_KEY_DISTANCE
     }
 }
 
@@ -390,10 +393,20 @@ fn joined_distance(run: &[Option<String>], term: &Sound) -> Option<Distance> {
 /// one word ("Hydrocode" to "hydrocodone"); the single-word allowance changes nothing in the
 /// 1,201 conversations of its training set (174,000 words).
 pub fn correct(text: &str, terms: &[String]) -> String {
-    let sounds = sounds(terms);
     let words: Vec<&str> = text.split_whitespace().collect();
-    let heard = word_letters(&words);
-    let mut out: Vec<String> = Vec::new();
+    corrected_words(&words, terms)
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// [`correct`] word by word: for each of `words`, what it becomes; a run replaced by a term
+/// gives the term at its first word and `None` at the others.
+pub fn corrected_words(words: &[&str], terms: &[String]) -> Vec<Option<String>> {
+    let sounds = sounds(terms);
+    let heard = word_letters(words);
+    let mut out: Vec<Option<String>> = Vec::new();
     let mut i = 0;
     while i < words.len() {
         let mut best: Option<(f32, usize, &str)> = None;
@@ -429,16 +442,17 @@ pub fn correct(text: &str, terms: &[String]) -> String {
                 } else {
                     term.to_string()
                 };
-                out.push(format!("{lead}{spelled}{trail}"));
+                out.push(Some(format!("{lead}{spelled}{trail}")));
+                out.extend(std::iter::repeat_n(None, len - 1));
                 i += len;
             }
             None => {
-                out.push(words[i].to_string());
+                out.push(Some(words[i].to_string()));
                 i += 1;
             }
         }
     }
-    out.join(" ")
+    out
 }
 
 /// The term with its first letter upper case.
@@ -573,6 +587,13 @@ mod tests {
         );
         assert_eq!(split_elision("qu\u{2019}il"), ("qu\u{2019}", "il"));
         assert_eq!(split_elision("o'clock"), ("", "o'clock"));
+        assert_eq!(
+            correct(
+                "Le patient prend à spirine 500mg de fois par jour.",
+                &["aspirine".into(), "sulfate ferreux".into()]
+            ),
+            "Le patient prend aspirine 500mg de fois par jour."
+        );
         // Short terms never replace words.
         assert_eq!(correct("take the pill", &["pill".into()]), "take the pill");
     }
