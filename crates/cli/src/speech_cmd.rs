@@ -42,7 +42,8 @@ pub enum Vocab {
     None,
     /// Put it in the prompt.
     Prompt,
-    /// Prompt, logit bonus for continuing a vocabulary word, correction of near misses.
+    /// Prompt, logit bonus for continuing a vocabulary word, correction of near misses (by
+    /// spelling, and by the decoder's scores on the audio for words that sound like a term).
     Full,
 }
 

@@ -259,6 +259,39 @@ pub struct DecoderState {
     offset: usize,
 }
 
+impl DecoderState {
+    /// Tokens the decoder has read in this state.
+    pub fn tokens_seen(&self) -> usize {
+        self.offset
+    }
+
+    /// The state as it was after its first `tokens` tokens (at most [`Self::tokens_seen`]).
+    pub fn truncated(&self, tokens: usize) -> Result<DecoderState> {
+        if tokens > self.offset {
+            return Err(Error::Invalid(format!(
+                "cannot keep {tokens} of {} tokens",
+                self.offset
+            )));
+        }
+        let cache = self
+            .cache
+            .iter()
+            .map(|c| {
+                c.as_ref()
+                    .map(|(k, v)| {
+                        Ok::<_, Error>((k.narrow(2, 0, tokens)?, v.narrow(2, 0, tokens)?))
+                    })
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(DecoderState {
+            cross: self.cross.clone(),
+            cache,
+            offset: tokens,
+        })
+    }
+}
+
 impl Whisper {
     /// Loads a model from safetensors bytes written by [`crate::ct2::convert_whisper`].
     pub fn load(safetensors: &[u8], device: &Device) -> Result<Whisper> {
@@ -548,6 +581,13 @@ pub(crate) mod tests {
         let diff = max_diff(&all[0], &last[0]);
         assert!(diff < 1e-3, "cached decoding differs by {diff}");
         assert!(max_diff(&all[0], &all[1]) > 1e-2, "positions differ");
+        // A state cut back to its first two tokens reads the rest as if it had never seen them.
+        assert_eq!(full.tokens_seen(), 5);
+        let mut cut = full.truncated(2).unwrap();
+        let again = model.decode(&mut cut, &tokens[2..], &[2]).unwrap();
+        let diff = max_diff(&all[0], &again[0]);
+        assert!(diff < 1e-3, "truncated state differs by {diff}");
+        assert!(full.truncated(6).is_err());
     }
 
     #[test]

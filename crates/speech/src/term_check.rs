@@ -1,7 +1,8 @@
 //! A second look, with the audio, at words that sound like a record term but are spelled too far
 //! from it for the text correction ("home-pursole" for omeprazole, "some to statin" for
-//! simvastatin). For each run of decoded words whose phonetic key lies within 30% of a record
-//! term's, the decoder scores, on the same audio and after the same preceding tokens, the heard
+//! simvastatin, "sur le pâtre ferreux" for sulfate ferreux). For each run of decoded words whose
+//! phonetic key lies within 40% of a record term's (a run within 30% and spelled close is the
+//! text correction's), the decoder scores, on the same audio and after the same preceding tokens, the heard
 //! tokens and the term's tokens, each followed by the next few heard tokens; the term replaces
 //! the words when its score, plus a prior for a name that is in the patient's record, is at
 //! least the heard words'. Whisper thus decides from the sound whether the term was said; words
@@ -74,9 +75,9 @@ impl TermCheck {
             };
             tok.encode(&format!(" {elided}{term}"))
         };
-        let mut swaps: Vec<Swap> = Vec::new();
-        let mut i = 0;
-        while i < words.len() {
+        // The closest sounding term at each word, if any.
+        let mut candidates: Vec<(usize, usize, &Sound)> = Vec::new();
+        for i in 0..words.len() {
             let mut best: Option<(f32, usize, &Sound)> = None;
             for term in &sounds {
                 for len in 1..=(term.words + 2).min(words.len() - i) {
@@ -94,13 +95,44 @@ impl TermCheck {
                     }
                 }
             }
-            let Some((_, len, term)) = best else {
-                i += 1;
-                continue;
+            candidates.extend(best.map(|(_, len, term)| (i, len, term)));
+        }
+        let Some(last) = candidates.last().map(|c| words[c.0].start) else {
+            return Ok(());
+        };
+        // One decoder pass over the tokens before the last candidate gives every candidate's
+        // context: the state cut at its start, and the logits there.
+        let mut read = primed.state.clone();
+        let base = read.tokens_seen();
+        let rows: Vec<usize> = candidates
+            .iter()
+            .filter_map(|c| words[c.0].start.checked_sub(1))
+            .collect();
+        let logits = if last == 0 {
+            Vec::new()
+        } else {
+            model.decode(&mut read, &tokens[..last], &rows)?
+        };
+        let mut swaps: Vec<Swap> = Vec::new();
+        let mut free = 0;
+        let mut row = 0;
+        for (i, len, term) in candidates {
+            let start = words[i].start;
+            let first = if start == 0 {
+                &primed.logits
+            } else {
+                row += 1;
+                &logits[row - 1]
             };
-            let (start, end) = (words[i].start, words[i + len - 1].end);
+            if i < free {
+                continue;
+            }
+            let end = words[i + len - 1].end;
             let candidate = spell(i, term.term);
-            let ctx = Context::at(model, primed, tokens, start)?;
+            let ctx = Context {
+                state: read.truncated(base + start)?,
+                first: log_softmax(first),
+            };
             let heard_score = ctx.score(model, &with_following(tok, tokens, start..end, &[]))?;
             let said_score =
                 ctx.score(model, &with_following(tok, tokens, start..end, &candidate))?;
@@ -110,12 +142,9 @@ impl TermCheck {
                     end,
                     tokens: candidate,
                 });
-                i += len;
-            } else {
-                i += 1;
+                free = i + len;
             }
         }
-        swaps.sort_by_key(|s| s.start);
         for swap in swaps.into_iter().rev() {
             tokens.splice(swap.start..swap.end, swap.tokens);
         }
@@ -150,23 +179,6 @@ struct Context {
 }
 
 impl Context {
-    /// The decoder of the window after `tokens[..start]`.
-    fn at(model: &Whisper, primed: &Primed, tokens: &[u32], start: usize) -> Result<Context> {
-        let mut state = primed.state.clone();
-        let logits = if start == 0 {
-            primed.logits.clone()
-        } else {
-            model
-                .decode(&mut state, &tokens[..start], &[start - 1])?
-                .pop()
-                .unwrap_or_default()
-        };
-        Ok(Context {
-            state,
-            first: log_softmax(&logits),
-        })
-    }
-
     /// Sum of the log-probabilities of `seq` from here.
     fn score(&self, model: &Whisper, seq: &[u32]) -> Result<f32> {
         let Some((&head, rest)) = seq.split_first() else {
