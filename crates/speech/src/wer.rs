@@ -53,7 +53,8 @@ pub fn word_errors(reference: &str, hypothesis: &str) -> (usize, usize) {
 pub fn contains_term(transcript: &str, term: &str) -> bool {
     // Accents and elisions (`l'oméprazole`) do not hide a term.
     let fold = |t: &str| {
-        t.chars()
+        t.to_lowercase()
+            .chars()
             .map(|c| if c == '\'' { ' ' } else { unaccented(c) })
             .collect::<String>()
     };
@@ -61,7 +62,8 @@ pub fn contains_term(transcript: &str, term: &str) -> bool {
     !term.is_empty() && words.windows(term.len()).any(|w| w == term.as_slice())
 }
 
-/// The letter without its accent (`é` -> `e`, `ç` -> `c`); any other character unchanged.
+/// The lower-case letter without its accent (`é` -> `e`, `ç` -> `c`); any other character
+/// unchanged.
 pub fn unaccented(c: char) -> char {
     match c {
         'à' | 'â' | 'ä' => 'a',
@@ -71,12 +73,6 @@ pub fn unaccented(c: char) -> char {
         'ù' | 'û' | 'ü' => 'u',
         'ÿ' => 'y',
         'ç' => 'c',
-        'À' | 'Â' | 'Ä' => 'A',
-        'É' | 'È' | 'Ê' | 'Ë' => 'E',
-        'Î' | 'Ï' => 'I',
-        'Ô' | 'Ö' => 'O',
-        'Ù' | 'Û' | 'Ü' => 'U',
-        'Ç' => 'C',
         _ => c,
     }
 }
