@@ -12,7 +12,9 @@ use crate::Result;
 use crate::decode::{Primed, log_softmax};
 use crate::model::{DecoderState, Whisper};
 use crate::tokenizer::Tokenizer;
-use crate::vocab::{Sound, capitalised, distance, sounds, split_elision, word_letters};
+use crate::vocab::{
+    Distance, Sound, capitalised, closest_term, sounds, split_elision, word_letters,
+};
 use std::ops::Range;
 
 /// Log-probability (nats) granted to a term because it is in the patient's record.
@@ -78,24 +80,11 @@ impl TermCheck {
         // The closest sounding term at each word, if any.
         let mut candidates: Vec<(usize, usize, &Sound)> = Vec::new();
         for i in 0..words.len() {
-            let mut best: Option<(f32, usize, &Sound)> = None;
-            for term in &sounds {
-                for len in 1..=(term.words + 2).min(words.len() - i) {
-                    if heard[i + len - 1].is_none() || !contiguous(&words[i..i + len]) {
-                        break;
-                    }
-                    let Some(d) = distance(&heard[i..i + len], term) else {
-                        continue;
-                    };
-                    if d.sounds_alike()
-                        && !d.near(len)
-                        && best.is_none_or(|(bd, _, _)| d.sound < bd)
-                    {
-                        best = Some((d.sound, len, term));
-                    }
-                }
-            }
-            candidates.extend(best.map(|(_, len, term)| (i, len, term)));
+            let check = |d: Distance, len: usize| {
+                d.sounds_alike() && !d.near(len) && contiguous(&words[i..i + len])
+            };
+            candidates
+                .extend(closest_term(&heard, i, &sounds, check).map(|(len, term)| (i, len, term)));
         }
         let Some(last) = candidates.last().map(|c| words[c.0].start) else {
             return Ok(());

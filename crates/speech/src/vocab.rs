@@ -409,22 +409,9 @@ pub fn corrected_words(words: &[&str], terms: &[String]) -> Vec<Option<String>> 
     let mut out: Vec<Option<String>> = Vec::new();
     let mut i = 0;
     while i < words.len() {
-        let mut best: Option<(f32, usize, &str)> = None;
-        for term in &sounds {
-            for len in 1..=(term.words + 2).min(words.len() - i) {
-                if heard[i + len - 1].is_none() {
-                    break;
-                }
-                let Some(d) = distance(&heard[i..i + len], term) else {
-                    continue;
-                };
-                if d.near(len) && best.is_none_or(|(bd, _, _)| d.sound < bd) {
-                    best = Some((d.sound, len, term.term));
-                }
-            }
-        }
-        match best {
-            Some((_, len, term)) => {
+        match closest_term(&heard, i, &sounds, |d, len| d.near(len)) {
+            Some((len, term)) => {
+                let term = term.term;
                 let span = &words[i..i + len];
                 let (elided, first) = split_elision(span[0]);
                 let lead: String = elided
@@ -453,6 +440,32 @@ pub fn corrected_words(words: &[&str], terms: &[String]) -> Vec<Option<String>> 
         }
     }
     out
+}
+
+/// The term whose sound lies closest to a run of heard words starting at word `i` (up to two
+/// words more than the term has, none with a digit) among the runs `accept` takes, with the
+/// run's length in words.
+pub(crate) fn closest_term<'t, 'a>(
+    heard: &[Option<String>],
+    i: usize,
+    sounds: &'t [Sound<'a>],
+    accept: impl Fn(Distance, usize) -> bool,
+) -> Option<(usize, &'t Sound<'a>)> {
+    let mut best: Option<(f32, usize, &Sound)> = None;
+    for term in sounds {
+        for len in 1..=(term.words + 2).min(heard.len() - i) {
+            if heard[i + len - 1].is_none() {
+                break;
+            }
+            let Some(d) = distance(&heard[i..i + len], term) else {
+                continue;
+            };
+            if accept(d, len) && best.is_none_or(|(bd, _, _)| d.sound < bd) {
+                best = Some((d.sound, len, term));
+            }
+        }
+    }
+    best.map(|(_, len, term)| (len, term))
 }
 
 /// The term with its first letter upper case.
