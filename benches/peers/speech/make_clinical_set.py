@@ -13,7 +13,10 @@ medication names), which is what the node would prompt with. Also writes silence
 noise-only clips (expected: empty).
 
 usage: [PIPER_VOICE=joe.onnx PIPER_PYTHON=python] [KOKORO_PYTHON=python] \
-       python3 make_clinical_set.py SYNTHEA_DIR OUT_DIR [N_PATIENTS]
+       python3 make_clinical_set.py SYNTHEA_DIR OUT_DIR [N_PATIENTS [FIRST]]
+
+FIRST skips the first patients of the greedy order: `12 12` gives a set of 12 other patients
+(held out from the default set), with other doses and phrasings.
 """
 import glob, json, os, random, re, subprocess, sys
 
@@ -110,21 +113,23 @@ def speak(lang, voice, speed, text, wav):
 def main():
     synthea, out = sys.argv[1], sys.argv[2]
     n = int(sys.argv[3]) if len(sys.argv) > 3 else 12
+    first = int(sys.argv[4]) if len(sys.argv) > 4 else 0
     os.makedirs(out, exist_ok=True)
-    rng = random.Random(14)
+    rng = random.Random(14 + first)
     rows = ["file\tlang\treference\tterms"]
     files = sorted(glob.glob(os.path.join(synthea, "hospital-0*", "patient-*.json")))
     records = [record(json.load(open(p))) for p in files]
     # Greedily pick the patients that add the most medication names not yet spoken.
     seen, chosen = set(), []
-    while len(chosen) < n:
-        best = max(range(len(records)), key=lambda i: (i not in chosen, len(set(records[i][0]) - seen)))
+    while len(chosen) < first + n:
+        best = max(range(len(records)),
+                   key=lambda i: (i not in chosen, len(set(records[i][0]) - seen), len(records[i][0]) >= 2))
         if best in chosen or len(records[best][0]) < 2:
             break
         chosen.append(best)
         seen |= set(records[best][0])
     made = 0
-    for i in chosen:
+    for i in chosen[first:]:
         meds, problems, allergies = records[i]
         en, fr = dictations(meds, problems, allergies, rng)
         for lang, text, voice in (("en", en, "en-us"), ("fr", fr, "fr")):

@@ -56,6 +56,7 @@ fn eval(
         other => return Err(format!("--vocab {other:?}: none, prompt or full").into()),
     };
     let no_check = flags.iter().any(|f| f == "--no-term-check");
+    let no_prompt = flags.iter().any(|f| f == "--no-prompt");
     let clips: Vec<_> = read_manifest(manifest.as_ref())?
         .into_iter()
         .filter(|c| flag("--lang").is_none_or(|l| l == c.lang))
@@ -68,6 +69,7 @@ fn eval(
         &clips,
         |clip| TranscribeOptions {
             check_terms: vocab == VocabUse::Full && !no_check,
+            prompt_terms: vocab != VocabUse::None && !no_prompt,
             ..TranscribeOptions::with_vocabulary(&clip.lang, clip.terms.clone(), vocab)
         },
         None,

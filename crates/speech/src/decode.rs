@@ -57,6 +57,13 @@ pub struct Primed {
     pub no_speech_prob: f32,
 }
 
+impl Primed {
+    /// Most tokens a window may hold after this start sequence.
+    pub(crate) fn budget(&self, model: &Whisper) -> usize {
+        SAMPLE_LEN.min(model.config.n_text_ctx - self.prefix_len)
+    }
+}
+
 /// Feeds the start sequence of a window whose encoder state is `audio`: the end of `prompt`
 /// after `<|startofprev|>`, then `<|startoftranscript|>` and, for multilingual models, the
 /// `language` and `<|transcribe|>`.
@@ -102,14 +109,59 @@ pub fn decode_window(
     primed: &Primed,
     opts: &WindowOptions,
 ) -> Result<WindowResult> {
+    let run = continue_window(
+        model,
+        tok,
+        rules,
+        primed.state.clone(),
+        primed.logits.clone(),
+        Vec::new(),
+        opts,
+        primed.budget(model),
+        &|_| false,
+    )?;
+    let text = tok.decode(&run.tokens);
+    Ok(WindowResult {
+        avg_logprob: run.sum_logprob / (run.tokens.len() + 1) as f32,
+        no_speech_prob: primed.no_speech_prob,
+        compression_ratio: compression_ratio(&text),
+        tokens: run.tokens,
+    })
+}
+
+/// A window's tokens decoded after some already read.
+pub(crate) struct Continued {
+    /// All the window's tokens, those given first included; end of text excluded.
+    pub tokens: Vec<u32>,
+    /// Log-probabilities of the tokens added and the end of text, after the rules.
+    pub sum_logprob: f32,
+    /// The same without the rules and bias: the model's own log-probabilities.
+    pub raw_logprob: f32,
+    /// The end of text was decoded (not the budget or `stop` reached).
+    pub ended: bool,
+}
+
+/// Decodes a window on from `tokens` (already read into `state`, `current` the logits after
+/// them) until the end of text, `budget` tokens in all, or `stop` holds of the tokens.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn continue_window(
+    model: &Whisper,
+    tok: &Tokenizer,
+    rules: &TokenRules,
+    mut state: DecoderState,
+    mut current: Vec<f32>,
+    mut tokens: Vec<u32>,
+    opts: &WindowOptions,
+    budget: usize,
+    stop: &dyn Fn(&[u32]) -> bool,
+) -> Result<Continued> {
     let sp = &tok.special;
-    let mut state = primed.state.clone();
-    let mut current = primed.logits.clone();
-    let mut tokens: Vec<u32> = Vec::new();
     let mut sum_logprob = 0.0f32;
+    let mut raw_logprob = 0.0f32;
     let mut rng = opts.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let budget = SAMPLE_LEN.min(model.config.n_text_ctx - primed.prefix_len);
-    for _ in 0..budget {
+    let mut ended = false;
+    while tokens.len() < budget {
+        let raw = log_softmax(&current);
         apply_rules(&mut current, &tokens, tok, rules, opts.bias);
         let lp = log_softmax(&current);
         let next = if opts.temperature > 0.0 {
@@ -118,21 +170,25 @@ pub fn decode_window(
             argmax(&current)
         };
         sum_logprob += lp[next as usize];
+        raw_logprob += raw[next as usize];
         if next == sp.eot {
+            ended = true;
             break;
         }
         tokens.push(next);
+        if stop(&tokens) {
+            break;
+        }
         current = model
             .decode(&mut state, &[next], &[0])?
             .pop()
             .unwrap_or_default();
     }
-    let text = tok.decode(&tokens);
-    Ok(WindowResult {
-        avg_logprob: sum_logprob / (tokens.len() + 1) as f32,
-        no_speech_prob: primed.no_speech_prob,
-        compression_ratio: compression_ratio(&text),
+    Ok(Continued {
         tokens,
+        sum_logprob,
+        raw_logprob,
+        ended,
     })
 }
 

@@ -9,18 +9,32 @@
 //! that only look alike on paper keep their spelling.
 
 use crate::Result;
-use crate::decode::{Primed, log_softmax};
+use crate::decode::{Primed, TokenRules, WindowOptions, continue_window, log_softmax};
 use crate::model::{DecoderState, Whisper};
 use crate::tokenizer::Tokenizer;
 use crate::vocab::{
     Distance, Sound, capitalised, closest_term, sounds, split_elision, word_letters,
 };
+use crate::wer::contains_term;
 use std::ops::Range;
 
-/// Log-probability (nats) granted to a term because it is in the patient's record.
-pub const RECORD_PRIOR: f32 = 3.0;
+/// Log-probability (nats) granted to a term because it is in the patient's record, when the
+/// decoded words sound like it.
+pub const RECORD_PRIOR: f32 = 4.0;
+/// The same for a record term forced where the decoded words do not sound like it (a term
+/// skipped, or written as something else): weaker evidence, a smaller prior.
+const ABSENT_PRIOR: f32 = 3.0;
 /// Heard tokens after the run that both readings must also explain.
 const FOLLOWING_TOKENS: usize = 3;
+/// An absent term is tried where its first token's log-probability is at most this far below
+/// the heard token's.
+const FIRST_TOKEN_GAP: f32 = 5.0;
+/// Tokens decoded after a forced term before it must read the heard tokens again.
+const HORIZON: usize = 16;
+/// Heard tokens read in a row that bring a forced reading back onto the heard one.
+const SYNC_TOKENS: usize = 3;
+/// Most absent terms tried per window (each costs a decoding of the rest of the window).
+const MAX_TRIES: usize = 3;
 
 /// The record's terms, with their token sequences as a word (lower case and capitalised).
 pub struct TermCheck {
@@ -53,8 +67,23 @@ impl TermCheck {
     }
 
     /// Rechecks the window's decoded `tokens` (text and timestamps) against the audio behind
-    /// `primed`, and replaces the runs of words where the record term scores better.
+    /// `primed`: replaces the runs of words where the record term scores better
+    /// (decoded with `opts`), then searches it for the terms it never wrote.
     pub fn apply(
+        &self,
+        model: &Whisper,
+        tok: &Tokenizer,
+        rules: &TokenRules,
+        primed: &Primed,
+        opts: &WindowOptions,
+        tokens: &mut Vec<u32>,
+    ) -> Result<()> {
+        self.replace_sound_alikes(model, tok, primed, tokens)?;
+        self.search_absent(model, tok, rules, primed, opts, tokens)
+    }
+
+    /// Replaces the runs of words that sound like a record term where the term scores better.
+    fn replace_sound_alikes(
         &self,
         model: &Whisper,
         tok: &Tokenizer,
@@ -139,6 +168,135 @@ impl TermCheck {
         }
         Ok(())
     }
+    /// Tries the record terms the window never wrote where the decoder finds their first token
+    /// plausible: the term is forced there and the rest of the window decoded again; the new
+    /// reading replaces the old when its log-probability (the model's own, to the end of text),
+    /// plus the prior for each record term it writes more, is at least the old one's. A term the
+    /// decoder skipped (Whisper may take a prompted name as already said) or wrote as another
+    /// record term is thus heard again.
+    fn search_absent(
+        &self,
+        model: &Whisper,
+        tok: &Tokenizer,
+        rules: &TokenRules,
+        primed: &Primed,
+        opts: &WindowOptions,
+        tokens: &mut Vec<u32>,
+    ) -> Result<()> {
+        let eot = tok.special.eot;
+        for _ in 0..MAX_TRIES {
+            let written = self.written(tok, tokens);
+            let absent: Vec<&String> = self.terms.iter().filter(|t| !written.contains(t)).collect();
+            let words = words(tok, tokens);
+            if absent.is_empty() || words.is_empty() {
+                return Ok(());
+            }
+            // One pass over the window: the log-probabilities at each position.
+            let mut read = primed.state.clone();
+            let base = read.tokens_seen();
+            let rows: Vec<usize> = (0..tokens.len()).collect();
+            let mut at = vec![log_softmax(&primed.logits)];
+            at.extend(
+                model
+                    .decode(&mut read, tokens, &rows)?
+                    .iter()
+                    .map(|l| log_softmax(l)),
+            );
+            let end = tokens.len();
+            // Log-probability of the heard tokens from each position to the end of text.
+            let mut rest = vec![at[end][eot as usize]; end + 1];
+            for i in (0..end).rev() {
+                rest[i] = rest[i + 1] + at[i][tokens[i] as usize];
+            }
+            let starts = term_starts(model, tok, tokens, &words, &read, &mut at)?;
+            // Each absent term where its first token comes closest to the heard one.
+            let mut tries: Vec<(f32, &Start, Vec<u32>)> = Vec::new();
+            for term in absent {
+                let best = starts
+                    .iter()
+                    .map(|start| {
+                        let spelled = if start.upper {
+                            capitalised(term)
+                        } else {
+                            term.to_string()
+                        };
+                        let seq = tok.encode(&format!(" {spelled}"));
+                        let heard = tokens.get(start.pos).copied().unwrap_or(eot);
+                        let gap = start.lead_logprob + at[start.row][seq[0] as usize]
+                            - at[start.pos][heard as usize];
+                        (gap, start, seq)
+                    })
+                    .max_by(|a, b| a.0.total_cmp(&b.0));
+                tries.extend(best.filter(|b| b.0 >= -FIRST_TOKEN_GAP));
+            }
+            tries.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let mut best: Option<(f32, Vec<u32>)> = None;
+            for (_, start, seq) in tries.into_iter().take(MAX_TRIES) {
+                let forced: Vec<u32> = start.lead.iter().chain(&seq).copied().collect();
+                let mut state = read.truncated(base + start.pos)?;
+                let rows: Vec<usize> = (0..forced.len()).collect();
+                let mut logits = model.decode(&mut state, &forced, &rows)?;
+                let mut said = start.lead_logprob + at[start.row][seq[0] as usize];
+                for (l, &next) in logits[usize::from(start.lead.is_some())..]
+                    .iter()
+                    .zip(&seq[1..])
+                {
+                    said += log_softmax(l)[next as usize];
+                }
+                let current = logits.pop().unwrap_or_default();
+                let prefix: Vec<u32> = tokens[..start.pos].iter().chain(&forced).copied().collect();
+                // Decoded on until it reads the heard tokens again (the rest is then taken as
+                // heard) or, for a term at the end, to the end of text.
+                let from = prefix.len();
+                let at_end = start.pos == end;
+                let synced = |new: &[u32]| resync(tokens, start.pos, &new[from..]);
+                let run = continue_window(
+                    model,
+                    tok,
+                    rules,
+                    state,
+                    current,
+                    prefix,
+                    opts,
+                    primed.budget(model),
+                    &|new| synced(new).is_some() || (!at_end && new.len() - from >= HORIZON),
+                )?;
+                let (reading, heard) = match synced(&run.tokens) {
+                    Some(j) => {
+                        let mut reading = run.tokens;
+                        reading.extend_from_slice(&tokens[j..]);
+                        (reading, rest[start.pos] - rest[j])
+                    }
+                    None if at_end && run.ended => (run.tokens, rest[start.pos]),
+                    None => continue,
+                };
+                let gain = self.written(tok, &reading).len() as f32 - written.len() as f32;
+                let margin = said + run.raw_logprob + ABSENT_PRIOR * gain - heard;
+                if gain > 0.0 && margin >= 0.0 && best.as_ref().is_none_or(|b| margin > b.0) {
+                    best = Some((margin, reading));
+                }
+            }
+            match best {
+                Some((_, better)) => *tokens = better,
+                None => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The record terms the window's text contains.
+    fn written(&self, tok: &Tokenizer, tokens: &[u32]) -> Vec<&String> {
+        let text: Vec<u32> = tokens
+            .iter()
+            .copied()
+            .filter(|&t| t < tok.special.eot)
+            .collect();
+        let text = tok.decode(&text);
+        self.terms
+            .iter()
+            .filter(|t| contains_term(&text, t))
+            .collect()
+    }
 }
 
 /// `replacement` (the heard `tokens[run]` when empty) followed by the next heard text tokens
@@ -219,6 +377,81 @@ fn words(tok: &Tokenizer, tokens: &[u32]) -> Vec<Word> {
     out
 }
 
+/// A place where a term the window never wrote may be forced.
+struct Start {
+    /// Tokens of the window kept before it.
+    pos: usize,
+    /// Token forced before the term: the opening timestamp of a new segment after a closed one.
+    lead: Option<u32>,
+    /// Log-probability of `lead` at `pos` (0 without one).
+    lead_logprob: f32,
+    /// Row of the log-probabilities of the term's first token.
+    row: usize,
+    /// The term is capitalised (it starts a sentence).
+    upper: bool,
+}
+
+/// Each word start of the window, and its end of text after the last word: a window may end
+/// early (Whisper takes the rest as said already). After a closed segment the term opens a new
+/// one at the same time, and its row of log-probabilities is appended to `at`.
+fn term_starts(
+    model: &Whisper,
+    tok: &Tokenizer,
+    tokens: &[u32],
+    words: &[Word],
+    read: &DecoderState,
+    at: &mut Vec<Vec<f32>>,
+) -> Result<Vec<Start>> {
+    let mut starts: Vec<Start> = words
+        .iter()
+        .map(|w| Start {
+            pos: w.start,
+            lead: None,
+            lead_logprob: 0.0,
+            row: w.start,
+            upper: w.text.starts_with(char::is_uppercase),
+        })
+        .collect();
+    let end = tokens.len();
+    let ts = tok.special.timestamp_begin;
+    // A term after the last word starts a sentence when that word ends one.
+    let upper = tokens
+        .iter()
+        .rev()
+        .find(|&&t| t < tok.special.eot)
+        .is_some_and(|&t| tok.token_bytes(t).ends_with(b"."));
+    match tokens {
+        [.., last] if *last < tok.special.eot => starts.push(Start {
+            pos: end,
+            lead: None,
+            lead_logprob: 0.0,
+            row: end,
+            upper,
+        }),
+        [.., text, closing] if *text < tok.special.eot && *closing >= ts => {
+            let mut state = read.clone();
+            let after = model.decode(&mut state, &[*closing], &[0])?;
+            starts.push(Start {
+                pos: end,
+                lead: Some(*closing),
+                lead_logprob: at[end][*closing as usize],
+                row: at.len(),
+                upper,
+            });
+            at.extend(after.iter().map(|l| log_softmax(l)));
+        }
+        _ => {}
+    }
+    Ok(starts)
+}
+
+/// Where a reading decoded after a forced term (`new`) meets the heard `tokens` again: the end
+/// of the first run of [`SYNC_TOKENS`] heard tokens after `from` that `new` ends with.
+fn resync(tokens: &[u32], from: usize, new: &[u32]) -> Option<usize> {
+    let tail = new.get(new.len().checked_sub(SYNC_TOKENS)?..)?;
+    (from + SYNC_TOKENS..=tokens.len()).find(|&j| &tokens[j - SYNC_TOKENS..j] == tail)
+}
+
 /// Words that follow each other with nothing but spaces between their tokens (no punctuation or
 /// timestamp inside the run).
 fn contiguous(run: &[Word]) -> bool {
@@ -246,5 +479,20 @@ mod tests {
         assert_eq!(words[0].start, 1);
         let last = &words[4];
         assert_eq!(tok.decode(&tokens[last.start..last.end]), " home-pursole");
+    }
+
+    #[test]
+    fn a_forced_reading_meets_the_heard_tokens_again_after_its_start() {
+        let heard = [10, 11, 12, 13, 14, 15, 16];
+        // After a term forced at 2, the decoder read 90, then 13 14 15 as heard.
+        assert_eq!(resync(&heard, 2, &[90, 13, 14, 15]), Some(6));
+        // Not yet three heard tokens in a row.
+        assert_eq!(resync(&heard, 2, &[90, 13, 14]), None);
+        assert_eq!(resync(&heard, 2, &[90, 14, 13, 15]), None);
+        // Heard tokens before the forced term do not count.
+        assert_eq!(resync(&heard, 4, &[10, 11, 12]), None);
+        let repeated = [10, 11, 12, 20, 10, 11, 12];
+        assert_eq!(resync(&repeated, 1, &[10, 11, 12]), Some(7));
+        assert_eq!(resync(&repeated, 0, &[10, 11, 12]), Some(3));
     }
 }

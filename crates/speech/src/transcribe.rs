@@ -112,6 +112,8 @@ const TEMPERATURES: [f32; 6] = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
 const COMPRESSION_RATIO_MAX: f32 = 2.4;
 const LOGPROB_MIN: f32 = -1.0;
 const NO_SPEECH_MIN: f32 = 0.6;
+/// Speech after a window's last timestamp (mel frames, 2 s) decoded again in the next window.
+const UNHEARD_TAIL_FRAMES: usize = 200;
 /// Seconds per timestamp step.
 const TIME_STEP: f32 = 0.02;
 
@@ -262,7 +264,7 @@ impl Transcriber {
                     .find(|&&t| is_ts(t) && t != ts)
                     .map_or(offset + size as f32 * 0.01, |&t| time(t));
                 self.push_segment(&mut segments, offset, end, tokens);
-                seek += size;
+                seek += heard_frames(tokens, ts, size);
                 &tokens[..]
             } else {
                 let mut last = 0;
@@ -284,7 +286,7 @@ impl Transcriber {
                         time(piece[piece.len() - 1]),
                         piece,
                     );
-                    seek += size;
+                    seek += heard_frames(tokens, ts, size);
                     &tokens[..]
                 } else {
                     seek += (2 * (tokens[last - 1] - ts) as usize).max(1);
@@ -358,9 +360,39 @@ impl Transcriber {
             }
         };
         if let Some(check) = vocab.check {
-            check.apply(&self.model, &self.tok, &primed, &mut r.tokens)?;
+            let greedy = WindowOptions {
+                temperature: 0.0,
+                seed,
+                bias: vocab.bias,
+            };
+            check.apply(
+                &self.model,
+                &self.tok,
+                &self.rules,
+                &primed,
+                &greedy,
+                &mut r.tokens,
+            )?;
         }
         Ok((r, temperature))
+    }
+}
+
+/// Mel frames of a window of `size` frames that its `tokens` transcribed, the whole window
+/// unless the text closes with a timestamp well before its end: Whisper may end a window early,
+/// taking the speech left as said already, and speech the detector kept after the last
+/// timestamp is decoded again from there.
+fn heard_frames(tokens: &[u32], timestamp_begin: u32, size: usize) -> usize {
+    let ended = match tokens {
+        [.., text, closing] if *text < timestamp_begin && *closing > timestamp_begin => {
+            2 * (closing - timestamp_begin) as usize
+        }
+        _ => size,
+    };
+    if size.saturating_sub(ended) > UNHEARD_TAIL_FRAMES {
+        ended
+    } else {
+        size
     }
 }
 
@@ -405,6 +437,19 @@ fn original_time(regions: &[Range<usize>], t: f32) -> f32 {
 mod tests {
     use super::*;
     use crate::tokenizer::tests::tiny_tokenizer_json;
+
+    #[test]
+    fn a_window_closed_well_before_its_end_is_decoded_again_from_its_last_timestamp() {
+        let ts = 50364;
+        let text = 440;
+        // Text closed at 9 s in a window of 14.27 s: 5 s of speech left unheard.
+        assert_eq!(heard_frames(&[ts, text, ts + 450], ts, 1427), 900);
+        // Closed within 2 s of the end: the window is done.
+        assert_eq!(heard_frames(&[ts, text, ts + 650], ts, 1427), 1427);
+        // Not closed by a timestamp, or only timestamps.
+        assert_eq!(heard_frames(&[ts, text], ts, 1427), 1427);
+        assert_eq!(heard_frames(&[ts, ts], ts, 1427), 1427);
+    }
 
     #[test]
     fn a_term_misheard_across_two_segments_is_corrected_in_the_first() {

@@ -330,16 +330,20 @@ pub(crate) struct Distance {
     pub sound: f32,
     /// Edit distance of the letters over the term's letter count.
     pub spelling: f32,
+    /// The words start with the term's first sound, or the term is long (a short term is only
+    /// corrected on spelling when they do).
+    pub same_start: bool,
 }
 
 impl Distance {
     /// Close enough to replace the words by the term on spelling alone: within 30% in sound and
     /// 34% in spelling, or, for a single heard word, 20% in sound and 45% in spelling.
     pub fn near(self, heard_words: usize) -> bool {
-        (self.sound <= MAX_KEY_DISTANCE && self.spelling <= MAX_SPELLING_DISTANCE)
-            || (heard_words == 1
-                && self.sound <= CLOSE_KEY_DISTANCE
-                && self.spelling <= MAX_SPELLING_DISTANCE_CLOSE)
+        self.same_start
+            && ((self.sound <= MAX_KEY_DISTANCE && self.spelling <= MAX_SPELLING_DISTANCE)
+                || (heard_words == 1
+                    && self.sound <= CLOSE_KEY_DISTANCE
+                    && self.spelling <= MAX_SPELLING_DISTANCE_CLOSE))
     }
 
     /// Sounds like the term (within 40%), whatever the spelling: worth checking on the audio.
@@ -354,8 +358,7 @@ pub(crate) fn word_letters(words: &[&str]) -> Vec<Option<String>> {
 }
 
 /// The distance of a run of heard words (their letters) from a term; None when a word has a
-/// digit, when a term with a short key does not start with the same sound, or when the run
-/// without its first word is at least as close (`and simvastatin` is `and` + the term).
+/// digit, or when the run without its first word is at least as close (`and simvastatin` is `and` + the term).
 pub(crate) fn distance(run: &[Option<String>], term: &Sound) -> Option<Distance> {
     let d = joined_distance(run, term)?;
     let shorter = (run.len() > 1)
@@ -374,13 +377,11 @@ fn joined_distance(run: &[Option<String>], term: &Sound) -> Option<Distance> {
         .map(|k| k.as_deref())
         .collect::<Option<String>>()?;
     let candidate = phonetic_key(&joined);
-    if term.key.len() < SAME_START_BELOW && candidate.first() != term.key.first() {
-        return None;
-    }
     Some(Distance {
         sound: edit_distance(&candidate, &term.key) as f32 / term.key.len() as f32,
         spelling: edit_distance(joined.as_bytes(), &term.spelling) as f32
             / term.spelling.len() as f32,
+        same_start: term.key.len() >= SAME_START_BELOW || candidate.first() == term.key.first(),
     })
 }
 
