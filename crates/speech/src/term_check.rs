@@ -42,6 +42,22 @@ pub struct TermCheck {
     prior: f32,
 }
 
+/// One window's decoder: the model and its tokenizer and rules, the decoder primed on the
+/// window's audio and start sequence, and the options of its greedy decoding.
+#[derive(Clone, Copy)]
+pub struct Window<'a> {
+    /// The model.
+    pub model: &'a Whisper,
+    /// Its tokenizer.
+    pub tok: &'a Tokenizer,
+    /// Its token rules.
+    pub rules: &'a TokenRules,
+    /// The decoder after the window's start sequence.
+    pub primed: &'a Primed,
+    /// Greedy decoding with the window's vocabulary bias.
+    pub opts: &'a WindowOptions<'a>,
+}
+
 /// A decoded word: its tokens `start..end` in the window, the tokens of its trailing
 /// punctuation excluded.
 struct Word {
@@ -66,20 +82,12 @@ impl TermCheck {
         }
     }
 
-    /// Rechecks the window's decoded `tokens` (text and timestamps) against the audio behind
-    /// `primed`: replaces the runs of words where the record term scores better
-    /// (decoded with `opts`), then searches it for the terms it never wrote.
-    pub fn apply(
-        &self,
-        model: &Whisper,
-        tok: &Tokenizer,
-        rules: &TokenRules,
-        primed: &Primed,
-        opts: &WindowOptions,
-        tokens: &mut Vec<u32>,
-    ) -> Result<()> {
-        self.replace_sound_alikes(model, tok, primed, tokens)?;
-        self.search_absent(model, tok, rules, primed, opts, tokens)
+    /// Rechecks the window's decoded `tokens` (text and timestamps) against its audio: replaces
+    /// the runs of words where the record term scores better, then searches the window for the
+    /// terms it never wrote.
+    pub fn apply(&self, window: &Window, tokens: &mut Vec<u32>) -> Result<()> {
+        self.replace_sound_alikes(window.model, window.tok, window.primed, tokens)?;
+        self.search_absent(window, tokens)
     }
 
     /// Replaces the runs of words that sound like a record term where the term scores better.
@@ -168,21 +176,21 @@ impl TermCheck {
         }
         Ok(())
     }
+
     /// Tries the record terms the window never wrote where the decoder finds their first token
-    /// plausible: the term is forced there and the rest of the window decoded again; the new
-    /// reading replaces the old when its log-probability (the model's own, to the end of text),
-    /// plus the prior for each record term it writes more, is at least the old one's. A term the
-    /// decoder skipped (Whisper may take a prompted name as already said) or wrote as another
-    /// record term is thus heard again.
-    fn search_absent(
-        &self,
-        model: &Whisper,
-        tok: &Tokenizer,
-        rules: &TokenRules,
-        primed: &Primed,
-        opts: &WindowOptions,
-        tokens: &mut Vec<u32>,
-    ) -> Result<()> {
+    /// plausible: the term is forced there and the decoder reads on until it meets the heard
+    /// tokens again (or, at the end, to the end of text); the new reading replaces the old when
+    /// its log-probability (the model's own), plus the prior for each record term it writes
+    /// more, is at least the heard tokens'. A term the decoder skipped (Whisper may take a
+    /// prompted name as already said) or wrote as garbage is thus heard again.
+    fn search_absent(&self, window: &Window, tokens: &mut Vec<u32>) -> Result<()> {
+        let Window {
+            model,
+            tok,
+            rules,
+            primed,
+            opts,
+        } = *window;
         let eot = tok.special.eot;
         for _ in 0..MAX_TRIES {
             let written = self.written(tok, tokens);

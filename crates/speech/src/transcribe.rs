@@ -7,7 +7,7 @@
 use crate::decode::{TokenRules, WindowOptions, WindowResult, decode_window, prime};
 use crate::mel::{HOP, LogMel, WINDOW_FRAMES};
 use crate::model::Whisper;
-use crate::term_check::{RECORD_PRIOR, TermCheck};
+use crate::term_check::{RECORD_PRIOR, TermCheck, Window};
 use crate::tokenizer::Tokenizer;
 use crate::vad::{VadOptions, speech_regions};
 use crate::vocab::{Bias, corrected_words, prompt_text};
@@ -365,14 +365,14 @@ impl Transcriber {
                 seed,
                 bias: vocab.bias,
             };
-            check.apply(
-                &self.model,
-                &self.tok,
-                &self.rules,
-                &primed,
-                &greedy,
-                &mut r.tokens,
-            )?;
+            let window = Window {
+                model: &self.model,
+                tok: &self.tok,
+                rules: &self.rules,
+                primed: &primed,
+                opts: &greedy,
+            };
+            check.apply(&window, &mut r.tokens)?;
         }
         Ok((r, temperature))
     }
