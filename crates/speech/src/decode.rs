@@ -27,6 +27,9 @@ pub struct WindowOptions<'a> {
     pub seed: u64,
     /// Bias towards the record's vocabulary.
     pub bias: Option<&'a Bias>,
+    /// Latest timestamp (in 20 ms steps from the window's start) that may be sampled: the end
+    /// of the window's audio, so that a window shorter than 30 s is not closed past its speech.
+    pub last_timestamp: u32,
 }
 
 /// What one window's decoding produced.
@@ -44,6 +47,8 @@ pub struct WindowResult {
 
 /// Maximum tokens sampled per window (half the text context, as Whisper).
 const SAMPLE_LEN: usize = 224;
+/// Timestamp steps of 20 ms in a 30 s window.
+pub const WINDOW_STEPS: u32 = 1500;
 /// Latest first timestamp, in timestamp steps of 20 ms (1 s).
 const MAX_INITIAL_TIMESTAMP: u32 = 50;
 
@@ -162,7 +167,7 @@ pub(crate) fn continue_window(
     let mut ended = false;
     while tokens.len() < budget {
         let raw = log_softmax(&current);
-        apply_rules(&mut current, &tokens, tok, rules, opts.bias);
+        apply_rules(&mut current, &tokens, tok, rules, opts);
         let lp = log_softmax(&current);
         let next = if opts.temperature > 0.0 {
             sample(&current, opts.temperature, &mut rng)
@@ -198,7 +203,7 @@ fn apply_rules(
     sampled: &[u32],
     tok: &Tokenizer,
     rules: &TokenRules,
-    bias: Option<&Bias>,
+    opts: &WindowOptions,
 ) {
     let sp = &tok.special;
     let ts = sp.timestamp_begin as usize;
@@ -218,7 +223,7 @@ fn apply_rules(
             ban(logits, id as usize..id as usize + 1);
         }
     }
-    if let Some(bias) = bias {
+    if let Some(bias) = opts.bias {
         let text: Vec<u32> = sampled
             .iter()
             .rev()
@@ -249,6 +254,7 @@ fn apply_rules(
         };
         ban(logits, ts..floor as usize);
     }
+    ban(logits, ts + opts.last_timestamp as usize + 1..n);
     if sampled.is_empty() {
         ban(logits, 0..ts);
         ban(logits, ts + MAX_INITIAL_TIMESTAMP as usize + 1..n);
@@ -352,6 +358,7 @@ mod tests {
                 temperature: if seed == 0 { 0.0 } else { 1.0 },
                 seed,
                 bias: None,
+                last_timestamp: WINDOW_STEPS,
             };
             let r = decode_window(&model, &tok, &rules, &primed, &opts).unwrap();
             assert!(
@@ -389,9 +396,15 @@ mod tests {
         let (_, tok, rules) = setup();
         let n = 272 + 1501;
         let ts = tok.special.timestamp_begin as usize;
+        let opts = WindowOptions {
+            temperature: 0.0,
+            seed: 0,
+            bias: None,
+            last_timestamp: WINDOW_STEPS,
+        };
         let mut logits = vec![0.0f32; n];
         logits[70] = 30.0;
-        apply_rules(&mut logits, &[], &tok, &rules, None);
+        apply_rules(&mut logits, &[], &tok, &rules, &opts);
         assert!(
             logits[70].is_infinite() && logits[ts].is_finite() && logits[ts + 51].is_infinite()
         );
@@ -402,12 +415,32 @@ mod tests {
             &[ts as u32, 97, ts as u32 + 50],
             &tok,
             &rules,
-            None,
+            &opts,
         );
         assert!(
             logits[97].is_infinite()
                 && logits[ts + 49].is_infinite()
                 && logits[ts + 50].is_finite()
         );
+    }
+
+    #[test]
+    fn a_window_is_never_closed_past_the_end_of_its_audio() {
+        let (_, tok, rules) = setup();
+        let n = 272 + 1501;
+        let ts = tok.special.timestamp_begin as usize;
+        // Ten seconds of audio: the last timestamp allowed is 10.00 s.
+        let opts = WindowOptions {
+            temperature: 0.0,
+            seed: 0,
+            bias: None,
+            last_timestamp: 500,
+        };
+        let mut logits = vec![0.0f32; n];
+        logits[ts + 1480] = 30.0;
+        logits[97] = 10.0;
+        apply_rules(&mut logits, &[ts as u32, 97], &tok, &rules, &opts);
+        assert!(logits[ts + 1480].is_infinite() && logits[ts + 501].is_infinite());
+        assert!(logits[ts + 500].is_finite() && logits[97].is_finite());
     }
 }

@@ -4,7 +4,7 @@
 //! hallucination (repetition loop: compression ratio over 2.4; low confidence: mean
 //! log-probability under -1), windows that Whisper itself calls silent skipped.
 
-use crate::decode::{TokenRules, WindowOptions, WindowResult, decode_window, prime};
+use crate::decode::{TokenRules, WINDOW_STEPS, WindowOptions, WindowResult, decode_window, prime};
 use crate::mel::{HOP, LogMel, WINDOW_FRAMES};
 use crate::model::Whisper;
 use crate::term_check::{RECORD_PRIOR, TermCheck, Window};
@@ -114,6 +114,8 @@ const LOGPROB_MIN: f32 = -1.0;
 const NO_SPEECH_MIN: f32 = 0.6;
 /// Speech after a window's last timestamp (mel frames, 2 s) decoded again in the next window.
 const UNHEARD_TAIL_FRAMES: usize = 200;
+/// Timestamp steps (0.5 s) a window may be closed after the end of its audio.
+const END_SLACK_STEPS: u32 = 25;
 /// Seconds per timestamp step.
 const TIME_STEP: f32 = 0.02;
 
@@ -240,7 +242,7 @@ impl Transcriber {
             let offset = seek as f32 * HOP as f32 / SAMPLE_RATE as f32;
             let audio = self.model.encode(&mel.window(seek), WINDOW_FRAMES)?;
             let (result, temperature) =
-                self.with_fallback(audio, &history, language, vocab, seek as u64)?;
+                self.with_fallback(audio, &history, language, vocab, seek as u64, size)?;
             let silent = result.no_speech_prob > NO_SPEECH_MIN && result.avg_logprob < LOGPROB_MIN;
             if silent || result.compression_ratio > COMPRESSION_RATIO_MAX {
                 seek += size;
@@ -325,7 +327,10 @@ impl Transcriber {
         language: Option<u32>,
         vocab: WindowVocab,
         seed: u64,
+        frames: usize,
     ) -> Result<(WindowResult, f32)> {
+        // The window's audio ends after `frames` mel frames of 10 ms (timestamps are 20 ms).
+        let last_timestamp = (frames.div_ceil(2) as u32 + END_SLACK_STEPS).min(WINDOW_STEPS);
         let primed = prime(&self.model, &self.tok, &self.rules, audio, prompt, language)?;
         let mut tries: Vec<(WindowResult, f32)> = Vec::new();
         let mut accepted = None;
@@ -334,6 +339,7 @@ impl Transcriber {
                 temperature,
                 seed,
                 bias: vocab.bias,
+                last_timestamp,
             };
             let r = decode_window(&self.model, &self.tok, &self.rules, &primed, &opts)?;
             let silent = r.no_speech_prob > NO_SPEECH_MIN;
@@ -364,6 +370,7 @@ impl Transcriber {
                 temperature: 0.0,
                 seed,
                 bias: vocab.bias,
+                last_timestamp,
             };
             let window = Window {
                 model: &self.model,
