@@ -391,17 +391,22 @@ mod tests {
         assert_eq!(compression_ratio(""), 0.0);
     }
 
+    /// Greedy decoding without bias, timestamps up to `last_timestamp`.
+    fn greedy(last_timestamp: u32) -> WindowOptions<'static> {
+        WindowOptions {
+            temperature: 0.0,
+            seed: 0,
+            bias: None,
+            last_timestamp,
+        }
+    }
+
     #[test]
     fn rules_ban_text_first_and_after_a_lone_timestamp() {
         let (_, tok, rules) = setup();
         let n = 272 + 1501;
         let ts = tok.special.timestamp_begin as usize;
-        let opts = WindowOptions {
-            temperature: 0.0,
-            seed: 0,
-            bias: None,
-            last_timestamp: WINDOW_STEPS,
-        };
+        let opts = greedy(WINDOW_STEPS);
         let mut logits = vec![0.0f32; n];
         logits[70] = 30.0;
         apply_rules(&mut logits, &[], &tok, &rules, &opts);
@@ -430,12 +435,7 @@ mod tests {
         let n = 272 + 1501;
         let ts = tok.special.timestamp_begin as usize;
         // Ten seconds of audio: the last timestamp allowed is 10.00 s.
-        let opts = WindowOptions {
-            temperature: 0.0,
-            seed: 0,
-            bias: None,
-            last_timestamp: 500,
-        };
+        let opts = greedy(500);
         let mut logits = vec![0.0f32; n];
         logits[ts + 1480] = 30.0;
         logits[97] = 10.0;
