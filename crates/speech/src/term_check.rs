@@ -12,9 +12,7 @@ use crate::Result;
 use crate::decode::{Primed, TokenRules, WindowOptions, continue_window, log_softmax};
 use crate::model::{DecoderState, Whisper};
 use crate::tokenizer::Tokenizer;
-use crate::vocab::{
-    Distance, Sound, capitalised, closest_term, sounds, split_elision, word_letters,
-};
+use crate::vocab::{Distance, Sound, closest_term, in_case, sounds, split_elision, word_letters};
 use crate::wer::contains_term;
 use std::ops::Range;
 
@@ -33,7 +31,8 @@ const FIRST_TOKEN_GAP: f32 = 5.0;
 const HORIZON: usize = 16;
 /// Heard tokens read in a row that bring a forced reading back onto the heard one.
 const SYNC_TOKENS: usize = 3;
-/// Most absent terms tried per window (each costs a decoding of the rest of the window).
+/// Most forced readings tried per round, and most rounds (terms written) per window; each
+/// reading costs a decoding up to the horizon, or to the end of text for a term at the end.
 const MAX_TRIES: usize = 3;
 
 /// The record's terms, with their token sequences as a word (lower case and capitalised).
@@ -107,11 +106,7 @@ impl TermCheck {
         let heard = word_letters(&texts);
         let spell = |i: usize, term: &str| {
             let (elided, first) = split_elision(texts[i]);
-            let term = if first.starts_with(char::is_uppercase) {
-                capitalised(term)
-            } else {
-                term.to_string()
-            };
+            let term = in_case(term, first.starts_with(char::is_uppercase));
             tok.encode(&format!(" {elided}{term}"))
         };
         // The closest sounding term at each word, if any.
@@ -220,22 +215,23 @@ impl TermCheck {
             // Each absent term where its first token comes closest to the heard one.
             let mut tries: Vec<(f32, &Start, Vec<u32>)> = Vec::new();
             for term in absent {
+                // The term's tokens as a word, as written and capitalised.
+                let spelled =
+                    [false, true].map(|upper| tok.encode(&format!(" {}", in_case(term, upper))));
                 let best = starts
                     .iter()
                     .map(|start| {
-                        let spelled = if start.upper {
-                            capitalised(term)
-                        } else {
-                            term.to_string()
-                        };
-                        let seq = tok.encode(&format!(" {spelled}"));
+                        let seq = &spelled[usize::from(start.upper)];
                         let heard = tokens.get(start.pos).copied().unwrap_or(eot);
                         let gap = start.lead_logprob + at[start.row][seq[0] as usize]
                             - at[start.pos][heard as usize];
                         (gap, start, seq)
                     })
                     .max_by(|a, b| a.0.total_cmp(&b.0));
-                tries.extend(best.filter(|b| b.0 >= -FIRST_TOKEN_GAP));
+                tries.extend(
+                    best.filter(|b| b.0 >= -FIRST_TOKEN_GAP)
+                        .map(|(gap, start, seq)| (gap, start, seq.clone())),
+                );
             }
             tries.sort_by(|a, b| b.0.total_cmp(&a.0));
             let mut best: Option<(f32, Vec<u32>)> = None;

@@ -421,15 +421,11 @@ pub fn corrected_words(words: &[&str], terms: &[String]) -> Vec<Option<String>> 
                     .collect();
                 let last = span[len - 1];
                 let trail = &last[last.trim_end_matches(|c: char| !c.is_alphanumeric()).len()..];
-                let spelled = if first
+                let upper = first
                     .chars()
                     .find(|c| c.is_alphabetic())
-                    .is_some_and(char::is_uppercase)
-                {
-                    capitalised(term)
-                } else {
-                    term.to_string()
-                };
+                    .is_some_and(char::is_uppercase);
+                let spelled = in_case(term, upper);
                 out.push(Some(format!("{lead}{spelled}{trail}")));
                 out.extend(std::iter::repeat_n(None, len - 1));
                 i += len;
@@ -469,8 +465,17 @@ pub(crate) fn closest_term<'t, 'a>(
     best.map(|(_, len, term)| (len, term))
 }
 
+/// The term as written, or capitalised when `upper` (it replaces or starts a capitalised word).
+pub(crate) fn in_case(term: &str, upper: bool) -> String {
+    if upper {
+        capitalised(term)
+    } else {
+        term.to_string()
+    }
+}
+
 /// The term with its first letter upper case.
-pub(crate) fn capitalised(term: &str) -> String {
+fn capitalised(term: &str) -> String {
     let mut c = term.chars();
     c.next()
         .map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
