@@ -136,9 +136,8 @@ impl CustomOp1 for GeluErf {
         let mut out = f32_slice(storage, layout, self.name())?.to_vec();
         par_rows(&mut out, 1024, |_, piece| {
             #[cfg(target_arch = "x86_64")]
-            if x86::has_avx2() {
-                // SAFETY: the CPU has AVX2 and FMA.
-                return unsafe { x86::gelu_rows(piece) };
+            if x86::gelu_rows(piece) {
+                return;
             }
             gelu_rows(piece)
         });
@@ -170,9 +169,8 @@ impl InplaceOp1 for ScaledSoftmax {
         let scale = self.0;
         par_rows(&mut v[a..b], row, |_, piece| {
             #[cfg(target_arch = "x86_64")]
-            if x86::has_avx2() {
-                // SAFETY: the CPU has AVX2 and FMA.
-                return unsafe { x86::softmax_rows(piece, row, scale) };
+            if x86::softmax_rows(piece, row, scale) {
+                return;
             }
             softmax_rows(piece, row, scale)
         });
@@ -180,11 +178,12 @@ impl InplaceOp1 for ScaledSoftmax {
     }
 }
 
-/// Reduces `x` with `op` in eight independent lanes (which the compiler vectorises).
+/// Reduces `x` with `op` in sixteen independent lanes (which the compiler vectorises: one
+/// AVX-512 register or two AVX2 ones).
 #[inline(always)]
 fn lanes(x: &[f32], init: f32, op: impl Fn(f32, f32) -> f32) -> f32 {
-    let mut acc = [init; 8];
-    let chunks = x.chunks_exact(8);
+    let mut acc = [init; 16];
+    let chunks = x.chunks_exact(16);
     let tail = chunks.remainder().iter().fold(init, |a, &b| op(a, b));
     for c in chunks {
         for (a, &v) in acc.iter_mut().zip(c) {
@@ -258,12 +257,22 @@ impl HalfMatrix {
 /// `out[i] = rows[i] · x`, with AVX2, FMA and F16C where the CPU has them.
 fn dot_rows<'a>(rows: impl Iterator<Item = &'a [u16]>, x: &[f32], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if x86::has_avx2() && std::arch::is_x86_feature_detected!("f16c") {
-        for (o, row) in out.iter_mut().zip(rows) {
-            // SAFETY: the CPU has the features (checked just above).
-            *o = unsafe { x86::dot_half(row, x) };
+    match x86::level() {
+        Some(x86::Level::Avx512) => {
+            for (o, row) in out.iter_mut().zip(rows) {
+                // SAFETY: the CPU has AVX-512F (`level`).
+                *o = unsafe { x86::dot_half_avx512(row, x) };
+            }
+            return;
         }
-        return;
+        Some(x86::Level::Avx2) => {
+            for (o, row) in out.iter_mut().zip(rows) {
+                // SAFETY: the CPU has AVX2, FMA and F16C (`level`).
+                *o = unsafe { x86::dot_half_avx2(row, x) };
+            }
+            return;
+        }
+        None => {}
     }
     for (o, row) in out.iter_mut().zip(rows) {
         *o = dot_half(row, x);
@@ -274,26 +283,95 @@ fn dot_rows<'a>(rows: impl Iterator<Item = &'a [u16]>, x: &[f32], out: &mut [f32
 mod x86 {
     use std::arch::x86_64::*;
 
-    /// Whether the CPU has AVX2 and FMA.
-    pub(super) fn has_avx2() -> bool {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    /// The widest vector instructions of this CPU that the kernels use.
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    pub(super) enum Level {
+        /// AVX-512F (sixteen lanes; it implies FMA and F16C).
+        Avx512,
+        /// AVX2 with FMA and F16C (eight lanes).
+        Avx2,
     }
 
-    /// [`super::gelu_rows`] compiled for AVX2 (eight lanes per instruction).
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn gelu_rows(x: &mut [f32]) {
-        super::gelu_rows(x)
+    /// This CPU's level, detected once; `None` below AVX2.
+    pub(super) fn level() -> Option<Level> {
+        static LEVEL: std::sync::OnceLock<Option<Level>> = std::sync::OnceLock::new();
+        *LEVEL.get_or_init(|| {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx512f") && has!("fma") && has!("f16c") {
+                Some(Level::Avx512)
+            } else if has!("avx2") && has!("fma") && has!("f16c") {
+                Some(Level::Avx2)
+            } else {
+                None
+            }
+        })
     }
 
-    /// [`super::softmax_rows`] compiled for AVX2.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn softmax_rows(x: &mut [f32], row: usize, scale: f32) {
-        super::softmax_rows(x, row, scale)
+    /// [`super::gelu_rows`] compiled for the CPU's level; false below AVX2 (nothing done).
+    pub(super) fn gelu_rows(x: &mut [f32]) -> bool {
+        #[target_feature(enable = "avx512f,fma")]
+        fn avx512(x: &mut [f32]) {
+            super::gelu_rows(x)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2(x: &mut [f32]) {
+            super::gelu_rows(x)
+        }
+        match level() {
+            // SAFETY: the CPU has the features each variant is compiled for (`level`).
+            Some(Level::Avx512) => unsafe { avx512(x) },
+            Some(Level::Avx2) => unsafe { avx2(x) },
+            None => return false,
+        }
+        true
+    }
+
+    /// [`super::softmax_rows`] compiled for the CPU's level; false below AVX2 (nothing done).
+    pub(super) fn softmax_rows(x: &mut [f32], row: usize, scale: f32) -> bool {
+        #[target_feature(enable = "avx512f,fma")]
+        fn avx512(x: &mut [f32], row: usize, scale: f32) {
+            super::softmax_rows(x, row, scale)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2(x: &mut [f32], row: usize, scale: f32) {
+            super::softmax_rows(x, row, scale)
+        }
+        match level() {
+            // SAFETY: the CPU has the features each variant is compiled for (`level`).
+            Some(Level::Avx512) => unsafe { avx512(x, row, scale) },
+            Some(Level::Avx2) => unsafe { avx2(x, row, scale) },
+            None => return false,
+        }
+        true
+    }
+
+    /// [`super::dot_half`] converting sixteen halves per instruction into two FMA lanes.
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn dot_half_avx512(w: &[u16], x: &[f32]) -> f32 {
+        let n = w.len().min(x.len());
+        let (mut acc0, mut acc1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+        let mut i = 0;
+        // SAFETY: every load reads 16 values at `i..i + 16` (or `i + 16..i + 32`), within `n`.
+        unsafe {
+            while i + 32 <= n {
+                let w0 = _mm512_cvtph_ps(_mm256_loadu_si256(w.as_ptr().add(i).cast()));
+                let w1 = _mm512_cvtph_ps(_mm256_loadu_si256(w.as_ptr().add(i + 16).cast()));
+                acc0 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x.as_ptr().add(i)), acc0);
+                acc1 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x.as_ptr().add(i + 16)), acc1);
+                i += 32;
+            }
+            if i + 16 <= n {
+                let w0 = _mm512_cvtph_ps(_mm256_loadu_si256(w.as_ptr().add(i).cast()));
+                acc0 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x.as_ptr().add(i)), acc0);
+                i += 16;
+            }
+        }
+        _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + super::dot_half(&w[i..n], &x[i..n])
     }
 
     /// [`super::dot_half`] converting eight halves per instruction (F16C) into two FMA lanes.
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) fn dot_half(w: &[u16], x: &[f32]) -> f32 {
+    pub(super) fn dot_half_avx2(w: &[u16], x: &[f32]) -> f32 {
         let n = w.len().min(x.len());
         let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
         let mut i = 0;
@@ -387,6 +465,41 @@ mod tests {
         let want = candle_nn::ops::softmax_last_dim(&(&x * 0.5).unwrap()).unwrap();
         let got = scaled_softmax(x.copy().unwrap(), 0.5).unwrap();
         assert!(max_diff(&got, &want) < 1e-6);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn every_vector_level_computes_what_the_portable_kernels_do() {
+        let n = 16 * 9 + 11;
+        let w: Vec<u16> = (0..n as u16).map(|i| 0x3000 + (i * 37) % 0x1000).collect();
+        let x: Vec<f32> = (0..n).map(|i| (i as f32 * 0.7).sin()).collect();
+        let want = dot_half(&w, &x);
+        let values: Vec<f32> = (0..n).map(|i| (i as f32 - 80.0) / 20.0).collect();
+        let mut gelu_want = values.clone();
+        gelu_rows(&mut gelu_want);
+        let mut softmax_want = values.clone();
+        softmax_rows(&mut softmax_want, 31, 0.7);
+        let level = x86::level();
+        // SAFETY: each variant runs only where `level` found its features.
+        if level == Some(x86::Level::Avx512) {
+            let got = unsafe { x86::dot_half_avx512(&w, &x) };
+            assert!((got - want).abs() < 1e-4, "AVX-512: {got} vs {want}");
+        }
+        if level.is_some() {
+            let got = unsafe { x86::dot_half_avx2(&w, &x) };
+            assert!((got - want).abs() < 1e-4, "AVX2: {got} vs {want}");
+            let mut gelu = values.clone();
+            assert!(x86::gelu_rows(&mut gelu));
+            let mut softmax = values.clone();
+            assert!(x86::softmax_rows(&mut softmax, 31, 0.7));
+            for (got, want) in gelu
+                .iter()
+                .zip(&gelu_want)
+                .chain(softmax.iter().zip(&softmax_want))
+            {
+                assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+            }
+        }
     }
 
     #[test]
