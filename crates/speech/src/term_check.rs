@@ -34,6 +34,12 @@ const SYNC_TOKENS: usize = 3;
 /// Most forced readings tried per round, and most rounds (terms written) per window; each
 /// reading costs a decoding up to the horizon, or to the end of text for a term at the end.
 const MAX_TRIES: usize = 3;
+/// Heard tokens a forced reading may pass over beyond those it writes itself: a reading that
+/// meets the heard tokens again further on has skipped speech (Whisper jumping a sentence
+/// ahead), not heard the term.
+const MOST_SKIPPED: usize = 4;
+/// Most heard words a forced term may replace when its reading is the heard one around it.
+const MOST_REPLACED: usize = 3;
 
 /// The record's terms, with their token sequences as a word (lower case and capitalised).
 pub struct TermCheck {
@@ -174,10 +180,13 @@ impl TermCheck {
 
     /// Tries the record terms the window never wrote where the decoder finds their first token
     /// plausible: the term is forced there and the decoder reads on until it meets the heard
-    /// tokens again (or, at the end, to the end of text); the new reading replaces the old when
-    /// its log-probability (the model's own), plus the prior for each record term it writes
-    /// more, is at least the heard tokens'. A term the decoder skipped (Whisper may take a
-    /// prompted name as already said) or wrote as garbage is thus heard again.
+    /// tokens again (or, at the end, to the end of text), not further on than it has read
+    /// itself; the term is also read in place of the next one to three heard words, the heard
+    /// tokens after them kept. A new reading replaces the old when its log-probability (the
+    /// model's own), plus the prior for each record term it writes more, is at least the heard
+    /// tokens'. A term the decoder skipped (Whisper may take a prompted name as already said)
+    /// or wrote as other words is thus heard again, even where Whisper, made to read the name,
+    /// then jumps a sentence ahead.
     fn search_absent(&self, window: &Window, tokens: &mut Vec<u32>) -> Result<()> {
         let Window {
             model,
@@ -235,6 +244,15 @@ impl TermCheck {
             }
             tries.sort_by(|a, b| b.0.total_cmp(&a.0));
             let mut best: Option<(f32, Vec<u32>)> = None;
+            // A reading of `said` nats (the model's own) in place of heard tokens of `heard`
+            // nats: kept when it writes more record terms and scores best with their prior.
+            let mut consider = |reading: Vec<u32>, said: f32, heard: f32| {
+                let gain = self.written(tok, &reading).len() as f32 - written.len() as f32;
+                let margin = said + ABSENT_PRIOR * gain - heard;
+                if gain > 0.0 && margin >= 0.0 && best.as_ref().is_none_or(|b| margin > b.0) {
+                    best = Some((margin, reading));
+                }
+            };
             for (_, start, seq) in tries.into_iter().take(MAX_TRIES) {
                 let forced: Vec<u32> = start.lead.iter().chain(&seq).copied().collect();
                 let mut state = read.truncated(base + start.pos)?;
@@ -247,13 +265,44 @@ impl TermCheck {
                 {
                     said += log_softmax(l)[next as usize];
                 }
+                if start.lead.is_none() {
+                    // The term in place of the next few heard words, the heard tokens after them
+                    // unchanged.
+                    let first = words.iter().position(|w| w.start == start.pos).unwrap_or(0);
+                    for len in 1..=MOST_REPLACED.min(words.len() - first) {
+                        let run = &words[first..first + len];
+                        if !contiguous(run) {
+                            break;
+                        }
+                        let run = start.pos..run[len - 1].end;
+                        let follow = with_following(tok, tokens, run.clone(), &seq);
+                        let resumed = run.end + follow.len() - seq.len();
+                        let ctx = Context {
+                            state: read.truncated(base + start.pos)?,
+                            first: at[start.row].clone(),
+                        };
+                        let reading: Vec<u32> = tokens[..start.pos]
+                            .iter()
+                            .chain(&seq)
+                            .chain(&tokens[run.end..])
+                            .copied()
+                            .collect();
+                        consider(
+                            reading,
+                            ctx.score(model, &follow)?,
+                            rest[start.pos] - rest[resumed],
+                        );
+                    }
+                }
                 let current = logits.pop().unwrap_or_default();
                 let prefix: Vec<u32> = tokens[..start.pos].iter().chain(&forced).copied().collect();
                 // Decoded on until it reads the heard tokens again (the rest is then taken as
                 // heard) or, for a term at the end, to the end of text.
                 let from = prefix.len();
                 let at_end = start.pos == end;
-                let synced = |new: &[u32]| resync(tokens, start.pos, &new[from..]);
+                let synced = |new: &[u32]| {
+                    resync(tokens, start.pos, &new[from..], forced.len() + MOST_SKIPPED)
+                };
                 let run = continue_window(
                     model,
                     tok,
@@ -274,11 +323,7 @@ impl TermCheck {
                     None if at_end && run.ended => (run.tokens, rest[start.pos]),
                     None => continue,
                 };
-                let gain = self.written(tok, &reading).len() as f32 - written.len() as f32;
-                let margin = said + run.raw_logprob + ABSENT_PRIOR * gain - heard;
-                if gain > 0.0 && margin >= 0.0 && best.as_ref().is_none_or(|b| margin > b.0) {
-                    best = Some((margin, reading));
-                }
+                consider(reading, said + run.raw_logprob, heard);
             }
             match best {
                 Some((_, better)) => *tokens = better,
@@ -450,10 +495,12 @@ fn term_starts(
 }
 
 /// Where a reading decoded after a forced term (`new`) meets the heard `tokens` again: the end
-/// of the first run of [`SYNC_TOKENS`] heard tokens after `from` that `new` ends with.
-fn resync(tokens: &[u32], from: usize, new: &[u32]) -> Option<usize> {
+/// of the first run of [`SYNC_TOKENS`] heard tokens after `from` that `new` ends with, having
+/// passed over at most `new.len() + skip` heard tokens.
+fn resync(tokens: &[u32], from: usize, new: &[u32], skip: usize) -> Option<usize> {
     let tail = new.get(new.len().checked_sub(SYNC_TOKENS)?..)?;
-    (from + SYNC_TOKENS..=tokens.len()).find(|&j| &tokens[j - SYNC_TOKENS..j] == tail)
+    let last = tokens.len().min(from + new.len() + skip);
+    (from + SYNC_TOKENS..=last).find(|&j| &tokens[j - SYNC_TOKENS..j] == tail)
 }
 
 /// Words that follow each other with nothing but spaces between their tokens (no punctuation or
@@ -489,14 +536,17 @@ mod tests {
     fn a_forced_reading_meets_the_heard_tokens_again_after_its_start() {
         let heard = [10, 11, 12, 13, 14, 15, 16];
         // After a term forced at 2, the decoder read 90, then 13 14 15 as heard.
-        assert_eq!(resync(&heard, 2, &[90, 13, 14, 15]), Some(6));
+        assert_eq!(resync(&heard, 2, &[90, 13, 14, 15], 0), Some(6));
         // Not yet three heard tokens in a row.
-        assert_eq!(resync(&heard, 2, &[90, 13, 14]), None);
-        assert_eq!(resync(&heard, 2, &[90, 14, 13, 15]), None);
+        assert_eq!(resync(&heard, 2, &[90, 13, 14], 0), None);
+        assert_eq!(resync(&heard, 2, &[90, 14, 13, 15], 0), None);
         // Heard tokens before the forced term do not count.
-        assert_eq!(resync(&heard, 4, &[10, 11, 12]), None);
+        assert_eq!(resync(&heard, 4, &[10, 11, 12], 0), None);
         let repeated = [10, 11, 12, 20, 10, 11, 12];
-        assert_eq!(resync(&repeated, 1, &[10, 11, 12]), Some(7));
-        assert_eq!(resync(&repeated, 0, &[10, 11, 12]), Some(3));
+        assert_eq!(resync(&repeated, 1, &[10, 11, 12], 3), Some(7));
+        assert_eq!(resync(&repeated, 0, &[10, 11, 12], 0), Some(3));
+        // Meeting them again further on than the reading's length (and the slack) skipped speech.
+        assert_eq!(resync(&heard, 0, &[14, 15, 16], 3), None);
+        assert_eq!(resync(&heard, 0, &[14, 15, 16], 4), Some(7));
     }
 }

