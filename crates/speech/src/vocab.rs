@@ -1,6 +1,7 @@
-//! Vocabulary from the patient's record (medications, problems, allergies), used three ways: as Whisper's prompt (the decoder reads it as preceding text), as
-//! a logit bonus for the next token of a vocabulary word whose first tokens were just sampled,
-//! and after decoding, to correct near misses: a run of words that sounds like a record term
+//! Vocabulary from the patient's record (medications, problems, allergies), used three ways:
+//! as Whisper's prompt (the decoder reads it as preceding text), as a logit bonus for the next
+//! token of a vocabulary word whose first tokens were just sampled, and after decoding, to
+//! correct near misses: a run of words that sounds like a record term
 //! ("met forming", "Suma trip tan") is replaced by the term when their phonetic keys are close.
 
 use crate::tokenizer::Tokenizer;
