@@ -254,25 +254,19 @@ impl HalfMatrix {
     }
 }
 
-/// `out[i] = rows[i] · x`, with AVX2, FMA and F16C where the CPU has them.
+/// `out[i] = rows[i] · x`, with AVX-512, or AVX2, FMA and F16C, where the CPU has them.
 fn dot_rows<'a>(rows: impl Iterator<Item = &'a [u16]>, x: &[f32], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    match x86::level() {
-        Some(x86::Level::Avx512) => {
-            for (o, row) in out.iter_mut().zip(rows) {
-                // SAFETY: the CPU has AVX-512F (`level`).
-                *o = unsafe { x86::dot_half_avx512(row, x) };
-            }
-            return;
+    if let Some(level) = x86::level() {
+        let dot: unsafe fn(&[u16], &[f32]) -> f32 = match level {
+            x86::Level::Avx512 => x86::dot_half_avx512,
+            x86::Level::Avx2 => x86::dot_half_avx2,
+        };
+        for (o, row) in out.iter_mut().zip(rows) {
+            // SAFETY: the CPU has the features of the variant `level` chose.
+            *o = unsafe { dot(row, x) };
         }
-        Some(x86::Level::Avx2) => {
-            for (o, row) in out.iter_mut().zip(rows) {
-                // SAFETY: the CPU has AVX2, FMA and F16C (`level`).
-                *o = unsafe { x86::dot_half_avx2(row, x) };
-            }
-            return;
-        }
-        None => {}
+        return;
     }
     for (o, row) in out.iter_mut().zip(rows) {
         *o = dot_half(row, x);
@@ -307,42 +301,32 @@ mod x86 {
         })
     }
 
+    /// Runs a portable kernel (its body an `#[inline(always)]` call) compiled for AVX-512 or
+    /// for AVX2, the CPU's level; false below AVX2 (nothing run).
+    macro_rules! at_level {
+        (fn($($arg:ident: $ty:ty),*) $body:block) => {{
+            #[target_feature(enable = "avx512f,fma")]
+            fn avx512($($arg: $ty),*) $body
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2($($arg: $ty),*) $body
+            match level() {
+                // SAFETY: the CPU has the features each variant is compiled for (`level`).
+                Some(Level::Avx512) => unsafe { avx512($($arg),*) },
+                Some(Level::Avx2) => unsafe { avx2($($arg),*) },
+                None => return false,
+            }
+            true
+        }};
+    }
+
     /// [`super::gelu_rows`] compiled for the CPU's level; false below AVX2 (nothing done).
     pub(super) fn gelu_rows(x: &mut [f32]) -> bool {
-        #[target_feature(enable = "avx512f,fma")]
-        fn avx512(x: &mut [f32]) {
-            super::gelu_rows(x)
-        }
-        #[target_feature(enable = "avx2,fma")]
-        fn avx2(x: &mut [f32]) {
-            super::gelu_rows(x)
-        }
-        match level() {
-            // SAFETY: the CPU has the features each variant is compiled for (`level`).
-            Some(Level::Avx512) => unsafe { avx512(x) },
-            Some(Level::Avx2) => unsafe { avx2(x) },
-            None => return false,
-        }
-        true
+        at_level!(fn(x: &mut [f32]) { super::gelu_rows(x) })
     }
 
     /// [`super::softmax_rows`] compiled for the CPU's level; false below AVX2 (nothing done).
     pub(super) fn softmax_rows(x: &mut [f32], row: usize, scale: f32) -> bool {
-        #[target_feature(enable = "avx512f,fma")]
-        fn avx512(x: &mut [f32], row: usize, scale: f32) {
-            super::softmax_rows(x, row, scale)
-        }
-        #[target_feature(enable = "avx2,fma")]
-        fn avx2(x: &mut [f32], row: usize, scale: f32) {
-            super::softmax_rows(x, row, scale)
-        }
-        match level() {
-            // SAFETY: the CPU has the features each variant is compiled for (`level`).
-            Some(Level::Avx512) => unsafe { avx512(x, row, scale) },
-            Some(Level::Avx2) => unsafe { avx2(x, row, scale) },
-            None => return false,
-        }
-        true
+        at_level!(fn(x: &mut [f32], row: usize, scale: f32) { super::softmax_rows(x, row, scale) })
     }
 
     /// [`super::dot_half`] converting sixteen halves per instruction into two FMA lanes.

@@ -269,6 +269,10 @@ impl TermCheck {
                     // The term in place of the next few heard words, the heard tokens after them
                     // unchanged.
                     let first = words.iter().position(|w| w.start == start.pos).unwrap_or(0);
+                    let ctx = Context {
+                        state: read.truncated(base + start.pos)?,
+                        first: at[start.row].clone(),
+                    };
                     for len in 1..=MOST_REPLACED.min(words.len() - first) {
                         let run = &words[first..first + len];
                         if !contiguous(run) {
@@ -277,10 +281,6 @@ impl TermCheck {
                         let run = start.pos..run[len - 1].end;
                         let follow = with_following(tok, tokens, run.clone(), &seq);
                         let resumed = run.end + follow.len() - seq.len();
-                        let ctx = Context {
-                            state: read.truncated(base + start.pos)?,
-                            first: at[start.row].clone(),
-                        };
                         let reading: Vec<u32> = tokens[..start.pos]
                             .iter()
                             .chain(&seq)
