@@ -33,6 +33,11 @@ pub struct ModelArgs {
     /// How the record's vocabulary is used.
     #[arg(long, value_enum, default_value_t = Vocab::Full)]
     pub vocab: Vocab,
+    /// The hospital's formulary: one medication per line (a name, or a display such as
+    /// `amLODIPine 2.5 MG Oral Tablet`); its names are corrected and checked like the record's
+    /// (with `--vocab full`), never prompted.
+    #[arg(long)]
+    pub formulary: Option<PathBuf>,
 }
 
 /// Use of the record's vocabulary.
@@ -55,13 +60,30 @@ impl ModelArgs {
         Transcriber::load(&dir, &device).with_context(|| format!("loading {}", dir.display()))
     }
 
-    fn options(&self, language: &str, terms: Vec<String>) -> TranscribeOptions {
+    /// The names of `--formulary`, if given.
+    fn formulary(&self) -> anyhow::Result<Vec<String>> {
+        Ok(match &self.formulary {
+            Some(path) => speech::vocab::formulary_from_text(
+                &std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?,
+            ),
+            None => Vec::new(),
+        })
+    }
+
+    fn options(
+        &self,
+        language: &str,
+        terms: Vec<String>,
+        formulary: &[String],
+    ) -> TranscribeOptions {
         let vocab = match self.vocab {
             Vocab::None => VocabUse::None,
             Vocab::Prompt => VocabUse::Prompt,
             Vocab::Full => VocabUse::Full,
         };
-        let mut opts = TranscribeOptions::with_vocabulary(language, terms, vocab);
+        let mut opts = TranscribeOptions::with_vocabulary(language, terms, vocab)
+            .with_formulary(formulary.to_vec());
         if self.no_vad {
             opts.vad = None;
         }
@@ -124,9 +146,10 @@ fn transcribe(args: TranscribeArgs) -> anyhow::Result<()> {
         ),
         None => Vec::new(),
     };
+    let formulary = args.model.formulary()?;
     let transcriber = args.model.load()?;
     let transcript = transcriber
-        .transcribe_bytes(&bytes, &args.model.options(&args.lang, terms))
+        .transcribe_bytes(&bytes, &args.model.options(&args.lang, terms, &formulary))
         .with_context(|| format!("transcribing {}", args.file.display()))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&transcript)?);
@@ -148,6 +171,7 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
         )),
         None => None,
     };
+    let formulary = args.model.formulary()?;
     let transcriber = args.model.load()?;
     let mut out = match &args.out {
         Some(path) => Some(std::io::BufWriter::new(
@@ -158,7 +182,7 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let tally = evaluate(
         &transcriber,
         &clips,
-        |clip| args.model.options(&clip.lang, clip.terms.clone()),
+        |clip| args.model.options(&clip.lang, clip.terms.clone(), &formulary),
         recall_list.as_deref(),
         |result, (e, n)| {
             eprintln!("{}\t{e}/{n}\t{}", result.file, result.hypothesis);

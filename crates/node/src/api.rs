@@ -336,6 +336,7 @@ mod tests {
                 language: "en".into(),
                 audio: speech::record::AudioStorage::Discard,
                 max_bytes: 1 << 20,
+                formulary: Vec::new(),
             },
         );
         let app = router(

@@ -1,6 +1,7 @@
 //! Dictation on the node: a recording about a patient (and a visit) is transcribed on this
 //! machine by the installed Whisper model, with the patient's record as vocabulary (their
-//! medications, problems, allergies and the names in the record), and the transcript is filed
+//! medications, problems, allergies and the names in the record) and the hospital's formulary
+//! (the drugs its store holds and prescribes, and a configured list), and the transcript is filed
 //! in the EHR as a preliminary `DocumentReference` (the recording dropped, inline or in a
 //! `Binary`, per configuration). Audio and text never leave the node: there is no network code
 //! here, and the node's text gate de-identifies transcripts like any other note before training.
@@ -9,6 +10,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -33,6 +35,10 @@ pub struct DictationConfig {
     /// Largest recording accepted, in MiB.
     #[serde(default = "default_max_mib")]
     pub max_mib: usize,
+    /// The hospital's formulary, beyond the drugs its store holds and prescribes: a text file,
+    /// one medication per line (a name such as `metformine`, or a display such as
+    /// `amLODIPine 2.5 MG Oral Tablet`), `#` comments.
+    pub formulary: Option<PathBuf>,
 }
 
 fn default_model() -> String {
@@ -83,15 +89,26 @@ pub struct DictationSettings {
     pub audio: AudioStorage,
     /// Largest recording accepted, in bytes.
     pub max_bytes: usize,
+    /// The configured formulary's names (the store's are added at each refresh).
+    pub formulary: Vec<String>,
 }
 
 impl DictationConfig {
-    /// Resolve: the model must be installed (the error says how to install it).
+    /// Resolve: the formulary file must be readable and the model installed (the error says how
+    /// to install it).
     pub fn resolve(&self) -> Result<DictationSettings, String> {
         let cache = self
             .models_dir
             .clone()
             .unwrap_or_else(speech::models::cache_dir);
+        let formulary = match &self.formulary {
+            Some(path) => speech::vocab::formulary_from_text(
+                &std::fs::read_to_string(path).map_err(|e| {
+                    format!("[dictation] formulary: reading {}: {e}", path.display())
+                })?,
+            ),
+            None => Vec::new(),
+        };
         let model_dir = speech::models::installed(&self.model, &cache)
             .map_err(|e| format!("[dictation]: {e}"))?;
         Ok(DictationSettings {
@@ -103,6 +120,7 @@ impl DictationConfig {
             language: self.language.clone(),
             audio: self.audio.into(),
             max_bytes: self.max_mib.saturating_mul(1 << 20),
+            formulary,
         })
     }
 }
@@ -193,6 +211,9 @@ const VOCABULARY_TYPES: [&str; 7] = [
     "Practitioner",
 ];
 
+/// How long the formulary read from the store is used before it is read again.
+const FORMULARY_REFRESH: Duration = Duration::from_secs(600);
+
 /// Speech-to-text into the record: the model is loaded on first use and kept; one recording
 /// is transcribed at a time (it takes the node's cores).
 pub struct Dictation {
@@ -200,6 +221,7 @@ pub struct Dictation {
     settings: DictationSettings,
     transcriber: tokio::sync::OnceCell<Arc<speech::Transcriber>>,
     one_at_a_time: tokio::sync::Semaphore,
+    formulary: tokio::sync::Mutex<Option<(Instant, Arc<Vec<String>>)>>,
 }
 
 impl Dictation {
@@ -210,6 +232,7 @@ impl Dictation {
             settings,
             transcriber: tokio::sync::OnceCell::new(),
             one_at_a_time: tokio::sync::Semaphore::new(1),
+            formulary: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -231,6 +254,29 @@ impl Dictation {
             })
             .await
             .cloned()
+    }
+
+    /// The hospital's formulary: the configured names and the drugs the store holds
+    /// (`Medication`) and prescribes (every MedicationRequest and MedicationStatement), read
+    /// again after [`FORMULARY_REFRESH`].
+    pub async fn formulary(&self) -> Result<Arc<Vec<String>>, DictationError> {
+        let mut cached = self.formulary.lock().await;
+        if let Some((read, names)) = cached.as_ref()
+            && read.elapsed() < FORMULARY_REFRESH
+        {
+            return Ok(names.clone());
+        }
+        let mut resources = Vec::new();
+        for kind in ["Medication", "MedicationRequest", "MedicationStatement"] {
+            resources.extend(ehr::gate::all_resources(&self.ehr, kind).await?);
+        }
+        let mut names = self.settings.formulary.clone();
+        names.extend(speech::vocab::formulary_names(&resources));
+        names.sort();
+        names.dedup();
+        let names = Arc::new(names);
+        *cached = Some((Instant::now(), names.clone()));
+        Ok(names)
     }
 
     /// The vocabulary of the patient's record; checks that the visit is the patient's.
@@ -294,6 +340,7 @@ impl Dictation {
             ));
         }
         let terms = self.vocabulary(&recording).await?;
+        let formulary = self.formulary().await?;
         let language = recording
             .language
             .clone()
@@ -305,7 +352,8 @@ impl Dictation {
             .await
             .map_err(|e| DictationError::Unavailable(e.to_string()))?;
         let options =
-            speech::TranscribeOptions::with_vocabulary(&language, terms, speech::VocabUse::Full);
+            speech::TranscribeOptions::with_vocabulary(&language, terms, speech::VocabUse::Full)
+                .with_formulary(formulary.to_vec());
         let (audio, transcribed) = tokio::task::spawn_blocking(move || {
             let samples = speech::audio::decode_16k(&recording.audio);
             let transcript = samples

@@ -129,6 +129,22 @@ async fn post(
     }
 }
 
+/// An EHR store in `dir` holding `resources`.
+async fn store_with(dir: &std::path::Path, resources: Vec<Value>) -> ehr::Store {
+    let url = format!("sqlite:{}", dir.join("ehr.sqlite").display());
+    let store = ehr::Store::open(&url).await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    for resource in resources {
+        let (kind, id) = (
+            resource["resourceType"].as_str().unwrap().to_string(),
+            resource["id"].as_str().unwrap().to_string(),
+        );
+        tx.update(&kind, &id, resource, None).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    store
+}
+
 async fn ids(store: &ehr::Store, kind: &str, criteria: &[(&str, &str)]) -> Vec<String> {
     let criteria: Vec<(String, String)> = criteria
         .iter()
@@ -146,17 +162,7 @@ async fn a_dictation_is_transcribed_on_the_node_into_the_visits_record() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", dir.path().join("ehr.sqlite").display());
-    let store = ehr::Store::open(&url).await.unwrap();
-    let mut tx = store.begin().await.unwrap();
-    for resource in record() {
-        let (kind, id) = (
-            resource["resourceType"].as_str().unwrap().to_string(),
-            resource["id"].as_str().unwrap().to_string(),
-        );
-        tx.update(&kind, &id, resource, None).await.unwrap();
-    }
-    tx.commit().await.unwrap();
+    let store = store_with(dir.path(), record()).await;
     let dictation = node::dictation::Dictation::new(
         store.clone(),
         node::dictation::DictationSettings {
@@ -165,6 +171,7 @@ async fn a_dictation_is_transcribed_on_the_node_into_the_visits_record() {
             language: "en".into(),
             audio: speech::record::AudioStorage::Binary,
             max_bytes: 1 << 20,
+            formulary: Vec::new(),
         },
     );
     let node_store = node::store::NodeStore::open(&dir.path().join("node"))
@@ -359,5 +366,49 @@ async fn a_dictation_is_transcribed_on_the_node_into_the_visits_record() {
     assert!(
         !out.to_lowercase().contains(&CANARY.to_lowercase()),
         "{out}"
+    );
+}
+
+#[tokio::test]
+async fn the_formulary_is_what_the_hospital_stocks_prescribes_and_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut resources = record();
+    resources.push(json!({"resourceType": "Medication", "id": "cefaclor", "status": "active",
+        "code": {"coding": [{"display": "Cefaclor 250 MG Oral Capsule"}]}}));
+    resources.push(json!({"resourceType": "MedicationStatement", "id": "s2", "status": "active",
+        "subject": {"reference": "Patient/p2"},
+        "medicationCodeableConcept": {"text": "Simvastatin 20 MG Oral Tablet"}}));
+    let store = store_with(dir.path(), resources).await;
+    let list = dir.path().join("formulary.txt");
+    std::fs::write(&list, "# the pharmacy's list\nramipril 5 MG Oral Capsule\nmetformin\n").unwrap();
+    let config = |list: &std::path::Path| -> node::dictation::DictationConfig {
+        toml::from_str(&format!(
+            "model = \"whisper-tiny.en\"\nmodels_dir = {:?}\nformulary = {:?}\n",
+            dir.path(),
+            list
+        ))
+        .unwrap()
+    };
+    let error = config(&dir.path().join("missing.txt")).resolve().unwrap_err();
+    assert!(error.contains("formulary") && error.contains("missing.txt"), "{error}");
+    // The list is read; the model is not installed, so settings are made by hand.
+    let error = config(&list).resolve().unwrap_err();
+    assert!(error.contains("whisper-tiny.en"), "{error}");
+    let listed = speech::vocab::formulary_from_text(&std::fs::read_to_string(&list).unwrap());
+    let dictation = node::dictation::Dictation::new(
+        store,
+        node::dictation::DictationSettings {
+            model_dir: dir.path().join("no-model"),
+            model: "whisper-tiny.en".into(),
+            language: "en".into(),
+            audio: speech::record::AudioStorage::Discard,
+            max_bytes: 1 << 20,
+            formulary: listed,
+        },
+    );
+    let formulary = dictation.formulary().await.unwrap();
+    assert_eq!(
+        *formulary,
+        ["atorvastatin", "cefaclor", "lisinopril", "metformin", "ramipril", "simvastatin"]
     );
 }

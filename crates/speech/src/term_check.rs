@@ -6,19 +6,28 @@
 //! tokens and the term's tokens, each followed by the next few heard tokens; the term replaces
 //! the words when its score, plus a prior for a name that is in the patient's record, is at
 //! least the heard words'. Whisper thus decides from the sound whether the term was said; words
-//! that only look alike on paper keep their spelling.
+//! that only look alike on paper keep their spelling. Where no record term sounds like the
+//! words, the hospital's formulary names are checked the same way, spelled close or not, with a
+//! smaller prior (a drug the hospital stocks, not one the patient takes); a word that is a
+//! formulary or record name as written is never replaced, by the check or by the search for
+//! absent terms.
 
 use crate::Result;
 use crate::decode::{Primed, TokenRules, WindowOptions, continue_window, log_softmax};
 use crate::model::{DecoderState, Whisper};
 use crate::tokenizer::Tokenizer;
-use crate::vocab::{Distance, Sound, closest_term, in_case, sounds, split_elision, word_letters};
+use crate::vocab::{Distance, Sound, closest_terms, in_case, sounds, split_elision, word_letters};
 use crate::wer::contains_term;
 use std::ops::Range;
 
 /// Log-probability (nats) granted to a term because it is in the patient's record, when the
 /// decoded words sound like it.
-pub const RECORD_PRIOR: f32 = 4.0;
+const RECORD_PRIOR: f32 = 4.0;
+/// The same for a name of the hospital's formulary that the record does not hold.
+const FORMULARY_PRIOR: f32 = 1.0;
+/// Formulary names checked at a word (the closest sounding): with a thousand names, the
+/// closest by spelling is not always the one said.
+const FORMULARY_CANDIDATES: usize = 3;
 /// The same for a record term forced where the decoded words do not sound like it (a term
 /// skipped, or written as something else): weaker evidence, a smaller prior.
 const ABSENT_PRIOR: f32 = 3.0;
@@ -41,10 +50,12 @@ const MOST_SKIPPED: usize = 4;
 /// Most heard words a forced term may replace when its reading is the heard one around it.
 const MOST_REPLACED: usize = 3;
 
-/// The record's terms, with their token sequences as a word (lower case and capitalised).
+/// The record's terms and the hospital's formulary.
 pub struct TermCheck {
     terms: Vec<String>,
-    prior: f32,
+    formulary: Vec<String>,
+    /// The letters of every record term and formulary name: words never replaced.
+    names: std::collections::HashSet<String>,
 }
 
 /// One window's decoder: the model and its tokenizer and rules, the decoder primed on the
@@ -71,6 +82,10 @@ struct Word {
     text: String,
 }
 
+/// A term that may replace the heard words at a word: the run's length in words, the term,
+/// and its prior.
+type Alternative<'s> = (usize, &'s Sound<'s>, f32);
+
 /// A replacement decided for one run of words.
 struct Swap {
     start: usize,
@@ -79,12 +94,23 @@ struct Swap {
 }
 
 impl TermCheck {
-    /// A check of `terms` (the record's vocabulary) with `prior` nats for a record term.
-    pub fn new(terms: &[String], prior: f32) -> TermCheck {
+    /// A check of `terms` (the record's vocabulary) and of the hospital's `formulary`.
+    pub fn new(terms: &[String], formulary: &[String]) -> TermCheck {
+        let names = terms
+            .iter()
+            .chain(formulary)
+            .filter_map(|t| name_letters(t))
+            .collect();
         TermCheck {
             terms: terms.to_vec(),
-            prior,
+            formulary: formulary.to_vec(),
+            names,
         }
+    }
+
+    /// The word is a record term or formulary name as written.
+    fn is_name(&self, letters: Option<&String>) -> bool {
+        letters.is_some_and(|l| self.names.contains(l))
     }
 
     /// Rechecks the window's decoded `tokens` (text and timestamps) against its audio: replaces
@@ -103,8 +129,9 @@ impl TermCheck {
         primed: &Primed,
         tokens: &mut Vec<u32>,
     ) -> Result<()> {
-        let sounds = sounds(&self.terms);
-        if sounds.is_empty() {
+        let record = sounds(&self.terms);
+        let formulary = sounds(&self.formulary);
+        if record.is_empty() && formulary.is_empty() {
             return Ok(());
         }
         let words = words(tok, tokens);
@@ -115,58 +142,88 @@ impl TermCheck {
             let term = in_case(term, first.starts_with(char::is_uppercase));
             tok.encode(&format!(" {elided}{term}"))
         };
-        // The closest sounding term at each word, if any.
-        let mut candidates: Vec<(usize, usize, &Sound)> = Vec::new();
+        // At each word, the closest sounding record term and formulary names, with their
+        // priors; runs holding a name as written are left alone.
+        let mut candidates: Vec<(usize, Vec<Alternative>)> = Vec::new();
         for i in 0..words.len() {
-            let check = |d: Distance, len: usize| {
-                d.sounds_alike() && !d.near(len) && contiguous(&words[i..i + len])
+            let checkable = |d: Distance, len: usize| {
+                d.sounds_alike()
+                    && contiguous(&words[i..i + len])
+                    && !heard[i..i + len].iter().any(|w| self.is_name(w.as_ref()))
             };
-            candidates
-                .extend(closest_term(&heard, i, &sounds, check).map(|(len, term)| (i, len, term)));
+            // Record terms spelled close are the text correction's; formulary names never are.
+            let record = closest_terms(
+                &heard,
+                i,
+                &record,
+                |d, len| checkable(d, len) && !d.near(len),
+                1,
+            );
+            let formulary = closest_terms(&heard, i, &formulary, checkable, FORMULARY_CANDIDATES);
+            let options: Vec<Alternative> = record
+                .into_iter()
+                .map(|(len, term)| (len, term, RECORD_PRIOR))
+                .chain(
+                    formulary
+                        .into_iter()
+                        .map(|(len, term)| (len, term, FORMULARY_PRIOR)),
+                )
+                .collect();
+            if !options.is_empty() {
+                candidates.push((i, options));
+            }
         }
-        let Some(last) = candidates.last().map(|c| words[c.0].start) else {
+        if candidates.is_empty() {
             return Ok(());
-        };
-        // One decoder pass over the tokens before the last candidate gives every candidate's
-        // context: the state cut at its start, and the logits there.
+        }
+        // One decoder pass over the window gives every candidate's context (the state cut at
+        // its start), the log-probabilities of the heard tokens, and of each term's first token.
         let mut read = primed.state.clone();
         let base = read.tokens_seen();
-        let rows: Vec<usize> = candidates
-            .iter()
-            .filter_map(|c| words[c.0].start.checked_sub(1))
-            .collect();
-        let logits = if last == 0 {
-            Vec::new()
-        } else {
-            model.decode(&mut read, &tokens[..last], &rows)?
-        };
+        let rows: Vec<usize> = (0..tokens.len()).collect();
+        let mut at = vec![log_softmax(&primed.logits)];
+        at.extend(
+            model
+                .decode(&mut read, tokens, &rows)?
+                .iter()
+                .map(|l| log_softmax(l)),
+        );
         let mut swaps: Vec<Swap> = Vec::new();
         let mut free = 0;
-        let mut row = 0;
-        for (i, len, term) in candidates {
-            let start = words[i].start;
-            let first = if start == 0 {
-                &primed.logits
-            } else {
-                row += 1;
-                &logits[row - 1]
-            };
+        for (i, options) in candidates {
             if i < free {
                 continue;
             }
-            let end = words[i + len - 1].end;
-            let candidate = spell(i, term.term);
-            let ctx = Context {
-                state: read.truncated(base + start)?,
-                first: log_softmax(first),
-            };
-            let heard_score = ctx.score(model, &with_following(tok, tokens, start..end, &[]))?;
-            let said_score =
-                ctx.score(model, &with_following(tok, tokens, start..end, &candidate))?;
-            if said_score + self.prior >= heard_score {
+            let start = words[i].start;
+            let context = read.truncated(base + start)?;
+            // The term whose reading beats the heard words by most, with its prior.
+            let mut best: Option<(f32, usize, Vec<u32>)> = None;
+            for (len, term, prior) in options {
+                let end = words[i + len - 1].end;
+                let heard: f32 = (start..end + following(tok, tokens, end))
+                    .map(|p| at[p][tokens[p] as usize])
+                    .sum();
+                let candidate = spell(i, term.term);
+                // The term's reading scores at most its first token's log-probability: most
+                // words that merely sound like a formulary name are settled without decoding.
+                if at[start][candidate[0] as usize] + prior < heard {
+                    continue;
+                }
+                let ctx = Context {
+                    state: context.clone(),
+                    first: at[start].clone(),
+                };
+                let said =
+                    ctx.score(model, &with_following(tok, tokens, start..end, &candidate))?;
+                let margin = said + prior - heard;
+                if margin >= 0.0 && best.as_ref().is_none_or(|b| margin > b.0) {
+                    best = Some((margin, len, candidate));
+                }
+            }
+            if let Some((_, len, candidate)) = best {
                 swaps.push(Swap {
                     start,
-                    end,
+                    end: words[i + len - 1].end,
                     tokens: candidate,
                 });
                 free = i + len;
@@ -197,8 +254,10 @@ impl TermCheck {
         } = *window;
         let eot = tok.special.eot;
         for _ in 0..MAX_TRIES {
-            let written = self.written(tok, tokens);
+            let written = names_in(tok, tokens, &self.terms);
             let absent: Vec<&String> = self.terms.iter().filter(|t| !written.contains(t)).collect();
+            // Formulary names heard: every reading keeps them.
+            let heard_names = names_in(tok, tokens, &self.formulary);
             let words = words(tok, tokens);
             if absent.is_empty() || words.is_empty() {
                 return Ok(());
@@ -247,9 +306,15 @@ impl TermCheck {
             // A reading of `said` nats (the model's own) in place of heard tokens of `heard`
             // nats: kept when it writes more record terms and scores best with their prior.
             let mut consider = |reading: Vec<u32>, said: f32, heard: f32| {
-                let gain = self.written(tok, &reading).len() as f32 - written.len() as f32;
+                let gain = names_in(tok, &reading, &self.terms).len() as f32 - written.len() as f32;
                 let margin = said + ABSENT_PRIOR * gain - heard;
-                if gain > 0.0 && margin >= 0.0 && best.as_ref().is_none_or(|b| margin > b.0) {
+                let keeps_names =
+                    || names_in(tok, &reading, &heard_names).len() == heard_names.len();
+                if gain > 0.0
+                    && margin >= 0.0
+                    && best.as_ref().is_none_or(|b| margin > b.0)
+                    && keeps_names()
+                {
                     best = Some((margin, reading));
                 }
             };
@@ -332,40 +397,47 @@ impl TermCheck {
         }
         Ok(())
     }
-
-    /// The record terms the window's text contains.
-    fn written(&self, tok: &Tokenizer, tokens: &[u32]) -> Vec<&String> {
-        let text: Vec<u32> = tokens
-            .iter()
-            .copied()
-            .filter(|&t| t < tok.special.eot)
-            .collect();
-        let text = tok.decode(&text);
-        self.terms
-            .iter()
-            .filter(|t| contains_term(&text, t))
-            .collect()
-    }
 }
 
-/// `replacement` (the heard `tokens[run]` when empty) followed by the next heard text tokens
-/// after the run.
+/// The `names` that the text of `tokens` contains.
+fn names_in<'n, N: AsRef<str>>(tok: &Tokenizer, tokens: &[u32], names: &'n [N]) -> Vec<&'n N> {
+    let text: Vec<u32> = tokens
+        .iter()
+        .copied()
+        .filter(|&t| t < tok.special.eot)
+        .collect();
+    let text = tok.decode(&text);
+    names
+        .iter()
+        .filter(|t| contains_term(&text, t.as_ref()))
+        .collect()
+}
+
+/// A name's letters as one heard word would have them (None for a name with a digit).
+fn name_letters(name: &str) -> Option<String> {
+    let words: Vec<&str> = name.split_whitespace().collect();
+    word_letters(&words).into_iter().collect()
+}
+
+/// How many heard text tokens after `end` both readings of a run must explain (at most
+/// [`FOLLOWING_TOKENS`]).
+fn following(tok: &Tokenizer, tokens: &[u32], end: usize) -> usize {
+    tokens[end..]
+        .iter()
+        .take_while(|&&t| t < tok.special.eot)
+        .take(FOLLOWING_TOKENS)
+        .count()
+}
+
+/// `replacement` followed by the next heard text tokens after the run.
 fn with_following(
     tok: &Tokenizer,
     tokens: &[u32],
     run: Range<usize>,
     replacement: &[u32],
 ) -> Vec<u32> {
-    let read = if replacement.is_empty() {
-        &tokens[run.clone()]
-    } else {
-        replacement
-    };
-    let following = tokens[run.end..]
-        .iter()
-        .take_while(|&&t| t < tok.special.eot)
-        .take(FOLLOWING_TOKENS);
-    read.iter().chain(following).copied().collect()
+    let after = &tokens[run.end..run.end + following(tok, tokens, run.end)];
+    replacement.iter().chain(after).copied().collect()
 }
 
 /// The decoder after the tokens before a run: its state and next-token log-probabilities.
@@ -530,6 +602,24 @@ mod tests {
         assert_eq!(words[0].start, 1);
         let last = &words[4];
         assert_eq!(tok.decode(&tokens[last.start..last.end]), " home-pursole");
+    }
+
+    #[test]
+    fn words_that_are_record_or_formulary_names_as_written_are_protected() {
+        let check = TermCheck::new(
+            &["penicillin v".into(), "azithromycin".into()],
+            &["acetaminophen".into(), "insulin lispro".into()],
+        );
+        let heard = word_letters(&[
+            "Acetaminophen,",
+            "azithromycin",
+            "l'acetaminophen",
+            "insulin",
+        ]);
+        assert!(heard[..3].iter().all(|w| check.is_name(w.as_ref())));
+        // A word of a longer name, a near miss and a dose are not names.
+        let other = word_letters(&["insulin", "penicillin", "acetaminofen", "500mg"]);
+        assert!(!other.iter().any(|w| check.is_name(w.as_ref())));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use crate::decode::{TokenRules, WINDOW_STEPS, WindowOptions, WindowResult, decode_window, prime};
 use crate::mel::{HOP, LogMel, WINDOW_FRAMES};
 use crate::model::Whisper;
-use crate::term_check::{RECORD_PRIOR, TermCheck, Window};
+use crate::term_check::{TermCheck, Window};
 use crate::tokenizer::Tokenizer;
 use crate::vad::{VadOptions, speech_regions};
 use crate::vocab::{Bias, corrected_words, prompt_text};
@@ -22,6 +22,11 @@ pub struct TranscribeOptions {
     pub language: String,
     /// The record's vocabulary (drug names, problems, allergies).
     pub terms: Vec<String>,
+    /// The hospital's formulary: drug names that a dictation may name though the record does
+    /// not (a new prescription). Used by the check on the audio only, with a smaller prior than
+    /// a record term's (never by spelling alone: with a thousand names, ordinary words such as
+    /// "medicine" spell like one); a formulary name written is never replaced.
+    pub formulary: Vec<String>,
     /// Put the vocabulary in the prompt.
     pub prompt_terms: bool,
     /// Logit bonus for continuing a vocabulary word (0: none).
@@ -42,6 +47,7 @@ impl Default for TranscribeOptions {
         TranscribeOptions {
             language: "en".into(),
             terms: Vec::new(),
+            formulary: Vec::new(),
             prompt_terms: true,
             bias_bonus: crate::vocab::DEFAULT_BONUS,
             correct_terms: true,
@@ -85,6 +91,11 @@ impl TranscribeOptions {
             check_terms: vocab == VocabUse::Full,
             ..defaults
         }
+    }
+
+    /// These options with the hospital's `formulary`, used where the record's terms are checked.
+    pub fn with_formulary(self, formulary: Vec<String>) -> Self {
+        TranscribeOptions { formulary, ..self }
     }
 }
 
@@ -194,8 +205,8 @@ impl Transcriber {
         };
         let bias = (opts.bias_bonus > 0.0 && !opts.terms.is_empty())
             .then(|| Bias::new(&self.tok, &opts.terms, opts.bias_bonus));
-        let check = (opts.check_terms && !opts.terms.is_empty())
-            .then(|| TermCheck::new(&opts.terms, RECORD_PRIOR));
+        let check = (opts.check_terms && !(opts.terms.is_empty() && opts.formulary.is_empty()))
+            .then(|| TermCheck::new(&opts.terms, &opts.formulary));
         let vocab = WindowVocab {
             bias: bias.as_ref(),
             check: check.as_ref(),

