@@ -182,7 +182,10 @@ fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let tally = evaluate(
         &transcriber,
         &clips,
-        |clip| args.model.options(&clip.lang, clip.terms.clone(), &formulary),
+        |clip| {
+            args.model
+                .options(&clip.lang, clip.terms.clone(), &formulary)
+        },
         recall_list.as_deref(),
         |result, (e, n)| {
             eprintln!("{}\t{e}/{n}\t{}", result.file, result.hypothesis);

@@ -102,11 +102,11 @@ impl DictationConfig {
             .clone()
             .unwrap_or_else(speech::models::cache_dir);
         let formulary = match &self.formulary {
-            Some(path) => speech::vocab::formulary_from_text(
-                &std::fs::read_to_string(path).map_err(|e| {
+            Some(path) => {
+                speech::vocab::formulary_from_text(&std::fs::read_to_string(path).map_err(|e| {
                     format!("[dictation] formulary: reading {}: {e}", path.display())
-                })?,
-            ),
+                })?)
+            }
             None => Vec::new(),
         };
         let model_dir = speech::models::installed(&self.model, &cache)
@@ -257,8 +257,8 @@ impl Dictation {
     }
 
     /// The hospital's formulary: the configured names and the drugs the store holds
-    /// (`Medication`) and prescribes (every MedicationRequest and MedicationStatement), read
-    /// again after [`FORMULARY_REFRESH`].
+    /// (`Medication`) and prescribes (every MedicationRequest), read again after
+    /// [`FORMULARY_REFRESH`].
     pub async fn formulary(&self) -> Result<Arc<Vec<String>>, DictationError> {
         let mut cached = self.formulary.lock().await;
         if let Some((read, names)) = cached.as_ref()
@@ -267,7 +267,7 @@ impl Dictation {
             return Ok(names.clone());
         }
         let mut resources = Vec::new();
-        for kind in ["Medication", "MedicationRequest", "MedicationStatement"] {
+        for kind in ["Medication", "MedicationRequest"] {
             resources.extend(ehr::gate::all_resources(&self.ehr, kind).await?);
         }
         let mut names = self.settings.formulary.clone();

@@ -373,14 +373,22 @@ async fn a_dictation_is_transcribed_on_the_node_into_the_visits_record() {
 async fn the_formulary_is_what_the_hospital_stocks_prescribes_and_lists() {
     let dir = tempfile::tempdir().unwrap();
     let mut resources = record();
-    resources.push(json!({"resourceType": "Medication", "id": "cefaclor", "status": "active",
-        "code": {"coding": [{"display": "Cefaclor 250 MG Oral Capsule"}]}}));
-    resources.push(json!({"resourceType": "MedicationStatement", "id": "s2", "status": "active",
-        "subject": {"reference": "Patient/p2"},
-        "medicationCodeableConcept": {"text": "Simvastatin 20 MG Oral Tablet"}}));
+    resources.push(
+        json!({"resourceType": "Medication", "id": "cefaclor", "status": "active",
+        "code": {"coding": [{"display": "Cefaclor 250 MG Oral Capsule"}]}}),
+    );
+    resources.push(
+        json!({"resourceType": "MedicationRequest", "id": "m9", "status": "active",
+        "intent": "order", "subject": {"reference": "Patient/p2"},
+        "medicationCodeableConcept": {"text": "Simvastatin 20 MG Oral Tablet"}}),
+    );
     let store = store_with(dir.path(), resources).await;
     let list = dir.path().join("formulary.txt");
-    std::fs::write(&list, "# the pharmacy's list\nramipril 5 MG Oral Capsule\nmetformin\n").unwrap();
+    std::fs::write(
+        &list,
+        "# the pharmacy's list\nramipril 5 MG Oral Capsule\nmetformin\n",
+    )
+    .unwrap();
     let config = |list: &std::path::Path| -> node::dictation::DictationConfig {
         toml::from_str(&format!(
             "model = \"whisper-tiny.en\"\nmodels_dir = {:?}\nformulary = {:?}\n",
@@ -389,8 +397,13 @@ async fn the_formulary_is_what_the_hospital_stocks_prescribes_and_lists() {
         ))
         .unwrap()
     };
-    let error = config(&dir.path().join("missing.txt")).resolve().unwrap_err();
-    assert!(error.contains("formulary") && error.contains("missing.txt"), "{error}");
+    let error = config(&dir.path().join("missing.txt"))
+        .resolve()
+        .unwrap_err();
+    assert!(
+        error.contains("formulary") && error.contains("missing.txt"),
+        "{error}"
+    );
     // The list is read; the model is not installed, so settings are made by hand.
     let error = config(&list).resolve().unwrap_err();
     assert!(error.contains("whisper-tiny.en"), "{error}");
@@ -409,6 +422,13 @@ async fn the_formulary_is_what_the_hospital_stocks_prescribes_and_lists() {
     let formulary = dictation.formulary().await.unwrap();
     assert_eq!(
         *formulary,
-        ["atorvastatin", "cefaclor", "lisinopril", "metformin", "ramipril", "simvastatin"]
+        [
+            "atorvastatin",
+            "cefaclor",
+            "lisinopril",
+            "metformin",
+            "ramipril",
+            "simvastatin"
+        ]
     );
 }

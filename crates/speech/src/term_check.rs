@@ -17,7 +17,7 @@ use crate::decode::{Primed, TokenRules, WindowOptions, continue_window, log_soft
 use crate::model::{DecoderState, Whisper};
 use crate::tokenizer::Tokenizer;
 use crate::vocab::{Distance, Sound, closest_terms, in_case, sounds, split_elision, word_letters};
-use crate::wer::contains_term;
+use crate::wer::terms_in;
 use std::ops::Range;
 
 /// Log-probability (nats) granted to a term because it is in the patient's record, when the
@@ -406,11 +406,7 @@ fn names_in<'n, N: AsRef<str>>(tok: &Tokenizer, tokens: &[u32], names: &'n [N]) 
         .copied()
         .filter(|&t| t < tok.special.eot)
         .collect();
-    let text = tok.decode(&text);
-    names
-        .iter()
-        .filter(|t| contains_term(&text, t.as_ref()))
-        .collect()
+    terms_in(&tok.decode(&text), names).collect()
 }
 
 /// A name's letters as one heard word would have them (None for a name with a digit).

@@ -51,15 +51,30 @@ pub fn word_errors(reference: &str, hypothesis: &str) -> (usize, usize) {
 
 /// Whether a term (normalised, possibly several words) occurs in a transcript.
 pub fn contains_term(transcript: &str, term: &str) -> bool {
-    // Accents and elisions (`l'oméprazole`) do not hide a term.
-    let fold = |t: &str| {
-        t.to_lowercase()
-            .chars()
-            .map(|c| if c == '\'' { ' ' } else { unaccented(c) })
-            .collect::<String>()
-    };
-    let (words, term) = (normalise(&fold(transcript)), normalise(&fold(term)));
-    !term.is_empty() && words.windows(term.len()).any(|w| w == term.as_slice())
+    terms_in(transcript, &[term]).next().is_some()
+}
+
+/// The `terms` (normalised, possibly several words) that occur in a transcript, in order; the
+/// transcript is normalised once.
+pub fn terms_in<'t, T: AsRef<str>>(
+    transcript: &str,
+    terms: &'t [T],
+) -> impl Iterator<Item = &'t T> + 't {
+    let words = folded_words(transcript);
+    terms.iter().filter(move |term| {
+        let term = folded_words(term.as_ref());
+        !term.is_empty() && words.windows(term.len()).any(|w| w == term.as_slice())
+    })
+}
+
+/// Normalised words, accents and elisions (`l'oméprazole`) folded so they do not hide a term.
+fn folded_words(text: &str) -> Vec<String> {
+    let folded: String = text
+        .to_lowercase()
+        .chars()
+        .map(|c| if c == '\'' { ' ' } else { unaccented(c) })
+        .collect();
+    normalise(&folded)
 }
 
 /// The lower-case letter without its accent (`é` -> `e`, `ç` -> `c`); any other character
