@@ -178,16 +178,11 @@ impl TermCheck {
         }
         // One decoder pass over the window gives every candidate's context (the state cut at
         // its start), the log-probabilities of the heard tokens, and of each term's first token.
-        let mut read = primed.state.clone();
-        let base = read.tokens_seen();
-        let rows: Vec<usize> = (0..tokens.len()).collect();
-        let mut at = vec![log_softmax(&primed.logits)];
-        at.extend(
-            model
-                .decode(&mut read, tokens, &rows)?
-                .iter()
-                .map(|l| log_softmax(l)),
-        );
+        let Read {
+            state: read,
+            base,
+            at,
+        } = Read::window(model, primed, tokens)?;
         let mut swaps: Vec<Swap> = Vec::new();
         let mut free = 0;
         for (i, options) in candidates {
@@ -263,16 +258,11 @@ impl TermCheck {
                 return Ok(());
             }
             // One pass over the window: the log-probabilities at each position.
-            let mut read = primed.state.clone();
-            let base = read.tokens_seen();
-            let rows: Vec<usize> = (0..tokens.len()).collect();
-            let mut at = vec![log_softmax(&primed.logits)];
-            at.extend(
-                model
-                    .decode(&mut read, tokens, &rows)?
-                    .iter()
-                    .map(|l| log_softmax(l)),
-            );
+            let Read {
+                state: read,
+                base,
+                mut at,
+            } = Read::window(model, primed, tokens)?;
             let end = tokens.len();
             // Log-probability of the heard tokens from each position to the end of text.
             let mut rest = vec![at[end][eot as usize]; end + 1];
@@ -434,6 +424,32 @@ fn with_following(
 ) -> Vec<u32> {
     let after = &tokens[run.end..run.end + following(tok, tokens, run.end)];
     replacement.iter().chain(after).copied().collect()
+}
+
+/// One decoder pass over a window's tokens.
+struct Read {
+    /// The decoder after every token.
+    state: DecoderState,
+    /// Tokens it had seen before the window's (the start sequence and prompt).
+    base: usize,
+    /// Log-probabilities of each position's token (`at[i]` for `tokens[i]`), and after the last.
+    at: Vec<Vec<f32>>,
+}
+
+impl Read {
+    fn window(model: &Whisper, primed: &Primed, tokens: &[u32]) -> Result<Read> {
+        let mut state = primed.state.clone();
+        let base = state.tokens_seen();
+        let rows: Vec<usize> = (0..tokens.len()).collect();
+        let mut at = vec![log_softmax(&primed.logits)];
+        at.extend(
+            model
+                .decode(&mut state, tokens, &rows)?
+                .iter()
+                .map(|l| log_softmax(l)),
+        );
+        Ok(Read { state, base, at })
+    }
 }
 
 /// The decoder after the tokens before a run: its state and next-token log-probabilities.

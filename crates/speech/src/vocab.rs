@@ -418,13 +418,16 @@ impl Run {
         self.key.len().abs_diff(term.key.len()) as f32 > CHECK_KEY_DISTANCE * term.key.len() as f32
     }
 
-    fn distance(&self, term: &Sound) -> Distance {
-        Distance {
-            sound: self.sound(term),
+    /// The distance from the term; None beyond [`CHECK_KEY_DISTANCE`] in sound (the spelling
+    /// is then not compared).
+    fn distance(&self, term: &Sound) -> Option<Distance> {
+        let sound = self.sound(term);
+        (sound <= CHECK_KEY_DISTANCE).then(|| Distance {
+            sound,
             spelling: edit_distance(self.letters.as_bytes(), &term.spelling) as f32
                 / term.spelling.len() as f32,
             same_start: term.key.len() >= SAME_START_BELOW || self.key.first() == term.key.first(),
-        }
+        })
     }
 }
 
@@ -507,7 +510,9 @@ pub(crate) fn closest_terms<'t, 'a>(
             if len > term.words + 2 || run.out_of_reach(term) {
                 continue;
             }
-            let d = run.distance(term);
+            let Some(d) = run.distance(term) else {
+                continue;
+            };
             let nearer_tail = tail
                 .as_ref()
                 .is_some_and(|tail| tail.sound(term) <= d.sound);
