@@ -34,8 +34,8 @@ pub struct ModelArgs {
     #[arg(long, value_enum, default_value_t = Vocab::Full)]
     pub vocab: Vocab,
     /// The hospital's formulary: one medication per line (a name, or a display such as
-    /// `amLODIPine 2.5 MG Oral Tablet`); its names are corrected and checked like the record's
-    /// (with `--vocab full`), never prompted.
+    /// `amLODIPine 2.5 MG Oral Tablet`); its names are checked on the audio like the record's
+    /// (with `--vocab full`), with a smaller prior, never prompted nor corrected by spelling.
     #[arg(long)]
     pub formulary: Option<PathBuf>,
 }

@@ -54,6 +54,10 @@ const MOST_REPLACED: usize = 3;
 pub struct TermCheck {
     terms: Vec<String>,
     formulary: Vec<String>,
+    /// The record's terms as the matching sees them.
+    record_sounds: Vec<Sound>,
+    /// The formulary's names as the matching sees them.
+    formulary_sounds: Vec<Sound>,
     /// The letters of every record term and formulary name: words never replaced.
     names: std::collections::HashSet<String>,
 }
@@ -84,7 +88,7 @@ struct Word {
 
 /// A term that may replace the heard words at a word: the run's length in words, the term,
 /// and its prior.
-type Alternative<'s> = (usize, &'s Sound<'s>, f32);
+type Alternative<'s> = (usize, &'s Sound, f32);
 
 /// A replacement decided for one run of words.
 struct Swap {
@@ -104,6 +108,8 @@ impl TermCheck {
         TermCheck {
             terms: terms.to_vec(),
             formulary: formulary.to_vec(),
+            record_sounds: sounds(terms),
+            formulary_sounds: sounds(formulary),
             names,
         }
     }
@@ -129,14 +135,13 @@ impl TermCheck {
         primed: &Primed,
         tokens: &mut Vec<u32>,
     ) -> Result<()> {
-        let record = sounds(&self.terms);
-        let formulary = sounds(&self.formulary);
-        if record.is_empty() && formulary.is_empty() {
+        if self.record_sounds.is_empty() && self.formulary_sounds.is_empty() {
             return Ok(());
         }
         let words = words(tok, tokens);
         let texts: Vec<&str> = words.iter().map(|w| w.text.as_str()).collect();
         let heard = word_letters(&texts);
+        let named: Vec<bool> = heard.iter().map(|w| self.is_name(w.as_ref())).collect();
         let spell = |i: usize, term: &str| {
             let (elided, first) = split_elision(texts[i]);
             let term = in_case(term, first.starts_with(char::is_uppercase));
@@ -149,17 +154,23 @@ impl TermCheck {
             let checkable = |d: Distance, len: usize| {
                 d.sounds_alike()
                     && contiguous(&words[i..i + len])
-                    && !heard[i..i + len].iter().any(|w| self.is_name(w.as_ref()))
+                    && !named[i..i + len].contains(&true)
             };
             // Record terms spelled close are the text correction's; formulary names never are.
             let record = closest_terms(
                 &heard,
                 i,
-                &record,
+                &self.record_sounds,
                 |d, len| checkable(d, len) && !d.near(len),
                 1,
             );
-            let formulary = closest_terms(&heard, i, &formulary, checkable, FORMULARY_CANDIDATES);
+            let formulary = closest_terms(
+                &heard,
+                i,
+                &self.formulary_sounds,
+                checkable,
+                FORMULARY_CANDIDATES,
+            );
             let options: Vec<Alternative> = record
                 .into_iter()
                 .map(|(len, term)| (len, term, RECORD_PRIOR))
@@ -198,7 +209,7 @@ impl TermCheck {
                 let heard: f32 = (start..end + following(tok, tokens, end))
                     .map(|p| at[p][tokens[p] as usize])
                     .sum();
-                let candidate = spell(i, term.term);
+                let candidate = spell(i, &term.term);
                 // The term's reading scores at most its first token's log-probability: most
                 // words that merely sound like a formulary name are settled without decoding.
                 if at[start][candidate[0] as usize] + prior < heard {

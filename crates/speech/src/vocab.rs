@@ -332,9 +332,9 @@ fn edit_distance(a: &[u8], b: &[u8]) -> usize {
 }
 
 /// A record term as the near-miss matching sees it.
-pub(crate) struct Sound<'a> {
+pub(crate) struct Sound {
     /// The term as written in the record.
-    pub term: &'a str,
+    pub term: String,
     key: Vec<u8>,
     spelling: Vec<u8>,
     /// Words in the term.
@@ -342,13 +342,13 @@ pub(crate) struct Sound<'a> {
 }
 
 /// The terms long enough to be matched (five letters or more, no digit).
-pub(crate) fn sounds(terms: &[String]) -> Vec<Sound<'_>> {
+pub(crate) fn sounds(terms: &[String]) -> Vec<Sound> {
     terms
         .iter()
         .filter_map(|t| {
             let l = letters(t)?;
             (l.len() >= MIN_TERM_LETTERS).then(|| Sound {
-                term: t.trim(),
+                term: t.trim().to_string(),
                 key: phonetic_key(&l),
                 spelling: l.into_bytes(),
                 words: t.split_whitespace().count(),
@@ -458,7 +458,7 @@ pub fn corrected_words(words: &[&str], terms: &[String]) -> Vec<Option<String>> 
     while i < words.len() {
         match closest_terms(&heard, i, &sounds, |d, len| d.near(len), 1).pop() {
             Some((len, term)) => {
-                let term = term.term;
+                let term = term.term.as_str();
                 let span = &words[i..i + len];
                 let (elided, first) = split_elision(span[0]);
                 let lead: String = elided
@@ -490,13 +490,13 @@ pub fn corrected_words(words: &[&str], terms: &[String]) -> Vec<Option<String>> 
 /// `accept` takes, closest first, each with its closest run's length in words; ties go to the
 /// earlier term, then the shorter run. A run whose tail (without its first word) is at least as
 /// close is not the term's (`and simvastatin` is `and` + the term).
-pub(crate) fn closest_terms<'t, 'a>(
+pub(crate) fn closest_terms<'t>(
     heard: &[Option<String>],
     i: usize,
-    sounds: &'t [Sound<'a>],
+    sounds: &'t [Sound],
     accept: impl Fn(Distance, usize) -> bool,
     most: usize,
-) -> Vec<(usize, &'t Sound<'a>)> {
+) -> Vec<(usize, &'t Sound)> {
     let longest = sounds.iter().map(|t| t.words + 2).max().unwrap_or(0);
     let mut found: Vec<(f32, usize, usize)> = Vec::new();
     for len in 1..=longest.min(heard.len() - i) {
