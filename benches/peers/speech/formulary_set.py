@@ -7,7 +7,10 @@ Writes to OUT_DIR:
 - `full.tsv`: the clips of the given sets with their whole record (`terms`), paths absolute;
 - `held.tsv`: the same clips, each record without the drugs its reference names (a new
   prescription: the formulary is the only source of their spelling). A drug is a term found in
-  the formulary of the clip's language (FORMULARY_EN, FORMULARY_FR).
+  the formulary of the clip's language (FORMULARY_EN, FORMULARY_FR);
+- `other.tsv`: the same clips, each with the record of the next clip of its set and language
+  (cyclic), less the terms its reference says: every term is unsaid, and `speech_bench eval`'s
+  `unsaid_terms_written` counts the names written that were not said.
 
 usage: python3 formulary_set.py SYNTHEA_DIR FORMULARY_EN OUT_DIR SET_DIR...
 """
@@ -47,20 +50,26 @@ def main(synthea, formulary_en, out, sets):
     drugs = {"en": {fold(l) for l in open(formulary_en) if l.strip() and not l.startswith("#")},
              "fr": {fold(n) for n in french}}
     header = "file\tlang\treference\tterms\n"
-    with open(os.path.join(out, "full.tsv"), "w") as full, open(os.path.join(out, "held.tsv"), "w") as held:
-        full.write(header)
-        held.write(header)
-        for folder in sets:
-            manifest = os.path.join(folder, "manifest.tsv")
-            for row in csv.DictReader(open(manifest), delimiter="\t", quoting=csv.QUOTE_NONE):
-                terms = [t.strip() for t in row["terms"].split(";") if t.strip()]
-                if not terms:
-                    continue
-                kept = [t for t in terms
-                        if not (says(row["reference"], t) and fold(t) in drugs[row["lang"]])]
-                path = os.path.abspath(os.path.join(folder, row["file"]))
-                full.write(f"{path}\t{row['lang']}\t{row['reference']}\t{'; '.join(terms)}\n")
-                held.write(f"{path}\t{row['lang']}\t{row['reference']}\t{'; '.join(kept)}\n")
+    files = {name: open(os.path.join(out, f"{name}.tsv"), "w") for name in ("full", "held", "other")}
+    for f in files.values():
+        f.write(header)
+    for folder in sets:
+        manifest = os.path.join(folder, "manifest.tsv")
+        rows = []
+        for row in csv.DictReader(open(manifest), delimiter="\t", quoting=csv.QUOTE_NONE):
+            row["terms"] = [t.strip() for t in row["terms"].split(";") if t.strip()]
+            if row["terms"]:
+                rows.append(row)
+        for i, row in enumerate(rows):
+            terms, reference = row["terms"], row["reference"]
+            kept = [t for t in terms if not (says(reference, t) and fold(t) in drugs[row["lang"]])]
+            same_lang = [r for r in rows[i + 1:] + rows[:i] if r["lang"] == row["lang"]]
+            other = [t for t in (same_lang[0]["terms"] if same_lang else []) if not says(reference, t)]
+            path = os.path.abspath(os.path.join(folder, row["file"]))
+            for name, listed in (("full", terms), ("held", kept), ("other", other)):
+                files[name].write(f"{path}\t{row['lang']}\t{reference}\t{'; '.join(listed)}\n")
+    for f in files.values():
+        f.close()
 
 
 if __name__ == "__main__":

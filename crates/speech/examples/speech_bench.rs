@@ -12,7 +12,8 @@
 //! ```
 //!
 //! `eval` prints the same JSON summary as `cohort speech eval` and one line per clip on stderr;
-//! `--formulary` gives every clip the hospital's formulary (one name per line), `--recall` scores
+//! `--formulary` gives every clip the hospital's formulary (one medication per line, read as the
+//! node reads it: `vocab::formulary_from_text`), `--recall` scores
 //! recall on these terms instead of each clip's own.
 
 use speech::eval::{evaluate, read_manifest};
@@ -93,15 +94,15 @@ fn eval(
         .into_iter()
         .filter(|c| flag("--lang").is_none_or(|l| l == c.lang))
         .collect();
-    let names = |flag_name: &str| -> Result<Vec<String>, std::io::Error> {
-        flag(flag_name).map_or(Ok(Vec::new()), |path| {
-            Ok(speech::vocab::terms_from_text(&std::fs::read_to_string(
-                path,
-            )?))
-        })
-    };
-    let formulary = names("--formulary")?;
-    let recall = names("--recall")?;
+    let read =
+        |flag_name: &str, parse: fn(&str) -> Vec<String>| -> Result<Vec<String>, std::io::Error> {
+            flag(flag_name).map_or(Ok(Vec::new()), |path| {
+                Ok(parse(&std::fs::read_to_string(path)?))
+            })
+        };
+    // The formulary is read as the node and `cohort speech --formulary` read it.
+    let formulary = read("--formulary", speech::vocab::formulary_from_text)?;
+    let recall = read("--recall", speech::vocab::terms_from_text)?;
     let transcriber =
         Transcriber::load(&models::installed(model, cache)?, &candle_core::Device::Cpu)?;
     let mut out = flag("--out").map(std::fs::File::create).transpose()?;

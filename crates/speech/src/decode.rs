@@ -17,6 +17,10 @@ pub struct TokenRules {
     pub suppress_ids: Vec<u32>,
     /// Tokens not sampled first (space, end of text).
     pub suppress_ids_begin: Vec<u32>,
+    /// The cross-attention heads (decoder layer, head) that follow the audio token by token
+    /// (the package's `alignment_heads`); empty: every head of the decoder's second half.
+    #[serde(default)]
+    pub alignment_heads: Vec<(usize, usize)>,
 }
 
 /// Options of one window's decoding.
@@ -337,6 +341,7 @@ mod tests {
         )
         .unwrap();
         let rules = TokenRules {
+            alignment_heads: Vec::new(),
             multilingual: true,
             suppress_ids: vec![tok.special.sot, tok.special.sot_prev],
             suppress_ids_begin: vec![b' ' as u32, tok.special.eot],

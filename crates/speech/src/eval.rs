@@ -137,6 +137,10 @@ pub struct Tally {
     pub hits: usize,
     /// Terms in the references.
     pub wanted: usize,
+    /// The clips' terms that their references do not contain.
+    pub unsaid: usize,
+    /// Of these, the terms the transcripts contain: names written that were not said.
+    pub unsaid_written: usize,
     /// Processing seconds.
     pub seconds: f64,
     /// Audio seconds.
@@ -144,12 +148,19 @@ pub struct Tally {
 }
 
 impl Tally {
-    /// Adds a clip's result; the recall is measured on `terms` that its reference contains.
+    /// Adds a clip's result; the recall is measured on `terms` that its reference contains, and
+    /// the others written in the transcript are counted as unsaid names written.
     pub fn add(&mut self, result: &ClipResult, terms: &[String]) -> (usize, usize) {
         let (e, n) = word_errors(&result.reference, &result.hypothesis);
-        for term in terms.iter().filter(|t| contains_term(&result.reference, t)) {
-            self.wanted += 1;
-            self.hits += usize::from(contains_term(&result.hypothesis, term));
+        for term in terms {
+            let written = usize::from(contains_term(&result.hypothesis, term));
+            if contains_term(&result.reference, term) {
+                self.wanted += 1;
+                self.hits += written;
+            } else {
+                self.unsaid += 1;
+                self.unsaid_written += written;
+            }
         }
         self.clips += 1;
         self.errors += e;
@@ -183,7 +194,8 @@ impl Tally {
         serde_json::json!({
             "clips": self.clips, "words": self.words, "errors": self.errors, "wer": self.wer(),
             "term_recall": self.recall(), "terms_found": self.hits,
-            "terms_in_references": self.wanted, "audio_seconds": self.audio_seconds,
+            "terms_in_references": self.wanted, "terms_unsaid": self.unsaid,
+            "unsaid_terms_written": self.unsaid_written, "audio_seconds": self.audio_seconds,
             "seconds": self.seconds, "rtf": self.rtf(),
         })
     }
@@ -218,7 +230,7 @@ mod tests {
             file: "a.wav".into(),
             lang: "en".into(),
             reference: "start metformin and lisinopril".into(),
-            hypothesis: "start met forming and lisinopril".into(),
+            hypothesis: "start met forming and lisinopril then aspirin".into(),
             seconds: 1.0,
             audio_seconds: 4.0,
         };
@@ -227,9 +239,10 @@ mod tests {
             "lisinopril".into(),
             "aspirin".into(),
         ];
-        assert_eq!(tally.add(&result, &terms), (2, 4));
+        assert_eq!(tally.add(&result, &terms), (4, 4));
         assert_eq!((tally.hits, tally.wanted), (1, 2));
-        assert_eq!((tally.wer(), tally.recall(), tally.rtf()), (0.5, 0.5, 0.25));
+        assert_eq!((tally.unsaid, tally.unsaid_written), (1, 1));
+        assert_eq!((tally.wer(), tally.recall(), tally.rtf()), (1.0, 0.5, 0.25));
         assert!(Tally::default().recall().is_nan());
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! Audio and text never leave this crate's caller: there is no network code here.
 
+pub mod align;
 pub mod audio;
 pub mod ct2;
 pub mod decode;

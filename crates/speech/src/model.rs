@@ -403,11 +403,52 @@ impl Whisper {
         rows: &[usize],
     ) -> Result<Vec<Vec<f32>>> {
         let t = tokens.len();
-        if state.offset + t > self.config.n_text_ctx {
-            return Err(Error::Invalid("decoder context exceeded".into()));
-        }
         if let Some(&bad) = rows.iter().find(|&&r| r >= t) {
             return Err(Error::Invalid(format!("logits of position {bad} of {t}")));
+        }
+        let x = self.forward(state, tokens, &[], &mut Vec::new())?;
+        let index: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+        let x = x
+            .squeeze(0)?
+            .index_select(&Tensor::new(index.as_slice(), &self.device)?, 0)?;
+        let x = self.dec_ln.forward(&x)?;
+        match &self.projection {
+            Some(p) => Ok(x.to_vec2::<f32>()?.iter().map(|r| p.mul_vec(r)).collect()),
+            None => Ok(x.matmul(&self.embedding.t()?)?.to_vec2()?),
+        }
+    }
+
+    /// The cross-attention weights of `heads` (decoder layer, head) while reading `tokens`
+    /// after `state` (left as it was): per head, one row per token over the audio positions
+    /// (20 ms each).
+    pub fn cross_attention(
+        &self,
+        state: &DecoderState,
+        tokens: &[u32],
+        heads: &[(usize, usize)],
+    ) -> Result<Vec<Vec<Vec<f32>>>> {
+        if let Some(bad) = heads.iter().find(|&&(layer, head)| {
+            layer >= self.config.decoder_layers || head >= self.config.decoder_heads
+        }) {
+            return Err(Error::Model(format!("no cross-attention head {bad:?}")));
+        }
+        let mut weights = Vec::new();
+        self.forward(&mut state.clone(), tokens, heads, &mut weights)?;
+        weights.iter().map(|w| Ok(w.to_vec2::<f32>()?)).collect()
+    }
+
+    /// The decoder's blocks over `tokens` after `state`: the last hidden states (1, t, d), and
+    /// the cross-attention weights (t, audio positions) of `heads` pushed to `weights`.
+    fn forward(
+        &self,
+        state: &mut DecoderState,
+        tokens: &[u32],
+        heads: &[(usize, usize)],
+        weights: &mut Vec<Tensor>,
+    ) -> Result<Tensor> {
+        let t = tokens.len();
+        if state.offset + t > self.config.n_text_ctx {
+            return Err(Error::Invalid("decoder context exceeded".into()));
         }
         let ids = Tensor::new(tokens, &self.device)?;
         let x = self.embedding.embedding(&ids)?.unsqueeze(0)?;
@@ -421,19 +462,23 @@ impl Whisper {
                 .residual(&x, Some(&mut state.cache[i]), mask.as_ref())?;
             let q = split_heads(&b.cross_q.forward(&b.cross_ln.forward(&x)?)?, b.attn.heads)?;
             let (k, v) = &state.cross[i];
+            let wanted: Vec<usize> = heads
+                .iter()
+                .filter(|&&(layer, _)| layer == i)
+                .map(|&(_, head)| head)
+                .collect();
+            if !wanted.is_empty() {
+                let scale = 1.0 / (q.dim(3)? as f32).sqrt();
+                let w = kernels::scaled_softmax(q.matmul(&k.t()?)?, scale)?.squeeze(0)?;
+                for head in wanted {
+                    weights.push(w.get(head)?);
+                }
+            }
             x = (&x + b.cross_out.forward(&attend(&q, k, v, None)?)?)?;
             x = b.mlp.residual(&x)?;
         }
         state.offset += t;
-        let index: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
-        let x = x
-            .squeeze(0)?
-            .index_select(&Tensor::new(index.as_slice(), &self.device)?, 0)?;
-        let x = self.dec_ln.forward(&x)?;
-        match &self.projection {
-            Some(p) => Ok(x.to_vec2::<f32>()?.iter().map(|r| p.mul_vec(r)).collect()),
-            None => Ok(x.matmul(&self.embedding.t()?)?.to_vec2()?),
-        }
+        Ok(x)
     }
 }
 

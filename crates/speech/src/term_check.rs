@@ -119,6 +119,20 @@ impl TermCheck {
         letters.is_some_and(|l| self.names.contains(l))
     }
 
+    /// The record terms and formulary names that the text of `tokens` writes, once the text
+    /// correction has spelled the record's near misses.
+    pub fn names_written(&self, tok: &Tokenizer, tokens: &[u32]) -> Vec<&String> {
+        let text: Vec<u32> = tokens
+            .iter()
+            .copied()
+            .filter(|&t| t < tok.special.eot)
+            .collect();
+        let text = crate::vocab::correct(&tok.decode(&text), &self.terms);
+        terms_in(&text, &self.terms)
+            .chain(terms_in(&text, &self.formulary))
+            .collect()
+    }
+
     /// Rechecks the window's decoded `tokens` (text and timestamps) against its audio: replaces
     /// the runs of words where the record term scores better, then searches the window for the
     /// terms it never wrote.

@@ -4,9 +4,10 @@
 //! hallucination (repetition loop: compression ratio over 2.4; low confidence: mean
 //! log-probability under -1), windows that Whisper itself calls silent skipped.
 
+use crate::align::{longest_word, token_starts};
 use crate::decode::{TokenRules, WINDOW_STEPS, WindowOptions, WindowResult, decode_window, prime};
 use crate::mel::{HOP, LogMel, WINDOW_FRAMES};
-use crate::model::Whisper;
+use crate::model::{DecoderState, Whisper};
 use crate::term_check::{TermCheck, Window};
 use crate::tokenizer::Tokenizer;
 use crate::vad::{VadOptions, speech_regions};
@@ -129,6 +130,9 @@ const UNHEARD_TAIL_FRAMES: usize = 200;
 const END_SLACK_STEPS: u32 = 25;
 /// Seconds per timestamp step.
 const TIME_STEP: f32 = 0.02;
+/// A word lasting longer than this (seconds, by the cross-attention's alignment) holds speech
+/// that the text passes over.
+const SKIPPED_SPEECH: f32 = 1.5;
 
 /// How a window uses the record's vocabulary beyond the prompt.
 #[derive(Clone, Copy)]
@@ -342,7 +346,14 @@ impl Transcriber {
     ) -> Result<(WindowResult, f32)> {
         // The window's audio ends after `frames` mel frames of 10 ms (timestamps are 20 ms).
         let last_timestamp = (frames.div_ceil(2) as u32 + END_SLACK_STEPS).min(WINDOW_STEPS);
-        let primed = prime(&self.model, &self.tok, &self.rules, audio, prompt, language)?;
+        let primed = prime(
+            &self.model,
+            &self.tok,
+            &self.rules,
+            audio.clone(),
+            prompt,
+            language,
+        )?;
         let mut tries: Vec<(WindowResult, f32)> = Vec::new();
         let mut accepted = None;
         for &temperature in &TEMPERATURES {
@@ -391,8 +402,69 @@ impl Transcriber {
                 opts: &greedy,
             };
             check.apply(&window, &mut r.tokens)?;
+            if !prompt.is_empty() {
+                let positions = frames.div_ceil(2);
+                if let Some(tokens) =
+                    self.read_without_prompt(&audio, language, check, &window, &r, positions)?
+                {
+                    r.tokens = tokens;
+                }
+            }
         }
         Ok((r, temperature))
+    }
+
+    /// The window read again without its prompt when its reading passes over speech (a word
+    /// lasting over [`SKIPPED_SPEECH`]: Whisper, given names or earlier text as its prompt, may
+    /// take a sentence as already said), the record's terms checked in it the same way; kept
+    /// when it passes over less and writes every record and formulary name the first did.
+    fn read_without_prompt(
+        &self,
+        audio: &DecoderState,
+        language: Option<u32>,
+        check: &TermCheck,
+        prompted: &Window,
+        first: &WindowResult,
+        positions: usize,
+    ) -> Result<Option<Vec<u32>>> {
+        let eot = self.tok.special.eot;
+        let longest = |tokens: &[u32]| -> Result<f32> {
+            let text: Vec<u32> = tokens.iter().copied().filter(|&t| t < eot).collect();
+            let starts = token_starts(
+                &self.model,
+                &self.tok,
+                &self.rules,
+                audio,
+                language,
+                &text,
+                positions,
+            )?;
+            Ok(longest_word(&self.tok, &text, &starts).map_or(0.0, |(length, _)| length))
+        };
+        let before = longest(&first.tokens)?;
+        if before <= SKIPPED_SPEECH {
+            return Ok(None);
+        }
+        let primed = prime(
+            &self.model,
+            &self.tok,
+            &self.rules,
+            audio.clone(),
+            &[],
+            language,
+        )?;
+        let mut again = decode_window(&self.model, &self.tok, &self.rules, &primed, prompted.opts)?;
+        if again.compression_ratio > COMPRESSION_RATIO_MAX || again.avg_logprob < LOGPROB_MIN {
+            return Ok(None);
+        }
+        check.apply(prompted, &mut again.tokens)?;
+        let after = longest(&again.tokens)?;
+        let names = check.names_written(&self.tok, &again.tokens);
+        let keeps = check
+            .names_written(&self.tok, &first.tokens)
+            .iter()
+            .all(|n| names.contains(n));
+        Ok((after < before && keeps).then_some(again.tokens))
     }
 }
 
@@ -499,6 +571,7 @@ mod tests {
         )
         .unwrap();
         let rules = TokenRules {
+            alignment_heads: Vec::new(),
             multilingual,
             suppress_ids: vec![],
             suppress_ids_begin: vec![],
