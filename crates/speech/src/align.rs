@@ -164,21 +164,17 @@ fn starts(path: &[(usize, usize)], rows: usize) -> Vec<usize> {
 }
 
 /// The longest a word of `text` lasts, in seconds, given where each token and the end of text
-/// start (`token_starts`), and the index of the token that starts it. Words start at a token
-/// beginning with a space; the first word starts with the window (after the detector's
-/// padding of the first speech, 0.3 s).
-pub fn longest_word(tok: &Tokenizer, text: &[u32], starts: &[usize]) -> Option<(f32, usize)> {
+/// start (`token_starts`). Words start at a token beginning with a space; the first word starts
+/// with the window (after the detector's padding of the first speech, 0.3 s).
+pub fn longest_word(tok: &Tokenizer, text: &[u32], starts: &[usize]) -> f32 {
     let mut firsts: Vec<usize> = (0..text.len())
         .filter(|&i| i == 0 || tok.token_bytes(text[i]).first() == Some(&b' '))
         .collect();
     firsts.push(text.len());
     firsts
         .windows(2)
-        .map(|w| {
-            let length = starts[w[1]].saturating_sub(starts[w[0]]) as f32 / POSITIONS_PER_SECOND;
-            (length, w[0])
-        })
-        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|w| starts[w[1]].saturating_sub(starts[w[0]]) as f32 / POSITIONS_PER_SECOND)
+        .fold(0.0, f32::max)
 }
 
 #[cfg(test)]

@@ -122,12 +122,7 @@ impl TermCheck {
     /// The record terms and formulary names that the text of `tokens` writes, once the text
     /// correction has spelled the record's near misses.
     pub fn names_written(&self, tok: &Tokenizer, tokens: &[u32]) -> Vec<&String> {
-        let text: Vec<u32> = tokens
-            .iter()
-            .copied()
-            .filter(|&t| t < tok.special.eot)
-            .collect();
-        let text = crate::vocab::correct(&tok.decode(&text), &self.terms);
+        let text = crate::vocab::correct(&tok.decode(&tok.text_tokens(tokens)), &self.terms);
         terms_in(&text, &self.terms)
             .chain(terms_in(&text, &self.formulary))
             .collect()
@@ -416,12 +411,7 @@ impl TermCheck {
 
 /// The `names` that the text of `tokens` contains.
 fn names_in<'n, N: AsRef<str>>(tok: &Tokenizer, tokens: &[u32], names: &'n [N]) -> Vec<&'n N> {
-    let text: Vec<u32> = tokens
-        .iter()
-        .copied()
-        .filter(|&t| t < tok.special.eot)
-        .collect();
-    terms_in(&tok.decode(&text), names).collect()
+    terms_in(&tok.decode(&tok.text_tokens(tokens)), names).collect()
 }
 
 /// A name's letters as one heard word would have them (None for a name with a digit).

@@ -78,6 +78,15 @@ struct AddedToken {
 }
 
 impl Tokenizer {
+    /// The text tokens of `tokens` (timestamps and other special tokens left out).
+    pub fn text_tokens(&self, tokens: &[u32]) -> Vec<u32> {
+        tokens
+            .iter()
+            .copied()
+            .filter(|&t| t < self.special.eot)
+            .collect()
+    }
+
     /// Reads a Hugging Face `tokenizer.json` of a Whisper model.
     pub fn from_json(json: &str) -> Result<Tokenizer> {
         let file: TokenizerJson =

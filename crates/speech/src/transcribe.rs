@@ -427,9 +427,8 @@ impl Transcriber {
         first: &WindowResult,
         positions: usize,
     ) -> Result<Option<Vec<u32>>> {
-        let eot = self.tok.special.eot;
         let longest = |tokens: &[u32]| -> Result<f32> {
-            let text: Vec<u32> = tokens.iter().copied().filter(|&t| t < eot).collect();
+            let text = self.tok.text_tokens(tokens);
             let starts = token_starts(
                 &self.model,
                 &self.tok,
@@ -439,7 +438,7 @@ impl Transcriber {
                 &text,
                 positions,
             )?;
-            Ok(longest_word(&self.tok, &text, &starts).map_or(0.0, |(length, _)| length))
+            Ok(longest_word(&self.tok, &text, &starts))
         };
         let before = longest(&first.tokens)?;
         if before <= SKIPPED_SPEECH {
